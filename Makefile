@@ -7,25 +7,38 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench up lint clean
 
+# ffmpeg + ffprobe: Debian's package (x264, AAC; ffprobe that reads MPEG-TS). Installed with
+# apt-get when missing: directly as root, through sudo otherwise.
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: ffmpeg deps
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo "installing ffmpeg (Debian package)"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg; }
+
+deps: ffmpeg $(STAMP)
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 ## Transcode a real clip through the whole local pipeline (INPUT=path/to/video to use your own).
-demo: $(STAMP)
+demo: deps
 	$(BIN)/vodpipe demo $(INPUT)
 
 ## Run the whole test suite (unit, contract, handlers, end to end). CI runs exactly this.
-test: $(STAMP)
+test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).
-bench: $(STAMP)
+bench: deps
 	$(BIN)/python -m infra.local.bench $(INPUT)
 
 ## Run the local cloud in the foreground (Ctrl-C stops it).
-up: $(STAMP)
+up: deps
 	$(BIN)/vodpipe up
 
 clean:

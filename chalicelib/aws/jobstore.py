@@ -1,0 +1,272 @@
+"""Job store on DynamoDB (one table, DESIGN §3).
+
+Items, all under partition ``pk = JOB#<job_id>`` so one Query reads a whole job:
+
+* the job: ``sk = "JOB"``, ``job_status`` (also the ``by-status`` index partition, with
+  ``created_at`` as its sort key), source, probe, ``tasks`` (names), ``done`` (string set of
+  finished task names), ``master_written``, ``error``, timestamps;
+* one item per task: ``sk = "TASK#<name>"``, ``kind``, spec fields, ``status``, ``progress``,
+  ``attempts``, measured output stats.
+
+Conditional writes keep the state machine honest under duplicate deliveries and races:
+statuses only move forward, progress never goes back, completion is a set (``ADD``), and the
+job turns ``complete`` or ``failed`` exactly once. Losing a condition is reported as ``False``,
+not raised.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain import jobs as J
+
+from .clients import client
+
+JOB_SK = "JOB"
+STATUS_INDEX = "by-status"
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601 with milliseconds (sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _to_ddb(value: Any) -> Any:
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _from_ddb(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_ddb(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_from_ddb(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _from_ddb(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def _conditional_failed(e: ClientError) -> bool:
+    return e.response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class JobStore:
+    """DynamoDB adapter for jobs and their tasks. ``table`` is the table name."""
+
+    def __init__(self, table: str, region: str | None = None, endpoint_url: str | None = None):
+        self.table_name = table
+        self._ddb = client("dynamodb", region, endpoint_url)
+        import boto3.dynamodb.types as t
+        self._ser, self._de = t.TypeSerializer(), t.TypeDeserializer()
+
+    # --- (de)serialisation -------------------------------------------------------------
+    def _item(self, d: dict) -> dict:
+        return {k: self._ser.serialize(v) for k, v in _to_ddb(d).items() if v is not None}
+
+    def _plain(self, item: dict) -> dict:
+        return _from_ddb({k: self._de.deserialize(v) for k, v in item.items()})
+
+    def _vals(self, d: dict) -> dict:
+        return {k: self._ser.serialize(v) for k, v in _to_ddb(d).items()}
+
+    # --- writes ----------------------------------------------------------------------
+    def create_job(self, job: dict, tasks: Iterable[dict]) -> bool:
+        """Create the job item and one item per task in one transaction, unless the job
+        exists. ``job`` needs ``job_id``; tasks need ``name``. Returns False for a duplicate."""
+        ts = now_iso()
+        job_id = job["job_id"]
+        tasks = list(tasks)
+        job_item = {**job, "pk": _pk(job_id), "sk": JOB_SK, "created_at": job.get("created_at", ts), "updated_at": ts,
+                    "tasks": [t["name"] for t in tasks]}
+        items = [{"Put": {"TableName": self.table_name, "Item": self._item(job_item),
+                          "ConditionExpression": "attribute_not_exists(pk)"}}]
+        for t in tasks:
+            items.append({"Put": {"TableName": self.table_name, "Item": self._item(
+                {"status": J.QUEUED, "progress": 0, "attempts": 0, **t, "pk": _pk(job_id), "sk": f"TASK#{t['name']}",
+                 "job_id": job_id, "updated_at": ts})}})
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        """Set plain attributes on the job item (no status change)."""
+        fields["updated_at"] = now_iso()
+        names = {f"#{k}": k for k in fields}
+        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                              UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                              ExpressionAttributeNames=names,
+                              ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
+
+    def set_job_status(self, job_id: str, status: str, **fields: Any) -> bool:
+        """Move the job forward to ``status`` (setting ``fields`` too). Returns False when the
+        state machine forbids it (already terminal, or not a forward move)."""
+        allowed = [s for s in J.STATUSES if J.can_move(s, status)]
+        fields = {**fields, "job_status": status, "updated_at": now_iso()}
+        names = {f"#{k}": k for k in fields}
+        values = {f":{k}": v for k, v in fields.items()}
+        values.update({f":a{i}": s for i, s in enumerate(allowed)})
+        cond = "#job_status IN (" + ", ".join(f":a{i}" for i in range(len(allowed))) + ")" if allowed else "attribute_not_exists(pk)"
+        try:
+            self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                                  UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                                  ConditionExpression=f"attribute_exists(pk) AND {cond}",
+                                  ExpressionAttributeNames=names, ExpressionAttributeValues=self._vals(values))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    def start_task(self, job_id: str, name: str) -> dict | None:
+        """Mark a task ``processing`` and count the attempt. Returns the task item, or None
+        when the task is already terminal (a duplicate delivery: nothing to do)."""
+        try:
+            res = self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET #s = :p, updated_at = :t, started_at = if_not_exists(started_at, :t) ADD attempts :one",
+                ConditionExpression="attribute_exists(pk) AND #s IN (:q, :p)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":q": J.QUEUED, ":t": now_iso(), ":one": 1}),
+                ReturnValues="ALL_NEW")
+            return self._plain(res["Attributes"])
+        except ClientError as e:
+            if _conditional_failed(e):
+                return None
+            raise
+
+    def set_task_progress(self, job_id: str, name: str, progress: float) -> bool:
+        """Raise a processing task's progress (percent); never lowers it. Returns False when
+        the write was refused (lower value, or task no longer processing)."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET progress = :v, updated_at = :t",
+                ConditionExpression="#s = :p AND (attribute_not_exists(progress) OR progress < :v)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._vals({":v": round(progress, 1), ":t": now_iso(), ":p": J.PROCESSING}))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    def complete_task(self, job_id: str, name: str, stats: dict) -> tuple[bool, dict]:
+        """Record a finished task (``stats``: measured output fields) and add it to the job's
+        ``done`` set. Returns (this call finished it, the job item after the update)."""
+        first = True
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET #s = :c, progress = :h, updated_at = :t, completed_at = :t" +
+                                 "".join(f", #f_{k} = :f_{k}" for k in stats),
+                ConditionExpression="attribute_exists(pk) AND #s <> :c",
+                ExpressionAttributeNames={"#s": "status", **{f"#f_{k}": k for k in stats}},
+                ExpressionAttributeValues=self._vals({":c": J.COMPLETE, ":h": 100, ":t": now_iso(),
+                                                      **{f":f_{k}": v for k, v in stats.items()}}))
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+            first = False
+        res = self._ddb.update_item(
+            TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+            UpdateExpression="ADD done :n SET updated_at = :t",
+            ExpressionAttributeValues={":n": {"SS": [name]}, ":t": {"S": now_iso()}},
+            ReturnValues="ALL_NEW")
+        return first, self._plain(res["Attributes"])
+
+    def fail_task(self, job_id: str, name: str, error: dict) -> bool:
+        """Mark a task ``failed`` with ``error`` {code, message}. False if already terminal."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET #s = :f, #e = :e, updated_at = :t",
+                ConditionExpression="attribute_exists(pk) AND #s IN (:q, :p)",
+                ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeValues=self._vals({":f": J.FAILED, ":e": error, ":t": now_iso(),
+                                                      ":q": J.QUEUED, ":p": J.PROCESSING}))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    # --- reads -----------------------------------------------------------------------
+    def get(self, job_id: str) -> tuple[dict, list[dict]] | None:
+        """(job item, task items) of a job, or None when it does not exist. The job item's
+        ``job_status`` is also given as ``status``."""
+        items: list[dict] = []
+        kwargs = {"TableName": self.table_name, "KeyConditionExpression": "pk = :pk",
+                  "ExpressionAttributeValues": {":pk": {"S": _pk(job_id)}}, "ConsistentRead": True}
+        while True:
+            res = self._ddb.query(**kwargs)
+            items += [self._plain(i) for i in res.get("Items", [])]
+            if "LastEvaluatedKey" not in res:
+                break
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+        job = next((i for i in items if i["sk"] == JOB_SK), None)
+        if job is None:
+            return None
+        job["status"] = job.get("job_status")
+        return job, [i for i in items if i["sk"] != JOB_SK]
+
+    def list_jobs(self, status: str | None = None, limit: int = 20, next_token: str | None = None) -> tuple[list[dict], str | None]:
+        """Job items, newest first when filtered by ``status`` (the ``by-status`` index),
+        table order otherwise. Returns (items, next_token or None). ``next_token`` is opaque."""
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Limit": max(1, min(int(limit), 100))}
+        if next_token:
+            kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token.encode()))
+        if status:
+            kwargs.update(IndexName=STATUS_INDEX, KeyConditionExpression="job_status = :s",
+                          ExpressionAttributeValues={":s": {"S": status}}, ScanIndexForward=False)
+            res = self._ddb.query(**kwargs)
+        else:
+            kwargs.update(FilterExpression="sk = :j", ExpressionAttributeValues={":j": {"S": JOB_SK}})
+            res = self._ddb.scan(**kwargs)
+        items = [self._plain(i) for i in res.get("Items", [])]
+        for i in items:
+            i["status"] = i.get("job_status")
+        token = None
+        if res.get("LastEvaluatedKey"):
+            token = base64.urlsafe_b64encode(json.dumps(res["LastEvaluatedKey"]).encode()).decode()
+        return items, token
+
+    def count_by_status(self) -> dict[str, int]:
+        """Number of jobs per status (index queries with ``Select=COUNT``)."""
+        counts = {}
+        for s in J.STATUSES:
+            n, kwargs = 0, {"TableName": self.table_name, "IndexName": STATUS_INDEX, "Select": "COUNT",
+                            "KeyConditionExpression": "job_status = :s", "ExpressionAttributeValues": {":s": {"S": s}}}
+            while True:
+                res = self._ddb.query(**kwargs)
+                n += res.get("Count", 0)
+                if "LastEvaluatedKey" not in res:
+                    break
+                kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+            counts[s] = n
+        return counts
+
+    def completed_since(self, since_iso: str) -> int:
+        """Number of jobs that completed at or after ``since_iso`` (ISO 8601 UTC)."""
+        n, kwargs = 0, {"TableName": self.table_name, "IndexName": STATUS_INDEX, "Select": "COUNT",
+                        "KeyConditionExpression": "job_status = :s", "FilterExpression": "completed_at >= :t",
+                        "ExpressionAttributeValues": {":s": {"S": J.COMPLETE}, ":t": {"S": since_iso}}}
+        while True:
+            res = self._ddb.query(**kwargs)
+            n += res.get("Count", 0)
+            if "LastEvaluatedKey" not in res:
+                return n
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]

@@ -1,0 +1,105 @@
+"""The one reader of the environment: frozen settings for handlers, services and workers.
+
+Every name here is set by ``infra/template.yaml`` on AWS (Lambda and task-definition
+environment) and by the local cloud (``infra/local``) on a laptop. Defaults match the
+template's names for app ``vodpipe``, stage ``dev`` and moto's account 123456789012, so
+a developer shell needs no variables at all.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+DEFAULT_ACCOUNT = "123456789012"
+
+
+def resource_names(app: str = "vodpipe", stage: str = "dev", account: str = DEFAULT_ACCOUNT) -> dict[str, str]:
+    """Physical resource names as ``infra/template.yaml`` derives them (``Fn::Sub`` patterns).
+
+    Returns a dict of environment variable name -> resource name. Kept in one place so the
+    CLI, the local cloud and the handlers agree with the template; ``tests/test_template.py``
+    checks that they do.
+    """
+    prefix = f"{app}-{stage}"
+    return {
+        "VODPIPE_INGEST_BUCKET": f"{prefix}-{account}-ingest",
+        "VODPIPE_OUTPUT_BUCKET": f"{prefix}-{account}-output",
+        "VODPIPE_INGEST_QUEUE": f"{prefix}-ingest",
+        "VODPIPE_INGEST_DLQ": f"{prefix}-ingest-dlq",
+        "VODPIPE_TASKS_QUEUE": f"{prefix}-transcode-tasks",
+        "VODPIPE_TASKS_DLQ": f"{prefix}-transcode-tasks-dlq",
+        "VODPIPE_JOBS_TABLE": f"{prefix}-jobs",
+        "VODPIPE_EVENTS_TOPIC": f"{prefix}-job-events",
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings. Units: seconds, bits/s, pixels.
+
+    ``ladder`` is the list of rung heights (short side, pixels) to plan, e.g. ``(1080, 720,
+    480, 360, 240)``; tests shorten it with ``VODPIPE_LADDER=360,240``.
+    """
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    ingest_bucket: str = ""
+    output_bucket: str = ""
+    ingest_queue: str = ""
+    ingest_dlq: str = ""
+    tasks_queue: str = ""
+    tasks_dlq: str = ""
+    jobs_table: str = ""
+    events_topic_arn: str = ""
+    output_base_url: str | None = None
+    ladder: tuple[int, ...] = (1080, 720, 480, 360, 240)
+    max_frame_rate: float = 60.0
+    x264_preset: str = "veryfast"
+    ffmpeg_threads: int = 0
+    task_visibility_timeout: int = 120
+    poll_wait_seconds: int = 5
+    presign_expiry: int = 6 * 3600
+    progress_min_step: float = 10.0
+    progress_min_interval: float = 5.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from ``env`` (default ``os.environ``).
+
+        Raises ValueError when ``VODPIPE_LADDER`` is not a comma-separated list of integers.
+        """
+        env = os.environ if env is None else env
+        names = resource_names(env.get("VODPIPE_APP", "vodpipe"), env.get("VODPIPE_STAGE", "dev"),
+                               env.get("VODPIPE_ACCOUNT", DEFAULT_ACCOUNT))
+        get = lambda key: env.get(key) or names[key]  # noqa: E731
+        ladder = tuple(int(x) for x in env["VODPIPE_LADDER"].split(",")) if env.get("VODPIPE_LADDER") else cls.ladder
+        endpoint = env.get("AWS_ENDPOINT_URL") or None
+        base = env.get("VODPIPE_OUTPUT_BASE_URL") or None
+        output_bucket = get("VODPIPE_OUTPUT_BUCKET")
+        if base is None and endpoint:
+            base = f"{endpoint.rstrip('/')}/{output_bucket}"
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        account = env.get("VODPIPE_ACCOUNT", DEFAULT_ACCOUNT)
+        topic_arn = env.get("VODPIPE_EVENTS_TOPIC_ARN") or (
+            f"arn:aws:sns:{region}:{account}:{get('VODPIPE_EVENTS_TOPIC')}")
+        return cls(
+            region=region,
+            endpoint_url=endpoint,
+            ingest_bucket=get("VODPIPE_INGEST_BUCKET"),
+            output_bucket=output_bucket,
+            ingest_queue=get("VODPIPE_INGEST_QUEUE"),
+            ingest_dlq=get("VODPIPE_INGEST_DLQ"),
+            tasks_queue=get("VODPIPE_TASKS_QUEUE"),
+            tasks_dlq=get("VODPIPE_TASKS_DLQ"),
+            jobs_table=get("VODPIPE_JOBS_TABLE"),
+            events_topic_arn=topic_arn,
+            output_base_url=base,
+            ladder=ladder,
+            max_frame_rate=float(env.get("VODPIPE_MAX_FRAME_RATE", cls.max_frame_rate)),
+            x264_preset=env.get("VODPIPE_X264_PRESET", cls.x264_preset),
+            ffmpeg_threads=int(env.get("VODPIPE_FFMPEG_THREADS", cls.ffmpeg_threads)),
+            task_visibility_timeout=int(env.get("VODPIPE_TASK_VISIBILITY_TIMEOUT", cls.task_visibility_timeout)),
+            poll_wait_seconds=int(env.get("VODPIPE_POLL_WAIT_SECONDS", cls.poll_wait_seconds)),
+        )

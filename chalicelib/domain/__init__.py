@@ -1,0 +1,1 @@
+"""Pure domain code: no boto3, no subprocess. Tested fast, without an emulator."""

@@ -1,0 +1,110 @@
+"""ffmpeg argument building for every task kind. Pure: returns argument lists, runs nothing.
+
+HLS contract (DESIGN §4, Apple HLS authoring spec §1.x "Video" / §3 "Media segmentation",
+RFC 8216 §4.3.3): an IDR frame every ``GOP_SECONDS`` (forced by time, so the same instants in
+every rendition, scene-cut keyframes off), ``SEGMENT_SECONDS`` target segment duration (a
+multiple of the GOP, so segments cut exactly on aligned IDRs), VOD playlist with
+``EXT-X-INDEPENDENT-SEGMENTS``; H.264 High profile 8-bit 4:2:0 (what every HLS player
+decodes); audio AAC-LC in its own rendition.
+
+Arguments start after the binary name; ``chalicelib.tools.ffmpeg`` adds the binary, ``-progress``
+and logging flags.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .ladder import AudioRendition, Plan, ThumbnailPlan, VideoRendition
+
+GOP_SECONDS = 2
+SEGMENT_SECONDS = 6
+SEGMENT_PATTERN = "seg_%05d.ts"
+PLAYLIST_NAME = "index.m3u8"
+
+
+def _hls_output(out_dir: str) -> list[str]:
+    return [
+        "-f", "hls",
+        "-hls_time", str(SEGMENT_SECONDS),
+        "-hls_playlist_type", "vod",
+        "-hls_flags", "independent_segments+temp_file",
+        "-hls_segment_type", "mpegts",
+        "-hls_segment_filename", f"{out_dir}/{SEGMENT_PATTERN}",
+        f"{out_dir}/{PLAYLIST_NAME}",
+    ]
+
+
+def video_filter(r: VideoRendition) -> str:
+    """The ``-vf`` chain: scale to the rendition's displayed size (ffmpeg has already applied
+    the rotation: autorotate is on), square pixels, optional frame-rate cap, 8-bit 4:2:0."""
+    chain = [f"scale={r.width}:{r.height}:flags=bicubic", "setsar=1"]
+    if r.frame_rate:
+        chain.append(f"fps={r.frame_rate:g}")
+    chain.append("format=yuv420p")
+    return ",".join(chain)
+
+
+def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, stream: str = "v") -> list[str]:
+    """Encoder options for one H.264 rendition (capped VBR: ``-b``/``-maxrate``/``-bufsize``
+    in bits/s and bits). Keyframes are forced by time every ``GOP_SECONDS`` as IDRs;
+    ``-g`` is set far above that so x264 never adds a keyframe of its own between them."""
+    s = stream
+    opts = [
+        f"-c:{s}", "libx264", f"-preset:{s}", preset, f"-profile:{s}", "high",
+        f"-b:{s}", str(r.video_bitrate), f"-maxrate:{s}", str(r.max_bitrate), f"-bufsize:{s}", str(r.buffer_size),
+        f"-force_key_frames:{s}", f"expr:gte(t,n_forced*{GOP_SECONDS})",
+        f"-forced-idr:{s}", "1", f"-sc_threshold:{s}", "0", f"-g:{s}", "1000", f"-keyint_min:{s}", "1",
+    ]
+    if threads:
+        opts += [f"-threads:{s}", str(threads)]
+    return opts
+
+
+def video_args(input_url: str, out_dir: str, r: VideoRendition, preset: str = "veryfast", threads: int = 0) -> list[str]:
+    """Arguments that transcode the first video stream of ``input_url`` to one HLS video-only
+    rendition in ``out_dir`` (``index.m3u8`` + ``seg_00000.ts`` ...)."""
+    return ["-i", input_url, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", video_filter(r),
+            *x264_options(r, preset, threads), *_hls_output(out_dir)]
+
+
+def audio_args(input_url: str, out_dir: str, a: AudioRendition) -> list[str]:
+    """Arguments that encode the first audio stream once, as the AAC-LC audio rendition."""
+    return ["-i", input_url, "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels), "-ar", str(a.sample_rate),
+            *_hls_output(out_dir)]
+
+
+def poster_args(input_url: str, out_path: str, t: ThumbnailPlan, fps: float) -> list[str]:
+    """Arguments for the poster: seek to ``poster_time``, let the ``thumbnail`` filter pick the
+    most representative of the next ~2 s of frames (it avoids black and transition frames)."""
+    window = max(2, min(100, int(round((fps or 25) * 2))))
+    return ["-ss", f"{t.poster_time:.3f}", "-i", input_url, "-map", "0:v:0", "-an",
+            "-vf", f"thumbnail={window},scale={t.poster_width}:{t.poster_height},setsar=1",
+            "-frames:v", "1", "-q:v", "3", out_path]
+
+
+def sprite_args(input_url: str, out_path: str, t: ThumbnailPlan) -> list[str]:
+    """Arguments for the sprite sheet: one tile every ``interval`` seconds, ``columns`` x
+    ``rows`` grid (ffmpeg's ``tile`` flushes a partly filled grid at end of input)."""
+    return ["-i", input_url, "-map", "0:v:0", "-an",
+            "-vf", f"fps=1/{t.interval:g}:round=down,scale={t.width}:{t.height},setsar=1,tile={t.columns}x{t.rows}",
+            "-frames:v", "1", "-q:v", "4", out_path]
+
+
+def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast") -> list[str]:
+    """One hand-written ffmpeg command that makes the same ladder as the pipeline (decode
+    once, ``split`` to one scaler per rendition, audio once). The benchmark's baseline."""
+    videos: Sequence[VideoRendition] = plan.videos
+    labels = [f"v{i}" for i in range(len(videos))]
+    graph = f"[0:v:0]split={len(videos)}" + "".join(f"[s{i}]" for i in range(len(videos)))
+    graph += "".join(f";[s{i}]{video_filter(r)}[{labels[i]}]" for i, r in enumerate(videos))
+    args = ["-i", input_url, "-filter_complex", graph]
+    for i, r in enumerate(videos):
+        args += ["-map", f"[{labels[i]}]", *x264_options(r, preset, 0, f"v:0"), "-an",
+                 *_hls_output(f"{out_dir}/{r.name}")]
+        # per-output options apply to the next output only
+    if plan.audio:
+        a = plan.audio
+        args += ["-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),
+                 "-ar", str(a.sample_rate), *_hls_output(f"{out_dir}/audio")]
+    return args

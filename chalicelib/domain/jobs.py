@@ -1,0 +1,133 @@
+"""Jobs: identity, the status state machine, output keys and the public job resource.
+
+Status only moves forward (DESIGN §3): queued -> processing -> complete | failed. A task
+(one rendition, the audio or the thumbnails) moves queued -> processing -> complete | failed.
+"""
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from typing import Any, Iterable, Mapping
+
+from .progress import job_progress
+
+QUEUED, PROCESSING, COMPLETE, FAILED = "queued", "processing", "complete", "failed"
+STATUSES = (QUEUED, PROCESSING, COMPLETE, FAILED)
+TERMINAL = (COMPLETE, FAILED)
+_ORDER = {QUEUED: 0, PROCESSING: 1, COMPLETE: 2, FAILED: 2}
+
+
+def can_move(current: str, new: str) -> bool:
+    """True when a status may move from ``current`` to ``new`` (forward only; terminal stays)."""
+    if current in TERMINAL:
+        return False
+    return _ORDER[new] > _ORDER[current]
+
+
+def job_id_for(bucket: str, key: str, etag: str) -> str:
+    """Deterministic job id for an uploaded object version: the first 20 hex digits of
+    SHA-256 over bucket, key and ETag (quotes stripped). Duplicate S3 events for the same
+    upload (S3 delivers at least once) map to the same job."""
+    digest = hashlib.sha256(f"{bucket}\n{key}\n{etag.strip(chr(34))}".encode()).hexdigest()
+    return digest[:20]
+
+
+def output_prefix(job_id: str) -> str:
+    """Key prefix of every output object of a job (``<job_id>/``)."""
+    return f"{job_id}/"
+
+
+def output_key(job_id: str, *parts: str) -> str:
+    """Key of an output object under the job's prefix.
+
+    Raises ValueError when a part would escape the prefix (absolute, ``..``, empty).
+    """
+    for p in parts:
+        if not p or p.startswith("/") or ".." in p.split("/"):
+            raise ValueError(f"invalid output key part {p!r}")
+    key = posixpath.join(job_id, *parts)
+    if not key.startswith(output_prefix(job_id)):
+        raise ValueError(f"output key {key!r} escapes the job prefix")
+    return key
+
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+    ".json": "application/json",
+}
+
+
+def content_type_for(name: str) -> str:
+    """Content-Type for an output file by extension (RFC 8216 §4: playlists are
+    ``application/vnd.apple.mpegurl``; MPEG-TS segments ``video/mp2t``)."""
+    return CONTENT_TYPES.get(posixpath.splitext(name)[1].lower(), "application/octet-stream")
+
+
+def _url(base: str | None, bucket: str, key: str) -> dict[str, str]:
+    out = {"uri": f"s3://{bucket}/{key}"}
+    if base:
+        out["url"] = f"{base.rstrip('/')}/{key}"
+    return out
+
+
+def job_outputs(job_id: str, bucket: str, base_url: str | None, tasks: Iterable[Mapping],
+                master_written: bool) -> dict[str, Any]:
+    """The ``outputs`` of the job resource: where the master playlist, each variant, the
+    poster and the thumbnails track are (``s3://`` URIs and, when a base URL is known, http
+    URLs). Only finished outputs are listed."""
+    out: dict[str, Any] = {}
+    if master_written:
+        out["master_playlist"] = _url(base_url, bucket, output_key(job_id, "master.m3u8"))
+    for t in tasks:
+        if t.get("status") != COMPLETE:
+            continue
+        if t.get("kind") in ("video", "audio"):
+            out.setdefault("variants", {})[t["name"]] = _url(base_url, bucket, output_key(job_id, t["name"], "index.m3u8"))
+        elif t.get("kind") == "thumbnails":
+            out["poster"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "poster.jpg"))
+            out["sprite"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "sprite.jpg"))
+            out["thumbnails_vtt"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "thumbnails.vtt"))
+    return out
+
+
+def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], output_bucket: str,
+                 base_url: str | None) -> dict[str, Any]:
+    """The public job resource served by ``GET /jobs/{job_id}``.
+
+    ``job`` and ``tasks`` are the stored items (see ``chalicelib.aws.jobstore``). Shape:
+    ``job_id``, ``status``, ``progress`` (0-100, weighted by task cost), ``source``
+    {bucket, key, size}, ``probe`` {width, height, duration, rotation, video_codec,
+    audio_codec, frame_rate, ...}, ``renditions`` [{name, kind, width, height,
+    video_bitrate, status, progress, ...}], ``outputs``, ``error`` {code, message} or null,
+    ``created_at``, ``updated_at``, ``completed_at`` (ISO 8601 UTC).
+    """
+    tasks = sorted(tasks, key=lambda t: (t.get("kind") != "video", -int(t.get("height") or 0), t.get("name", "")))
+    renditions = []
+    for t in tasks:
+        r = {"name": t.get("name"), "kind": t.get("kind"), "status": t.get("status"),
+             "progress": 100.0 if t.get("status") == COMPLETE else float(t.get("progress") or 0)}
+        for k in ("width", "height", "video_bitrate", "frame_rate", "bitrate", "channels", "attempts",
+                  "codecs", "peak_bandwidth", "average_bandwidth", "segments", "error"):
+            if t.get(k) is not None:
+                r[k] = t[k]
+        renditions.append(r)
+    status = job.get("status", QUEUED)
+    progress = 100.0 if status == COMPLETE else job_progress(tasks)
+    return {
+        "job_id": job["job_id"],
+        "status": status,
+        "progress": progress,
+        "source": {"bucket": job.get("source_bucket"), "key": job.get("source_key"), "size": job.get("source_size")},
+        "probe": job.get("probe"),
+        "renditions": renditions,
+        "outputs": job_outputs(job["job_id"], output_bucket, base_url, tasks, bool(job.get("master_written"))),
+        "error": job.get("error"),
+        "created_at": job.get("created_at"),
+        "updated_at": job.get("updated_at"),
+        "completed_at": job.get("completed_at"),
+    }

@@ -1,0 +1,228 @@
+"""Adaptive-bitrate ladder planning: which renditions to make from a probed source.
+
+Rules (DESIGN §4; Apple HLS authoring spec for Apple devices, §1 "Video" rung table and §2
+"Audio"):
+
+* never upscale: a rung is planned only if its short side is <= the source's displayed short
+  side; a source smaller than every rung gets one rendition at its own size;
+* keep the displayed aspect ratio: rotation (display matrix) and sample aspect ratio are applied
+  first, output pixels are square; "720p" names the short side, so portrait stays portrait;
+* even dimensions (4:2:0 chroma subsampling needs them);
+* a source between two rungs that is more than 10 % above the highest rung it reaches also gets
+  a rendition at its own size (a 540p source yields 540p and below);
+* frame rate capped at the source's (the encoder never duplicates frames) and at
+  ``max_frame_rate``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from .errors import PermanentError
+from .media import MediaInfo
+
+#: Default H.264 video bitrates (bits/s) by short side (pixels), for 30 fps content; close
+#: to Apple's authoring-spec table for 16:9 rungs. Rates for other sizes are interpolated.
+DEFAULT_BITRATES: dict[int, int] = {
+    2160: 14_000_000,
+    1440: 9_000_000,
+    1080: 5_000_000,
+    720: 3_000_000,
+    540: 2_000_000,
+    480: 1_400_000,
+    360: 800_000,
+    240: 400_000,
+    144: 200_000,
+}
+#: Peak/average ratio for capped VBR (Apple spec: peak should stay within 200 % of average).
+MAXRATE_FACTOR = 1.5
+#: VBV buffer in seconds of the average bitrate.
+BUFFER_SECONDS = 2.0
+#: AAC-LC stereo bitrate (bits/s) of the single audio rendition.
+AUDIO_BITRATE = 128_000
+#: A source more than this fraction above its highest reachable rung gets a native rung.
+NATIVE_RUNG_MARGIN = 0.10
+
+
+@dataclass(frozen=True)
+class VideoRendition:
+    """One planned video rendition.
+
+    ``name`` e.g. ``"720p"`` (short side); ``width``/``height`` displayed pixels, even;
+    ``video_bitrate``/``max_bitrate``/``buffer_size`` bits/s and bits; ``frame_rate`` frames/s
+    the output will have (``None``: the source's own timing is kept).
+    """
+
+    name: str
+    width: int
+    height: int
+    video_bitrate: int
+    max_bitrate: int
+    buffer_size: int
+    frame_rate: float | None
+
+    kind = "video"
+
+    def to_dict(self) -> dict:
+        """Plain dict for a task message or a DynamoDB item."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class AudioRendition:
+    """The single AAC-LC audio rendition (``EXT-X-MEDIA`` TYPE=AUDIO), bitrates in bits/s."""
+
+    name: str
+    bitrate: int
+    channels: int
+    sample_rate: int
+
+    kind = "audio"
+
+    def to_dict(self) -> dict:
+        """Plain dict for a task message or a DynamoDB item."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class ThumbnailPlan:
+    """Poster plus sprite sheet. ``interval`` seconds between sprite tiles; tile ``width`` x
+    ``height`` pixels; ``columns`` x ``rows`` tiles; ``count`` tiles used; ``poster_time``
+    seconds into the source where the poster search starts; poster ``poster_width`` x
+    ``poster_height`` pixels."""
+
+    name: str
+    interval: float
+    count: int
+    columns: int
+    rows: int
+    width: int
+    height: int
+    poster_time: float
+    poster_width: int
+    poster_height: int
+
+    kind = "thumbnails"
+
+    def to_dict(self) -> dict:
+        """Plain dict for a task message or a DynamoDB item."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole plan for one source: video renditions (largest first), the optional audio
+    rendition and the thumbnails task."""
+
+    videos: tuple[VideoRendition, ...]
+    audio: AudioRendition | None
+    thumbnails: ThumbnailPlan
+
+    @property
+    def tasks(self) -> list:
+        """Every task to fan out, one message each: videos, then audio, then thumbnails."""
+        return [*self.videos, *([self.audio] if self.audio else []), self.thumbnails]
+
+
+def even(value: float) -> int:
+    """Nearest even integer >= 2 (4:2:0 chroma needs even width and height)."""
+    return max(2, int(round(value / 2.0)) * 2)
+
+
+def bitrate_for(short_side: int, table: dict[int, int] = DEFAULT_BITRATES) -> int:
+    """Video bitrate (bits/s) for a short side in pixels: the table's value, or a linear
+    interpolation between its neighbours, or scaled by pixel count outside the table."""
+    if short_side in table:
+        return table[short_side]
+    sides = sorted(table)
+    if short_side < sides[0]:
+        return max(50_000, int(table[sides[0]] * (short_side / sides[0]) ** 2))
+    if short_side > sides[-1]:
+        return int(table[sides[-1]] * (short_side / sides[-1]) ** 2)
+    lo = max(s for s in sides if s < short_side)
+    hi = min(s for s in sides if s > short_side)
+    frac = (short_side - lo) / (hi - lo)
+    return int(round(table[lo] + frac * (table[hi] - table[lo]), -3))
+
+
+def _dimensions(info: MediaInfo, short: int) -> tuple[int, int]:
+    long_over_short = max(info.display_width, info.display_height) / info.short_side
+    long = even(short * long_over_short)
+    short = even(short) if short % 2 == 0 else short - 1
+    return (short, long) if info.is_portrait else (long, short)
+
+
+def plan_video(info: MediaInfo, rungs: Iterable[int], max_frame_rate: float = 60.0) -> list[VideoRendition]:
+    """Plan the video renditions for ``info`` from rung heights ``rungs`` (short sides, pixels).
+
+    Returns renditions sorted largest first, never larger than the source, each with even
+    dimensions and the source's displayed aspect ratio (within rounding to even pixels).
+    Raises ``PermanentError`` (``INVALID_DIMENSIONS``) for a source under 2 pixels on a side.
+    """
+    if info.short_side < 2:
+        raise PermanentError("INVALID_DIMENSIONS", f"the video is too small ({info.display_width}x{info.display_height})")
+    src_short = info.short_side
+    chosen = sorted({r for r in rungs if r <= src_short}, reverse=True)
+    top = chosen[0] if chosen else 0
+    if not chosen or src_short > top * (1 + NATIVE_RUNG_MARGIN):
+        chosen.insert(0, src_short)
+    fps = None
+    if info.frame_rate and info.frame_rate > max_frame_rate:
+        fps = max_frame_rate
+    out = []
+    seen = set()
+    for short in chosen:
+        width, height = _dimensions(info, short)
+        name = f"{min(width, height)}p"
+        if name in seen:
+            continue
+        seen.add(name)
+        rate = bitrate_for(min(width, height))
+        if info.frame_rate and info.frame_rate > 40:
+            rate = int(rate * 1.5)  # high frame rate: Apple's table uses ~1.5x for 60 fps rungs
+        out.append(VideoRendition(name=name, width=width, height=height, video_bitrate=rate,
+                                  max_bitrate=int(rate * MAXRATE_FACTOR),
+                                  buffer_size=int(rate * BUFFER_SECONDS), frame_rate=fps))
+    return out
+
+
+def plan_audio(info: MediaInfo) -> AudioRendition | None:
+    """The audio rendition: AAC-LC, at most stereo (5.1 is downmixed), 44.1 or 48 kHz kept,
+    anything else resampled to 48 kHz. ``None`` when the source has no audio."""
+    if not info.has_audio:
+        return None
+    channels = 1 if info.audio_channels == 1 else 2
+    rate = info.audio_sample_rate if info.audio_sample_rate in (44_100, 48_000) else 48_000
+    bitrate = AUDIO_BITRATE if channels == 2 else AUDIO_BITRATE // 2
+    return AudioRendition(name="audio", bitrate=bitrate, channels=channels, sample_rate=rate)
+
+
+def plan_thumbnails(info: MediaInfo, tile_long_side: int = 160, max_tiles: int = 100,
+                    poster_long_side: int = 1280) -> ThumbnailPlan:
+    """Sprite sheet and poster plan: one tile every ``interval`` seconds (1 s minimum, at most
+    ``max_tiles`` tiles), at most 10 columns; tiles and poster keep the displayed aspect ratio
+    and are never larger than the source."""
+    duration = max(info.duration, 0.001)
+    interval = max(1.0, float(int(-(-duration // max_tiles))))  # whole seconds, ceil
+    count = max(1, int(-(-duration // interval)))
+    columns = min(10, count)
+    rows = -(-count // columns)
+    aspect = info.display_width / info.display_height
+
+    def fit(long_side: int) -> tuple[int, int]:
+        long_side = min(long_side, max(info.display_width, info.display_height))
+        if aspect >= 1:
+            return even(long_side), even(long_side / aspect)
+        return even(long_side * aspect), even(long_side)
+
+    tw, th = fit(tile_long_side)
+    pw, ph = fit(poster_long_side)
+    poster_time = round(min(duration * 0.25, 5.0), 3)
+    return ThumbnailPlan(name="thumbnails", interval=interval, count=count, columns=columns, rows=rows,
+                         width=tw, height=th, poster_time=poster_time, poster_width=pw, poster_height=ph)
+
+
+def plan(info: MediaInfo, rungs: Iterable[int] = (1080, 720, 480, 360, 240), max_frame_rate: float = 60.0) -> Plan:
+    """The full plan for a source: video ladder, audio rendition, thumbnails."""
+    return Plan(videos=tuple(plan_video(info, rungs, max_frame_rate)), audio=plan_audio(info),
+                thumbnails=plan_thumbnails(info))

@@ -1,0 +1,163 @@
+"""The media probe model: what ingest learns about a source from ``ffprobe`` JSON.
+
+Pure: takes the parsed JSON of ``ffprobe -show_format -show_streams`` and returns a
+``MediaInfo``; raises ``PermanentError`` for inputs no retry can fix.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+from .errors import PermanentError
+
+#: Frame rates above this are treated as container bookkeeping, not real rates (e.g. Matroska
+#: files that report ``avg_frame_rate`` 1000/1 for a 30 fps stream).
+MAX_PLAUSIBLE_FPS = 240.0
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """A probed source.
+
+    ``width``/``height`` are coded pixels; ``display_width``/``display_height`` are what a
+    player shows after the sample aspect ratio and the rotation (display matrix) are applied.
+    ``rotation`` is clockwise degrees in {0, 90, 180, 270}. ``duration`` is seconds,
+    ``frame_rate`` frames per second, bitrates bits/s, ``size`` bytes.
+    """
+
+    width: int
+    height: int
+    display_width: int
+    display_height: int
+    rotation: int
+    duration: float
+    frame_rate: float
+    video_codec: str
+    pix_fmt: str | None
+    audio_codec: str | None
+    audio_channels: int
+    audio_sample_rate: int | None
+    format_name: str
+    bit_rate: int | None
+    size: int | None
+
+    @property
+    def has_audio(self) -> bool:
+        """True when the source has an audio stream to encode."""
+        return self.audio_codec is not None
+
+    @property
+    def short_side(self) -> int:
+        """The displayed short side in pixels (what "720p" names, portrait or landscape)."""
+        return min(self.display_width, self.display_height)
+
+    @property
+    def is_portrait(self) -> bool:
+        """True when displayed taller than wide."""
+        return self.display_height > self.display_width
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON/DynamoDB (floats rounded to 3 decimals)."""
+        d = asdict(self)
+        d["duration"] = round(self.duration, 3)
+        d["frame_rate"] = round(self.frame_rate, 3)
+        return d
+
+
+def _fraction(value: str | None) -> float:
+    if not value or value in ("0/0", "N/A"):
+        return 0.0
+    try:
+        return float(Fraction(value))
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def rotation_of(stream: dict[str, Any]) -> int:
+    """Clockwise display rotation in degrees {0, 90, 180, 270} of a video stream.
+
+    Reads the display matrix side data (ffprobe reports it counter-clockwise, e.g. -90 for a
+    phone held upright) and falls back to the legacy ``rotate`` tag (clockwise).
+    """
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return int(round(-_float(side["rotation"]))) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    if tag is not None:
+        return int(round(_float(tag))) % 360
+    return 0
+
+
+def frame_rate_of(stream: dict[str, Any]) -> float:
+    """Best estimate of the real frame rate (frames/s) of a video stream.
+
+    ``avg_frame_rate`` is right for most files, including variable-frame-rate phone captures
+    (whose ``r_frame_rate`` is the timebase, e.g. 120). It is rejected when implausible
+    (above ``r_frame_rate`` or ``MAX_PLAUSIBLE_FPS``); then ``nb_frames / duration`` is used,
+    then ``r_frame_rate``. Returns 0.0 when nothing is known.
+    """
+    avg = _fraction(stream.get("avg_frame_rate"))
+    real = _fraction(stream.get("r_frame_rate"))
+    if 0 < avg <= MAX_PLAUSIBLE_FPS and (real == 0 or avg <= real * 1.01):
+        return avg
+    frames, duration = _float(stream.get("nb_frames")), _float(stream.get("duration"))
+    if frames > 0 and duration > 0 and frames / duration <= MAX_PLAUSIBLE_FPS:
+        return frames / duration
+    if 0 < real <= MAX_PLAUSIBLE_FPS:
+        return real
+    return 0.0
+
+
+def parse_probe(probe: dict[str, Any]) -> MediaInfo:
+    """Turn ffprobe JSON (``-show_format -show_streams``) into a ``MediaInfo``.
+
+    Raises ``PermanentError``: ``NO_VIDEO_STREAM`` when there is no (non cover-art) video
+    stream, ``INVALID_DIMENSIONS`` when width/height are unknown, ``UNKNOWN_DURATION`` when the
+    duration cannot be found or is not positive.
+    """
+    streams = probe.get("streams") or []
+    fmt = probe.get("format") or {}
+    videos = [s for s in streams if s.get("codec_type") == "video"
+              and not (s.get("disposition") or {}).get("attached_pic")]
+    if not videos:
+        kinds = sorted({s.get("codec_type", "?") for s in streams}) or ["none"]
+        raise PermanentError("NO_VIDEO_STREAM",
+                             f"the file has no video stream (streams found: {', '.join(kinds)})")
+    video = videos[0]
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise PermanentError("INVALID_DIMENSIONS", "the video stream has no width/height")
+    sar = _fraction(video.get("sample_aspect_ratio")) or 1.0
+    display_w, display_h = (width * sar, float(height)) if sar >= 1 else (float(width), height / sar)
+    rotation = rotation_of(video)
+    if rotation in (90, 270):
+        display_w, display_h = display_h, display_w
+    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    if duration <= 0:
+        raise PermanentError("UNKNOWN_DURATION", "the duration of the video cannot be determined")
+    return MediaInfo(
+        width=width,
+        height=height,
+        display_width=int(round(display_w)),
+        display_height=int(round(display_h)),
+        rotation=rotation,
+        duration=duration,
+        frame_rate=frame_rate_of(video),
+        video_codec=str(video.get("codec_name") or "unknown"),
+        pix_fmt=video.get("pix_fmt"),
+        audio_codec=(audio or {}).get("codec_name"),
+        audio_channels=int((audio or {}).get("channels") or 0),
+        audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        format_name=str(fmt.get("format_name") or "unknown"),
+        bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
+        size=int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None,
+    )

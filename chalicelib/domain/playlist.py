@@ -1,0 +1,131 @@
+"""HLS playlists: measuring a finished rendition and writing the multivariant (master) playlist.
+
+Rules: RFC 8216 §4.3.4.2 (EXT-X-STREAM-INF: BANDWIDTH is the peak segment bit rate of the
+variant *including* its audio rendition, AVERAGE-BANDWIDTH the average), §4.3.4.1
+(EXT-X-MEDIA audio group), RFC 6381 §3.3 (``avc1.PPCCLL`` codec strings from the SPS),
+Apple HLS authoring spec §9 (CODECS, RESOLUTION, FRAME-RATE on every variant).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
+
+import m3u8
+
+AUDIO_GROUP = "audio"
+
+#: AAC profile names as ffprobe prints them -> RFC 6381 object type (mp4a.40.<aot>).
+AAC_OBJECT_TYPES = {"LC": 2, "HE-AAC": 5, "HE-AACv2": 29, "Main": 1, "LTP": 4}
+#: H.264 profile names as ffprobe prints them -> (profile_idc, constraint flags byte).
+H264_PROFILES = {"Constrained Baseline": (66, 0xE0), "Baseline": (66, 0x80), "Main": (77, 0x40),
+                 "Extended": (88, 0), "High": (100, 0), "High 10": (110, 0), "High 4:2:2": (122, 0)}
+
+
+@dataclass(frozen=True)
+class SegmentStats:
+    """Measured from a finished media playlist and its segment files.
+
+    ``peak_bandwidth``/``average_bandwidth`` bits/s; ``duration``/``max_segment_duration``
+    seconds; ``segments`` count; ``total_bytes`` bytes.
+    """
+
+    peak_bandwidth: int
+    average_bandwidth: int
+    duration: float
+    max_segment_duration: float
+    segments: int
+    total_bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_segments(playlist_text: str, segment_sizes: Mapping[str, int]) -> SegmentStats:
+    """Bitrate statistics of a media playlist whose segment URIs map to sizes in bytes.
+
+    Raises ValueError when the playlist has no segments, a segment has no size, or a duration
+    is not positive.
+    """
+    pl = m3u8.loads(playlist_text)
+    if not pl.segments:
+        raise ValueError("media playlist has no segments")
+    total_bits = 0
+    total_duration = 0.0
+    peak = 0.0
+    for seg in pl.segments:
+        if seg.uri not in segment_sizes:
+            raise ValueError(f"no size for segment {seg.uri}")
+        if not seg.duration or seg.duration <= 0:
+            raise ValueError(f"segment {seg.uri} has duration {seg.duration}")
+        bits = segment_sizes[seg.uri] * 8
+        total_bits += bits
+        total_duration += seg.duration
+        # A very short final segment gives a meaningless rate; measure it over >= 1 s.
+        peak = max(peak, bits / max(seg.duration, min(1.0, total_duration)))
+    return SegmentStats(peak_bandwidth=int(round(peak)), average_bandwidth=int(round(total_bits / total_duration)),
+                        duration=round(total_duration, 3),
+                        max_segment_duration=round(max(s.duration for s in pl.segments), 3),
+                        segments=len(pl.segments), total_bytes=total_bits // 8)
+
+
+def h264_codec_string(data: bytes) -> str | None:
+    """RFC 6381 ``avc1.PPCCLL`` from the first H.264 SPS NAL unit found in ``data`` (Annex B
+    byte stream, e.g. an MPEG-TS segment's first packets). ``None`` when no SPS is found."""
+    i = data.find(b"\x00\x00\x01")
+    while 0 <= i < len(data) - 6:
+        header = data[i + 3]
+        if header & 0x1F == 7 and not header & 0x80:
+            profile, constraints, level = data[i + 4], data[i + 5], data[i + 6]
+            return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return None
+
+
+def h264_codec_string_from_probe(profile: str | None, level: int | None) -> str:
+    """Fallback ``avc1.PPCCLL`` from ffprobe's profile name and level (e.g. High, 31)."""
+    idc, flags = H264_PROFILES.get(profile or "High", (100, 0))
+    return f"avc1.{idc:02x}{flags:02x}{int(level or 40):02x}"
+
+
+def aac_codec_string(profile: str | None) -> str:
+    """RFC 6381 ``mp4a.40.<object type>`` for an AAC profile name (default LC: mp4a.40.2)."""
+    return f"mp4a.40.{AAC_OBJECT_TYPES.get(profile or 'LC', 2)}"
+
+
+def _attr_list(attrs: Sequence[tuple[str, str]]) -> str:
+    return ",".join(f"{k}={v}" for k, v in attrs)
+
+
+def master_playlist(videos: Sequence[Mapping], audio: Mapping | None) -> str:
+    """The multivariant playlist text.
+
+    ``videos``: one mapping per video rendition with ``name``, ``width``, ``height``,
+    ``frame_rate`` (frames/s), ``codecs`` (e.g. ``avc1.64001f``), ``peak_bandwidth`` and
+    ``average_bandwidth`` (bits/s) and ``uri`` (relative). ``audio``: ``None`` or a mapping
+    with ``name``, ``codecs``, ``channels``, ``peak_bandwidth``, ``average_bandwidth``,
+    ``uri``. Variants are listed highest bandwidth first.
+
+    Raises ValueError when ``videos`` is empty.
+    """
+    if not videos:
+        raise ValueError("a master playlist needs at least one video rendition")
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio:
+        lines.append("#EXT-X-MEDIA:" + _attr_list([
+            ("TYPE", "AUDIO"), ("GROUP-ID", f'"{AUDIO_GROUP}"'), ("NAME", '"default"'), ("LANGUAGE", '"und"'),
+            ("DEFAULT", "YES"), ("AUTOSELECT", "YES"), ("CHANNELS", f'"{int(audio["channels"])}"'),
+            ("URI", f'"{audio["uri"]}"')]))
+    a_peak = int(audio["peak_bandwidth"]) if audio else 0
+    a_avg = int(audio["average_bandwidth"]) if audio else 0
+    for v in sorted(videos, key=lambda v: int(v["peak_bandwidth"]), reverse=True):
+        codecs = v["codecs"] + (f',{audio["codecs"]}' if audio else "")
+        attrs = [("BANDWIDTH", str(int(v["peak_bandwidth"]) + a_peak)),
+                 ("AVERAGE-BANDWIDTH", str(int(v["average_bandwidth"]) + a_avg)),
+                 ("RESOLUTION", f'{int(v["width"])}x{int(v["height"])}'),
+                 ("FRAME-RATE", f'{float(v["frame_rate"]):.3f}'),
+                 ("CODECS", f'"{codecs}"')]
+        if audio:
+            attrs.append(("AUDIO", f'"{AUDIO_GROUP}"'))
+        lines.append("#EXT-X-STREAM-INF:" + _attr_list(attrs))
+        lines.append(str(v["uri"]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,36 @@
+"""Lazily built adapters for one process (a Lambda container, a worker task, a test)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from chalicelib.aws.events import Events
+from chalicelib.aws.jobstore import JobStore
+from chalicelib.aws.objects import Objects
+from chalicelib.aws.queues import Queues
+from chalicelib.config import Settings
+
+
+@dataclass
+class Context:
+    """Settings plus the adapters built from them on first use."""
+
+    settings: Settings = field(default_factory=Settings.from_env)
+
+    @cached_property
+    def store(self) -> JobStore:
+        s = self.settings
+        return JobStore(s.jobs_table, s.region, s.endpoint_url)
+
+    @cached_property
+    def queues(self) -> Queues:
+        return Queues(self.settings.region, self.settings.endpoint_url)
+
+    @cached_property
+    def objects(self) -> Objects:
+        return Objects(self.settings.region, self.settings.endpoint_url)
+
+    @cached_property
+    def events(self) -> Events:
+        s = self.settings
+        return Events(s.events_topic_arn, s.region, s.endpoint_url)

@@ -1,0 +1,108 @@
+"""Ingest use case: an S3 ObjectCreated record -> a probed, planned, recorded job with one
+task message per rendition (plus audio and thumbnails).
+
+Idempotent: the job id is derived from bucket, key and ETag, the job is created with a
+conditional write, and fan-out is recorded (``fanned_out``), so a duplicate event creates
+nothing and a retried event after a crash between the write and the fan-out finishes it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from chalicelib.domain import jobs as J
+from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.ladder import plan as plan_ladder
+from chalicelib.domain.media import parse_probe
+from chalicelib.tools import ffmpeg
+
+from .context import Context
+
+log = logging.getLogger("vodpipe.ingest")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An uploaded object: ``size`` bytes; ``key`` already URL-decoded."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    version_id: str | None = None
+
+
+def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
+    """ObjectCreated records of an S3 event notification (the JSON S3 puts in the SQS
+    message). ``s3:TestEvent`` and other event types yield nothing. Keys are decoded with
+    ``unquote_plus`` (S3 URL-encodes them in notifications, '+' for spaces)."""
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    refs = []
+    for rec in event.get("Records") or []:
+        if not str(rec.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        s3 = rec.get("s3") or {}
+        obj = s3.get("object") or {}
+        refs.append(ObjectRef(bucket=s3["bucket"]["name"], key=unquote_plus(obj["key"]),
+                              etag=str(obj.get("eTag") or obj.get("etag") or obj.get("sequencer") or ""),
+                              size=int(obj.get("size") or 0), version_id=obj.get("versionId")))
+    return refs
+
+
+def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float) -> dict:
+    """The body of one transcode-tasks message."""
+    return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": task,
+            "source": {"bucket": ref.bucket, "key": ref.key}, "duration": duration, "frame_rate": frame_rate}
+
+
+def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
+    """Create (or finish creating) the job for one uploaded object.
+
+    Returns ``{"job_id", "status", "new_job": bool, "tasks": n}``. A file that is not a
+    decodable video creates a ``failed`` job with ``error`` {code, message} and no tasks, and
+    publishes ``JobFailed``. Raises only for transient failures (AWS errors, ffprobe
+    unreachable), so the ingest message is retried.
+    """
+    s = ctx.settings
+    job_id = J.job_id_for(ref.bucket, ref.key, ref.etag)
+    existing = ctx.store.get(job_id)
+    if existing and existing[0].get("fanned_out"):
+        log.info("duplicate event for job %s ignored", job_id)
+        return {"job_id": job_id, "status": existing[0]["status"], "new_job": False, "tasks": 0}
+    source = {"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key, "source_size": ref.size,
+              "source_etag": ref.etag.strip('"')}
+    url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry)
+    try:
+        if ref.size == 0:
+            raise PermanentError("EMPTY_FILE", "the uploaded file is empty (0 bytes)")
+        info = parse_probe(ffmpeg.probe(url))
+        if not ffmpeg.first_video_frame_decodes(url):
+            raise PermanentError("UNDECODABLE_VIDEO",
+                                 f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
+        plan = plan_ladder(info, s.ladder, s.max_frame_rate)
+    except PermanentError as e:
+        created = ctx.store.create_job({**source, "job_status": J.FAILED, "error": e.as_dict(), "fanned_out": True}, [])
+        if created:
+            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": e.as_dict(), "source": {"bucket": ref.bucket, "key": ref.key}})
+        log.warning("job %s failed at ingest: %s", job_id, e)
+        return {"job_id": job_id, "status": J.FAILED, "new_job": created, "tasks": 0}
+    tasks = [t.to_dict() for t in plan.tasks]
+    created = ctx.store.create_job({**source, "job_status": J.QUEUED, "probe": info.to_dict(), "fanned_out": False}, tasks)
+    if not created:
+        current = ctx.store.get(job_id)
+        if current and current[0].get("fanned_out"):
+            return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
+    ctx.queues.send_json(s.tasks_queue, (task_message(job_id, ref, t, info.duration, info.frame_rate) for t in tasks))
+    ctx.store.update_job(job_id, fanned_out=True)
+    ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": [t["name"] for t in tasks],
+                                                      "source": {"bucket": ref.bucket, "key": ref.key}})
+    log.info("job %s queued with %d tasks", job_id, len(tasks))
+    return {"job_id": job_id, "status": J.QUEUED, "new_job": created, "tasks": len(tasks)}
+
+
+def ingest_event(ctx: Context, event: dict) -> list[dict]:
+    """Ingest every ObjectCreated record of one S3 event notification."""
+    return [ingest_object(ctx, ref) for ref in objects_in_s3_event(event)]

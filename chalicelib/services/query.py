@@ -1,0 +1,47 @@
+"""Read side for the HTTP API: job resources, listings, pipeline stats."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from chalicelib.domain import jobs as J
+
+from .context import Context
+
+#: Window over which ``jobs_completed_per_minute`` is averaged, in minutes.
+THROUGHPUT_WINDOW_MINUTES = 10
+
+
+def get_job(ctx: Context, job_id: str) -> dict | None:
+    """The job resource (``chalicelib.domain.jobs.job_resource``), or None if unknown."""
+    got = ctx.store.get(job_id)
+    if got is None:
+        return None
+    job, tasks = got
+    return J.job_resource(job, tasks, ctx.settings.output_bucket, ctx.settings.output_base_url)
+
+
+def list_jobs(ctx: Context, status: str | None, limit: int, next_token: str | None) -> dict:
+    """``{"jobs": [summary...], "next_token": str | None}``; summaries have job_id, status,
+    source, created_at, updated_at, error. Raises ValueError for an unknown status."""
+    if status and status not in J.STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(J.STATUSES)}")
+    items, token = ctx.store.list_jobs(status, limit, next_token)
+    jobs = [{"job_id": i["job_id"], "status": i["status"],
+             "source": {"bucket": i.get("source_bucket"), "key": i.get("source_key"), "size": i.get("source_size")},
+             "created_at": i.get("created_at"), "updated_at": i.get("updated_at"), "error": i.get("error")}
+            for i in items]
+    return {"jobs": jobs, "next_token": token}
+
+
+def stats(ctx: Context) -> dict:
+    """Queue depths (ingest, tasks and their DLQs), jobs by status, and jobs completed per
+    minute over the last ``THROUGHPUT_WINDOW_MINUTES`` minutes."""
+    s = ctx.settings
+    since = (datetime.now(timezone.utc) - timedelta(minutes=THROUGHPUT_WINDOW_MINUTES)).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "queues": {"ingest": ctx.queues.depth(s.ingest_queue), "ingest_dlq": ctx.queues.depth(s.ingest_dlq),
+                   "tasks": ctx.queues.depth(s.tasks_queue), "tasks_dlq": ctx.queues.depth(s.tasks_dlq)},
+        "jobs": ctx.store.count_by_status(),
+        "jobs_completed_per_minute": round(ctx.store.completed_since(since) / THROUGHPUT_WINDOW_MINUTES, 2),
+    }

@@ -1,0 +1,222 @@
+"""Transcode use case: run one task (a video rendition, the audio rendition or the
+thumbnails) from its SQS message, upload the output, record it, and finalize the job when it
+was the last task.
+
+Each task writes only under ``<job_id>/<task name>/`` (thumbnails under
+``<job_id>/thumbnails/``) of the output bucket. Finalizing writes ``master.m3u8`` from the
+stats every task stored about its own output, then moves the job to ``complete`` with a
+conditional write: exactly one ``JobCompleted`` even when two tasks finish at once or a
+message is delivered twice.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chalicelib.aws.jobstore import now_iso
+from chalicelib.domain import jobs as J
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
+from chalicelib.domain.media import frame_rate_of
+from chalicelib.domain.playlist import (aac_codec_string, h264_codec_string, h264_codec_string_from_probe,
+                                        master_playlist, measure_segments)
+from chalicelib.domain.progress import Throttle
+from chalicelib.domain.thumbnails import sprite_vtt
+from chalicelib.tools import ffmpeg
+
+from .context import Context
+
+log = logging.getLogger("vodpipe.transcode")
+
+#: A video whose decoded duration falls short of the probed duration by more than this
+#: fraction (and at least TRUNCATION_MIN_SECONDS) is truncated: ffmpeg exits 0 on such files.
+TRUNCATION_FRACTION = 0.10
+TRUNCATION_MIN_SECONDS = 0.5
+
+
+def _fields(cls, spec: dict) -> dict:
+    names = cls.__dataclass_fields__.keys()
+    return {k: spec[k] for k in names if k in spec}
+
+
+@dataclass
+class TaskOutcome:
+    """What running a task did: ``status`` is ``complete``, ``skipped`` (already terminal or
+    job already terminal) or ``failed``; ``finalized`` when this task completed the job;
+    ``seconds``/``cpu_seconds`` of ffmpeg work."""
+
+    status: str
+    finalized: bool = False
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+class TaskRunner:
+    """Runs task messages for one worker. ``proc_factory`` makes the ffmpeg process wrapper
+    (the worker keeps a handle to stop it on SIGTERM)."""
+
+    def __init__(self, ctx: Context, workdir: str | None = None,
+                 proc_factory: Callable[[], ffmpeg.FfmpegProcess] = ffmpeg.FfmpegProcess):
+        self.ctx = ctx
+        self.workdir = workdir or tempfile.gettempdir()
+        self.proc_factory = proc_factory
+        self.current: ffmpeg.FfmpegProcess | None = None
+
+    # ---------------------------------------------------------------------------------
+    def run(self, msg: dict[str, Any]) -> TaskOutcome:
+        """Run one task message (the JSON body written by ingest).
+
+        Raises ``PermanentError`` for bad input (the caller fails the job) and anything else
+        for transient failures (the caller lets SQS redeliver)."""
+        ctx, s = self.ctx, self.ctx.settings
+        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
+        current = ctx.store.get(job_id)
+        if current is None:
+            log.warning("task %s/%s: job does not exist, dropping", job_id, name)
+            return TaskOutcome("skipped")
+        if current[0]["status"] in J.TERMINAL:
+            # The job already failed (or completed): this task will never run; say so.
+            ctx.store.fail_task(job_id, name, {"code": "JOB_ENDED", "message": f"not run: the job is {current[0]['status']}"})
+            return TaskOutcome("skipped")
+        if ctx.store.start_task(job_id, name) is None:
+            # Already complete (duplicate delivery): still make sure the job gets finalized.
+            return TaskOutcome("skipped", finalized=self._maybe_finalize(job_id))
+        ctx.store.set_job_status(job_id, J.PROCESSING, started_at=now_iso())
+        url = ctx.objects.presign_get(msg["source"]["bucket"], msg["source"]["key"], s.presign_expiry)
+        out_dir = tempfile.mkdtemp(prefix=f"vodpipe-{job_id}-{name}-", dir=self.workdir)
+        throttle = Throttle(s.progress_min_step, s.progress_min_interval)
+
+        def on_progress(pct: float) -> None:
+            if throttle.should_write(pct, time.monotonic()):
+                ctx.store.set_task_progress(job_id, name, pct)
+
+        try:
+            spec = msg["spec"]
+            if kind == "video":
+                stats, res = self._video(url, out_dir, job_id, VideoRendition(**_fields(VideoRendition, spec)),
+                                         float(msg["duration"]), on_progress)
+            elif kind == "audio":
+                stats, res = self._audio(url, out_dir, job_id, AudioRendition(**_fields(AudioRendition, spec)),
+                                         float(msg["duration"]), on_progress)
+            elif kind == "thumbnails":
+                stats, res = self._thumbnails(url, out_dir, job_id, ThumbnailPlan(**_fields(ThumbnailPlan, spec)),
+                                              float(msg["duration"]), float(msg.get("frame_rate") or 25))
+            else:
+                raise PermanentError("BAD_TASK", f"unknown task kind {kind!r}")
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        ctx.store.complete_task(job_id, name, stats)
+        return TaskOutcome("complete", finalized=self._maybe_finalize(job_id), seconds=res[0], cpu_seconds=res[1])
+
+    def fail(self, msg: dict[str, Any], error: PermanentError) -> bool:
+        """Record a permanent failure of the task and its job; publish ``JobFailed`` once.
+        Returns True when this call moved the job to ``failed``."""
+        ctx = self.ctx
+        job_id, name = msg["job_id"], msg["task"]
+        ctx.store.fail_task(job_id, name, error.as_dict())
+        if ctx.store.set_job_status(job_id, J.FAILED, error={**error.as_dict(), "task": name}, completed_at=now_iso()):
+            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": {**error.as_dict(), "task": name}})
+            return True
+        return False
+
+    # ---------------------------------------------------------------------------------
+    def _ffmpeg(self, args: list[str], duration: float, on_progress, what: str, url: str) -> ffmpeg.RunResult:
+        self.current = proc = self.proc_factory()
+        try:
+            res = proc.run(args, duration, on_progress)
+        finally:
+            self.current = None
+        ffmpeg.check(res, what, url)
+        return res
+
+    def _upload_hls(self, out_dir: str, job_id: str, name: str) -> tuple[dict, bytes]:
+        files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
+        playlist = open(os.path.join(out_dir, A.PLAYLIST_NAME)).read()
+        sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
+        seg_stats = measure_segments(playlist, sizes)
+        # Segments first, the playlist last: a reader never sees a playlist naming a missing segment.
+        self.ctx.objects.upload_files([(os.path.join(out_dir, f), J.output_key(job_id, name, f)) for f in files],
+                                      self.ctx.settings.output_bucket)
+        self.ctx.objects.upload_file(os.path.join(out_dir, A.PLAYLIST_NAME), self.ctx.settings.output_bucket,
+                                     J.output_key(job_id, name, A.PLAYLIST_NAME))
+        with open(os.path.join(out_dir, files[0]), "rb") as fh:
+            head = fh.read(256 * 1024)
+        return seg_stats.to_dict(), head
+
+    def _video(self, url, out_dir, job_id, r: VideoRendition, duration, on_progress):
+        s = self.ctx.settings
+        res = self._ffmpeg(A.video_args(url, out_dir, r, s.x264_preset, s.ffmpeg_threads), duration, on_progress,
+                           f"video rendition {r.name}", url)
+        missing = duration - res.out_time
+        if missing > max(TRUNCATION_MIN_SECONDS, TRUNCATION_FRACTION * duration):
+            raise PermanentError("TRUNCATED_MEDIA", f"only {res.out_time:.2f} s of the {duration:.2f} s video could be "
+                                                    f"decoded (the file is truncated or corrupt)")
+        stats, head = self._upload_hls(out_dir, job_id, r.name)
+        probe = ffmpeg.probe(os.path.join(out_dir, sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))[0]))
+        v = next(st for st in probe["streams"] if st.get("codec_type") == "video")
+        codecs = h264_codec_string(head) or h264_codec_string_from_probe(v.get("profile"), v.get("level"))
+        fps = frame_rate_of(v)
+        stats.update(codecs=codecs, out_width=int(v["width"]), out_height=int(v["height"]),
+                     frame_rate=round(fps, 3), transcode_seconds=round(res.seconds, 2),
+                     cpu_seconds=round(res.cpu_seconds, 2))
+        return stats, (res.seconds, res.cpu_seconds)
+
+    def _audio(self, url, out_dir, job_id, a: AudioRendition, duration, on_progress):
+        res = self._ffmpeg(A.audio_args(url, out_dir, a), duration, on_progress, "audio rendition", url)
+        stats, _ = self._upload_hls(out_dir, job_id, a.name)
+        first = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))[0]
+        st = next(x for x in ffmpeg.probe(os.path.join(out_dir, first))["streams"] if x.get("codec_type") == "audio")
+        stats.update(codecs=aac_codec_string(st.get("profile")), transcode_seconds=round(res.seconds, 2),
+                     cpu_seconds=round(res.cpu_seconds, 2))
+        return stats, (res.seconds, res.cpu_seconds)
+
+    def _thumbnails(self, url, out_dir, job_id, t: ThumbnailPlan, duration, fps):
+        poster, sprite, vtt = (os.path.join(out_dir, n) for n in ("poster.jpg", "sprite.jpg", "thumbnails.vtt"))
+        r1 = self._ffmpeg(A.poster_args(url, poster, t, fps), 1.0, None, "poster", url)
+        if not os.path.exists(poster):  # seek past the last decodable frame: take the first frame instead
+            r1 = self._ffmpeg(A.poster_args(url, poster, ThumbnailPlan(**{**t.__dict__, "poster_time": 0.0}), fps),
+                              1.0, None, "poster", url)
+        r2 = self._ffmpeg(A.sprite_args(url, sprite, t), duration, None, "sprite sheet", url)
+        with open(vtt, "w") as fh:
+            fh.write(sprite_vtt(t, duration))
+        pairs = [(p, J.output_key(job_id, "thumbnails", os.path.basename(p))) for p in (poster, sprite, vtt)]
+        total = self.ctx.objects.upload_files(pairs, self.ctx.settings.output_bucket)
+        return ({"total_bytes": total, "tiles": t.count},
+                (r1.seconds + r2.seconds, r1.cpu_seconds + r2.cpu_seconds))
+
+    # ---------------------------------------------------------------------------------
+    def _maybe_finalize(self, job_id: str) -> bool:
+        got = self.ctx.store.get(job_id)
+        if got is None:
+            return False
+        job, tasks = got
+        if job["status"] in J.TERMINAL or not set(job.get("tasks") or []) <= set(job.get("done") or []):
+            return False
+        return finalize(self.ctx, job, tasks)
+
+
+def finalize(ctx: Context, job: dict, tasks: list[dict]) -> bool:
+    """Write ``<job_id>/master.m3u8`` from the tasks' measured stats and mark the job
+    ``complete``. Idempotent: the playlist is a pure function of the stored stats; only the
+    call that wins the conditional status write publishes ``JobCompleted``. Returns True for
+    that call."""
+    job_id = job["job_id"]
+    videos = [{**t, "width": t["out_width"], "height": t["out_height"], "uri": f"{t['name']}/{A.PLAYLIST_NAME}"}
+              for t in tasks if t.get("kind") == "video"]
+    audio = next(({**t, "uri": f"{t['name']}/{A.PLAYLIST_NAME}"} for t in tasks if t.get("kind") == "audio"), None)
+    ctx.objects.put_bytes(ctx.settings.output_bucket, J.output_key(job_id, "master.m3u8"),
+                          master_playlist(videos, audio).encode())
+    if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso(), master_written=True):
+        return False
+    fresh = ctx.store.get(job_id)
+    outputs = J.job_outputs(job_id, ctx.settings.output_bucket, ctx.settings.output_base_url,
+                            fresh[1] if fresh else tasks, True)
+    ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs})
+    log.info("job %s complete", job_id)
+    return True

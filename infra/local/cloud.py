@@ -1,0 +1,348 @@
+"""The local cloud: everything AWS would run for vodpipe, on one machine, without root or Docker.
+
+* the emulator: moto server on 127.0.0.1 (or an endpoint that is already running, e.g.
+  LocalStack, given as ``endpoint_url``);
+* provisioning from ``infra/template.yaml`` (``provision.py``);
+* an event-source mapping per Chalice ``on_sqs_message`` handler: long-polls the queue,
+  builds the Lambda SQS event, invokes the handler, deletes the batch on success and leaves it
+  on failure so the redrive policy works, as Lambda does;
+* a task runner playing the ECS service: N worker processes started from the task
+  definition's command and environment, restarted if they exit, SIGTERM then SIGKILL after
+  the container's ``StopTimeout`` on shutdown;
+* the Chalice HTTP API on a local port.
+
+``LocalCloud`` is a context manager; tests use it as a fixture, ``vodpipe up`` in the
+foreground.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .provision import Provisioner, Stack
+
+log = logging.getLogger("vodpipe.local")
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PORT = 4566
+DEFAULT_API_PORT = 8000
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                     "AWS_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    """True when something listens on 127.0.0.1:``port``."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class EventSourceMapping(threading.Thread):
+    """Lambda's SQS event source mapping for one Chalice handler: receive up to
+    ``batch_size`` messages, invoke the handler with the Lambda SQS event, delete the batch on
+    success, leave it (to reappear after the visibility timeout) on failure."""
+
+    def __init__(self, cloud: "LocalCloud", function_name: str, queue: str, batch_size: int):
+        super().__init__(daemon=True, name=f"esm-{function_name}")
+        self.cloud, self.function_name, self.queue, self.batch_size = cloud, function_name, queue, batch_size
+        self._halt = threading.Event()
+        self.invocations = self.errors = 0
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        sqs = self.cloud.client("sqs")
+        url = sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        while not self._halt.is_set():
+            try:
+                msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1,
+                                           MessageSystemAttributeNames=["All"],
+                                           MessageAttributeNames=["All"]).get("Messages", [])
+            except Exception:  # noqa: BLE001 - emulator shutting down or restarting
+                if self._halt.wait(0.5):
+                    return
+                continue
+            if not msgs:
+                continue
+            event = {"Records": [lambda_sqs_record(m, arn, self.cloud.region) for m in msgs]}
+            self.invocations += 1
+            try:
+                self.cloud.invoke(self.function_name, event)
+            except Exception:  # noqa: BLE001 - a failed invocation leaves the batch for redelivery
+                self.errors += 1
+                log.exception("function %s failed; batch left on %s for redelivery", self.function_name, self.queue)
+                continue
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+
+
+def lambda_sqs_record(m: dict, queue_arn: str, region: str) -> dict:
+    """One record of the event Lambda passes to an SQS-triggered function (AWS Lambda
+    developer guide, "Using Lambda with Amazon SQS", example event)."""
+    attrs = m.get("Attributes", {})
+    return {
+        "messageId": m["MessageId"],
+        "receiptHandle": m["ReceiptHandle"],
+        "body": m["Body"],
+        "attributes": {k: attrs[k] for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
+                                             "ApproximateFirstReceiveTimestamp") if k in attrs},
+        "messageAttributes": {k: {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
+                                  "stringListValues": [], "binaryListValues": [], "dataType": v["DataType"]}
+                              for k, v in m.get("MessageAttributes", {}).items()},
+        "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+@dataclass
+class WorkerTask:
+    """One running worker process (an ECS task)."""
+
+    task_id: str
+    proc: subprocess.Popen
+    log_path: Path
+
+
+class TaskRunner(threading.Thread):
+    """Plays the ECS service: keeps ``count`` worker processes of the task definition running."""
+
+    def __init__(self, cloud: "LocalCloud", task_definition: dict, count: int, log_dir: Path):
+        super().__init__(daemon=True, name="task-runner")
+        self.cloud, self.count, self.log_dir = cloud, count, log_dir
+        container = task_definition["ContainerDefinitions"][0]
+        self.stop_timeout = int(container.get("StopTimeout", 30))
+        self.environment = {e["Name"]: str(e["Value"]) for e in container.get("Environment", [])}
+        self.tasks: list[WorkerTask] = []
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self.started = 0
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, **self.environment, **self.cloud.base_env()}
+        env.update(self.cloud.worker_env_overrides)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        return env
+
+    def start_task(self) -> WorkerTask:
+        task_id = uuid.uuid4().hex[:12]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"transcoder-{task_id}.log"
+        fh = open(log_path, "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
+                                env=self._env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        fh.close()
+        task = WorkerTask(task_id, proc, log_path)
+        with self._lock:
+            self.tasks.append(task)
+        self.started += 1
+        return task
+
+    def run(self) -> None:
+        for _ in range(self.count):
+            self.start_task()
+        while not self._halt.wait(1.0):
+            with self._lock:
+                dead = [t for t in self.tasks if t.proc.poll() is not None]
+                self.tasks = [t for t in self.tasks if t not in dead]
+            for t in dead:
+                log.warning("worker task %s exited with %s; starting a replacement", t.task_id, t.proc.returncode)
+                self.start_task()
+
+    def stop(self) -> None:
+        """SIGTERM every worker, SIGKILL what is left after ``StopTimeout`` seconds."""
+        self._halt.set()
+        with self._lock:
+            tasks = list(self.tasks)
+        for t in tasks:
+            if t.proc.poll() is None:
+                t.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for t in tasks:
+            try:
+                t.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                t.proc.kill()
+                t.proc.wait()
+
+
+class LocalCloud:
+    """Start/stop the whole local cloud.
+
+    ``port``: emulator port (``DEFAULT_PORT`` 4566; 0 picks a free one) unless
+    ``endpoint_url`` names a running endpoint. ``api_port``: the HTTP API (0: free port).
+    ``workers``: worker processes (default: CPU cores). ``env``: extra ``VODPIPE_*``
+    settings for handlers and workers (e.g. ``VODPIPE_LADDER``).
+    """
+
+    def __init__(self, port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, workers: int | None = None,
+                 endpoint_url: str | None = None, env: dict[str, str] | None = None,
+                 state_dir: Path | str | None = None, params: dict[str, Any] | None = None):
+        self.port = port
+        self.api_port = api_port
+        self.workers = workers if workers is not None else (os.cpu_count() or 2)
+        self.endpoint_url = endpoint_url
+        self.extra_env = dict(env or {})
+        self.worker_env_overrides: dict[str, str] = {}
+        self.state_dir = Path(state_dir or ROOT / ".vodpipe")
+        self.params = params or {}
+        self.region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
+        self._moto = None
+        self._api = None
+        self._api_thread: threading.Thread | None = None
+        self.mappings: list[EventSourceMapping] = []
+        self.task_runner: TaskRunner | None = None
+        self.stack: Stack | None = None
+        self.app = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- environment ------------------------------------------------------------------
+    def base_env(self) -> dict[str, str]:
+        """Endpoint, credentials and application settings every component gets."""
+        env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url or ""}
+        if self.stack:
+            env.update(self.stack.app_env())
+        env.update(self.extra_env)
+        return env
+
+    def _apply_env(self, env: dict[str, str]) -> None:
+        for k, v in env.items():
+            self._saved_env.setdefault(k, os.environ.get(k))
+            os.environ[k] = v
+
+    def _restore_env(self) -> None:
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env.clear()
+
+    def client(self, service: str):
+        return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                     region_name=self.region).client(service, endpoint_url=self.endpoint_url)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    # --- lifecycle --------------------------------------------------------------------
+    def start(self) -> "LocalCloud":
+        """Start everything; returns self. Raises RuntimeError when a port is taken."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.endpoint_url is None:
+            from moto.server import ThreadedMotoServer
+            if self.port == 0:
+                self.port = free_port()
+            elif port_in_use(self.port):
+                raise RuntimeError(f"port {self.port} is in use (is `vodpipe up` already running? "
+                                   f"use --port 0 or AWS_ENDPOINT_URL=http://127.0.0.1:{self.port})")
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from the emulator
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._moto.start()
+            self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._apply_env(self.base_env())
+        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=self.region)
+        self.stack = Provisioner(session, self.endpoint_url, self.region).provision(self.params)
+        self._apply_env(self.base_env())
+        self._load_app()
+        for src in self.app.event_sources:
+            if getattr(src, "queue", None):
+                m = EventSourceMapping(self, src.name, src.queue, src.batch_size)
+                m.start()
+                self.mappings.append(m)
+        self._start_api()
+        self.task_runner = TaskRunner(self, self.stack.task_definition(), self.workers, self.state_dir / "logs")
+        self.task_runner.start()
+
+    def _load_app(self) -> None:
+        import importlib
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        import app as app_module
+        app_module = importlib.reload(app_module)  # re-read settings for this stack
+        self.app = app_module.app
+
+    def invoke(self, function_name: str, event: dict) -> Any:
+        """Invoke a Chalice handler the way Lambda would (event, context)."""
+        from chalice.local import LambdaContext
+        return self.app.handler_map[function_name](event, LambdaContext(function_name, memory_size=1024,
+                                                                        max_runtime_ms=900_000))
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+
+        class QuietHandler(ChaliceRequestHandler):
+            def log_message(self, *args: Any) -> None:  # no access log on the terminal
+                pass
+
+        if self.api_port == 0:
+            self.api_port = free_port()
+        elif port_in_use(self.api_port):
+            raise RuntimeError(f"API port {self.api_port} is in use; choose another with --api-port")
+        config = Config.create(chalice_stage="dev", app_name="vodpipe", chalice_app=self.app)
+        # what chalice.local.create_local_server does, with a quiet request handler
+        CustomLocalChalice.__bases__ = (LocalChalice, self.app.__class__)
+        self.app.__class__ = CustomLocalChalice
+        self._api = LocalDevServer(self.app, config, "127.0.0.1", self.api_port, handler_cls=QuietHandler)
+        self._api_thread = threading.Thread(target=self._api.server.serve_forever, daemon=True, name="api")
+        self._api_thread.start()
+
+    def stop(self) -> None:
+        """Stop workers (SIGTERM, then SIGKILL), pollers, the API and the emulator."""
+        if self.task_runner:
+            self.task_runner.stop()
+        for m in self.mappings:
+            m.stop()
+        for m in self.mappings:
+            m.join(timeout=5)
+        if self._api:
+            self._api.server.shutdown()
+            self._api.server.server_close()
+            self._api = None
+        if self._moto:
+            self._moto.stop()
+            self._moto = None
+        self._restore_env()
+
+    def __enter__(self) -> "LocalCloud":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- conveniences -----------------------------------------------------------------
+    def export_lines(self) -> list[str]:
+        """``export`` lines for another shell (``eval "$(vodpipe env)"``)."""
+        env = {**self.base_env(), "VODPIPE_API_URL": self.api_url,
+               "LOCALSTACK_HOST": self.endpoint_url.split("//", 1)[1] if self.endpoint_url else ""}
+        return [f"export {k}={v}" for k, v in sorted(env.items()) if v]

@@ -1,0 +1,317 @@
+"""Provision an AWS endpoint (moto, LocalStack) from ``infra/template.yaml``.
+
+moto's CloudFormation silently drops bucket notifications, queue policies and more (DESIGN
+§5), so this reads the template itself: parameters and conditions, ``Ref``, ``Fn::GetAtt``,
+``Fn::Sub``, ``Fn::Join``, ``Fn::Not``, ``Fn::Equals``, ``DependsOn``, and creates each
+resource from its own properties with boto3. Same names, visibility timeouts, redrive
+policies, CORS rules and notifications as a real deployment. Re-running against an endpoint
+that already has the resources is harmless.
+
+Supported types: SQS queues and queue policies, S3 buckets (public access block, CORS,
+queue notifications), DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
+task definitions. IAM roles get a synthetic ARN; an ECS service is played by the local task
+runner.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from botocore.exceptions import ClientError
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+#: Environment variable -> (logical id, attribute or "Ref") for the application settings.
+APP_ENV = {
+    "VODPIPE_INGEST_BUCKET": ("IngestBucket", "Ref"),
+    "VODPIPE_OUTPUT_BUCKET": ("OutputBucket", "Ref"),
+    "VODPIPE_INGEST_QUEUE": ("IngestQueue", "QueueName"),
+    "VODPIPE_INGEST_DLQ": ("IngestDeadLetterQueue", "QueueName"),
+    "VODPIPE_TASKS_QUEUE": ("TasksQueue", "QueueName"),
+    "VODPIPE_TASKS_DLQ": ("TasksDeadLetterQueue", "QueueName"),
+    "VODPIPE_JOBS_TABLE": ("JobsTable", "Ref"),
+    "VODPIPE_EVENTS_TOPIC_ARN": ("JobEventsTopic", "Ref"),
+}
+#: Types that need nothing on the emulator (the local cloud plays their part).
+LOCAL_NOOP = {"AWS::IAM::Role", "AWS::ECS::Service"}
+#: CloudFormation CorsRule property -> S3 API CORSRule member.
+CORS_KEYS = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
+_SUB = re.compile(r"\$\{([^}!]+)\}")
+
+
+def load_template(path: Path | str = TEMPLATE) -> dict:
+    """The template as a dict (long-form intrinsics only, so ``yaml.safe_load`` reads it)."""
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+@dataclass
+class Stack:
+    """A resolved template: parameter values, conditions and each resource's physical id
+    (``refs``) and attributes (``attrs``)."""
+
+    template: dict
+    params: dict[str, Any]
+    region: str
+    account: str
+    refs: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conditions: dict[str, bool] = field(default_factory=dict)
+
+    # --- intrinsic functions -----------------------------------------------------------
+    def pseudo(self) -> dict[str, str]:
+        return {"AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": "aws",
+                "AWS::StackName": f"{self.params.get('AppName', 'vodpipe')}-{self.params.get('Stage', 'dev')}",
+                "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
+
+    def _ref(self, name: str) -> Any:
+        pseudo = self.pseudo()
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise KeyError(f"unresolved Ref {name}")
+
+    def _getatt(self, logical: str, attr: str) -> Any:
+        try:
+            return self.attrs[logical][attr]
+        except KeyError:
+            raise KeyError(f"unresolved Fn::GetAtt {logical}.{attr}") from None
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve intrinsic functions inside ``value`` (dicts, lists, scalars)."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                return self._ref(arg)
+            if fn == "Fn::GetAtt":
+                logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self._getatt(logical, attr)
+            if fn == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+                def sub(m: re.Match) -> str:
+                    key = m.group(1)
+                    if key in extra:
+                        return str(extra[key])
+                    if "." in key and not key.startswith("AWS::"):
+                        return str(self._getatt(*key.split(".", 1)))
+                    return str(self._ref(key))
+                return _SUB.sub(sub, text)
+            if fn == "Fn::Join":
+                sep, items = arg
+                items = self.resolve(items)
+                return sep.join(str(i) for i in (items if isinstance(items, list) else [items]))
+            if fn == "Fn::Equals":
+                a, b = self.resolve(arg)
+                return a == b
+            if fn == "Fn::Not":
+                return not self.resolve(arg[0])
+            if fn == "Fn::If":
+                cond, yes, no = arg
+                return self.resolve(yes if self.conditions[cond] else no)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def deps(self, logical: str) -> set[str]:
+        """Logical ids a resource depends on (Ref, GetAtt, Sub and DependsOn)."""
+        res = self.template["Resources"][logical]
+        found: set[str] = set()
+        names = set(self.template["Resources"])
+
+        def walk(v: Any) -> None:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if k == "Ref" and isinstance(x, str) and x in names:
+                        found.add(x)
+                    elif k == "Fn::GetAtt":
+                        found.add(x[0] if isinstance(x, list) else x.split(".")[0])
+                    elif k == "Fn::Sub":
+                        text = x if isinstance(x, str) else x[0]
+                        found.update(m.split(".")[0] for m in _SUB.findall(text) if m.split(".")[0] in names)
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+
+        walk(res.get("Properties", {}))
+        dep = res.get("DependsOn", [])
+        found.update([dep] if isinstance(dep, str) else dep)
+        return found
+
+    def order(self) -> list[str]:
+        """Resources in dependency order. Raises ValueError on a cycle."""
+        done: list[str] = []
+        pending = list(self.template["Resources"])
+        while pending:
+            ready = [r for r in pending if self.deps(r) <= set(done)]
+            if not ready:
+                raise ValueError(f"dependency cycle among {pending}")
+            done += ready
+            pending = [r for r in pending if r not in ready]
+        return done
+
+    def app_env(self) -> dict[str, str]:
+        """The application's ``VODPIPE_*`` environment for this stack."""
+        env = {}
+        for var, (logical, attr) in APP_ENV.items():
+            env[var] = str(self.refs[logical] if attr == "Ref" else self.attrs[logical][attr])
+        env["VODPIPE_APP"], env["VODPIPE_STAGE"] = str(self.params["AppName"]), str(self.params["Stage"])
+        env["VODPIPE_ACCOUNT"] = self.account
+        return env
+
+    def task_definition(self, logical: str = "TranscoderTaskDefinition") -> dict:
+        """The resolved properties of an ECS task definition (CloudFormation casing)."""
+        return self.resolve(self.template["Resources"][logical]["Properties"])
+
+
+def _ignore(code: str, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") not in code.split("|"):
+            raise
+        return None
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if isinstance(value, dict):
+        return {(k[0].lower() + k[1:] if k[:1].isupper() else k): (v if k == "Options" else _camel(v))
+                for k, v in value.items()}
+    return value
+
+
+class Provisioner:
+    """Creates a ``Stack``'s resources through a boto3 ``session`` pointed at an endpoint."""
+
+    def __init__(self, session, endpoint_url: str | None, region: str):
+        self.session, self.endpoint, self.region = session, endpoint_url, region
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.endpoint, region_name=self.region)
+
+    def provision(self, params: dict[str, Any] | None = None, template: dict | None = None) -> Stack:
+        """Create every resource of ``template`` (default ``infra/template.yaml``); returns the
+        resolved stack."""
+        template = template or load_template()
+        account = self.client("sts").get_caller_identity()["Account"]
+        values = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
+        values.update(params or {})
+        for k, spec in template.get("Parameters", {}).items():
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(values[k], str):
+                values[k] = [x for x in values[k].split(",") if x]
+        stack = Stack(template, values, self.region, account)
+        for name, expr in template.get("Conditions", {}).items():
+            stack.conditions[name] = bool(stack.resolve(expr))
+        for logical in stack.order():
+            res = template["Resources"][logical]
+            if "Condition" in res and not stack.conditions[res["Condition"]]:
+                continue
+            handler = getattr(self, "_" + res["Type"].replace("AWS::", "").replace("::", "_").lower(), None)
+            if handler is None:
+                if res["Type"] in LOCAL_NOOP:
+                    stack.refs[logical] = f"arn:aws:iam::{account}:role/{logical}"
+                    stack.attrs[logical] = {"Arn": stack.refs[logical]}
+                    continue
+                raise NotImplementedError(f"the local provisioner cannot create {res['Type']} ({logical})")
+            handler(stack, logical, stack.resolve(res.get("Properties", {})))
+        return stack
+
+    # --- resource types ---------------------------------------------------------------
+    def _sqs_queue(self, stack: Stack, logical: str, p: dict) -> None:
+        sqs = self.client("sqs")
+        attrs = {k: str(p[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+                                        "DelaySeconds", "MaximumMessageSize") if k in p}
+        if "RedrivePolicy" in p:
+            attrs["RedrivePolicy"] = json.dumps({k: str(v) if k == "maxReceiveCount" else v
+                                                 for k, v in p["RedrivePolicy"].items()})
+        name = p.get("QueueName") or logical
+        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs) if attrs else None
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        stack.refs[logical] = url
+        stack.attrs[logical] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _sqs_queuepolicy(self, stack: Stack, logical: str, p: dict) -> None:
+        sqs = self.client("sqs")
+        for url in p["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+        stack.refs[logical] = logical
+
+    def _s3_bucket(self, stack: Stack, logical: str, p: dict) -> None:
+        s3 = self.client("s3")
+        name = p["BucketName"]
+        kwargs = {} if self.region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        _ignore("BucketAlreadyOwnedByYou", s3.create_bucket, Bucket=name, **kwargs)
+        if "PublicAccessBlockConfiguration" in p:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
+        if "CorsConfiguration" in p:
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+                {CORS_KEYS.get(k, k): v for k, v in r.items()} for r in p["CorsConfiguration"]["CorsRules"]]})
+        notif = p.get("NotificationConfiguration") or {}
+        if notif.get("QueueConfigurations"):
+            s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
+                {"QueueArn": q["Queue"], "Events": [q["Event"]], **({"Filter": q["Filter"]} if "Filter" in q else {})}
+                for q in notif["QueueConfigurations"]]})
+        stack.refs[logical] = name
+        stack.attrs[logical] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+
+    def _dynamodb_table(self, stack: Stack, logical: str, p: dict) -> None:
+        ddb = self.client("dynamodb")
+        name = p["TableName"]
+        kwargs = {"TableName": name, "AttributeDefinitions": p["AttributeDefinitions"], "KeySchema": p["KeySchema"],
+                  "BillingMode": p.get("BillingMode", "PAY_PER_REQUEST")}
+        if p.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = p["GlobalSecondaryIndexes"]
+        _ignore("ResourceInUseException", ddb.create_table, **kwargs)
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        ttl = p.get("TimeToLiveSpecification")
+        if ttl:
+            _ignore("ValidationException", ddb.update_time_to_live, TableName=name, TimeToLiveSpecification=ttl)
+        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        stack.refs[logical] = name
+        stack.attrs[logical] = {"Arn": arn}
+
+    def _sns_topic(self, stack: Stack, logical: str, p: dict) -> None:
+        arn = self.client("sns").create_topic(Name=p["TopicName"])["TopicArn"]
+        stack.refs[logical] = arn
+        stack.attrs[logical] = {"TopicArn": arn, "TopicName": p["TopicName"]}
+
+    def _logs_loggroup(self, stack: Stack, logical: str, p: dict) -> None:
+        logs = self.client("logs")
+        _ignore("ResourceAlreadyExistsException", logs.create_log_group, logGroupName=p["LogGroupName"])
+        if "RetentionInDays" in p:
+            logs.put_retention_policy(logGroupName=p["LogGroupName"], retentionInDays=int(p["RetentionInDays"]))
+        stack.refs[logical] = p["LogGroupName"]
+        stack.attrs[logical] = {"Arn": f"arn:aws:logs:{self.region}:{stack.account}:log-group:{p['LogGroupName']}:*"}
+
+    def _ecs_cluster(self, stack: Stack, logical: str, p: dict) -> None:
+        arn = self.client("ecs").create_cluster(clusterName=p["ClusterName"])["cluster"]["clusterArn"]
+        stack.refs[logical] = p["ClusterName"]
+        stack.attrs[logical] = {"Arn": arn}
+
+    def _ecs_taskdefinition(self, stack: Stack, logical: str, p: dict) -> None:
+        containers = _camel(p["ContainerDefinitions"])
+        for c in containers:
+            for e in c.get("environment", []):
+                e["value"] = str(e["value"])
+        res = self.client("ecs").register_task_definition(
+            family=p["Family"], containerDefinitions=containers, networkMode=p.get("NetworkMode", "awsvpc"),
+            requiresCompatibilities=p.get("RequiresCompatibilities", ["FARGATE"]), cpu=str(p.get("Cpu", "256")),
+            memory=str(p.get("Memory", "512")), executionRoleArn=p.get("ExecutionRoleArn", ""),
+            taskRoleArn=p.get("TaskRoleArn", ""))
+        arn = res["taskDefinition"]["taskDefinitionArn"]
+        stack.refs[logical] = arn
+        stack.attrs[logical] = {"TaskDefinitionArn": arn}
