@@ -61,15 +61,22 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.runner = TaskRunner(self.ctx, workdir)
         self._stopping = threading.Event()
+        self._busy = False
+        self._exit_when_idle = False
         self.handled = 0
 
     def stop(self, *_: Any) -> None:
-        """Ask the loop to finish: the running ffmpeg is stopped, its message released."""
+        """Ask the loop to finish: the running ffmpeg is stopped, its message released.
+        From a signal handler while idle (in a long poll), exit at once."""
         self._stopping.set()
         if self.runner.current is not None:
             self.runner.current.stop()
+        if self._exit_when_idle and not self._busy:
+            raise SystemExit(0)
 
     def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop the worker (main thread only)."""
+        self._exit_when_idle = True
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
@@ -86,7 +93,11 @@ class Worker:
                     break
                 continue
             for m in msgs:
-                self.handle(m)
+                self._busy = True
+                try:
+                    self.handle(m)
+                finally:
+                    self._busy = False
                 self.handled += 1
             if max_tasks and self.handled >= max_tasks:
                 break

@@ -8,6 +8,7 @@ Rules (DESIGN §4; Apple HLS authoring spec for Apple devices, §1 "Video" rung 
 * keep the displayed aspect ratio: rotation (display matrix) and sample aspect ratio are applied
   first, output pixels are square; "720p" names the short side, so portrait stays portrait;
 * even dimensions (4:2:0 chroma subsampling needs them);
+* the top rung caps the ladder (a 4K source gets 1080p and below by default);
 * a source between two rungs that is more than 10 % above the highest rung it reaches also gets
   a rendition at its own size (a 540p source yields 540p and below);
 * frame rate capped at the source's (the encoder never duplicates frames) and at
@@ -146,9 +147,9 @@ def bitrate_for(short_side: int, table: dict[int, int] = DEFAULT_BITRATES) -> in
 
 
 def _dimensions(info: MediaInfo, short: int) -> tuple[int, int]:
-    long_over_short = max(info.display_width, info.display_height) / info.short_side
-    long = even(short * long_over_short)
-    short = even(short) if short % 2 == 0 else short - 1
+    src_long = max(info.display_width, info.display_height)
+    short = short - short % 2
+    long = min(even(short * src_long / info.short_side), src_long - src_long % 2)  # never above the source
     return (short, long) if info.is_portrait else (long, short)
 
 
@@ -157,14 +158,18 @@ def plan_video(info: MediaInfo, rungs: Iterable[int], max_frame_rate: float = 60
 
     Returns renditions sorted largest first, never larger than the source, each with even
     dimensions and the source's displayed aspect ratio (within rounding to even pixels).
-    Raises ``PermanentError`` (``INVALID_DIMENSIONS``) for a source under 2 pixels on a side.
+    Raises ``PermanentError`` (``INVALID_DIMENSIONS``) for a source under 2 pixels on a side,
+    ValueError for an empty ``rungs``.
     """
     if info.short_side < 2:
         raise PermanentError("INVALID_DIMENSIONS", f"the video is too small ({info.display_width}x{info.display_height})")
     src_short = info.short_side
-    chosen = sorted({r for r in rungs if r <= src_short}, reverse=True)
+    rungs = sorted(set(rungs), reverse=True)
+    if not rungs:
+        raise ValueError("the ladder has no rungs")
+    chosen = [r for r in rungs if r <= src_short]
     top = chosen[0] if chosen else 0
-    if not chosen or src_short > top * (1 + NATIVE_RUNG_MARGIN):
+    if src_short < rungs[0] and (not chosen or src_short > top * (1 + NATIVE_RUNG_MARGIN)):
         chosen.insert(0, src_short)
     fps = None
     if info.frame_rate and info.frame_rate > max_frame_rate:

@@ -290,6 +290,14 @@ class LocalCloud:
         import app as app_module
         app_module = importlib.reload(app_module)  # re-read settings for this stack
         self.app = app_module.app
+        # The functions' JSON log lines go to a file, as they would go to CloudWatch Logs,
+        # not onto the terminal of `vodpipe up` / `vodpipe demo`.
+        log_dir = self.state_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._function_log = open(log_dir / "functions.log", "a", buffering=1)
+        for h in logging.getLogger("vodpipe").handlers:
+            if isinstance(h, logging.StreamHandler):
+                h.setStream(self._function_log)
 
     def invoke(self, function_name: str, event: dict) -> Any:
         """Invoke a Chalice handler the way Lambda would (event, context)."""
@@ -332,6 +340,12 @@ class LocalCloud:
         if self._moto:
             self._moto.stop()
             self._moto = None
+        if getattr(self, "_function_log", None):
+            for h in logging.getLogger("vodpipe").handlers:
+                if isinstance(h, logging.StreamHandler) and h.stream is self._function_log:
+                    h.setStream(sys.stdout)
+            self._function_log.close()
+            self._function_log = None
         self._restore_env()
 
     def __enter__(self) -> "LocalCloud":

@@ -1,0 +1,59 @@
+"""The probe model on real clips (ffprobe JSON of ../shared/media)."""
+import pytest
+
+from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.media import frame_rate_of, parse_probe
+from tests.conftest import ffprobe_json, manifest
+
+
+@pytest.mark.parametrize("name", [n for n, row in manifest().items() if row["container"] != "UNREADABLE"])
+def test_probe_matches_manifest(name):
+    row = manifest()[name]
+    info = parse_probe(ffprobe_json(name))
+    w, h = (int(x) for x in row["WxH"].split("x"))
+    assert (info.width, info.height) == (w, h)
+    assert abs(info.duration - float(row["duration_s"])) < 0.15
+    assert info.has_audio == (row["audio"] != "none")
+    assert 0 < info.frame_rate <= 60.5
+
+
+def test_rotation_from_display_matrix_swaps_displayed_size():
+    info = parse_probe(ffprobe_json("internal_emulator_transformer_output_270_rotated.mp4"))
+    assert (info.width, info.height) == (1280, 720)
+    assert info.rotation in (90, 270)
+    assert (info.display_width, info.display_height) == (720, 1280)
+    assert info.is_portrait and info.short_side == 720
+
+
+def test_portrait_by_pixels():
+    info = parse_probe(ffprobe_json("sample_portrait.mp4"))
+    assert info.rotation == 0 and info.is_portrait and info.short_side == 720
+
+
+def test_bogus_average_frame_rate_is_rejected():
+    # sample.mkv reports avg_frame_rate 1000/1 for a 30 fps stream (MANIFEST notes)
+    info = parse_probe(ffprobe_json("sample.mkv"))
+    assert info.frame_rate <= 60
+
+
+def test_variable_frame_rate_phone_capture_uses_average():
+    info = parse_probe(ffprobe_json("mv_with_2_top_shots.mp4"))
+    assert 29 < info.frame_rate < 31  # r_frame_rate says 120
+
+
+def test_frame_rate_falls_back_to_frame_count():
+    assert frame_rate_of({"avg_frame_rate": "1000/1", "r_frame_rate": "0/0", "nb_frames": "30", "duration": "1.0"}) == 30
+
+
+def test_no_video_stream_is_permanent():
+    probe = {"streams": [{"codec_type": "audio", "codec_name": "aac"}], "format": {"duration": "3.0"}}
+    with pytest.raises(PermanentError) as e:
+        parse_probe(probe)
+    assert e.value.code == "NO_VIDEO_STREAM" and "audio" in e.value.message
+
+
+def test_cover_art_is_not_a_video():
+    probe = {"streams": [{"codec_type": "video", "codec_name": "mjpeg", "width": 300, "height": 300,
+                          "disposition": {"attached_pic": 1}}], "format": {"duration": "3.0"}}
+    with pytest.raises(PermanentError):
+        parse_probe(probe)
