@@ -226,22 +226,29 @@ class JobStore:
     def list_jobs(self, status: str | None = None, limit: int = 20, next_token: str | None = None) -> tuple[list[dict], str | None]:
         """Job items, newest first when filtered by ``status`` (the ``by-status`` index),
         table order otherwise. Returns (items, next_token or None). ``next_token`` is opaque."""
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Limit": max(1, min(int(limit), 100))}
+        limit = max(1, min(int(limit), 100))
+        kwargs: dict[str, Any] = {"TableName": self.table_name}
         if next_token:
             kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token.encode()))
         if status:
             kwargs.update(IndexName=STATUS_INDEX, KeyConditionExpression="job_status = :s",
                           ExpressionAttributeValues={":s": {"S": status}}, ScanIndexForward=False)
-            res = self._ddb.query(**kwargs)
-        else:
+            call = self._ddb.query
+        else:  # the scan's filter runs after Limit: keep reading until the page is full
             kwargs.update(FilterExpression="sk = :j", ExpressionAttributeValues={":j": {"S": JOB_SK}})
-            res = self._ddb.scan(**kwargs)
-        items = [self._plain(i) for i in res.get("Items", [])]
+            call = self._ddb.scan
+        items: list[dict] = []
+        last = None
+        while len(items) < limit:
+            res = call(**kwargs, Limit=limit - len(items))
+            items += [self._plain(i) for i in res.get("Items", [])]
+            last = res.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
         for i in items:
             i["status"] = i.get("job_status")
-        token = None
-        if res.get("LastEvaluatedKey"):
-            token = base64.urlsafe_b64encode(json.dumps(res["LastEvaluatedKey"]).encode()).decode()
+        token = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
         return items, token
 
     def count_by_status(self) -> dict[str, int]:

@@ -1,0 +1,71 @@
+"""JobStore on the emulator's DynamoDB: conditional writes keep the state machine honest."""
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from chalicelib.domain import jobs as J
+
+TASKS = [{"name": "360p", "kind": "video", "width": 640, "height": 360},
+         {"name": "audio", "kind": "audio"}]
+
+
+def new_job(ctx, **extra):
+    job_id = uuid.uuid4().hex[:20]
+    assert ctx.store.create_job({"job_id": job_id, "job_status": J.QUEUED, "source_key": "k", **extra}, TASKS)
+    return job_id
+
+
+def test_create_is_idempotent(ctx):
+    job_id = new_job(ctx)
+    assert not ctx.store.create_job({"job_id": job_id, "job_status": J.QUEUED}, TASKS)
+    job, tasks = ctx.store.get(job_id)
+    assert job["status"] == J.QUEUED and sorted(t["name"] for t in tasks) == ["360p", "audio"]
+    assert ctx.store.get("nope") is None
+
+
+def test_status_moves_forward_only(ctx):
+    job_id = new_job(ctx)
+    assert ctx.store.set_job_status(job_id, J.PROCESSING)
+    assert not ctx.store.set_job_status(job_id, J.QUEUED)
+    assert ctx.store.set_job_status(job_id, J.COMPLETE)
+    assert not ctx.store.set_job_status(job_id, J.FAILED)
+    assert ctx.store.get(job_id)[0]["status"] == J.COMPLETE
+
+
+def test_progress_never_goes_back_and_needs_a_running_task(ctx):
+    job_id = new_job(ctx)
+    assert not ctx.store.set_task_progress(job_id, "360p", 10)  # still queued
+    assert ctx.store.start_task(job_id, "360p")["attempts"] == 1
+    assert ctx.store.set_task_progress(job_id, "360p", 40)
+    assert not ctx.store.set_task_progress(job_id, "360p", 30)
+    task = next(t for t in ctx.store.get(job_id)[1] if t["name"] == "360p")
+    assert task["progress"] == 40 and task["status"] == J.PROCESSING
+
+
+def test_completion_is_a_set_under_duplicates_and_races(ctx):
+    job_id = new_job(ctx)
+    for name in ("360p", "audio"):
+        ctx.store.start_task(job_id, name)
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda n: ctx.store.complete_task(job_id, n, {"segments": 1}),
+                                ["360p", "audio", "360p", "audio", "360p", "audio"]))
+    assert sum(first for first, _ in results) == 2  # each task finished exactly once
+    job = ctx.store.get(job_id)[0]
+    assert job["done"] == ["360p", "audio"]
+    assert ctx.store.start_task(job_id, "360p") is None  # a done task is never restarted
+    # exactly one of many concurrent finalizers wins the status write
+    with ThreadPoolExecutor(4) as pool:
+        wins = list(pool.map(lambda _: ctx.store.set_job_status(job_id, J.COMPLETE), range(4)))
+    assert wins.count(True) == 1
+
+
+def test_listing_and_counts(ctx):
+    a = new_job(ctx)
+    ctx.store.set_job_status(a, J.FAILED, error={"code": "X", "message": "y"})
+    items, _ = ctx.store.list_jobs(J.FAILED, 100)
+    assert a in [i["job_id"] for i in items]
+    counts = ctx.store.count_by_status()
+    assert counts[J.FAILED] >= 1 and set(counts) == set(J.STATUSES)
+    page1, token = ctx.store.list_jobs(None, 1)
+    assert len(page1) == 1 and token
+    page2, _ = ctx.store.list_jobs(None, 1, token)
+    assert page2 and page2[0]["job_id"] != page1[0]["job_id"]

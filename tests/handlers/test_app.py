@@ -1,0 +1,123 @@
+"""The Chalice handlers through chalice.test.Client, on the emulator (contract fixtures):
+GIVEN an upload WHEN its real S3 notification reaches the ingest function THEN ...
+"""
+import json
+import time
+
+import pytest
+from chalice.test import Client
+
+from tests.conftest import media
+from tests.contract.conftest import client, ctx, emulator  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def app_client(emulator):  # noqa: F811
+    import app as app_module
+    app_module._ctx = None  # adapters for this emulator
+    with Client(app_module.app, stage_name="dev") as c:
+        yield c
+    app_module._ctx = None
+
+
+@pytest.fixture
+def queues(emulator, client):  # noqa: F811
+    sqs = client("sqs")
+    stack = emulator["stack"]
+    for q in ("IngestQueue", "TasksQueue"):  # drain (PurgeQueue is limited to once a minute)
+        while msgs := sqs.receive_message(QueueUrl=stack.refs[q], MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=0).get("Messages", []):
+            for m in msgs:
+                sqs.delete_message(QueueUrl=stack.refs[q], ReceiptHandle=m["ReceiptHandle"])
+    return sqs
+
+
+def upload_and_get_event(client, emulator, queues, path, key):  # noqa: F811
+    """Upload like a user, then take the real S3 notification moto put on the ingest queue."""
+    stack = emulator["stack"]
+    client("s3").upload_file(str(path), stack.refs["IngestBucket"], key)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        for m in queues.receive_message(QueueUrl=stack.refs["IngestQueue"], MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=1).get("Messages", []):
+            queues.delete_message(QueueUrl=stack.refs["IngestQueue"], ReceiptHandle=m["ReceiptHandle"])
+            body = json.loads(m["Body"])
+            if body.get("Event") == "s3:TestEvent":
+                continue
+            return m["Body"]
+    raise AssertionError("no S3 notification arrived on the ingest queue")
+
+
+def invoke_ingest(app_client, body, queue="vodpipe-dev-ingest"):
+    event = app_client.events.generate_sqs_event(message_bodies=[body], queue_name=queue)
+    return app_client.lambda_.invoke("ingest", event)
+
+
+def task_messages(queues, emulator):  # noqa: F811
+    msgs = queues.receive_message(QueueUrl=emulator["stack"].refs["TasksQueue"], MaxNumberOfMessages=10,
+                                  WaitTimeSeconds=0, VisibilityTimeout=0).get("Messages", [])
+    return [json.loads(m["Body"]) for m in msgs]
+
+
+def test_ingest_creates_one_job_and_fans_out_one_task_per_rendition(app_client, client, emulator, queues):  # noqa: F811
+    key = "uploads/My Clip + ümlaut 100%.mp4"  # spaces, '+', unicode, '%', a folder
+    body = upload_and_get_event(client, emulator, queues, media("flower.mp4"), key)
+    assert "My+Clip" in body or "My%20Clip" in body  # S3 URL-encodes keys in notifications
+    invoke_ingest(app_client, body)
+    tasks = task_messages(queues, emulator)
+    names = sorted(t["task"] for t in tasks)
+    assert names == sorted(["540p", "480p", "360p", "240p", "audio", "thumbnails"])
+    job_id = tasks[0]["job_id"]
+    assert {t["source"]["key"] for t in tasks} == {key}
+    # a duplicate delivery of the same notification creates nothing
+    invoke_ingest(app_client, body)
+    assert sorted(t["task"] for t in task_messages(queues, emulator)) == names
+    res = app_client.http.get(f"/jobs/{job_id}")
+    assert res.status_code == 200
+    job = res.json_body
+    assert job["status"] == "queued" and job["error"] is None and job["progress"] == 0
+    assert job["source"]["key"] == key and job["source"]["size"] == media("flower.mp4").stat().st_size
+    assert job["probe"]["width"] == 960 and job["probe"]["video_codec"] == "h264" and job["probe"]["audio_codec"] == "aac"
+    assert [r["name"] for r in job["renditions"]][:4] == ["540p", "480p", "360p", "240p"]
+    assert all(r["status"] == "queued" for r in job["renditions"])
+
+
+def test_test_event_is_skipped(app_client, queues, emulator):  # noqa: F811
+    invoke_ingest(app_client, json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}))
+    assert task_messages(queues, emulator) == []
+
+
+@pytest.mark.parametrize("name,key,code,words", [
+    ("broken_truncated_nomoov_270_rotated.mp4", "nomoov.mp4", "UNREADABLE_MEDIA", "moov atom not found"),
+    ("invalid-bitstream.webm", "corrupt.webm", "UNDECODABLE_VIDEO", "cannot be decoded"),
+])
+def test_unreadable_input_fails_the_job_at_once_with_a_reason(app_client, client, emulator, queues, name, key, code, words):  # noqa: F811
+    body = upload_and_get_event(client, emulator, queues, media(name), key)
+    invoke_ingest(app_client, body)  # does not raise: no retry storm for bad input
+    assert task_messages(queues, emulator) == []
+    jobs = app_client.http.get("/jobs?status=failed&limit=100").json_body["jobs"]
+    job = next(j for j in jobs if j["source"]["key"] == key)
+    assert job["error"]["code"] == code and words in job["error"]["message"]
+
+
+def test_zero_byte_upload_fails_with_a_reason(app_client, client, emulator, queues, tmp_path):  # noqa: F811
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    invoke_ingest(app_client, upload_and_get_event(client, emulator, queues, empty, "empty.mp4"))
+    jobs = app_client.http.get("/jobs?status=failed&limit=100").json_body["jobs"]
+    assert next(j for j in jobs if j["source"]["key"] == "empty.mp4")["error"]["code"] == "EMPTY_FILE"
+
+
+def test_api_errors_are_json(app_client):
+    res = app_client.http.get("/jobs/doesnotexist")
+    assert res.status_code == 404 and "doesnotexist" in res.json_body["Message"]
+    res = app_client.http.get("/jobs?status=bogus")
+    assert res.status_code == 400 and "unknown status" in res.json_body["Message"]
+
+
+def test_stats_reports_queues_and_jobs(app_client):
+    stats = app_client.http.get("/stats").json_body
+    assert set(stats["queues"]) == {"ingest", "ingest_dlq", "tasks", "tasks_dlq"}
+    assert set(stats["queues"]["tasks"]) == {"visible", "in_flight", "delayed"}
+    assert set(stats["jobs"]) == {"queued", "processing", "complete", "failed"}
+    assert stats["jobs_completed_per_minute"] >= 0
