@@ -206,7 +206,8 @@ class LocalCloud:
         self.extra_env = dict(env or {})
         self.worker_env_overrides: dict[str, str] = {}
         self.state_dir = Path(state_dir or ROOT / ".vodpipe")
-        self.params = params or {}
+        # Locally, players read the outputs straight from the emulator's bucket.
+        self.params = {"PublicOutputs": "true", **(params or {})}
         self.region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
         self._moto = None
         self._api = None

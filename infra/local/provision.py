@@ -8,7 +8,7 @@ policies, CORS rules and notifications as a real deployment. Re-running against 
 that already has the resources is harmless.
 
 Supported types: SQS queues and queue policies, S3 buckets (public access block, CORS,
-queue notifications), DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
+queue notifications) and bucket policies, DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
 task definitions. IAM roles get a synthetic ARN; an ECS service is played by the local task
 runner.
 """
@@ -267,6 +267,10 @@ class Provisioner:
                 for q in notif["QueueConfigurations"]]})
         stack.refs[logical] = name
         stack.attrs[logical] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+
+    def _s3_bucketpolicy(self, stack: Stack, logical: str, p: dict) -> None:
+        self.client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
+        stack.refs[logical] = p["Bucket"]
 
     def _dynamodb_table(self, stack: Stack, logical: str, p: dict) -> None:
         ddb = self.client("dynamodb")

@@ -1,0 +1,200 @@
+"""End to end on the local cloud: real clips dropped into the ingest bucket, through the S3
+notification, the event-source mapping, the ingest function, the worker processes, to a
+playable HLS ladder read back over HTTP like a player would.
+
+A short ladder (360p, 240p) keeps the suite quick: these tests are about the plumbing and the
+output contract; the full default ladder is covered by the unit tests and the demo.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import m3u8
+import pytest
+
+from chalicelib.domain.media import parse_probe
+from infra.local.cloud import LocalCloud
+from tests.conftest import ffprobe_json, media
+
+pytestmark = pytest.mark.e2e
+
+GOOD = {
+    "flower.mp4": "clips/flower.mp4",
+    "sample_portrait.mp4": "clips/portrait clip.mp4",
+    "internal_emulator_transformer_output_270_rotated.mp4": "clips/rotated+270.mp4",
+    "bear-vp9-odd-dimensions.webm": "clips/bear odd.webm",
+    "bbb_2500ms.ts": "clips/bbb_2500ms.ts",
+    "bigbuckbunny.mp4": "clips/bbb 5.1.mp4",
+}
+BAD = {
+    "broken_truncated_nomoov_270_rotated.mp4": ("clips/nomoov.mp4", "UNREADABLE_MEDIA"),
+    "broken_truncated_flower_50pct.mp4": ("clips/truncated.mp4", "TRUNCATED_MEDIA"),
+}
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1"}
+    with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state")) as c:
+        yield c
+
+
+def api(cloud, path):
+    with urllib.request.urlopen(cloud.api_url + path, timeout=10) as r:
+        return json.load(r)
+
+
+def http_get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read(), {k.lower(): v for k, v in r.headers.items()}
+
+
+@pytest.fixture(scope="module")
+def jobs(cloud):
+    """Upload every clip at once; wait until each job is terminal. Returns key -> job."""
+    s3 = cloud.client("s3")
+    bucket = cloud.stack.refs["IngestBucket"]
+    uploads = {**GOOD, **{n: k for n, (k, _) in BAD.items()}}
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda item: s3.upload_file(str(media(item[0])), bucket, item[1]), uploads.items()))
+    deadline = time.monotonic() + TIMEOUT
+    found: dict[str, dict] = {}
+    while time.monotonic() < deadline:
+        listing = api(cloud, "/jobs?limit=100")["jobs"]
+        found = {j["source"]["key"]: api(cloud, f"/jobs/{j['job_id']}") for j in listing}
+        if len(found) == len(uploads) and all(j["status"] in ("complete", "failed") for j in found.values()):
+            return found
+        time.sleep(1)
+    pytest.fail(f"jobs not terminal after {TIMEOUT} s: {[(k, j['status']) for k, j in found.items()]}")
+
+
+def keyframe_times(url_or_path: str) -> list[float]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey",
+                          "-show_entries", "frame=pts_time", "-of", "json", url_or_path],
+                         capture_output=True, text=True, check=True).stdout
+    return [float(f["pts_time"]) for f in json.loads(out)["frames"]]
+
+
+def stream_of(path: str) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", path],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"]
+
+
+@pytest.mark.parametrize("name", list(GOOD))
+def test_clip_becomes_a_valid_hls_ladder(jobs, cloud, name, tmp_path):
+    job = jobs[GOOD[name]]
+    assert job["status"] == "complete", job["error"]
+    assert job["progress"] == 100 and job["error"] is None
+    info = parse_probe(ffprobe_json(name))
+    master_url = job["outputs"]["master_playlist"]["url"]
+    body, headers = http_get(master_url)
+    assert headers["content-type"] == "application/vnd.apple.mpegurl"
+    master = m3u8.loads(body.decode(), uri=master_url)
+    assert master.is_variant and len(master.playlists) == len([r for r in job["renditions"] if r["kind"] == "video"])
+    has_audio = info.has_audio
+    assert bool(master.media) == has_audio
+    keyframes = {}
+    for variant in master.playlists:
+        si = variant.stream_info
+        w, h = si.resolution
+        assert w <= info.display_width and h <= info.display_height, "never upscale"
+        assert (h > w) == info.is_portrait, "orientation kept"
+        assert abs(w / h - info.display_width / info.display_height) < 0.03, "aspect ratio kept"
+        assert si.bandwidth >= si.average_bandwidth > 0
+        assert si.codecs.startswith("avc1.64") and ("mp4a.40.2" in si.codecs) == has_audio
+        assert 0 < si.frame_rate <= max(info.frame_rate, 1) * 1.02
+        media_url = variant.absolute_uri
+        text, headers = http_get(media_url)
+        assert headers["content-type"] == "application/vnd.apple.mpegurl"
+        pl = m3u8.loads(text.decode(), uri=media_url)
+        assert pl.playlist_type == "vod" and pl.is_endlist and pl.target_duration <= 6
+        assert all(seg.duration <= 6.5 for seg in pl.segments)
+        assert abs(sum(seg.duration for seg in pl.segments) - info.duration) < 0.6
+        whole = tmp_path / f"{w}x{h}.ts"
+        with open(whole, "wb") as fh:
+            for seg in pl.segments:
+                data, headers = http_get(seg.absolute_uri)
+                assert headers["content-type"] == "video/mp2t"
+                fh.write(data)
+        (v,) = [s for s in stream_of(str(whole)) if s["codec_type"] == "video"]
+        assert (v["width"], v["height"]) == (w, h), "RESOLUTION measured from the output"
+        assert not any(sd.get("rotation") for sd in v.get("side_data_list", [])), "rotation applied, not tagged"
+        kf = keyframe_times(str(whole))
+        keyframes[(w, h)] = [round(t - kf[0], 1) for t in kf]
+    assert len({tuple(k) for k in keyframes.values()}) == 1, f"IDRs not aligned: {keyframes}"
+    first = next(iter(keyframes.values()))
+    assert all(abs(t - round(t / 2) * 2) < 0.1 for t in first), f"IDR not every 2 s: {first}"
+    # the whole ladder decodes the way a player would read it: over HTTP from the master
+    dec = subprocess.run(["ffmpeg", "-v", "error", "-i", master_url, "-map", "0", "-f", "null", "-"],
+                         capture_output=True, text=True, timeout=120)
+    assert dec.returncode == 0 and not dec.stderr.strip(), dec.stderr[-2000:]
+
+
+def test_rotated_source_comes_out_portrait(jobs):
+    job = jobs[GOOD["internal_emulator_transformer_output_270_rotated.mp4"]]
+    assert job["probe"]["rotation"] in (90, 270)
+    assert [(r["width"], r["height"]) for r in job["renditions"] if r["kind"] == "video"] == [(360, 640), (240, 426)]
+
+
+def test_odd_sized_source_gets_one_even_rendition(jobs):
+    job = jobs[GOOD["bear-vp9-odd-dimensions.webm"]]
+    assert [(r["width"], r["height"]) for r in job["renditions"] if r["kind"] == "video"] == [(160, 120)]
+    assert not [r for r in job["renditions"] if r["kind"] == "audio"]
+
+
+@pytest.mark.parametrize("name", ["flower.mp4", "sample_portrait.mp4"])
+def test_thumbnails_poster_sprite_and_track(jobs, name, tmp_path):
+    out = jobs[GOOD[name]]["outputs"]
+    poster, headers = http_get(out["poster"]["url"])
+    assert headers["content-type"] == "image/jpeg"
+    (tmp_path / "poster.jpg").write_bytes(poster)
+    luma = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "poster.jpg"), "-vf", "scale=1:1,format=gray",
+                           "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+    assert luma[0] > 30, f"poster is (nearly) black: mean luma {luma[0]}"
+    vtt, headers = http_get(out["thumbnails_vtt"]["url"])
+    assert headers["content-type"] == "text/vtt"
+    cues = [ln for ln in vtt.decode().splitlines() if "#xywh=" in ln]
+    sprite, _ = http_get(out["sprite"]["url"])
+    (tmp_path / "sprite.jpg").write_bytes(sprite)
+    (s,) = stream_of(str(tmp_path / "sprite.jpg"))
+    x, y, w, h = (int(v) for v in cues[-1].split("#xywh=")[1].split(","))
+    assert x + w <= s["width"] and y + h <= s["height"]
+    assert len(cues) >= 2
+
+
+def test_output_bucket_answers_cors_for_browser_players(jobs):
+    url = jobs[GOOD["flower.mp4"]]["outputs"]["master_playlist"]["url"]
+    _, headers = http_get(url, {"Origin": "http://player.example"})
+    assert headers.get("access-control-allow-origin") in ("*", "http://player.example")
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_input_fails_with_a_readable_reason(jobs, name):
+    key, code = BAD[name]
+    job = jobs[key]
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == code and len(job["error"]["message"]) > 20
+    assert "master_playlist" not in job["outputs"]
+
+
+def test_every_rendition_ends_terminal_and_stats_add_up(jobs, cloud):
+    for job in jobs.values():
+        assert all(r["status"] in ("complete", "failed") for r in job["renditions"]), job
+    stats = api(cloud, "/stats")
+    assert stats["jobs"]["complete"] == len(GOOD) and stats["jobs"]["failed"] == len(BAD)
+    assert stats["queues"]["tasks_dlq"]["visible"] == 0
+
+
+def test_duplicate_upload_of_the_same_object_is_one_job(jobs, cloud):
+    s3 = cloud.client("s3")
+    s3.upload_file(str(media("flower.mp4")), cloud.stack.refs["IngestBucket"], GOOD["flower.mp4"])
+    time.sleep(3)  # let the notification through the event-source mapping
+    listing = api(cloud, "/jobs?limit=100")["jobs"]
+    assert [j["source"]["key"] for j in listing].count(GOOD["flower.mp4"]) == 1
