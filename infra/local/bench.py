@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ladder: {', '.join(ref['renditions'])} + audio + thumbnails (pipeline)")
     print(f"{'':34}{'wall s':>9}{'CPU s':>9}{'x realtime':>12}")
     print(f"{'reference (1 ffmpeg, split)':34}{ref['wall']:9.1f}{ref['cpu']:9.1f}{info.duration / ref['wall']:12.2f}")
-    print(f"{f'pipeline ({args.workers} workers, threads={args.ffmpeg_threads or 'auto'})':34}"
-          f"{pipe['wall']:9.1f}{pipe['cpu']:9.1f}{info.duration / pipe['wall']:12.2f}")
+    label = f"pipeline ({args.workers} workers, threads={args.ffmpeg_threads or 'auto'})"
+    print(f"{label:34}{pipe['wall']:9.1f}{pipe['cpu']:9.1f}{info.duration / pipe['wall']:12.2f}")
     print(f"{'  of which ffmpeg in tasks':34}{'':9}{pipe['ffmpeg_cpu']:9.1f}")
     print(f"ratio pipeline/reference: wall {pipe['wall'] / ref['wall']:.2f}x, CPU {pipe['cpu'] / ref['cpu']:.2f}x "
           f"(job {pipe['status']})")
