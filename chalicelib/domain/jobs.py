@@ -112,7 +112,8 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         r = {"name": t.get("name"), "kind": t.get("kind"), "status": t.get("status"),
              "progress": 100.0 if t.get("status") == COMPLETE else float(t.get("progress") or 0)}
         for k in ("width", "height", "video_bitrate", "frame_rate", "bitrate", "channels", "attempts",
-                  "codecs", "peak_bandwidth", "average_bandwidth", "segments", "error"):
+                  "codecs", "peak_bandwidth", "average_bandwidth", "segments", "transcode_seconds",
+                  "cpu_seconds", "error"):
             if t.get(k) is not None:
                 r[k] = t[k]
         renditions.append(r)

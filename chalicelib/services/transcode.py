@@ -187,7 +187,8 @@ class TaskRunner:
             fh.write(sprite_vtt(t, duration))
         pairs = [(p, J.output_key(job_id, "thumbnails", os.path.basename(p))) for p in (poster, sprite, vtt)]
         total = self.ctx.objects.upload_files(pairs, self.ctx.settings.output_bucket)
-        return ({"total_bytes": total, "tiles": t.count},
+        return ({"total_bytes": total, "tiles": t.count, "transcode_seconds": round(r1.seconds + r2.seconds, 2),
+                 "cpu_seconds": round(r1.cpu_seconds + r2.cpu_seconds, 2)},
                 (r1.seconds + r2.seconds, r1.cpu_seconds + r2.cpu_seconds))
 
     # ---------------------------------------------------------------------------------

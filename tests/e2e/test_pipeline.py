@@ -201,3 +201,46 @@ def test_duplicate_upload_of_the_same_object_is_one_job(jobs, cloud):
     time.sleep(3)  # let the notification through the event-source mapping
     listing = api(cloud, "/jobs?limit=100")["jobs"]
     assert [j["source"]["key"] for j in listing].count(GOOD["flower.mp4"]) == 1
+
+
+def _cli(*args, env=None, timeout=180):
+    import os
+    import sys
+    exe = os.path.join(os.path.dirname(sys.executable), "vodpipe")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+def test_cli_submit_follow_status_and_jobs(cloud):
+    env = dict(line.removeprefix("export ").split("=", 1) for line in cloud.export_lines())
+    res = _cli("submit", str(media("sample_av1.mp4")), "--key", "cli/av1 clip.mp4", "--follow", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "complete" in res.stdout and "master playlist" in res.stdout
+    job_id = res.stdout.split("; job ", 1)[1].split()[0]
+    res = _cli("status", job_id, "--json", env=env)
+    job = json.loads(res.stdout)
+    assert job["status"] == "complete" and job["source"]["key"] == "cli/av1 clip.mp4"
+    assert job["probe"]["video_codec"] == "av1"
+    res = _cli("jobs", "--status", "complete", env=env)
+    assert res.returncode == 0 and job_id in res.stdout
+    assert _cli("status", "nope", env=env).returncode == 1
+
+
+def test_cli_env_prints_the_template_names():
+    res = _cli("env", env={"AWS_ENDPOINT_URL": "", "VODPIPE_API_URL": ""})
+    lines = dict(line.removeprefix("export ").split("=", 1) for line in res.stdout.splitlines())
+    assert lines["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert lines["VODPIPE_INGEST_BUCKET"] == "vodpipe-dev-123456789012-ingest"
+    assert lines["LOCALSTACK_HOST"] == "127.0.0.1:4566"
+
+
+def test_demo_runs_the_whole_pipeline_on_a_clip(tmp_path):
+    """The README's main job, on a small clip and a one-rung ladder."""
+    res = _cli("demo", str(media("bear-vp9-odd-dimensions.webm")), "--no-wait", "--port", "0", "--api-port", "0",
+               "--workers", "1", "--output", str(tmp_path), env={"VODPIPE_LADDER": "240"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "complete" in res.stdout and "/master.m3u8" in res.stdout
+    (master,) = tmp_path.glob("*/master.m3u8")
+    pl = m3u8.load(str(master))
+    assert [p.stream_info.resolution for p in pl.playlists] == [(160, 120)]
+    assert (master.parent / "thumbnails" / "poster.jpg").stat().st_size > 0
