@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = (ROOT.parent / "shared" / "media").resolve()
+#: The real test media: ../shared/media beside the project (CI's layout), or VODPIPE_MEDIA_DIR.
+MEDIA = Path(os.environ.get("VODPIPE_MEDIA_DIR") or ROOT.parent / "shared" / "media").resolve()
 
 
 @lru_cache(maxsize=None)
