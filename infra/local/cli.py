@@ -137,12 +137,11 @@ def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path) -> P
 
 # --- commands ---------------------------------------------------------------------------
 def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM, whichever signal disposition was inherited."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1):
-            pass
-    except KeyboardInterrupt:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1):
         pass
 
 
