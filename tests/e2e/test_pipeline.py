@@ -244,3 +244,33 @@ def test_demo_runs_the_whole_pipeline_on_a_clip(tmp_path):
     pl = m3u8.load(str(master))
     assert [p.stream_info.resolution for p in pl.playlists] == [(160, 120)]
     assert (master.parent / "thumbnails" / "poster.jpg").stat().st_size > 0
+
+
+def test_up_runs_in_the_foreground_and_ctrl_c_stops_everything():
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+    exe = os.path.join(os.path.dirname(sys.executable), "vodpipe")
+    proc = subprocess.Popen([exe, "up", "--port", "0", "--api-port", "0", "--workers", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        exports = dict(ln.removeprefix("export ").strip().split("=", 1) for ln in lines if ln.startswith("export "))
+        assert json.load(urllib.request.urlopen(exports["VODPIPE_API_URL"] + "/stats"))["jobs"] is not None
+        children = set()
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            children |= {int(p) for p in (task / "children").read_text().split()}
+        assert len(children) >= 2, "worker processes are running"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=40) == 0
+        assert not [p for p in children if Path(f"/proc/{p}").exists()
+                    and "zombie" not in Path(f"/proc/{p}/status").read_text()], "workers stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
