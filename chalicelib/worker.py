@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain.errors import PermanentError
 from chalicelib.services.context import Context
-from chalicelib.services.transcode import TaskRunner
+from chalicelib.services.transcode import TaskLeased, TaskRunner
 
 # service "vodpipe" is the parent of the services' loggers ("vodpipe.transcode" ...): their
 # lines come out as JSON with job_id / rendition / attempt / sqs_message_id.
@@ -31,6 +31,8 @@ logger = Logger(service="vodpipe")
 logger.append_keys(component="transcoder")
 
 MAX_BACKOFF_SECONDS = 300
+#: Visibility given back to a message whose task another worker holds the lease of.
+LEASED_RETRY_SECONDS = 10
 
 
 class Heartbeat(threading.Thread):
@@ -59,7 +61,7 @@ class Worker:
     def __init__(self, ctx: Context | None = None, worker_id: str | None = None, workdir: str | None = None):
         self.ctx = ctx or Context()
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.runner = TaskRunner(self.ctx, workdir)
+        self.runner = TaskRunner(self.ctx, workdir, owner=self.worker_id)
         self._stopping = threading.Event()
         self._busy = False
         self._exit_when_idle = False
@@ -128,9 +130,16 @@ class Worker:
             logger.warning("task failed permanently", extra={"error": e.as_dict()})
             self.runner.fail(body, e)
             self.ctx.queues.delete(q, receipt)
+        except TaskLeased as e:
+            logger.info("task leased by another worker; message left for later", extra={"reason": str(e)})
+            self._safe_visibility(receipt, LEASED_RETRY_SECONDS)
         except Exception as e:  # noqa: BLE001 - anything else is transient: retry via SQS
             if self._stopping.is_set():
-                logger.info("stopping: task released for another worker")
+                logger.info("stopping: checkpoint kept, task released for another worker")
+                try:
+                    self.runner.release()
+                except Exception:  # noqa: BLE001 - the lease then expires by itself
+                    logger.exception("could not release the lease")
                 self._safe_visibility(receipt, 0)
             else:
                 delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))

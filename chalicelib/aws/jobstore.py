@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable
@@ -92,7 +93,8 @@ class JobStore:
                           "ConditionExpression": "attribute_not_exists(pk)"}}]
         for t in tasks:
             items.append({"Put": {"TableName": self.table_name, "Item": self._item(
-                {"status": J.QUEUED, "progress": 0, "attempts": 0, **t, "pk": _pk(job_id), "sk": f"TASK#{t['name']}",
+                {"status": J.QUEUED, "progress": 0, "attempts": 0, "segs": [], **t, "pk": _pk(job_id),
+                 "sk": f"TASK#{t['name']}",
                  "job_id": job_id, "updated_at": ts})}})
         try:
             self._ddb.transact_write_items(TransactItems=items)
@@ -131,22 +133,92 @@ class JobStore:
                 return False
             raise
 
-    def start_task(self, job_id: str, name: str) -> dict | None:
-        """Mark a task ``processing`` and count the attempt. Returns the task item, or None
-        when the task is already terminal (a duplicate delivery: nothing to do)."""
+    def start_task(self, job_id: str, name: str, owner: str = "worker", lease_seconds: int = 120,
+                   now: float | None = None) -> tuple[str, dict | None]:
+        """Take the task's lease (a conditional write) and count the attempt.
+
+        Returns ``("acquired", item)``; ``("done", None)`` when the task is already terminal (a
+        duplicate delivery: nothing to do); ``("leased", None)`` when another worker holds an
+        unexpired lease (two deliveries of one message at once). ``owner`` identifies the
+        worker; the lease lasts ``lease_seconds`` and is renewed by ``renew_lease``."""
+        now = time.time() if now is None else now
         try:
             res = self._ddb.update_item(
                 TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET #s = :p, updated_at = :t, started_at = if_not_exists(started_at, :t) ADD attempts :one",
-                ConditionExpression="attribute_exists(pk) AND #s IN (:q, :p)",
+                UpdateExpression="SET #s = :p, updated_at = :t, started_at = if_not_exists(started_at, :t), "
+                                 "lease_owner = :o, lease_until = :u ADD attempts :one",
+                ConditionExpression="attribute_exists(pk) AND (#s = :q OR (#s = :p AND (attribute_not_exists(lease_until)"
+                                    " OR lease_until < :now OR lease_owner = :o)))",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":q": J.QUEUED, ":t": now_iso(), ":one": 1}),
+                ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":q": J.QUEUED, ":t": now_iso(), ":one": 1,
+                                                      ":o": owner, ":u": now + lease_seconds, ":now": now}),
                 ReturnValues="ALL_NEW")
-            return self._plain(res["Attributes"])
+            return "acquired", self._plain(res["Attributes"])
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+        got = self.get_task(job_id, name)
+        if got is None or got.get("status") in J.TERMINAL:
+            return "done", None
+        return "leased", None
+
+    def get_task(self, job_id: str, name: str) -> dict | None:
+        """One task item, or None."""
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                                 ConsistentRead=True)
+        return self._plain(res["Item"]) if "Item" in res else None
+
+    def renew_lease(self, job_id: str, name: str, owner: str, lease_seconds: int, now: float | None = None) -> bool:
+        """Extend ``owner``'s lease; False when the lease was lost (or the task ended)."""
+        now = time.time() if now is None else now
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET lease_until = :u", ConditionExpression="lease_owner = :o AND #s = :p",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._vals({":u": now + lease_seconds, ":o": owner, ":p": J.PROCESSING}))
+            return True
         except ClientError as e:
             if _conditional_failed(e):
-                return None
+                return False
             raise
+
+    def release_lease(self, job_id: str, name: str, owner: str) -> None:
+        """Give the lease up at once (graceful stop), so another worker can resume the task."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET lease_until = :z", ConditionExpression="lease_owner = :o",
+                ExpressionAttributeValues=self._vals({":z": 0, ":o": owner}))
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+
+    def add_segment(self, job_id: str, name: str, index: int, duration: float, size: int) -> bool:
+        """Checkpoint: segment ``index`` (0-based) of a rendition is uploaded (``duration``
+        seconds, ``size`` bytes). Appends to the task's ``segs`` list only when it holds exactly
+        ``index`` entries, so checkpoints stay ordered and a duplicate is refused (False)."""
+        entry = [{"i": index, "d": round(duration, 6), "b": int(size)}]
+        cond = "size(segs) = :i"  # every task item is created with segs = []
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET segs = list_append(segs, :e), updated_at = :t",
+                ConditionExpression=cond,
+                ExpressionAttributeValues=self._vals({":e": entry, ":t": now_iso(), ":i": index}))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    def update_task(self, job_id: str, name: str, **fields: Any) -> None:
+        """Set plain attributes on a task item."""
+        names = {f"#{k}": k for k in fields}
+        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                              UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                              ExpressionAttributeNames=names,
+                              ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
 
     def set_task_progress(self, job_id: str, name: str, progress: float) -> bool:
         """Raise a processing task's progress (percent); never lowers it. Returns False when

@@ -60,11 +60,49 @@ def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, 
     return opts
 
 
-def video_args(input_url: str, out_dir: str, r: VideoRendition, preset: str = "veryfast", threads: int = 0) -> list[str]:
+def keyframe_times(start: float, duration: float) -> list[float]:
+    """IDR instants for a run that starts at ``start`` seconds of the source, relative to the
+    run's first frame: the run's first frame, then every absolute multiple of ``GOP_SECONDS``
+    after ``start`` and before ``duration`` (all seconds). Relative to the run, so a resumed
+    run puts its IDRs on the same absolute grid as an uninterrupted one (DESIGN §9)."""
+    times = [0.0]
+    k = int(start // GOP_SECONDS) + 1
+    while k * GOP_SECONDS < duration:
+        t = round(k * GOP_SECONDS - start, 6)
+        if t > 0.001:
+            times.append(t)
+        k += 1
+    return times
+
+
+def video_args(input_url: str, out_dir: str, r: VideoRendition, preset: str = "veryfast", threads: int = 0,
+               start: float = 0.0, start_number: int = 0, duration: float | None = None) -> list[str]:
     """Arguments that transcode the first video stream of ``input_url`` to one HLS video-only
-    rendition in ``out_dir`` (``index.m3u8`` + ``seg_00000.ts`` ...)."""
-    return ["-i", input_url, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", video_filter(r),
-            *x264_options(r, preset, threads), *_hls_output(out_dir)]
+    rendition in ``out_dir`` (``index.m3u8`` + ``seg_00000.ts`` ...).
+
+    ``start`` (seconds, a segment boundary of an earlier run) and ``start_number`` (index of the
+    first segment) resume a rendition (DESIGN §9): the input is seeked to ``start``, output
+    timestamps are offset so they continue the earlier segments (``-output_ts_offset start+1``,
+    the same +1 for every run), frames pass through unchanged (no duplicates) and IDRs are
+    forced at an explicit list on the absolute 2 s grid (``duration`` seconds needed for it).
+    The playlist is an EVENT playlist listing whole segments only (``temp_file``); the worker
+    writes the final VOD playlist from its checkpoints.
+    """
+    seek = ["-ss", f"{start:.6f}"] if start > 0 else []
+    if duration is None:
+        keyframes = f"expr:gte(t,n_forced*{GOP_SECONDS})"
+    else:
+        keyframes = ",".join(f"{t:g}" for t in keyframe_times(start, duration))
+    opts = x264_options(r, preset, threads)
+    i = opts.index("-force_key_frames:v")
+    opts[i + 1] = keyframes
+    return [*seek, "-i", input_url, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", video_filter(r),
+            "-fps_mode:v", "passthrough", "-enc_time_base:v", "-1", *opts,
+            "-output_ts_offset", f"{start + 1:.6f}",
+            "-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "event",
+            "-hls_flags", "independent_segments+temp_file", "-hls_segment_type", "mpegts",
+            "-start_number", str(start_number),
+            "-hls_segment_filename", f"{out_dir}/{SEGMENT_PATTERN}", f"{out_dir}/{PLAYLIST_NAME}"]
 
 
 def audio_args(input_url: str, out_dir: str, a: AudioRendition) -> list[str]:

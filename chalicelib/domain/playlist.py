@@ -92,6 +92,21 @@ def aac_codec_string(profile: str | None) -> str:
     return f"mp4a.40.{AAC_OBJECT_TYPES.get(profile or 'LC', 2)}"
 
 
+def media_playlist(segments: Sequence[tuple[str, float]]) -> str:
+    """A VOD media playlist for (uri, duration seconds) segments, in order (RFC 8216 §4.3.3:
+    TARGETDURATION is the longest EXTINF rounded to the nearest integer; PLAYLIST-TYPE VOD,
+    INDEPENDENT-SEGMENTS, ENDLIST). Raises ValueError without segments."""
+    if not segments:
+        raise ValueError("a media playlist needs at least one segment")
+    target = max(1, max(int(round(d)) for _, d in segments))
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
+             "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for uri, d in segments:
+        lines += [f"#EXTINF:{d:.6f},", uri]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
 def _attr_list(attrs: Sequence[tuple[str, str]]) -> str:
     return ",".join(f"{k}={v}" for k, v in attrs)
 

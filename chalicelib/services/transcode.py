@@ -14,18 +14,21 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import m3u8
+
 from chalicelib.aws.jobstore import now_iso
-from chalicelib.domain import jobs as J
 from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain.errors import PermanentError
+from chalicelib.domain import jobs as J
+from chalicelib.domain.errors import PermanentError, TransientError
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
 from chalicelib.domain.media import frame_rate_of
 from chalicelib.domain.playlist import (aac_codec_string, h264_codec_string, h264_codec_string_from_probe,
-                                        master_playlist, measure_segments)
+                                        master_playlist, measure_segments, media_playlist)
 from chalicelib.domain.progress import Throttle
 from chalicelib.domain.thumbnails import sprite_vtt
 from chalicelib.tools import ffmpeg
@@ -45,6 +48,63 @@ def _fields(cls, spec: dict) -> dict:
     return {k: spec[k] for k in names if k in spec}
 
 
+class TaskLeased(TransientError):
+    """Another worker holds the task's lease: leave the message for later."""
+
+
+class SegmentUploader(threading.Thread):
+    """Uploads each segment ffmpeg finishes and checkpoints it, while ffmpeg runs.
+
+    ffmpeg writes an EVENT playlist that lists a segment only once its file is complete
+    (``temp_file``), so every listed segment is whole. ``finish()`` stops polling and does a
+    last sweep, so a stopped or killed ffmpeg's complete segments are all kept."""
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, ctx: Context, job_id: str, name: str, out_dir: str, first_index: int):
+        super().__init__(daemon=True, name=f"uploader-{name}")
+        self.ctx, self.job_id, self.name, self.out_dir = ctx, job_id, name, out_dir
+        self.next_index = first_index
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while not self._halt.wait(self.POLL_SECONDS):
+            try:
+                self.sweep()
+            except Exception as e:  # noqa: BLE001 - retried on the next poll / final sweep
+                log.warning("segment upload failed, will retry: %s", e)
+
+    def sweep(self) -> int:
+        """Upload and checkpoint every newly listed segment; returns how many."""
+        path = os.path.join(self.out_dir, A.PLAYLIST_NAME)
+        if not os.path.exists(path):
+            return 0
+        with self._lock:
+            listed = m3u8.load(path).segments
+            count = 0
+            for seg in listed:
+                index = int(seg.uri.split("_")[-1].split(".")[0])
+                if index < self.next_index:
+                    continue
+                if index != self.next_index:
+                    raise RuntimeError(f"segment {index} listed before {self.next_index}")
+                local = os.path.join(self.out_dir, seg.uri)
+                size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
+                                                    J.output_key(self.job_id, self.name, seg.uri))
+                self.ctx.store.add_segment(self.job_id, self.name, index, float(seg.duration), size)
+                os.remove(local)
+                self.next_index += 1
+                count += 1
+            return count
+
+    def finish(self) -> None:
+        self._halt.set()
+        self.join(timeout=30)
+        self.sweep()
+
+
 @dataclass
 class TaskOutcome:
     """What running a task did: ``status`` is ``complete``, ``skipped`` (already terminal or
@@ -62,11 +122,32 @@ class TaskRunner:
     (the worker keeps a handle to stop it on SIGTERM)."""
 
     def __init__(self, ctx: Context, workdir: str | None = None,
-                 proc_factory: Callable[[], ffmpeg.FfmpegProcess] = ffmpeg.FfmpegProcess):
+                 proc_factory: Callable[[], ffmpeg.FfmpegProcess] = ffmpeg.FfmpegProcess, owner: str = "worker"):
         self.ctx = ctx
         self.workdir = workdir or tempfile.gettempdir()
         self.proc_factory = proc_factory
+        self.owner = owner
         self.current: ffmpeg.FfmpegProcess | None = None
+        self.current_task: tuple[str, str] | None = None
+        self._lease_lost = threading.Event()
+
+    def release(self) -> None:
+        """Give up the lease of the running task (graceful stop) so another worker resumes it."""
+        if self.current_task:
+            self.ctx.store.release_lease(*self.current_task, self.owner)
+
+    def _keep_lease(self, job_id: str, name: str, stop: threading.Event) -> None:
+        lease = self.ctx.settings.task_visibility_timeout
+        while not stop.wait(max(1.0, lease / 3)):
+            try:
+                if not self.ctx.store.renew_lease(job_id, name, self.owner, lease):
+                    log.warning("lease on %s/%s lost; stopping ffmpeg", job_id, name)
+                    self._lease_lost.set()
+                    if self.current:
+                        self.current.stop()
+                    return
+            except Exception:  # noqa: BLE001 - a missed renewal only risks a second worker
+                log.exception("lease renewal failed")
 
     # ---------------------------------------------------------------------------------
     def run(self, msg: dict[str, Any]) -> TaskOutcome:
@@ -84,10 +165,27 @@ class TaskRunner:
             # The job already failed (or completed): this task will never run; say so.
             ctx.store.fail_task(job_id, name, {"code": "JOB_ENDED", "message": f"not run: the job is {current[0]['status']}"})
             return TaskOutcome("skipped")
-        if ctx.store.start_task(job_id, name) is None:
+        state, task = ctx.store.start_task(job_id, name, self.owner, s.task_visibility_timeout)
+        if state == "done":
             # Already complete (duplicate delivery): still make sure the job gets finalized.
             return TaskOutcome("skipped", finalized=self._maybe_finalize(job_id))
+        if state == "leased":
+            raise TaskLeased(f"task {job_id}/{name} is leased by another worker")
         ctx.store.set_job_status(job_id, J.PROCESSING, started_at=now_iso())
+        self.current_task = (job_id, name)
+        self._lease_lost.clear()
+        stop_lease = threading.Event()
+        keeper = threading.Thread(target=self._keep_lease, args=(job_id, name, stop_lease), daemon=True)
+        keeper.start()
+        try:
+            return self._run_acquired(msg, task)
+        finally:
+            stop_lease.set()
+            self.current_task = None
+
+    def _run_acquired(self, msg: dict[str, Any], task: dict) -> TaskOutcome:
+        ctx, s = self.ctx, self.ctx.settings
+        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
         url = ctx.objects.presign_get(msg["source"]["bucket"], msg["source"]["key"], s.presign_expiry)
         out_dir = tempfile.mkdtemp(prefix=f"vodpipe-{job_id}-{name}-", dir=self.workdir)
         throttle = Throttle(s.progress_min_step, s.progress_min_interval)
@@ -100,7 +198,7 @@ class TaskRunner:
             spec = msg["spec"]
             if kind == "video":
                 stats, res = self._video(url, out_dir, job_id, VideoRendition(**_fields(VideoRendition, spec)),
-                                         float(msg["duration"]), on_progress)
+                                         float(msg["duration"]), on_progress, task)
             elif kind == "audio":
                 stats, res = self._audio(url, out_dir, job_id, AudioRendition(**_fields(AudioRendition, spec)),
                                          float(msg["duration"]), on_progress)
@@ -126,13 +224,15 @@ class TaskRunner:
         return False
 
     # ---------------------------------------------------------------------------------
-    def _ffmpeg(self, args: list[str], duration: float, on_progress, what: str, url: str) -> ffmpeg.RunResult:
+    def _ffmpeg(self, args: list[str], duration: float, on_progress, what: str, url: str,
+                check_result: bool = True) -> ffmpeg.RunResult:
         self.current = proc = self.proc_factory()
         try:
             res = proc.run(args, duration, on_progress)
         finally:
             self.current = None
-        ffmpeg.check(res, what, url)
+        if check_result:
+            ffmpeg.check(res, what, url)
         return res
 
     def _upload_hls(self, out_dir: str, job_id: str, name: str) -> tuple[dict, bytes]:
@@ -149,23 +249,57 @@ class TaskRunner:
             head = fh.read(256 * 1024)
         return seg_stats.to_dict(), head
 
-    def _video(self, url, out_dir, job_id, r: VideoRendition, duration, on_progress):
-        s = self.ctx.settings
-        res = self._ffmpeg(A.video_args(url, out_dir, r, s.x264_preset, s.ffmpeg_threads), duration, on_progress,
-                           f"video rendition {r.name}", url)
-        missing = duration - res.out_time
-        if missing > max(TRUNCATION_MIN_SECONDS, TRUNCATION_FRACTION * duration):
-            raise PermanentError("TRUNCATED_MEDIA", f"only {res.out_time:.2f} s of the {duration:.2f} s video could be "
-                                                    f"decoded (the file is truncated or corrupt)")
-        stats, head = self._upload_hls(out_dir, job_id, r.name)
-        probe = ffmpeg.probe(os.path.join(out_dir, sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))[0]))
-        v = next(st for st in probe["streams"] if st.get("codec_type") == "video")
+    def _video(self, url, out_dir, job_id, r: VideoRendition, duration, on_progress, task: dict):
+        """Encode (or resume) one video rendition with a checkpoint per uploaded segment.
+
+        Segments already recorded in the task's ``segs`` are kept; the run starts at the end
+        of the last one (DESIGN §9). Each segment ffmpeg finishes is uploaded and checkpointed
+        while ffmpeg goes on; the VOD media playlist is written from the checkpoints at the end."""
+        s, store = self.ctx.settings, self.ctx.store
+        done = list(task.get("segs") or [])
+        start, first = round(sum(float(x["d"]) for x in done), 6), len(done)
+        res = None
+        if first:
+            log.info("resuming %s/%s at segment %d (%.3f s)", job_id, r.name, first, start)
+            store.update_task(job_id, r.name, resumed_at_segment=first, resumed_at_seconds=start)
+        if not done or start < duration - 0.05:
+            remaining = max(duration - start, 0.001)
+
+            def progress(pct: float) -> None:
+                on_progress(round(100.0 * (start + pct / 100.0 * remaining) / duration, 1) if pct < 100 else 100.0)
+
+            uploader = SegmentUploader(self.ctx, job_id, r.name, out_dir, first)
+            uploader.start()
+            try:
+                res = self._ffmpeg(A.video_args(url, out_dir, r, s.x264_preset, s.ffmpeg_threads, start=start,
+                                                start_number=first, duration=duration),
+                                   remaining, progress, f"video rendition {r.name}", url, check_result=False)
+            finally:
+                uploader.finish()
+            if self._lease_lost.is_set():
+                raise TaskLeased(f"lease on {job_id}/{r.name} lost while encoding")
+            ffmpeg.check(res, f"video rendition {r.name}", url)
+            decoded = start + res.out_time
+            if duration - decoded > max(TRUNCATION_MIN_SECONDS, TRUNCATION_FRACTION * duration):
+                raise PermanentError("TRUNCATED_MEDIA", f"only {decoded:.2f} s of the {duration:.2f} s video could be "
+                                                        f"decoded (the file is truncated or corrupt)")
+        segs = store.get_task(job_id, r.name).get("segs") or []
+        entries = [(A.SEGMENT_PATTERN % int(x["i"]), float(x["d"])) for x in segs]
+        text = media_playlist(entries)
+        self.ctx.objects.put_bytes(s.output_bucket, J.output_key(job_id, r.name, A.PLAYLIST_NAME), text.encode())
+        stats = measure_segments(text, {A.SEGMENT_PATTERN % int(x["i"]): int(x["b"]) for x in segs}).to_dict()
+        # measured from the output: the first segment as stored (this run may not have made it)
+        head = self.ctx.objects.get_bytes(s.output_bucket, J.output_key(job_id, r.name, entries[0][0]))
+        seg_path = os.path.join(out_dir, "probe.ts")
+        with open(seg_path, "wb") as fh:
+            fh.write(head)
+        v = next(st for st in ffmpeg.probe(seg_path)["streams"] if st.get("codec_type") == "video")
         codecs = h264_codec_string(head) or h264_codec_string_from_probe(v.get("profile"), v.get("level"))
-        fps = frame_rate_of(v)
+        seconds, cpu = (res.seconds, res.cpu_seconds) if res else (0.0, 0.0)
         stats.update(codecs=codecs, out_width=int(v["width"]), out_height=int(v["height"]),
-                     frame_rate=round(fps, 3), transcode_seconds=round(res.seconds, 2),
-                     cpu_seconds=round(res.cpu_seconds, 2))
-        return stats, (res.seconds, res.cpu_seconds)
+                     frame_rate=round(frame_rate_of(v), 3), transcode_seconds=round(seconds, 2),
+                     cpu_seconds=round(cpu, 2))
+        return stats, (seconds, cpu)
 
     def _audio(self, url, out_dir, job_id, a: AudioRendition, duration, on_progress):
         res = self._ffmpeg(A.audio_args(url, out_dir, a), duration, on_progress, "audio rendition", url)

@@ -34,7 +34,7 @@ def test_status_moves_forward_only(ctx):
 def test_progress_never_goes_back_and_needs_a_running_task(ctx):
     job_id = new_job(ctx)
     assert not ctx.store.set_task_progress(job_id, "360p", 10)  # still queued
-    assert ctx.store.start_task(job_id, "360p")["attempts"] == 1
+    assert ctx.store.start_task(job_id, "360p")[1]["attempts"] == 1
     assert ctx.store.set_task_progress(job_id, "360p", 40)
     assert not ctx.store.set_task_progress(job_id, "360p", 30)
     task = next(t for t in ctx.store.get(job_id)[1] if t["name"] == "360p")
@@ -51,7 +51,7 @@ def test_completion_is_a_set_under_duplicates_and_races(ctx):
     assert sum(first for first, _ in results) == 2  # each task finished exactly once
     job = ctx.store.get(job_id)[0]
     assert job["done"] == ["360p", "audio"]
-    assert ctx.store.start_task(job_id, "360p") is None  # a done task is never restarted
+    assert ctx.store.start_task(job_id, "360p") == ("done", None)  # a done task is never restarted
     # exactly one of many concurrent finalizers wins the status write
     with ThreadPoolExecutor(4) as pool:
         wins = list(pool.map(lambda _: ctx.store.set_job_status(job_id, J.COMPLETE), range(4)))
@@ -69,3 +69,27 @@ def test_listing_and_counts(ctx):
     assert len(page1) == 1 and token
     page2, _ = ctx.store.list_jobs(None, 1, token)
     assert page2 and page2[0]["job_id"] != page1[0]["job_id"]
+
+
+def test_lease_is_exclusive_until_it_expires_or_is_released(ctx):
+    job_id = new_job(ctx)
+    state, item = ctx.store.start_task(job_id, "360p", owner="w1", lease_seconds=60, now=1000)
+    assert state == "acquired" and item["lease_owner"] == "w1"
+    assert ctx.store.start_task(job_id, "360p", owner="w2", lease_seconds=60, now=1010) == ("leased", None)
+    assert ctx.store.renew_lease(job_id, "360p", "w1", 60, now=1050)
+    assert not ctx.store.renew_lease(job_id, "360p", "w2", 60, now=1050)
+    assert ctx.store.start_task(job_id, "360p", owner="w2", lease_seconds=60, now=1100) == ("leased", None)
+    state, item = ctx.store.start_task(job_id, "360p", owner="w2", lease_seconds=60, now=1111)  # expired
+    assert state == "acquired" and item["attempts"] == 2
+    ctx.store.release_lease(job_id, "360p", "w2")
+    assert ctx.store.start_task(job_id, "360p", owner="w3", lease_seconds=60, now=1112)[0] == "acquired"
+
+
+def test_segment_checkpoints_are_ordered_and_never_duplicated(ctx):
+    job_id = new_job(ctx)
+    assert not ctx.store.add_segment(job_id, "360p", 1, 6.0, 100)   # gap: refused
+    assert ctx.store.add_segment(job_id, "360p", 0, 6.002, 1000)
+    assert not ctx.store.add_segment(job_id, "360p", 0, 6.002, 1000)  # duplicate: refused
+    assert ctx.store.add_segment(job_id, "360p", 1, 2.1, 400)
+    segs = ctx.store.get_task(job_id, "360p")["segs"]
+    assert segs == [{"i": 0, "d": 6.002, "b": 1000}, {"i": 1, "d": 2.1, "b": 400}]
