@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools import Logger
-from chalice import BadRequestError, Chalice, NotFoundError
+from chalice import BadRequestError, Chalice, ConflictError, NotFoundError
 
 from chalicelib.config import Settings
-from chalicelib.services import ingest, query
+from chalicelib.services import failures, ingest, query
 from chalicelib.services.context import Context
 
 app = Chalice(app_name="vodpipe", configure_logs=False)  # Powertools owns the "vodpipe" logger
@@ -43,6 +43,27 @@ def on_ingest(event):
             logger.info("ingested", extra=result)
 
 
+@app.on_sqs_message(queue=_SETTINGS.tasks_dlq, batch_size=1, name="dead_letters")
+def on_dead_letter(event):
+    """Task messages the redrive policy moved to the dead-letter queue: keep them for
+    ``GET /dlq``, fail the task and its job with the last error, publish ``JobFailed``."""
+    for record in event:
+        raw = record.to_dict()
+        logger.append_keys(sqs_message_id=raw.get("messageId"))
+        count = raw.get("attributes", {}).get("ApproximateReceiveCount")
+        result = failures.dead_letter(ctx(), raw["messageId"], record.body, int(count) if count else None)
+        logger.warning("dead letter", extra={"job_id": result.get("job_id"), "task": result.get("task")})
+
+
+def _operation(fn, *args):
+    try:
+        return fn(ctx(), *args)
+    except failures.NotFound as e:
+        raise NotFoundError(str(e))
+    except failures.Conflict as e:
+        raise ConflictError(str(e))
+
+
 @app.route("/jobs/{job_id}", methods=["GET"], cors=True)
 def get_job(job_id):
     """The job resource; 404 for an unknown job."""
@@ -67,3 +88,28 @@ def list_jobs():
 def stats():
     """Queue depths, jobs by status, jobs completed per minute."""
     return query.stats(ctx())
+
+
+@app.route("/jobs/{job_id}", methods=["DELETE"], cors=True)
+def cancel_job(job_id):
+    """Cancel a queued or processing job: its ffmpeg processes stop within seconds; 409 if it
+    already ended."""
+    return _operation(failures.cancel_job, job_id)
+
+
+@app.route("/jobs/{job_id}/retry", methods=["POST"], cors=True)
+def retry_job(job_id):
+    """Re-run only the failed renditions of a failed job (they resume from checkpoints)."""
+    return _operation(failures.retry_job, job_id)
+
+
+@app.route("/dlq", methods=["GET"], cors=True)
+def dead_letters():
+    """Dead-lettered tasks with their job, rendition and last error."""
+    return failures.list_dead_letters(ctx())
+
+
+@app.route("/dlq/{message_id}/retry", methods=["POST"], cors=True)
+def redrive(message_id):
+    """Send one dead letter back to the tasks queue."""
+    return _operation(failures.redrive_dead_letter, message_id)

@@ -62,6 +62,10 @@ class Settings:
     presign_expiry: int = 6 * 3600
     progress_min_step: float = 10.0
     progress_min_interval: float = 5.0
+    #: ingest limits: bytes, seconds, pixels per frame (displayed width x height)
+    max_bytes: int = 20 * 1024**3
+    max_duration: float = 6 * 3600.0
+    max_pixels: int = 7680 * 4320
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -102,4 +106,7 @@ class Settings:
             ffmpeg_threads=int(env.get("VODPIPE_FFMPEG_THREADS", cls.ffmpeg_threads)),
             task_visibility_timeout=int(env.get("VODPIPE_TASK_VISIBILITY_TIMEOUT", cls.task_visibility_timeout)),
             poll_wait_seconds=int(env.get("VODPIPE_POLL_WAIT_SECONDS", cls.poll_wait_seconds)),
+            max_bytes=int(env.get("VODPIPE_MAX_BYTES", cls.max_bytes)),
+            max_duration=float(env.get("VODPIPE_MAX_DURATION", cls.max_duration)),
+            max_pixels=int(env.get("VODPIPE_MAX_PIXELS", cls.max_pixels)),
         )

@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain.errors import PermanentError
 from chalicelib.services.context import Context
-from chalicelib.services.transcode import TaskLeased, TaskRunner
+from chalicelib.services.transcode import JobCanceled, TaskLeased, TaskRunner
 
 # service "vodpipe" is the parent of the services' loggers ("vodpipe.transcode" ...): their
 # lines come out as JSON with job_id / rendition / attempt / sqs_message_id.
@@ -130,6 +130,10 @@ class Worker:
             logger.warning("task failed permanently", extra={"error": e.as_dict()})
             self.runner.fail(body, e)
             self.ctx.queues.delete(q, receipt)
+        except JobCanceled as e:
+            logger.info("job canceled: task dropped", extra={"reason": str(e)})
+            self.ctx.store.fail_task(body["job_id"], body["task"], {"code": "CANCELED", "message": str(e)})
+            self.ctx.queues.delete(q, receipt)
         except TaskLeased as e:
             logger.info("task leased by another worker; message left for later", extra={"reason": str(e)})
             self._safe_visibility(receipt, LEASED_RETRY_SECONDS)
@@ -144,6 +148,11 @@ class Worker:
             else:
                 delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))
                 logger.exception("task failed, will be retried", extra={"retry_in_seconds": delay, "error": str(e)})
+                try:
+                    self.ctx.store.update_task(body["job_id"], body["task"], last_error={
+                        "code": type(e).__name__, "message": str(e)[:1000], "attempt": receives})
+                except Exception:  # noqa: BLE001
+                    logger.exception("could not record the error")
                 self._safe_visibility(receipt, delay)
         finally:
             beat.stop()

@@ -30,6 +30,7 @@ from .clients import client
 
 JOB_SK = "JOB"
 STATUS_INDEX = "by-status"
+DLQ_PK = "DLQ"
 
 
 def now_iso() -> str:
@@ -275,6 +276,63 @@ class JobStore:
             if _conditional_failed(e):
                 return False
             raise
+
+    def reopen_task(self, job_id: str, name: str) -> bool:
+        """An operator's retry: a ``failed`` task goes back to ``queued`` (its segment
+        checkpoints are kept, so it resumes). False unless the task was failed."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET #s = :q, lease_until = :z, updated_at = :t REMOVE #e",
+                ConditionExpression="#s = :f", ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeValues=self._vals({":q": J.QUEUED, ":f": J.FAILED, ":z": 0, ":t": now_iso()}))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    def reopen_job(self, job_id: str) -> bool:
+        """An operator's retry: a ``failed`` job goes back to ``processing``, error cleared."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                UpdateExpression="SET job_status = :p, updated_at = :t REMOVE #e, completed_at",
+                ConditionExpression="job_status = :f", ExpressionAttributeNames={"#e": "error"},
+                ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":f": J.FAILED, ":t": now_iso()}))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
+
+    def get_job_status(self, job_id: str) -> str | None:
+        """The job's status alone (one GetItem), or None when the job does not exist."""
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                                 ProjectionExpression="job_status", ConsistentRead=True)
+        return res.get("Item", {}).get("job_status", {}).get("S")
+
+    # --- dead letters ----------------------------------------------------------------
+    def put_dead_letter(self, message_id: str, record: dict) -> None:
+        """Keep a dead-lettered task message (``record``: job_id, task, body, error,
+        receive_count) for ``GET /dlq`` and a later redrive."""
+        self._ddb.put_item(TableName=self.table_name, Item=self._item(
+            {**record, "pk": DLQ_PK, "sk": message_id, "message_id": message_id, "dead_at": now_iso()}))
+
+    def list_dead_letters(self, limit: int = 100) -> list[dict]:
+        """Dead letters, oldest first."""
+        res = self._ddb.query(TableName=self.table_name, KeyConditionExpression="pk = :p",
+                              ExpressionAttributeValues={":p": {"S": DLQ_PK}}, Limit=max(1, min(limit, 1000)))
+        items = [self._plain(i) for i in res.get("Items", [])]
+        return sorted(items, key=lambda i: i.get("dead_at", ""))
+
+    def get_dead_letter(self, message_id: str) -> dict | None:
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}),
+                                 ConsistentRead=True)
+        return self._plain(res["Item"]) if "Item" in res else None
+
+    def delete_dead_letter(self, message_id: str) -> None:
+        self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}))
 
     # --- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> tuple[dict, list[dict]] | None:

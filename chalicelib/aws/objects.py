@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from chalicelib import faults
 from chalicelib.domain.jobs import content_type_for
 
 from .clients import client
@@ -37,6 +38,7 @@ class Objects:
     def upload_file(self, path: str, bucket: str, key: str) -> int:
         """Upload a local file (multipart above 8 MiB) with Content-Type by extension.
         Returns its size in bytes."""
+        faults.check("s3_upload", key)
         ctype = content_type_for(key)
         self._s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": ctype,
                                                            "CacheControl": CACHE_CONTROL.get(ctype, IMMUTABLE)})

@@ -1,7 +1,9 @@
 """Jobs: identity, the status state machine, output keys and the public job resource.
 
-Status only moves forward (DESIGN §3): queued -> processing -> complete | failed. A task
-(one rendition, the audio or the thumbnails) moves queued -> processing -> complete | failed.
+Status only moves forward (DESIGN §3): queued -> processing -> complete | failed | canceled.
+A task (one rendition, the audio or the thumbnails) moves queued -> processing -> complete |
+failed. The one way back is an operator's explicit retry of a failed job (``POST
+/jobs/{id}/retry`` or a dead-letter redrive), which reopens it: failed -> processing.
 """
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ from typing import Any, Iterable, Mapping
 
 from .progress import job_progress
 
-QUEUED, PROCESSING, COMPLETE, FAILED = "queued", "processing", "complete", "failed"
-STATUSES = (QUEUED, PROCESSING, COMPLETE, FAILED)
-TERMINAL = (COMPLETE, FAILED)
-_ORDER = {QUEUED: 0, PROCESSING: 1, COMPLETE: 2, FAILED: 2}
+QUEUED, PROCESSING, COMPLETE, FAILED, CANCELED = "queued", "processing", "complete", "failed", "canceled"
+STATUSES = (QUEUED, PROCESSING, COMPLETE, FAILED, CANCELED)
+TERMINAL = (COMPLETE, FAILED, CANCELED)
+_ORDER = {QUEUED: 0, PROCESSING: 1, COMPLETE: 2, FAILED: 2, CANCELED: 2}
 
 
 def can_move(current: str, new: str) -> bool:
@@ -111,7 +113,12 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     for t in tasks:
         r = {"name": t.get("name"), "kind": t.get("kind"), "status": t.get("status"),
              "progress": 100.0 if t.get("status") == COMPLETE else float(t.get("progress") or 0)}
+        if t.get("segs"):
+            r["segments_done"] = len(t["segs"])
+        if t.get("status") == PROCESSING and t.get("lease_owner"):
+            r["worker"] = t["lease_owner"]
         for k in ("width", "height", "video_bitrate", "frame_rate", "bitrate", "channels", "attempts",
+                  "resumed_at_segment", "resumed_at_seconds", "last_error",
                   "codecs", "peak_bandwidth", "average_bandwidth", "segments", "transcode_seconds",
                   "cpu_seconds", "error"):
             if t.get(k) is not None:

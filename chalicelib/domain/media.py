@@ -161,3 +161,17 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
         size=int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None,
     )
+
+
+def check_limits(info: MediaInfo, size: int, max_bytes: int, max_duration: float, max_pixels: int) -> None:
+    """Enforce the configured ingest limits (``size``/``max_bytes`` in bytes, ``max_duration``
+    seconds, ``max_pixels`` per displayed frame). Raises ``PermanentError``
+    (``FILE_TOO_LARGE``, ``TOO_LONG``, ``TOO_MANY_PIXELS``)."""
+    if size > max_bytes:
+        raise PermanentError("FILE_TOO_LARGE", f"the file has {size} bytes; the limit is {max_bytes}")
+    if info.duration > max_duration:
+        raise PermanentError("TOO_LONG", f"the video lasts {info.duration:.1f} s; the limit is {max_duration:.0f} s")
+    pixels = info.display_width * info.display_height
+    if pixels > max_pixels:
+        raise PermanentError("TOO_MANY_PIXELS", f"the video is {info.display_width}x{info.display_height} "
+                                                f"({pixels} pixels a frame); the limit is {max_pixels}")

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import plan as plan_ladder
-from chalicelib.domain.media import parse_probe
+from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import ffmpeg
 
 from .context import Context
@@ -58,6 +58,20 @@ def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame
             "source": {"bucket": ref.bucket, "key": ref.key}, "duration": duration, "frame_rate": frame_rate}
 
 
+SPEC_FIELDS = {"video": ("name", "width", "height", "video_bitrate", "max_bitrate", "buffer_size", "frame_rate"),
+               "audio": ("name", "bitrate", "channels", "sample_rate"),
+               "thumbnails": ("name", "interval", "count", "columns", "rows", "width", "height", "poster_time",
+                              "poster_width", "poster_height")}
+
+
+def task_message_for(job: dict, task: dict) -> dict:
+    """Rebuild a task's message from the stored job and task items (operator retries)."""
+    spec = {"kind": task["kind"], **{k: task.get(k) for k in SPEC_FIELDS[task["kind"]]}}
+    ref = ObjectRef(job["source_bucket"], job["source_key"], job.get("source_etag", ""), int(job.get("source_size") or 0))
+    probe = job.get("probe") or {}
+    return task_message(job["job_id"], ref, spec, float(probe.get("duration") or 0), float(probe.get("frame_rate") or 0))
+
+
 def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     """Create (or finish creating) the job for one uploaded object.
 
@@ -78,7 +92,10 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     try:
         if ref.size == 0:
             raise PermanentError("EMPTY_FILE", "the uploaded file is empty (0 bytes)")
+        if ref.size > s.max_bytes:
+            raise PermanentError("FILE_TOO_LARGE", f"the file has {ref.size} bytes; the limit is {s.max_bytes}")
         info = parse_probe(ffmpeg.probe(url))
+        check_limits(info, ref.size, s.max_bytes, s.max_duration, s.max_pixels)
         if not ffmpeg.first_video_frame_decodes(url):
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")

@@ -21,10 +21,11 @@ from typing import Any, Callable
 
 import m3u8
 
+from chalicelib import faults
 from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
-from chalicelib.domain.errors import PermanentError, TransientError
+from chalicelib.domain.errors import PermanentError, TransientError, VodpipeError
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
 from chalicelib.domain.media import frame_rate_of
 from chalicelib.domain.playlist import (aac_codec_string, h264_codec_string, h264_codec_string_from_probe,
@@ -48,8 +49,16 @@ def _fields(cls, spec: dict) -> dict:
     return {k: spec[k] for k in names if k in spec}
 
 
+#: How often a running task checks whether its job was canceled (seconds).
+CANCEL_POLL_SECONDS = 2.0
+
+
 class TaskLeased(TransientError):
     """Another worker holds the task's lease: leave the message for later."""
+
+
+class JobCanceled(VodpipeError):
+    """The job was canceled while the task ran: drop the message, write nothing more."""
 
 
 class SegmentUploader(threading.Thread):
@@ -61,9 +70,11 @@ class SegmentUploader(threading.Thread):
 
     POLL_SECONDS = 0.5
 
-    def __init__(self, ctx: Context, job_id: str, name: str, out_dir: str, first_index: int):
+    def __init__(self, ctx: Context, job_id: str, name: str, out_dir: str, first_index: int,
+                 canceled: threading.Event | None = None):
         super().__init__(daemon=True, name=f"uploader-{name}")
         self.ctx, self.job_id, self.name, self.out_dir = ctx, job_id, name, out_dir
+        self.canceled = canceled or threading.Event()
         self.next_index = first_index
         self._halt = threading.Event()
         self._lock = threading.Lock()
@@ -79,7 +90,7 @@ class SegmentUploader(threading.Thread):
     def sweep(self) -> int:
         """Upload and checkpoint every newly listed segment; returns how many."""
         path = os.path.join(self.out_dir, A.PLAYLIST_NAME)
-        if not os.path.exists(path):
+        if not os.path.exists(path) or self.canceled.is_set():  # nothing is written for a canceled job
             return 0
         with self._lock:
             listed = m3u8.load(path).segments
@@ -130,6 +141,7 @@ class TaskRunner:
         self.current: ffmpeg.FfmpegProcess | None = None
         self.current_task: tuple[str, str] | None = None
         self._lease_lost = threading.Event()
+        self._canceled = threading.Event()
 
     def release(self) -> None:
         """Give up the lease of the running task (graceful stop) so another worker resumes it."""
@@ -137,12 +149,21 @@ class TaskRunner:
             self.ctx.store.release_lease(*self.current_task, self.owner)
 
     def _keep_lease(self, job_id: str, name: str, stop: threading.Event) -> None:
+        """Every ``CANCEL_POLL_SECONDS``: stop ffmpeg if the job was canceled; every third of
+        the lease: renew it (stop ffmpeg if it was lost)."""
         lease = self.ctx.settings.task_visibility_timeout
-        while not stop.wait(max(1.0, lease / 3)):
+        next_renewal = time.monotonic() + max(1.0, lease / 3)
+        while not stop.wait(CANCEL_POLL_SECONDS):
             try:
-                if not self.ctx.store.renew_lease(job_id, name, self.owner, lease):
-                    log.warning("lease on %s/%s lost; stopping ffmpeg", job_id, name)
-                    self._lease_lost.set()
+                if self.ctx.store.get_job_status(job_id) == J.CANCELED:
+                    log.info("job %s canceled; stopping ffmpeg for %s", job_id, name)
+                    self._canceled.set()
+                elif time.monotonic() >= next_renewal:
+                    next_renewal = time.monotonic() + max(1.0, lease / 3)
+                    if not self.ctx.store.renew_lease(job_id, name, self.owner, lease):
+                        log.warning("lease on %s/%s lost; stopping ffmpeg", job_id, name)
+                        self._lease_lost.set()
+                if self._canceled.is_set() or self._lease_lost.is_set():
                     if self.current:
                         self.current.stop()
                     return
@@ -174,6 +195,7 @@ class TaskRunner:
         ctx.store.set_job_status(job_id, J.PROCESSING, started_at=now_iso())
         self.current_task = (job_id, name)
         self._lease_lost.clear()
+        self._canceled.clear()
         stop_lease = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, name, stop_lease), daemon=True)
         keeper.start()
@@ -195,6 +217,7 @@ class TaskRunner:
                 ctx.store.set_task_progress(job_id, name, pct)
 
         try:
+            faults.check("task_start", f"{job_id}/{name}")
             spec = msg["spec"]
             if kind == "video":
                 stats, res = self._video(url, out_dir, job_id, VideoRendition(**_fields(VideoRendition, spec)),
@@ -224,6 +247,12 @@ class TaskRunner:
         return False
 
     # ---------------------------------------------------------------------------------
+    def _raise_if_interrupted(self, job_id: str, name: str) -> None:
+        if self._canceled.is_set():
+            raise JobCanceled(f"job {job_id} was canceled while {name} was running")
+        if self._lease_lost.is_set():
+            raise TaskLeased(f"lease on {job_id}/{name} lost while encoding")
+
     def _ffmpeg(self, args: list[str], duration: float, on_progress, what: str, url: str,
                 check_result: bool = True) -> ffmpeg.RunResult:
         self.current = proc = self.proc_factory()
@@ -232,6 +261,7 @@ class TaskRunner:
         finally:
             self.current = None
         if check_result:
+            self._raise_if_interrupted(*(self.current_task or ("?", what)))
             ffmpeg.check(res, what, url)
         return res
 
@@ -268,7 +298,7 @@ class TaskRunner:
             def progress(pct: float) -> None:
                 on_progress(round(100.0 * (start + pct / 100.0 * remaining) / duration, 1) if pct < 100 else 100.0)
 
-            uploader = SegmentUploader(self.ctx, job_id, r.name, out_dir, first)
+            uploader = SegmentUploader(self.ctx, job_id, r.name, out_dir, first, self._canceled)
             uploader.start()
             try:
                 res = self._ffmpeg(A.video_args(url, out_dir, r, s.x264_preset, s.ffmpeg_threads, start=start,
@@ -276,8 +306,7 @@ class TaskRunner:
                                    remaining, progress, f"video rendition {r.name}", url, check_result=False)
             finally:
                 uploader.finish()
-            if self._lease_lost.is_set():
-                raise TaskLeased(f"lease on {job_id}/{r.name} lost while encoding")
+            self._raise_if_interrupted(job_id, r.name)
             ffmpeg.check(res, f"video rendition {r.name}", url)
             decoded = start + res.out_time
             if duration - decoded > max(TRUNCATION_MIN_SECONDS, TRUNCATION_FRACTION * duration):

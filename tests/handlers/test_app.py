@@ -119,5 +119,5 @@ def test_stats_reports_queues_and_jobs(app_client):
     stats = app_client.http.get("/stats").json_body
     assert set(stats["queues"]) == {"ingest", "ingest_dlq", "tasks", "tasks_dlq"}
     assert set(stats["queues"]["tasks"]) == {"visible", "in_flight", "delayed"}
-    assert set(stats["jobs"]) == {"queued", "processing", "complete", "failed"}
+    assert set(stats["jobs"]) == {"queued", "processing", "complete", "failed", "canceled"}
     assert stats["jobs_completed_per_minute"] >= 0

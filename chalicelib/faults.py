@@ -1,0 +1,42 @@
+"""Fault injection for tests and failure drills. A no-op unless ``VODPIPE_FAULTS_FILE`` names
+a file; the file is re-read at every check, so removing it (or a line) ends the fault.
+
+One rule a line: ``<point> <count|always> [substring]``: the first ``count`` calls at
+``point`` whose detail contains ``substring`` (in this process) raise ``TransientError``.
+Points: ``s3_upload`` (detail: the object key, in ``Objects.upload_file``) and ``task_start``
+(detail: ``<job_id>/<task>``, before a worker starts ffmpeg). Example::
+
+    s3_upload 2 /360p/seg_00001.ts
+    task_start always /240p
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+
+from chalicelib.domain.errors import TransientError
+
+_counts: Counter = Counter()
+_lock = threading.Lock()
+
+
+def check(point: str, detail: str = "") -> None:
+    """Raise ``TransientError`` if a rule for ``point`` matches ``detail`` and is not spent."""
+    path = os.environ.get("VODPIPE_FAULTS_FILE")
+    if not path:
+        return
+    try:
+        with open(path) as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        parts = line.split(maxsplit=2)
+        if len(parts) < 2 or parts[0] != point or (len(parts) == 3 and parts[2] not in detail):
+            continue
+        with _lock:
+            key = (line, detail)
+            if parts[1] == "always" or _counts[key] < int(parts[1]):
+                _counts[key] += 1
+                raise TransientError(f"injected fault at {point} ({detail}), #{_counts[key]}")

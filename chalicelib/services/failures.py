@@ -1,0 +1,109 @@
+"""Failure operations: dead letters, operator retries, cancellation.
+
+* A task message that failed ``maxReceiveCount`` times is moved by the redrive policy to the
+  tasks dead-letter queue; ``dead_letter`` (the DLQ's function) keeps it (``GET /dlq``),
+  fails the task and the job with the last error, and publishes ``JobFailed`` once.
+* ``redrive_dead_letter`` and ``retry_job`` reopen failed tasks (keeping their segment
+  checkpoints, so they resume) and send their messages again (moto has no
+  StartMessageMoveTask; this also works on AWS).
+* ``cancel_job`` moves a job to ``canceled``; workers stop its ffmpeg within seconds.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from chalicelib.domain import jobs as J
+
+from .context import Context
+from .ingest import task_message_for
+
+log = logging.getLogger("vodpipe.failures")
+
+
+class Conflict(Exception):
+    """The job is not in a state that allows the operation (HTTP 409)."""
+
+
+class NotFound(Exception):
+    """No such job or dead letter (HTTP 404)."""
+
+
+def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | None = None) -> dict:
+    """Handle one message from the tasks dead-letter queue. Returns the stored record."""
+    try:
+        msg = json.loads(body)
+        job_id, name = msg["job_id"], msg["task"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        record = {"job_id": None, "task": None, "body": body[:10000],
+                  "error": {"code": "MALFORMED_TASK", "message": "the dead-lettered message is not a vodpipe task"}}
+        ctx.store.put_dead_letter(message_id, record)
+        return record
+    task = ctx.store.get_task(job_id, name) or {}
+    last = task.get("last_error") or {}
+    attempts = task.get("attempts") or receive_count
+    error = {"code": "RETRIES_EXHAUSTED", "task": name,
+             "message": f"task {name} failed {attempts} time(s); last error: {last.get('message', 'unknown')}"}
+    record = {"job_id": job_id, "task": name, "body": body, "error": error, "last_error": last or None,
+              "receive_count": receive_count}
+    ctx.store.put_dead_letter(message_id, record)
+    ctx.store.fail_task(job_id, name, error)
+    if ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
+        ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error})
+    log.warning("task %s/%s dead-lettered: %s", job_id, name, error["message"])
+    return record
+
+
+def list_dead_letters(ctx: Context, limit: int = 100) -> dict:
+    """``{"dead_letters": [{message_id, job_id, task, error, last_error, dead_at}]}``."""
+    items = ctx.store.list_dead_letters(limit)
+    keep = ("message_id", "job_id", "task", "error", "last_error", "dead_at", "receive_count")
+    return {"dead_letters": [{k: i.get(k) for k in keep} for i in items]}
+
+
+def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
+    """Send a dead letter back to the tasks queue, reopening its task and job.
+    Raises ``NotFound`` for an unknown message id, ``Conflict`` for a malformed one."""
+    item = ctx.store.get_dead_letter(message_id)
+    if item is None:
+        raise NotFound(f"dead letter {message_id} not found")
+    if not item.get("job_id"):
+        raise Conflict("this dead letter is not a vodpipe task and cannot be redriven")
+    ctx.store.reopen_task(item["job_id"], item["task"])
+    ctx.store.reopen_job(item["job_id"])
+    ctx.queues.send_json(ctx.settings.tasks_queue, [json.loads(item["body"])])
+    ctx.store.delete_dead_letter(message_id)
+    return {"message_id": message_id, "job_id": item["job_id"], "task": item["task"], "requeued": True}
+
+
+def retry_job(ctx: Context, job_id: str) -> dict:
+    """Re-run only the failed tasks of a failed job. Raises ``NotFound``/``Conflict``."""
+    got = ctx.store.get(job_id)
+    if got is None:
+        raise NotFound(f"job {job_id} not found")
+    job, tasks = got
+    if job["status"] != J.FAILED:
+        raise Conflict(f"job {job_id} is {job['status']}; only failed jobs can be retried")
+    if not job.get("tasks"):
+        raise Conflict(f"job {job_id} failed at ingest ({(job.get('error') or {}).get('code')}); upload a new file")
+    failed = [t for t in tasks if t.get("status") == J.FAILED]
+    reopened = [t for t in failed if ctx.store.reopen_task(job_id, t["name"])]
+    ctx.store.reopen_job(job_id)
+    ctx.queues.send_json(ctx.settings.tasks_queue, [task_message_for(job, t) for t in reopened])
+    return {"job_id": job_id, "requeued": [t["name"] for t in reopened]}
+
+
+def cancel_job(ctx: Context, job_id: str) -> dict:
+    """Cancel a queued or processing job. Raises ``NotFound``/``Conflict``."""
+    status = ctx.store.get_job_status(job_id)
+    if status is None:
+        raise NotFound(f"job {job_id} not found")
+    if not ctx.store.set_job_status(job_id, J.CANCELED, completed_at=_now()):
+        raise Conflict(f"job {job_id} is already {ctx.store.get_job_status(job_id)}")
+    ctx.events.publish("JobCanceled", job_id, J.CANCELED, {})
+    return {"job_id": job_id, "status": J.CANCELED}
+
+
+def _now() -> str:
+    from chalicelib.aws.jobstore import now_iso
+    return now_iso()
