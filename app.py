@@ -104,7 +104,7 @@ def retry_job(job_id):
 
 
 @app.route("/dlq", methods=["GET"], cors=True)
-def dead_letters():
+def get_dead_letters():
     """Dead-lettered tasks with their job, rendition and last error."""
     return failures.list_dead_letters(ctx())
 

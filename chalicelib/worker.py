@@ -71,8 +71,7 @@ class Worker:
         """Ask the loop to finish: the running ffmpeg is stopped, its message released.
         From a signal handler while idle (in a long poll), exit at once."""
         self._stopping.set()
-        if self.runner.current is not None:
-            self.runner.current.stop()
+        self.runner.stop()
         if self._exit_when_idle and not self._busy:
             raise SystemExit(0)
 
@@ -140,10 +139,6 @@ class Worker:
         except Exception as e:  # noqa: BLE001 - anything else is transient: retry via SQS
             if self._stopping.is_set():
                 logger.info("stopping: checkpoint kept, task released for another worker")
-                try:
-                    self.runner.release()
-                except Exception:  # noqa: BLE001 - the lease then expires by itself
-                    logger.exception("could not release the lease")
                 self._safe_visibility(receipt, 0)
             else:
                 delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))

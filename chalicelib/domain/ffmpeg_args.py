@@ -122,11 +122,14 @@ def poster_args(input_url: str, out_path: str, t: ThumbnailPlan, fps: float) -> 
 
 
 def sprite_args(input_url: str, out_path: str, t: ThumbnailPlan) -> list[str]:
-    """Arguments for the sprite sheet: one tile every ``interval`` seconds, ``columns`` x
-    ``rows`` grid (ffmpeg's ``tile`` flushes a partly filled grid at end of input)."""
+    """Arguments for the sprite sheet: the first frame, then one every ``interval`` seconds
+    (``select`` on the time since the last pick, so even a clip shorter than one interval
+    gets its tile), ``columns`` x ``rows`` grid (``tile`` flushes a partly filled grid at end
+    of input)."""
+    pick = f"select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{t.interval:g})'"
     return ["-i", input_url, "-map", "0:v:0", "-an",
-            "-vf", f"fps=1/{t.interval:g}:round=down,scale={t.width}:{t.height},setsar=1,tile={t.columns}x{t.rows}",
-            "-frames:v", "1", "-q:v", "4", out_path]
+            "-vf", f"{pick},scale={t.width}:{t.height},setsar=1,tile={t.columns}x{t.rows}",
+            "-fps_mode", "passthrough", "-frames:v", "1", "-q:v", "4", out_path]
 
 
 def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast") -> list[str]:

@@ -110,10 +110,19 @@ class SegmentUploader(threading.Thread):
                 count += 1
             return count
 
-    def finish(self) -> None:
+    def finish(self, attempts: int = 4) -> None:
+        """Stop polling, then upload what is left, retrying with backoff (0.5, 1, 2 s)."""
         self._halt.set()
         self.join(timeout=30)
-        self.sweep()
+        for attempt in range(attempts):
+            try:
+                self.sweep()
+                return
+            except Exception as e:  # noqa: BLE001
+                if attempt == attempts - 1:
+                    raise
+                log.warning("segment upload failed (attempt %d), retrying: %s", attempt + 1, e)
+                time.sleep(0.5 * 2 ** attempt)
 
 
 @dataclass
@@ -142,11 +151,14 @@ class TaskRunner:
         self.current_task: tuple[str, str] | None = None
         self._lease_lost = threading.Event()
         self._canceled = threading.Event()
+        self._stop_requested = threading.Event()
 
-    def release(self) -> None:
-        """Give up the lease of the running task (graceful stop) so another worker resumes it."""
-        if self.current_task:
-            self.ctx.store.release_lease(*self.current_task, self.owner)
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): stop ffmpeg; the running task keeps its checkpoints and
+        gives its lease up, so another worker resumes it at once."""
+        self._stop_requested.set()
+        if self.current:
+            self.current.stop()
 
     def _keep_lease(self, job_id: str, name: str, stop: threading.Event) -> None:
         """Every ``CANCEL_POLL_SECONDS``: stop ffmpeg if the job was canceled; every third of
@@ -201,6 +213,14 @@ class TaskRunner:
         keeper.start()
         try:
             return self._run_acquired(msg, task)
+        except BaseException:
+            # This attempt is over (stop, transient error, bad input): give the lease up so the
+            # redelivered message is not refused as "leased" until the lease expires.
+            try:
+                ctx.store.release_lease(job_id, name, self.owner)
+            except Exception:  # noqa: BLE001 - the lease then simply expires
+                log.exception("could not release the lease of %s/%s", job_id, name)
+            raise
         finally:
             stop_lease.set()
             self.current_task = None
@@ -346,6 +366,9 @@ class TaskRunner:
             r1 = self._ffmpeg(A.poster_args(url, poster, ThumbnailPlan(**{**t.__dict__, "poster_time": 0.0}), fps),
                               1.0, None, "poster", url)
         r2 = self._ffmpeg(A.sprite_args(url, sprite, t), duration, None, "sprite sheet", url)
+        for path in (poster, sprite):
+            if not os.path.exists(path):  # ffmpeg succeeded but decoded no frame for it
+                raise PermanentError("NO_DECODABLE_FRAMES", f"no frame could be decoded for {os.path.basename(path)}")
         with open(vtt, "w") as fh:
             fh.write(sprite_vtt(t, duration))
         pairs = [(p, J.output_key(job_id, "thumbnails", os.path.basename(p))) for p in (poster, sprite, vtt)]

@@ -139,6 +139,7 @@ class TaskRunner(threading.Thread):
         self._halt = threading.Event()
         self._lock = threading.Lock()
         self.started = 0
+        self.restarts = 0  # workers replaced after they died
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.environment, **self.cloud.base_env()}
@@ -178,6 +179,7 @@ class TaskRunner(threading.Thread):
             for t in dead:
                 log.warning("worker task %s exited with %s; starting a replacement (log: %s)",
                             t.task_id, t.proc.returncode, t.log_path)
+                self.restarts += 1
                 self.start_task()
 
     def stop(self) -> None:

@@ -1,0 +1,316 @@
+"""Nothing lost, nothing stuck: fault injection end to end on the local cloud.
+
+Its own stage ("faults") with a 20 s visibility timeout and maxReceiveCount 3 (template
+parameters), so recovery through SQS is measurable in seconds, and a faults file the workers
+read (``chalicelib/faults.py``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import m3u8
+import pytest
+
+from infra.local.cloud import LocalCloud
+from tests.conftest import MEDIA, manifest, media
+
+pytestmark = pytest.mark.e2e
+VISIBILITY = 20
+
+
+@pytest.fixture(scope="module")
+def faults_file(tmp_path_factory):
+    return tmp_path_factory.mktemp("faults") / "faults.txt"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory, faults_file):
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
+    params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3}
+    with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params,
+                    state_dir=tmp_path_factory.mktemp("state")) as c:
+        yield c
+
+
+def call(cloud, path, method="GET"):
+    req = urllib.request.Request(cloud.api_url + path, method=method, data=b"{}" if method == "POST" else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def job(cloud, job_id):
+    return call(cloud, f"/jobs/{job_id}")[1]
+
+
+def upload(cloud, path, key) -> str:
+    """Upload like a user; return the job id once ingest created it."""
+    s3 = cloud.client("s3")
+    bucket = cloud.stack.refs["IngestBucket"]
+    s3.upload_file(str(path), bucket, key)
+    from chalicelib.domain.jobs import job_id_for
+    job_id = job_id_for(bucket, key, s3.head_object(Bucket=bucket, Key=key)["ETag"])
+    wait_for(lambda: call(cloud, f"/jobs/{job_id}")[0] == 200, 30, f"ingest of {key}")
+    return job_id
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def terminal(cloud, job_id, timeout=180):
+    return wait_for(lambda: (j := job(cloud, job_id))["status"] in ("complete", "failed", "canceled") and j,
+                    timeout, f"job {job_id} to end")
+
+
+def rendition(j, name):
+    return next(r for r in j["renditions"] if r["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """A 60.7 s clip (flower.mp4, CC0, looped 12 times): eleven segments per rendition."""
+    path = tmp_path_factory.mktemp("long") / "flower60.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "11", "-i", str(media("flower.mp4")), "-c", "copy",
+                    str(path)], check=True)
+    return path
+
+
+def source_frames(path) -> int:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                          "stream=nb_read_packets", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out.strip())
+
+
+def variant_packets(url: str, tmp_path) -> list[dict]:
+    pl = m3u8.load(url)
+    target = tmp_path / "variant.ts"
+    with open(target, "wb") as fh:
+        for seg in pl.segments:
+            with urllib.request.urlopen(seg.absolute_uri) as r:
+                fh.write(r.read())
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
+                          "-of", "json", str(target)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["packets"]
+
+
+def worker_pid(r) -> int:
+    return int(r["worker"].rsplit("-", 1)[1])
+
+
+# --------------------------------------------------------------------------------------
+def test_every_media_file_and_bad_upload_ends_terminal_and_no_worker_dies(cloud, tmp_path):
+    restarts = cloud.task_runner.restarts
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "report.pdf.mp4").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n" * 50)
+    (odd / "empty.mp4").write_bytes(b"")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac",
+                    str(odd / "audio_only.m4a")], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=8200x8200:rate=1:duration=1",
+                    "-c:v", "mjpeg", "-q:v", "31", str(odd / "huge.avi")], check=True)
+    expected_failures = {"odd/report.pdf.mp4": "UNREADABLE_MEDIA", "odd/empty.mp4": "EMPTY_FILE",
+                         "odd/audio_only.m4a": "NO_VIDEO_STREAM", "odd/huge.avi": "TOO_MANY_PIXELS",
+                         "media/broken_truncated_nomoov_270_rotated.mp4": "UNREADABLE_MEDIA",
+                         "media/broken_truncated_flower_50pct.mp4": "TRUNCATED_MEDIA",
+                         "media/invalid-bitstream.webm": "UNDECODABLE_VIDEO"}
+    uploads = {f"media/{n}": MEDIA / n for n in manifest()}
+    uploads.update({f"odd/{p.name}": p for p in odd.iterdir()})
+    uploads["nested/a/../../../escape attempt+%41.webm"] = media("bear-vp9-odd-dimensions.webm")
+    with ThreadPoolExecutor(4) as pool:
+        ids = dict(zip(uploads, pool.map(lambda kv: upload(cloud, kv[1], kv[0]), uploads.items())))
+    for key, job_id in ids.items():
+        j = terminal(cloud, job_id)
+        if key in expected_failures:
+            assert j["status"] == "failed" and j["error"]["code"] == expected_failures[key], (key, j["error"])
+            assert len(j["error"]["message"]) > 15
+        else:
+            assert j["status"] == "complete", (key, j["error"])
+            master = m3u8.load(j["outputs"]["master_playlist"]["url"])
+            assert master.playlists and all(p.stream_info.resolution for p in master.playlists)
+            for name, out in j["outputs"]["variants"].items():
+                assert out["uri"].startswith(f"s3://{cloud.stack.refs['OutputBucket']}/{job_id}/")
+    s3 = cloud.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=cloud.stack.refs["OutputBucket"]).get("Contents", [])]
+    assert all(k.split("/", 1)[0] in ids.values() for k in keys), "no output outside a job prefix"
+    assert cloud.task_runner.restarts == restarts, "no worker process died"
+
+
+def test_sigkill_mid_rendition_resumes_from_the_last_segment(cloud, long_clip, tmp_path):
+    job_id = upload(cloud, long_clip, "kill/flower60.mp4")
+    r = wait_for(lambda: (x := rendition(job(cloud, job_id), "360p")).get("segments_done", 0) >= 2
+                 and x.get("worker") and x, 60, "two checkpointed segments")
+    killed_at = time.monotonic()
+    os.killpg(worker_pid(r), signal.SIGKILL)  # the whole task, as a container kill would
+    j = terminal(cloud, job_id, timeout=180)
+    recovered = time.monotonic() - killed_at
+    assert j["status"] == "complete", j["error"]
+    r = rendition(j, "360p")
+    assert r["attempts"] == 2 and r["resumed_at_segment"] >= 2, r
+    assert all(x["attempts"] == 1 for x in j["renditions"] if x["name"] != "360p"), "others not redone"
+    url = j["outputs"]["variants"]["360p"]["url"]
+    pl = m3u8.load(url)
+    duration = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                                     str(long_clip)], capture_output=True, text=True, check=True).stdout)
+    assert len(pl.segments) == math.ceil(duration / 6) and all(s.duration <= 6.5 for s in pl.segments)
+    assert abs(sum(s.duration for s in pl.segments) - duration) < 0.1
+    packets = variant_packets(url, tmp_path)
+    assert len(packets) == source_frames(long_clip), "every frame once: no gap, no duplicate"
+    pts = sorted(p["pts"] for p in packets)
+    assert len(set(pts)) == len(pts)
+    keys = [round((p["pts"] - pts[0]) / 90000, 1) for p in packets if "K" in p["flags"]]
+    assert keys == sorted(keys) and all(abs(k - round(k / 2) * 2) <= 0.1 for k in keys)
+    dec = subprocess.run(["ffmpeg", "-v", "error", "-i", j["outputs"]["master_playlist"]["url"], "-map", "0",
+                          "-f", "null", "-"], capture_output=True, text=True)
+    assert dec.returncode == 0 and not dec.stderr.strip(), dec.stderr[-1000:]
+    print(f"\nSIGKILL: recovered in {recovered:.1f} s (visibility {VISIBILITY} s); resumed at segment "
+          f"{r['resumed_at_segment']} of {len(pl.segments)} ({r['resumed_at_seconds']:.1f} s of work kept)")
+
+
+def test_sigterm_releases_the_task_at_once(cloud, long_clip):
+    job_id = upload(cloud, long_clip, "term/flower60.mp4")
+    r = wait_for(lambda: (x := rendition(job(cloud, job_id), "360p")).get("segments_done", 0) >= 1
+                 and x.get("worker") and x, 60, "a checkpointed segment")
+    old = r["worker"]
+    os.kill(worker_pid(r), signal.SIGTERM)
+    t0 = time.monotonic()
+    wait_for(lambda: (x := rendition(job(cloud, job_id), "360p")).get("worker") not in (None, old)
+             or x["status"] == "complete", VISIBILITY - 5, "another worker to take the task")
+    picked_up = time.monotonic() - t0
+    j = terminal(cloud, job_id)
+    assert j["status"] == "complete"
+    assert rendition(j, "360p")["resumed_at_segment"] >= 1
+    assert picked_up < 10, f"picked up after {picked_up:.1f} s, not within a few seconds"
+    print(f"\nSIGTERM: task picked up again after {picked_up:.1f} s")
+
+
+def test_transient_upload_faults_are_absorbed(cloud, faults_file):
+    faults_file.write_text("s3_upload 2 /360p/seg_00000.ts\n")
+    try:
+        job_id = upload(cloud, media("flower.mp4"), "faults/upload.mp4")
+        j = terminal(cloud, job_id)
+    finally:
+        faults_file.unlink()
+    assert j["status"] == "complete", j["error"]
+    assert rendition(j, "360p")["segments_done"] == 1
+
+
+def test_task_that_always_fails_goes_to_the_dlq_and_a_redrive_completes_it(cloud, faults_file):
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    events = sqs.create_queue(QueueName="faults-test-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=events, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.stack.refs["JobEventsTopic"], Protocol="sqs", Endpoint=arn,
+                  Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"event_type": ["JobFailed"]})})
+    faults_file.write_text("task_start always /240p\n")
+    job_id = upload(cloud, media("sample_portrait.mp4"), "faults/always.mp4")
+    j = terminal(cloud, job_id, timeout=120)
+    assert j["status"] == "failed" and j["error"]["code"] == "RETRIES_EXHAUSTED"
+    assert "injected fault" in j["error"]["message"] and j["error"]["task"] == "240p"
+    assert rendition(j, "240p")["status"] == "failed"
+    got = sqs.receive_message(QueueUrl=events, WaitTimeSeconds=2, MaxNumberOfMessages=10).get("Messages", [])
+    failed_events = [json.loads(m["Body"]) for m in got]
+    assert [e["job_id"] for e in failed_events if e["event_type"] == "JobFailed"].count(job_id) == 1
+    status, dlq = call(cloud, "/dlq")
+    (dead,) = [d for d in dlq["dead_letters"] if d["job_id"] == job_id]
+    assert dead["task"] == "240p" and "injected fault" in dead["last_error"]["message"]
+    faults_file.unlink()
+    assert call(cloud, f"/dlq/{dead['message_id']}/retry", "POST")[0] == 200
+    j = terminal(cloud, job_id, timeout=120)
+    assert j["status"] == "complete" and j["error"] is None
+    assert not [d for d in call(cloud, "/dlq")[1]["dead_letters"] if d["job_id"] == job_id]
+    assert call(cloud, f"/dlq/{dead['message_id']}/retry", "POST")[0] == 404
+
+
+def test_retry_reruns_only_the_failed_renditions(cloud, faults_file):
+    faults_file.write_text("task_start always /thumbnails\n")
+    try:
+        job_id = upload(cloud, media("sample_av1.mp4"), "faults/retry.mp4")
+        j = terminal(cloud, job_id, timeout=120)
+    finally:
+        faults_file.unlink()
+    assert j["status"] == "failed"
+    before = {r["name"]: r["attempts"] for r in j["renditions"]}
+    assert call(cloud, f"/jobs/{job_id}/retry", "POST")[1]["requeued"] == ["thumbnails"]
+    j = terminal(cloud, job_id)
+    assert j["status"] == "complete" and "poster" in j["outputs"]
+    assert all(r["attempts"] == before[r["name"]] for r in j["renditions"] if r["name"] != "thumbnails")
+    assert call(cloud, f"/jobs/{job_id}/retry", "POST")[0] == 409
+
+
+def test_cancel_stops_ffmpeg_within_seconds_and_writes_nothing_more(cloud, long_clip):
+    job_id = upload(cloud, long_clip, "cancel/flower60.mp4")
+    wait_for(lambda: rendition(job(cloud, job_id), "360p").get("segments_done", 0) >= 1, 60, "encoding")
+    status, body = call(cloud, f"/jobs/{job_id}", "DELETE")
+    assert status == 200 and body["status"] == "canceled"
+    t0 = time.monotonic()
+    wait_for(lambda: all(r["status"] in ("complete", "failed") for r in job(cloud, job_id)["renditions"]
+                         if r["kind"] == "video"), 15, "the running renditions to stop")
+    stopped = time.monotonic() - t0
+    s3 = cloud.client("s3")
+    prefix = {"Bucket": cloud.stack.refs["OutputBucket"], "Prefix": f"{job_id}/"}
+    before = sorted(o["Key"] for o in s3.list_objects_v2(**prefix).get("Contents", []))
+    time.sleep(3)
+    after = sorted(o["Key"] for o in s3.list_objects_v2(**prefix).get("Contents", []))
+    assert before == after and f"{job_id}/master.m3u8" not in after
+    assert job(cloud, job_id)["status"] == "canceled"
+    assert call(cloud, f"/jobs/{job_id}", "DELETE")[0] == 409
+    print(f"\ncancel: running renditions stopped {stopped:.1f} s after DELETE")
+
+
+def test_duplicate_notifications_make_one_job(cloud):
+    s3, sqs = cloud.client("s3"), cloud.client("sqs")
+    job_id = upload(cloud, media("bear-vp9-odd-dimensions.webm"), "dup/bear.webm")
+    terminal(cloud, job_id)
+    obj = s3.head_object(Bucket=cloud.stack.refs["IngestBucket"], Key="dup/bear.webm")
+    event = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                          "s3": {"bucket": {"name": cloud.stack.refs["IngestBucket"]},
+                                 "object": {"key": "dup/bear.webm", "size": obj["ContentLength"], "eTag": obj["ETag"]}}}]}
+    for _ in range(2):  # S3 delivers at least once
+        sqs.send_message(QueueUrl=cloud.stack.refs["IngestQueue"], MessageBody=json.dumps(event))
+    time.sleep(4)
+    listing = call(cloud, "/jobs?limit=100")[1]["jobs"]
+    assert [j["source"]["key"] for j in listing].count("dup/bear.webm") == 1
+    assert all(r["attempts"] == 1 for r in job(cloud, job_id)["renditions"])
+
+
+def test_twenty_clips_at_once(cloud, tmp_path):
+    restarts = cloud.task_runner.restarts
+    clips = ["bear-vp9-odd-dimensions.webm", "sample_av1.mp4", "sample_portrait.mp4", "sample.mkv",
+             "bbb_176x144_192kbps_15fps_mpeg4.mp4"]
+    uploads = {f"burst/{i:02d}-{clips[i % len(clips)]}": media(clips[i % len(clips)]) for i in range(20)}
+    with ThreadPoolExecutor(10) as pool:
+        ids = list(pool.map(lambda kv: upload(cloud, kv[1], kv[0]), uploads.items()))
+    assert len(set(ids)) == 20
+    s3 = cloud.client("s3")
+    for job_id in ids:
+        j = terminal(cloud, job_id, timeout=300)
+        assert j["status"] == "complete", j["error"]
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=cloud.stack.refs["OutputBucket"],
+                                                            Prefix=f"{job_id}/").get("Contents", []))
+        expected = {f"{job_id}/master.m3u8", f"{job_id}/thumbnails/poster.jpg", f"{job_id}/thumbnails/sprite.jpg",
+                    f"{job_id}/thumbnails/thumbnails.vtt"}
+        for r in j["renditions"]:
+            if r["kind"] in ("video", "audio"):
+                expected.add(f"{job_id}/{r['name']}/index.m3u8")
+                expected |= {f"{job_id}/{r['name']}/seg_{i:05d}.ts" for i in range(r["segments"])}
+        assert set(keys) == expected and len(keys) == len(expected), "no missing or extra outputs"
+    assert cloud.task_runner.restarts == restarts
