@@ -215,19 +215,14 @@ def test_transient_upload_faults_are_absorbed(cloud, faults_file):
 
 
 def test_task_that_always_fails_goes_to_the_dlq_and_a_redrive_completes_it(cloud, faults_file):
-    sqs, sns = cloud.client("sqs"), cloud.client("sns")
-    events = sqs.create_queue(QueueName="faults-test-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=events, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=cloud.stack.refs["JobEventsTopic"], Protocol="sqs", Endpoint=arn,
-                  Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"event_type": ["JobFailed"]})})
+    events = subscribe(cloud, "faults-test-failed", ["JobFailed"])
     faults_file.write_text("task_start always /240p\n")
     job_id = upload(cloud, media("sample_portrait.mp4"), "faults/always.mp4")
     j = terminal(cloud, job_id, timeout=120)
     assert j["status"] == "failed" and j["error"]["code"] == "RETRIES_EXHAUSTED"
     assert "injected fault" in j["error"]["message"] and j["error"]["task"] == "240p"
     assert rendition(j, "240p")["status"] == "failed"
-    got = sqs.receive_message(QueueUrl=events, WaitTimeSeconds=2, MaxNumberOfMessages=10).get("Messages", [])
-    failed_events = [json.loads(m["Body"]) for m in got]
+    failed_events = drain(cloud, events)
     assert [e["job_id"] for e in failed_events if e["event_type"] == "JobFailed"].count(job_id) == 1
     status, dlq = call(cloud, "/dlq")
     (dead,) = [d for d in dlq["dead_letters"] if d["job_id"] == job_id]
@@ -292,7 +287,27 @@ def test_duplicate_notifications_make_one_job(cloud):
     assert all(r["attempts"] == 1 for r in job(cloud, job_id)["renditions"])
 
 
+def subscribe(cloud, name, event_types):
+    """An SQS queue subscribed to the job-events topic for ``event_types``; returns its URL."""
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.stack.refs["JobEventsTopic"], Protocol="sqs", Endpoint=arn,
+                  Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"event_type": event_types})})
+    return url
+
+
+def drain(cloud, url) -> list[dict]:
+    sqs, out = cloud.client("sqs"), []
+    while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        out += [json.loads(m["Body"]) for m in msgs]
+        for m in msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
 def test_twenty_clips_at_once(cloud, tmp_path):
+    completed_events = subscribe(cloud, "faults-test-completed", ["JobCompleted"])
     restarts = cloud.task_runner.restarts
     clips = ["bear-vp9-odd-dimensions.webm", "sample_av1.mp4", "sample_portrait.mp4", "sample.mkv",
              "bbb_176x144_192kbps_15fps_mpeg4.mp4"]
@@ -314,3 +329,6 @@ def test_twenty_clips_at_once(cloud, tmp_path):
                 expected |= {f"{job_id}/{r['name']}/seg_{i:05d}.ts" for i in range(r["segments"])}
         assert set(keys) == expected and len(keys) == len(expected), "no missing or extra outputs"
     assert cloud.task_runner.restarts == restarts
+    events = drain(cloud, completed_events)
+    assert sorted(e["job_id"] for e in events) == sorted(ids), "exactly one JobCompleted per job"
+    assert all(e["outputs"]["master_playlist"]["uri"].endswith("/master.m3u8") for e in events)
