@@ -40,6 +40,7 @@ def on_ingest(event):
         logger.append_keys(sqs_message_id=record.to_dict().get("messageId"))
         body = json.loads(record.body)
         for result in ingest.ingest_event(ctx(), body):
+            logger.set_correlation_id(result["job_id"])
             logger.info("ingested", extra=result)
 
 

@@ -106,13 +106,22 @@ class Worker:
         return self.handled
 
     def handle(self, m: dict) -> None:
-        """Handle one received SQS message (see the module docstring for the outcomes)."""
+        """Handle one received SQS message (see the module docstring for the outcomes).
+        Never raises: whatever goes wrong, the message is left for SQS to redeliver."""
+        try:
+            self._handle(m)
+        except Exception:  # noqa: BLE001 - e.g. DynamoDB down while recording a failure
+            logger.exception("could not finish handling the message; SQS will redeliver it")
+
+    def _handle(self, m: dict) -> None:
         s = self.ctx.settings
         q, receipt = s.tasks_queue, m["ReceiptHandle"]
         receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1))
         try:
             body = json.loads(m["Body"])
-        except json.JSONDecodeError:
+            if not isinstance(body, dict) or not {"job_id", "task", "kind"} <= body.keys():
+                raise ValueError("not a task message")
+        except ValueError:  # JSONDecodeError too
             logger.error("malformed task message left for the dead-letter queue", extra={"body": m["Body"][:200]})
             return
         logger.append_keys(job_id=body.get("job_id"), rendition=body.get("task"), attempt=receives,

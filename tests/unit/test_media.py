@@ -57,3 +57,15 @@ def test_cover_art_is_not_a_video():
                           "disposition": {"attached_pic": 1}}], "format": {"duration": "3.0"}}
     with pytest.raises(PermanentError):
         parse_probe(probe)
+
+
+def test_limits_are_enforced_with_readable_codes():
+    from chalicelib.domain.media import check_limits
+    info = parse_probe(ffprobe_json("flower.mp4"))  # 960x540, 5.05 s
+    check_limits(info, 1_000_000, max_bytes=2_000_000, max_duration=10, max_pixels=960 * 540)
+    for kwargs, code in (({"max_bytes": 10}, "FILE_TOO_LARGE"), ({"max_duration": 5}, "TOO_LONG"),
+                         ({"max_pixels": 960 * 540 - 1}, "TOO_MANY_PIXELS")):
+        limits = {"max_bytes": 2_000_000, "max_duration": 10, "max_pixels": 960 * 540, **kwargs}
+        with pytest.raises(PermanentError) as e:
+            check_limits(info, 1_000_000, **limits)
+        assert e.value.code == code
