@@ -38,6 +38,15 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def seconds_since(iso: str | None, until_iso: str | None = None) -> float:
+    """Seconds from ``iso`` to ``until_iso`` (default now); 0.0 when ``iso`` is unknown."""
+    if not iso:
+        return 0.0
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))  # noqa: E731
+    end = parse(until_iso) if until_iso else datetime.now(timezone.utc)
+    return max(0.0, (end - parse(iso)).total_seconds())
+
+
 def _to_ddb(value: Any) -> Any:
     return json.loads(json.dumps(value), parse_float=Decimal)
 

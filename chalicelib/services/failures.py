@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 
+from chalicelib import metrics
 from chalicelib.domain import jobs as J
 
 from .context import Context
@@ -48,8 +49,11 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
               "receive_count": receive_count}
     ctx.store.put_dead_letter(message_id, record)
     ctx.store.fail_task(job_id, name, error)
+    values = [("DeadLetters", 1, metrics.Unit.Count)]
     if ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
         ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error})
+        values.append(("JobsFailed", 1, metrics.Unit.Count))
+    metrics.emit(values)
     log.warning("task %s/%s dead-lettered: %s", job_id, name, error["message"])
     return record
 

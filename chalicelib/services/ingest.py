@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from chalicelib import metrics
+from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import plan as plan_ladder
@@ -19,6 +21,13 @@ from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import ffmpeg
 
 from .context import Context
+
+Unit = metrics.Unit
+
+
+def _iso(event_time: str | None) -> str:
+    """S3's eventTime (e.g. 2026-11-22T02:19:14.996Z) or now, as ISO 8601 UTC."""
+    return event_time if event_time and event_time.endswith("Z") else now_iso()
 
 log = logging.getLogger("vodpipe.ingest")
 
@@ -32,6 +41,7 @@ class ObjectRef:
     etag: str
     size: int
     version_id: str | None = None
+    event_time: str | None = None  # when S3 received the object (ISO 8601)
 
 
 def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
@@ -48,7 +58,8 @@ def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
         obj = s3.get("object") or {}
         refs.append(ObjectRef(bucket=s3["bucket"]["name"], key=unquote_plus(obj["key"]),
                               etag=str(obj.get("eTag") or obj.get("etag") or obj.get("sequencer") or ""),
-                              size=int(obj.get("size") or 0), version_id=obj.get("versionId")))
+                              size=int(obj.get("size") or 0), version_id=obj.get("versionId"),
+                              event_time=rec.get("eventTime")))
     return refs
 
 
@@ -87,7 +98,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         log.info("duplicate event for job %s ignored", job_id)
         return {"job_id": job_id, "status": existing[0]["status"], "new_job": False, "tasks": 0}
     source = {"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key, "source_size": ref.size,
-              "source_etag": ref.etag.strip('"')}
+              "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time)}
+    received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
     url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry)
     try:
         if ref.size == 0:
@@ -104,6 +116,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         created = ctx.store.create_job({**source, "job_status": J.FAILED, "error": e.as_dict(), "fanned_out": True}, [])
         if created:
             ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": e.as_dict(), "source": {"bucket": ref.bucket, "key": ref.key}})
+            metrics.emit([*received, ("JobsFailed", 1, Unit.Count)])
         log.warning("job %s failed at ingest: %s", job_id, e)
         return {"job_id": job_id, "status": J.FAILED, "new_job": created, "tasks": 0}
     tasks = [t.to_dict() for t in plan.tasks]
@@ -114,6 +127,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
     ctx.queues.send_json(s.tasks_queue, (task_message(job_id, ref, t, info.duration, info.frame_rate) for t in tasks))
     ctx.store.update_job(job_id, fanned_out=True)
+    if created:
+        metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
     ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": [t["name"] for t in tasks],
                                                       "source": {"bucket": ref.bucket, "key": ref.key}})
     log.info("job %s queued with %d tasks", job_id, len(tasks))

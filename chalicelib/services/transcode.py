@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import m3u8
 
-from chalicelib import faults
-from chalicelib.aws.jobstore import now_iso
+from chalicelib import faults, metrics
+from chalicelib.aws.jobstore import now_iso, seconds_since
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, TransientError, VodpipeError
@@ -37,6 +37,7 @@ from chalicelib.tools import ffmpeg
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
+Unit = metrics.Unit
 
 #: A video whose decoded duration falls short of the probed duration by more than this
 #: fraction (and at least TRUNCATION_MIN_SECONDS) is truncated: ffmpeg exits 0 on such files.
@@ -198,6 +199,7 @@ class TaskRunner:
             # The job already failed (or completed): this task will never run; say so.
             ctx.store.fail_task(job_id, name, {"code": "JOB_ENDED", "message": f"not run: the job is {current[0]['status']}"})
             return TaskOutcome("skipped")
+        job = current[0]
         state, task = ctx.store.start_task(job_id, name, self.owner, s.task_visibility_timeout)
         if state == "done":
             # Already complete (duplicate delivery): still make sure the job gets finalized.
@@ -212,7 +214,7 @@ class TaskRunner:
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, name, stop_lease), daemon=True)
         keeper.start()
         try:
-            return self._run_acquired(msg, task)
+            return self._run_acquired(msg, task, job)
         except BaseException:
             # This attempt is over (stop, transient error, bad input): give the lease up so the
             # redelivered message is not refused as "leased" until the lease expires.
@@ -225,7 +227,7 @@ class TaskRunner:
             stop_lease.set()
             self.current_task = None
 
-    def _run_acquired(self, msg: dict[str, Any], task: dict) -> TaskOutcome:
+    def _run_acquired(self, msg: dict[str, Any], task: dict, job: dict) -> TaskOutcome:
         ctx, s = self.ctx, self.ctx.settings
         job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
         url = ctx.objects.presign_get(msg["source"]["bucket"], msg["source"]["key"], s.presign_expiry)
@@ -253,6 +255,12 @@ class TaskRunner:
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         ctx.store.complete_task(job_id, name, stats)
+        values = [("TranscodeSeconds", res[0], Unit.Seconds), ("BytesOut", stats.get("total_bytes", 0), Unit.Bytes)]
+        if res[0] > 0:
+            values.append(("TranscodeSpeed", float(msg["duration"]) / res[0], Unit.NoUnit))
+        if int(task.get("attempts") or 1) == 1 and job.get("uploaded_at"):
+            values.append(("TimeQueued", seconds_since(job["uploaded_at"], task.get("started_at")), Unit.Seconds))
+        metrics.emit(values, kind=kind)
         return TaskOutcome("complete", finalized=self._maybe_finalize(job_id), seconds=res[0], cpu_seconds=res[1])
 
     def fail(self, msg: dict[str, Any], error: PermanentError) -> bool:
@@ -263,6 +271,7 @@ class TaskRunner:
         ctx.store.fail_task(job_id, name, error.as_dict())
         if ctx.store.set_job_status(job_id, J.FAILED, error={**error.as_dict(), "task": name}, completed_at=now_iso()):
             ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": {**error.as_dict(), "task": name}})
+            metrics.emit([("JobsFailed", 1, Unit.Count)])
             return True
         return False
 
@@ -405,5 +414,7 @@ def finalize(ctx: Context, job: dict, tasks: list[dict]) -> bool:
     outputs = J.job_outputs(job_id, ctx.settings.output_bucket, ctx.settings.output_base_url,
                             fresh[1] if fresh else tasks, True)
     ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs})
+    latency = seconds_since(job.get("uploaded_at") or job.get("created_at"))
+    metrics.emit([("JobsCompleted", 1, Unit.Count), ("JobLatency", latency, Unit.Seconds)])
     log.info("job %s complete", job_id)
     return True

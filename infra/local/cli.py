@@ -5,6 +5,7 @@
     vodpipe submit FILE [--key KEY] [--follow]                 upload to the ingest bucket
     vodpipe status JOB                                         the job resource (JSON)
     vodpipe jobs [--status S] [--limit N]                      list jobs
+    vodpipe logs [--job JOB] [--follow]                        CloudWatch logs of the pipeline
     vodpipe demo [INPUT]                                       all of it, on a real clip
 
 Clients (``submit``, ``status``, ``jobs``) use ``AWS_ENDPOINT_URL`` (default
@@ -209,6 +210,46 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def _logs_client():
+    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
+    return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                                 region_name=creds["AWS_DEFAULT_REGION"]).client("logs", endpoint_url=endpoint())
+
+
+def log_groups(logs, app: str, stage: str) -> list[str]:
+    """The pipeline's log groups: its Lambda functions' and the transcoder task's."""
+    groups = []
+    for prefix in (f"/aws/lambda/{app}-{stage}", f"/ecs/{app}-{stage}-"):
+        for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+            groups += [g["logGroupName"] for g in page["logGroups"]]
+    return sorted(set(groups))
+
+
+def cmd_logs(args) -> int:
+    logs = _logs_client()
+    app, stage = os.environ.get("VODPIPE_APP", "vodpipe"), os.environ.get("VODPIPE_STAGE", "dev")
+    groups = log_groups(logs, app, stage)
+    start = int((time.time() - args.since * 60) * 1000)
+    seen: set[str] = set()
+    while True:
+        events = []
+        for group in groups:
+            kwargs = {"logGroupName": group, "startTime": start}
+            if args.job:
+                kwargs["filterPattern"] = f'"{args.job}"'
+            for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
+                events += [(e["timestamp"], group, e) for e in page["events"] if e["eventId"] not in seen]
+        for ts, group, e in sorted(events, key=lambda x: x[0]):
+            seen.add(e["eventId"])
+            when = time.strftime("%H:%M:%S", time.localtime(ts / 1000))
+            print(f"{when} {group.rsplit('/', 1)[-1]:<28} {e['message']}", flush=True)
+            start = max(start, ts)
+        if not args.follow:
+            return 0
+        time.sleep(2)
+
+
 def cmd_demo(args) -> int:
     from .sample import sample_clip
     if args.input:
@@ -270,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--status", choices=["queued", "processing", "complete", "failed"])
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(fn=cmd_jobs)
+    p = sub.add_parser("logs", help="the pipeline's CloudWatch logs (functions and worker tasks)")
+    p.add_argument("--job", help="only lines of this job")
+    p.add_argument("--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--since", type=float, default=60, help="minutes back (default 60)")
+    p.set_defaults(fn=cmd_logs)
     p = sub.add_parser("demo", help="run the whole pipeline on a real clip")
     p.add_argument("input", nargs="?", help="a video file (default: the Big Buck Bunny sample clip)")
     p.add_argument("--workers", type=int, default=None)

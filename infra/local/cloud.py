@@ -32,6 +32,9 @@ from typing import Any
 
 import boto3
 
+from chalicelib import metrics as metrics_module
+
+from .logs import FunctionStreams, LogShipper, set_function
 from .provision import Provisioner, Stack
 
 log = logging.getLogger("vodpipe.local")
@@ -133,6 +136,10 @@ class TaskRunner(threading.Thread):
         super().__init__(daemon=True, name="task-runner")
         self.cloud, self.count, self.log_dir = cloud, count, log_dir
         container = task_definition["ContainerDefinitions"][0]
+        self.container_name = container.get("Name", "transcoder")
+        options = (container.get("LogConfiguration") or {}).get("Options") or {}
+        self.log_group = options.get("awslogs-group")
+        self.stream_prefix = options.get("awslogs-stream-prefix", "ecs")
         self.stop_timeout = int(container.get("StopTimeout", 30))
         self.environment = {e["Name"]: str(e["Value"]) for e in container.get("Environment", [])}
         self.tasks: list[WorkerTask] = []
@@ -156,6 +163,9 @@ class TaskRunner(threading.Thread):
                                 env=self._env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         fh.close()
         task = WorkerTask(task_id, proc, log_path, time.monotonic())
+        shipper = getattr(self.cloud, "shipper", None)
+        if shipper and self.log_group:  # the awslogs driver's stream naming
+            shipper.tail(log_path, self.log_group, f"{self.stream_prefix}/{self.container_name}/{task_id}")
         with self._lock:
             self.tasks.append(task)
         self.started += 1
@@ -226,6 +236,7 @@ class LocalCloud:
         self._api_thread: threading.Thread | None = None
         self.mappings: list[EventSourceMapping] = []
         self.task_runner: TaskRunner | None = None
+        self.shipper: LogShipper | None = None
         self.stack: Stack | None = None
         self.app = None
         self._saved_env: dict[str, str | None] = {}
@@ -286,6 +297,10 @@ class LocalCloud:
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=self.region)
         self.stack = Provisioner(session, self.endpoint_url, self.region).provision(self.params)
         self._apply_env(self.base_env())
+        prefix = f"/aws/lambda/{self.stack.params['AppName']}-{self.stack.params['Stage']}"
+        self.shipper = LogShipper(self.client("logs"), self.client("cloudwatch"),
+                                  lambda fn: prefix if fn == "api" else f"{prefix}-{fn}")
+        self.shipper.start()
         self._load_app()
         for src in self.app.event_sources:
             if getattr(src, "queue", None):
@@ -308,15 +323,22 @@ class LocalCloud:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._function_log = open(log_dir / "functions.log", "a", buffering=1)
+        self._function_streams = FunctionStreams(self.shipper, "api", mirror=self._function_log)
         for h in logging.getLogger("vodpipe").handlers:
             if isinstance(h, logging.StreamHandler):
-                h.setStream(self._function_log)
+                h.setStream(self._function_streams)
+        # EMF lines of in-process functions go where Lambda's stdout goes: the function's stream
+        metrics_module.sink = lambda line: self._function_streams.write(line + "\n")
 
     def invoke(self, function_name: str, event: dict) -> Any:
         """Invoke a Chalice handler the way Lambda would (event, context)."""
         from chalice.local import LambdaContext
-        return self.app.handler_map[function_name](event, LambdaContext(function_name, memory_size=1024,
-                                                                        max_runtime_ms=900_000))
+        set_function(function_name)
+        try:
+            return self.app.handler_map[function_name](event, LambdaContext(function_name, memory_size=1024,
+                                                                            max_runtime_ms=900_000))
+        finally:
+            set_function(None)
 
     def _start_api(self) -> None:
         from chalice.config import Config
@@ -346,6 +368,8 @@ class LocalCloud:
             m.stop()
         for m in self.mappings:
             m.join(timeout=5)
+        if getattr(self, "shipper", None):
+            self.shipper.stop()
         if self._api:
             self._api.server.shutdown()
             self._api.server.server_close()
@@ -355,8 +379,9 @@ class LocalCloud:
             self._moto = None
         if getattr(self, "_function_log", None):
             for h in logging.getLogger("vodpipe").handlers:
-                if isinstance(h, logging.StreamHandler) and h.stream is self._function_log:
+                if isinstance(h, logging.StreamHandler) and h.stream is self._function_streams:
                     h.setStream(sys.stdout)
+            metrics_module.sink = metrics_module._stdout
             self._function_log.close()
             self._function_log = None
         self._restore_env()

@@ -282,3 +282,56 @@ def test_up_runs_in_the_foreground_and_ctrl_c_stops_everything():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_job_log_lines_are_in_cloudwatch_logs_by_job_id(jobs, cloud):
+    job_id = jobs[GOOD["flower.mp4"]]["job_id"]
+    logs = cloud.client("logs")
+    app = "/aws/lambda/vodpipe-e2e"
+    groups = {f"{app}-ingest": "ingest function", "/ecs/vodpipe-e2e-transcoder": "worker tasks"}
+
+    def found():
+        hits = {}
+        for group in groups:
+            events = logs.filter_log_events(logGroupName=group, filterPattern=f'"{job_id}"')["events"]
+            hits[group] = [json.loads(e["message"]) for e in events if e["message"].startswith("{")]
+        return hits if all(hits.values()) else None
+
+    deadline = time.monotonic() + 15
+    while not (hits := found()) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert hits, "log lines of the job in every group"
+    worker_lines = hits["/ecs/vodpipe-e2e-transcoder"]
+    assert all(line.get("job_id") == job_id for line in worker_lines if "rendition" in line)
+    assert {line.get("rendition") for line in worker_lines} >= {"360p", "240p", "audio", "thumbnails"}
+    streams = logs.describe_log_streams(logGroupName="/ecs/vodpipe-e2e-transcoder")["logStreams"]
+    assert all(s["logStreamName"].startswith("transcoder/transcoder/") for s in streams) and len(streams) >= 2
+    res = _cli("logs", "--job", job_id, env={**dict(line.removeprefix("export ").split("=", 1)
+                                                     for line in cloud.export_lines())})
+    assert res.returncode == 0 and job_id in res.stdout and "transcoder" in res.stdout
+
+
+def test_pipeline_metrics_reach_cloudwatch(jobs, cloud):
+    import datetime as dt
+    cw = cloud.client("cloudwatch")
+    end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
+    queries = [("completed", "JobsCompleted", [], "Sum"), ("failed", "JobsFailed", [], "Sum"),
+               ("uploads", "Uploads", [], "Sum"), ("latency", "JobLatency", [], "Maximum"),
+               ("video", "TranscodeSeconds", [{"Name": "kind", "Value": "video"}], "SampleCount"),
+               ("speed", "TranscodeSpeed", [{"Name": "kind", "Value": "video"}], "Average"),
+               ("bytes_out", "BytesOut", [{"Name": "kind", "Value": "video"}], "Sum")]
+
+    def fetch():
+        res = cw.get_metric_data(StartTime=end - dt.timedelta(minutes=30), EndTime=end, MetricDataQueries=[
+            {"Id": qid, "MetricStat": {"Metric": {"Namespace": "vodpipe", "MetricName": name,
+                                                  "Dimensions": [*dims, {"Name": "service", "Value": "vodpipe"}]},
+                                       "Period": 3600, "Stat": stat}} for qid, name, dims, stat in queries])
+        return {r["Id"]: sum(r["Values"]) for r in res["MetricDataResults"]}
+
+    deadline = time.monotonic() + 15
+    while (got := fetch())["completed"] < len(GOOD) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert got["completed"] >= len(GOOD) and got["failed"] >= len(BAD)
+    assert got["uploads"] >= len(GOOD) + len(BAD)
+    assert got["video"] >= 2 * len(GOOD) - 1 and got["speed"] > 0 and got["bytes_out"] > 0
+    assert 0 < got["latency"] < 600
