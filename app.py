@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from chalice import BadRequestError, Chalice, ConflictError, NotFoundError
 
 from chalicelib.config import Settings
-from chalicelib.services import failures, ingest, query
+from chalicelib.services import failures, ingest, query, webhooks
 from chalicelib.services.context import Context
 
 app = Chalice(app_name="vodpipe", configure_logs=False)  # Powertools owns the "vodpipe" logger
@@ -54,6 +54,26 @@ def on_dead_letter(event):
         count = raw.get("attributes", {}).get("ApproximateReceiveCount")
         result = failures.dead_letter(ctx(), raw["messageId"], record.body, int(count) if count else None)
         logger.warning("dead letter", extra={"job_id": result.get("job_id"), "task": result.get("task")})
+
+
+@app.on_sqs_message(queue=_SETTINGS.webhooks_queue, batch_size=1, name="webhooks")
+def on_webhook(event):
+    """Job events (SNS -> webhooks queue) POSTed, signed, to the webhook targets. A failed
+    target backs the message off (visibility 10 s x 2^(n-1), 15 min at most) and fails the
+    invocation so SQS retries it; the redrive policy ends in the webhooks DLQ."""
+    for record in event:
+        raw = record.to_dict()
+        try:
+            result = webhooks.deliver(ctx(), raw["messageId"], record.body)
+            logger.info("webhook delivered", extra={k: v for k, v in result.items() if v})
+        except webhooks.DeliveryFailed:
+            count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
+            try:
+                ctx().queues.change_visibility(ctx().settings.webhooks_queue, raw["receiptHandle"],
+                                               min(900, 10 * 2 ** (count - 1)))
+            except Exception:  # noqa: BLE001 - the queue's own visibility timeout applies then
+                logger.exception("could not back the webhook message off")
+            raise
 
 
 def _operation(fn, *args):

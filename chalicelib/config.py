@@ -31,6 +31,7 @@ def resource_names(app: str = "vodpipe", stage: str = "dev", account: str = DEFA
         "VODPIPE_TASKS_DLQ": f"{prefix}-transcode-tasks-dlq",
         "VODPIPE_JOBS_TABLE": f"{prefix}-jobs",
         "VODPIPE_EVENTS_TOPIC": f"{prefix}-job-events",
+        "VODPIPE_WEBHOOKS_QUEUE": f"{prefix}-webhooks",
     }
 
 
@@ -66,6 +67,12 @@ class Settings:
     max_bytes: int = 20 * 1024**3
     max_duration: float = 6 * 3600.0
     max_pixels: int = 7680 * 4320
+    #: webhooks: deployment-wide targets, HMAC secret, POST timeout (s), private targets allowed
+    webhooks_queue: str = ""
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    webhook_timeout: float = 5.0
+    webhook_allow_private: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -109,4 +116,9 @@ class Settings:
             max_bytes=int(env.get("VODPIPE_MAX_BYTES", cls.max_bytes)),
             max_duration=float(env.get("VODPIPE_MAX_DURATION", cls.max_duration)),
             max_pixels=int(env.get("VODPIPE_MAX_PIXELS", cls.max_pixels)),
+            webhooks_queue=get("VODPIPE_WEBHOOKS_QUEUE"),
+            webhook_urls=tuple(u for u in env.get("VODPIPE_WEBHOOK_URLS", "").split(",") if u.strip()),
+            webhook_secret=env.get("VODPIPE_WEBHOOK_SECRET", ""),
+            webhook_timeout=float(env.get("VODPIPE_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
+            webhook_allow_private=env.get("VODPIPE_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
         )

@@ -343,6 +343,19 @@ class JobStore:
     def delete_dead_letter(self, message_id: str) -> None:
         self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}))
 
+    # --- webhook deliveries -------------------------------------------------------------
+    def delivery_done(self, delivery_id: str) -> bool:
+        """True when this (event, target) delivery already succeeded."""
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": f"HOOK#{delivery_id}", "sk": "HOOK"}),
+                                 ConsistentRead=True)
+        return "Item" in res
+
+    def record_delivery(self, delivery_id: str, url: str, job_id: str | None, event_type: str | None) -> None:
+        """Remember a successful delivery (expires after 14 days through the table's TTL)."""
+        self._ddb.put_item(TableName=self.table_name, Item=self._item({
+            "pk": f"HOOK#{delivery_id}", "sk": "HOOK", "url": url, "job_id": job_id, "event_type": event_type,
+            "delivered_at": now_iso(), "expires_at": int(time.time()) + 14 * 86400}))
+
     # --- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> tuple[dict, list[dict]] | None:
         """(job item, task items) of a job, or None when it does not exist. The job item's

@@ -101,6 +101,10 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
               "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time)}
     received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
     url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry)
+    if ref.size:  # a per-upload webhook target: x-amz-meta-webhook-url
+        hook = (ctx.objects.head(ref.bucket, ref.key).get("Metadata") or {}).get("webhook-url")
+        if hook:
+            source["webhook_url"] = hook
     try:
         if ref.size == 0:
             raise PermanentError("EMPTY_FILE", "the uploaded file is empty (0 bytes)")

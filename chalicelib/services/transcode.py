@@ -50,6 +50,8 @@ def _fields(cls, spec: dict) -> dict:
     return {k: spec[k] for k in names if k in spec}
 
 
+#: Minimum seconds between two JobProgress events of one task.
+PROGRESS_EVENT_SECONDS = 10.0
 #: How often a running task checks whether its job was canceled (seconds).
 CANCEL_POLL_SECONDS = 2.0
 
@@ -234,9 +236,15 @@ class TaskRunner:
         out_dir = tempfile.mkdtemp(prefix=f"vodpipe-{job_id}-{name}-", dir=self.workdir)
         throttle = Throttle(s.progress_min_step, s.progress_min_interval)
 
+        last_event = [float("-inf")]
+
         def on_progress(pct: float) -> None:
-            if throttle.should_write(pct, time.monotonic()):
+            now = time.monotonic()
+            if throttle.should_write(pct, now):
                 ctx.store.set_task_progress(job_id, name, pct)
+                if now - last_event[0] >= PROGRESS_EVENT_SECONDS and pct < 100:
+                    last_event[0] = now
+                    ctx.events.publish("JobProgress", job_id, J.PROCESSING, {"task": name, "task_progress": pct})
 
         try:
             faults.check("task_start", f"{job_id}/{name}")
@@ -380,8 +388,14 @@ class TaskRunner:
                 raise PermanentError("NO_DECODABLE_FRAMES", f"no frame could be decoded for {os.path.basename(path)}")
         with open(vtt, "w") as fh:
             fh.write(sprite_vtt(t, duration))
-        pairs = [(p, J.output_key(job_id, "thumbnails", os.path.basename(p))) for p in (poster, sprite, vtt)]
-        total = self.ctx.objects.upload_files(pairs, self.ctx.settings.output_bucket)
+        s = self.ctx.settings
+        poster_key = J.output_key(job_id, "thumbnails", "poster.jpg")
+        total = self.ctx.objects.upload_file(poster, s.output_bucket, poster_key)
+        base = f"{s.output_base_url.rstrip('/')}/" if s.output_base_url else None
+        self.ctx.events.publish("ThumbnailReady", job_id, J.PROCESSING, {  # as soon as the poster exists
+            "poster": {"uri": f"s3://{s.output_bucket}/{poster_key}", **({"url": base + poster_key} if base else {})}})
+        pairs = [(p, J.output_key(job_id, "thumbnails", os.path.basename(p))) for p in (sprite, vtt)]
+        total += self.ctx.objects.upload_files(pairs, s.output_bucket)
         return ({"total_bytes": total, "tiles": t.count, "transcode_seconds": round(r1.seconds + r2.seconds, 2),
                  "cpu_seconds": round(r1.cpu_seconds + r2.cpu_seconds, 2)},
                 (r1.seconds + r2.seconds, r1.cpu_seconds + r2.cpu_seconds))

@@ -41,6 +41,7 @@ log = logging.getLogger("vodpipe.local")
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PORT = 4566
 DEFAULT_API_PORT = 8000
+LOCAL_WEBHOOK_SECRET = "vodpipe-local-webhook-secret"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
                      "AWS_REGION": "us-east-1"}
 
@@ -244,7 +245,10 @@ class LocalCloud:
     # --- environment ------------------------------------------------------------------
     def base_env(self) -> dict[str, str]:
         """Endpoint, credentials and application settings every component gets."""
-        env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url or ""}
+        env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url or "",
+               # locally, webhooks may target this machine (a receiver on 127.0.0.1) and are
+               # signed with a development secret; set both explicitly on AWS
+               "VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET}
         if self.stack:
             env.update(self.stack.app_env())
         env.update(self.extra_env)

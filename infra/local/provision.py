@@ -8,7 +8,7 @@ policies, CORS rules and notifications as a real deployment. Re-running against 
 that already has the resources is harmless.
 
 Supported types: SQS queues and queue policies, S3 buckets (public access block, CORS,
-queue notifications) and bucket policies, DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
+queue notifications) and bucket policies, SNS subscriptions, DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
 task definitions. IAM roles get a synthetic ARN; an ECS service is played by the local task
 runner.
 """
@@ -35,6 +35,7 @@ APP_ENV = {
     "VODPIPE_TASKS_DLQ": ("TasksDeadLetterQueue", "QueueName"),
     "VODPIPE_JOBS_TABLE": ("JobsTable", "Ref"),
     "VODPIPE_EVENTS_TOPIC_ARN": ("JobEventsTopic", "Ref"),
+    "VODPIPE_WEBHOOKS_QUEUE": ("WebhooksQueue", "QueueName"),
 }
 #: Types that need nothing on the emulator (the local cloud plays their part).
 LOCAL_NOOP = {"AWS::IAM::Role", "AWS::ECS::Service"}
@@ -292,6 +293,16 @@ class Provisioner:
         arn = self.client("sns").create_topic(Name=p["TopicName"])["TopicArn"]
         stack.refs[logical] = arn
         stack.attrs[logical] = {"TopicArn": arn, "TopicName": p["TopicName"]}
+
+    def _sns_subscription(self, stack: Stack, logical: str, p: dict) -> None:
+        attrs = {}
+        if "RawMessageDelivery" in p:
+            attrs["RawMessageDelivery"] = str(p["RawMessageDelivery"]).lower()
+        if "FilterPolicy" in p:
+            attrs["FilterPolicy"] = json.dumps(p["FilterPolicy"])
+        arn = self.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"],
+                                           Attributes=attrs, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        stack.refs[logical] = arn
 
     def _logs_loggroup(self, stack: Stack, logical: str, p: dict) -> None:
         logs = self.client("logs")

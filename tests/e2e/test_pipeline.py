@@ -37,9 +37,40 @@ BAD = {
 TIMEOUT = 300
 
 
+WEBHOOK_SECRET = "e2e-webhook-secret"
+
+
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1"}
+def receiver():
+    """A webhook receiver on 127.0.0.1 that records (headers, raw body) of every POST."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    got = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks", got
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory, receiver):
+    from infra.local.cloud import free_port
+    dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1",
+           "VODPIPE_WEBHOOK_URLS": f"{receiver[0]},{dead}", "VODPIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     # Stage "e2e": its own buckets, queues and table. moto servers in one process share state
     # (DESIGN §5), so this keeps other tests' jobs out of these counts.
     with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state"),
@@ -215,8 +246,10 @@ def _cli(*args, env=None, timeout=180):
     import os
     import sys
     exe = os.path.join(os.path.dirname(sys.executable), "vodpipe")
+    # a user's shell: none of the running test cloud's settings leak in, only what is given
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VODPIPE_", "AWS_", "LOCALSTACK_"))}
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          env={**base, "COLUMNS": "200", **(env or {})})
 
 
 def test_cli_submit_follow_status_and_jobs(cloud):
@@ -260,8 +293,9 @@ def test_up_runs_in_the_foreground_and_ctrl_c_stops_everything():
     import sys
     from pathlib import Path
     exe = os.path.join(os.path.dirname(sys.executable), "vodpipe")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VODPIPE_", "AWS_", "LOCALSTACK_"))}
     proc = subprocess.Popen([exe, "up", "--port", "0", "--api-port", "0", "--workers", "2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+                            stderr=subprocess.STDOUT, text=True, env={**base, "COLUMNS": "200"})
     try:
         lines = []
         for line in proc.stdout:
@@ -335,3 +369,35 @@ def test_pipeline_metrics_reach_cloudwatch(jobs, cloud):
     assert got["uploads"] >= len(GOOD) + len(BAD)
     assert got["video"] >= 2 * len(GOOD) - 1 and got["speed"] > 0 and got["bytes_out"] > 0
     assert 0 < got["latency"] < 600
+
+
+def test_webhooks_are_signed_ordered_and_a_dead_receiver_blocks_nothing(jobs, cloud, receiver):
+    from chalicelib.domain.webhooks import verify
+    url, got = receiver
+    job_id = jobs[GOOD["flower.mp4"]]["job_id"]
+
+    def events_of_job():
+        return [(h, json.loads(b), t) for h, b, t in got if json.loads(b).get("job_id") == job_id]
+
+    deadline = time.monotonic() + 20
+    while not any(e["event_type"] == "JobCompleted" for _, e, _ in events_of_job()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    mine = events_of_job()
+    for headers, body, when in got:
+        assert verify(WEBHOOK_SECRET, headers["vodpipe-signature"], body, now=when), "valid HMAC signature"
+        assert headers["content-type"] == "application/json" and headers["vodpipe-delivery"]
+    types = [e["event_type"] for _, e, _ in mine]
+    assert types[0] == "JobQueued" and types[-1] == "JobCompleted" and types.count("JobCompleted") == 1
+    assert "ThumbnailReady" in types and types.index("ThumbnailReady") < types.index("JobCompleted")
+    done = next(e for _, e, _ in mine if e["event_type"] == "JobCompleted")
+    assert done["outputs"]["master_playlist"]["url"].endswith(f"{job_id}/master.m3u8")
+    assert all(h["vodpipe-event"] == e["event_type"] for h, e, _ in mine)
+    failed = [e for _, e, _ in ((h, json.loads(b), t) for h, b, t in got) if e["event_type"] == "JobFailed"]
+    assert {e["error"]["code"] for e in failed} >= {"UNREADABLE_MEDIA", "TRUNCATED_MEDIA"}
+    # the second target refuses connections: its deliveries back off on the webhooks queue,
+    # while the live receiver got every event once and every job finished regardless
+    deliveries = [h["vodpipe-delivery"] for h, _, _ in got]
+    assert len(deliveries) == len(set(deliveries)), "no duplicate delivery to the live receiver"
+    depth = cloud.client("sqs").get_queue_attributes(QueueUrl=cloud.stack.refs["WebhooksQueue"], AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    assert int(depth["ApproximateNumberOfMessagesNotVisible"]) + int(depth["ApproximateNumberOfMessages"]) > 0
