@@ -139,8 +139,16 @@ class TaskRunner(threading.Thread):
         container = task_definition["ContainerDefinitions"][0]
         self.container_name = container.get("Name", "transcoder")
         options = (container.get("LogConfiguration") or {}).get("Options") or {}
-        self.log_group = options.get("awslogs-group")
-        self.stream_prefix = options.get("awslogs-stream-prefix", "ecs")
+        # awslogs names streams <prefix>/<container>/<task id>; FireLens' cloudwatch_logs output
+        # <log_stream_prefix><container>-firelens-<task id>
+        if "awslogs-group" in options:
+            self.log_group = options["awslogs-group"]
+            self.stream_name = lambda task_id: (f"{options.get('awslogs-stream-prefix', 'ecs')}/"
+                                                f"{self.container_name}/{task_id}")
+        else:
+            self.log_group = options.get("log_group_name")
+            self.stream_name = lambda task_id: (f"{options.get('log_stream_prefix', '')}"
+                                                f"{self.container_name}-firelens-{task_id}")
         self.stop_timeout = int(container.get("StopTimeout", 30))
         self.environment = {e["Name"]: str(e["Value"]) for e in container.get("Environment", [])}
         self.tasks: list[WorkerTask] = []
@@ -166,7 +174,7 @@ class TaskRunner(threading.Thread):
         task = WorkerTask(task_id, proc, log_path, time.monotonic())
         shipper = getattr(self.cloud, "shipper", None)
         if shipper and self.log_group:  # the awslogs driver's stream naming
-            shipper.tail(log_path, self.log_group, f"{self.stream_prefix}/{self.container_name}/{task_id}")
+            shipper.tail(log_path, self.log_group, self.stream_name(task_id))
         with self._lock:
             self.tasks.append(task)
         self.started += 1

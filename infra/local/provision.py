@@ -318,7 +318,7 @@ class Provisioner:
         stack.attrs[logical] = {"Arn": arn}
 
     def _ecs_taskdefinition(self, stack: Stack, logical: str, p: dict) -> None:
-        containers = _camel(p["ContainerDefinitions"])
+        containers = _camel(p["ContainerDefinitions"])  # (Options maps keep their keys)
         for c in containers:
             for e in c.get("environment", []):
                 e["value"] = str(e["value"])

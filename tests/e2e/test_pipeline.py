@@ -339,7 +339,7 @@ def test_job_log_lines_are_in_cloudwatch_logs_by_job_id(jobs, cloud):
     assert all(line.get("job_id") == job_id for line in worker_lines if "rendition" in line)
     assert {line.get("rendition") for line in worker_lines} >= {"360p", "240p", "audio", "thumbnails"}
     streams = logs.describe_log_streams(logGroupName="/ecs/vodpipe-e2e-transcoder")["logStreams"]
-    assert all(s["logStreamName"].startswith("transcoder/transcoder/") for s in streams) and len(streams) >= 2
+    assert all(s["logStreamName"].startswith("transcoder/transcoder-firelens-") for s in streams) and len(streams) >= 2
     res = _cli("logs", "--job", job_id, env={**dict(line.removeprefix("export ").split("=", 1)
                                                      for line in cloud.export_lines())})
     assert res.returncode == 0 and job_id in res.stdout and "transcoder" in res.stdout
