@@ -16,6 +16,7 @@ JobsStarted                Count    jobs created with tasks
 JobsCompleted              Count    jobs that reached ``complete``
 JobsFailed                 Count    jobs that reached ``failed`` (ingest, worker or DLQ)
 DeadLetters                Count    task messages that reached the dead-letter queue
+DeadLettersPending         Count    dead letters waiting for a redrive (gauge; alarm)
 TranscodeSeconds           Seconds  wall time of one task's ffmpeg work (dimension ``kind``)
 TranscodeSpeed             None     source seconds encoded per wall second (``kind``)
 TimeQueued                 Seconds  upload to a task's first start (``kind``)

@@ -49,7 +49,7 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
               "receive_count": receive_count}
     ctx.store.put_dead_letter(message_id, record)
     ctx.store.fail_task(job_id, name, error)
-    values = [("DeadLetters", 1, metrics.Unit.Count)]
+    values = [("DeadLetters", 1, metrics.Unit.Count), ("DeadLettersPending", _pending(ctx), metrics.Unit.Count)]
     if ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
         ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error})
         values.append(("JobsFailed", 1, metrics.Unit.Count))
@@ -77,6 +77,7 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
     ctx.store.reopen_job(item["job_id"])
     ctx.queues.send_json(ctx.settings.tasks_queue, [json.loads(item["body"])])
     ctx.store.delete_dead_letter(message_id)
+    metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
     return {"message_id": message_id, "job_id": item["job_id"], "task": item["task"], "requeued": True}
 
 
@@ -106,6 +107,11 @@ def cancel_job(ctx: Context, job_id: str) -> dict:
         raise Conflict(f"job {job_id} is already {ctx.store.get_job_status(job_id)}")
     ctx.events.publish("JobCanceled", job_id, J.CANCELED, {})
     return {"job_id": job_id, "status": J.CANCELED}
+
+
+def _pending(ctx: Context) -> int:
+    """Dead letters waiting for an operator (the gauge behind the dead-letters alarm)."""
+    return len(ctx.store.list_dead_letters(1000))
 
 
 def _now() -> str:

@@ -6,6 +6,7 @@
     vodpipe status JOB                                         the job resource (JSON)
     vodpipe jobs [--status S] [--limit N]                      list jobs
     vodpipe logs [--job JOB] [--follow]                        CloudWatch logs of the pipeline
+    vodpipe alarms                                             alarm states and transitions
     vodpipe demo [INPUT]                                       all of it, on a real clip
 
 Clients (``submit``, ``status``, ``jobs``) use ``AWS_ENDPOINT_URL`` (default
@@ -250,6 +251,33 @@ def cmd_logs(args) -> int:
         time.sleep(2)
 
 
+def cmd_alarms(args) -> int:
+    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
+    session = boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                                    aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                                    region_name=creds["AWS_DEFAULT_REGION"])
+    app, stage = os.environ.get("VODPIPE_APP", "vodpipe"), os.environ.get("VODPIPE_STAGE", "dev")
+    cw, logs = session.client("cloudwatch", endpoint_url=endpoint()), session.client("logs", endpoint_url=endpoint())
+    table = Table("alarm", "state", "since", "reason")
+    colour = {"OK": "green", "ALARM": "red"}
+    for a in cw.describe_alarms(AlarmNamePrefix=f"{app}-{stage}-")["MetricAlarms"]:
+        st = a["StateValue"]
+        table.add_row(a["AlarmName"], f"[{colour.get(st, 'yellow')}]{st}[/]",
+                      a["StateUpdatedTimestamp"].strftime("%H:%M:%S"), a.get("StateReason", ""))
+    console.print(table)
+    try:
+        events = logs.filter_log_events(logGroupName=f"/vodpipe/{app}-{stage}/alarm-history",
+                                        limit=args.history)["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        events = []
+    if events:
+        console.print("[bold]recent transitions[/]")
+    for e in events[-args.history:]:
+        t = json.loads(e["message"])
+        console.print(f"{t['StateChangeTime']}  {t['AlarmName']}: {t['OldStateValue']} -> {t['NewStateValue']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .sample import sample_clip
     if args.input:
@@ -316,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--follow", action="store_true", help="keep printing new lines")
     p.add_argument("--since", type=float, default=60, help="minutes back (default 60)")
     p.set_defaults(fn=cmd_logs)
+    p = sub.add_parser("alarms", help="alarm states and recent transitions")
+    p.add_argument("--history", type=int, default=20, help="how many transitions (default 20)")
+    p.set_defaults(fn=cmd_alarms)
     p = sub.add_parser("demo", help="run the whole pipeline on a real clip")
     p.add_argument("input", nargs="?", help="a video file (default: the Big Buck Bunny sample clip)")
     p.add_argument("--workers", type=int, default=None)

@@ -34,6 +34,7 @@ import boto3
 
 from chalicelib import metrics as metrics_module
 
+from .alarms import AlarmEvaluator
 from .logs import FunctionStreams, LogShipper, set_function
 from .provision import Provisioner, Stack
 
@@ -229,7 +230,8 @@ class LocalCloud:
 
     def __init__(self, port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, workers: int | None = None,
                  endpoint_url: str | None = None, env: dict[str, str] | None = None,
-                 state_dir: Path | str | None = None, params: dict[str, Any] | None = None):
+                 state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
+                 alarm_interval: float = 10.0):
         self.port = port
         self.api_port = api_port
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
@@ -246,6 +248,8 @@ class LocalCloud:
         self.mappings: list[EventSourceMapping] = []
         self.task_runner: TaskRunner | None = None
         self.shipper: LogShipper | None = None
+        self.alarms: AlarmEvaluator | None = None
+        self.alarm_interval = alarm_interval
         self.stack: Stack | None = None
         self.app = None
         self._saved_env: dict[str, str | None] = {}
@@ -314,6 +318,11 @@ class LocalCloud:
                                   lambda fn: prefix if fn == "api" else f"{prefix}-{fn}")
         self.shipper.start()
         self._load_app()
+        alarms = [self.stack.refs[k] for k, r in self.stack.template["Resources"].items()
+                  if r["Type"] == "AWS::CloudWatch::Alarm" and k in self.stack.refs]
+        app_stage = f"{self.stack.params['AppName']}-{self.stack.params['Stage']}"
+        self.alarms = AlarmEvaluator(self, alarms, f"/vodpipe/{app_stage}/alarm-history", self.alarm_interval)
+        self.alarms.start()
         for src in self.app.event_sources:
             if getattr(src, "queue", None):
                 m = EventSourceMapping(self, src.name, src.queue, src.batch_size)
@@ -380,6 +389,8 @@ class LocalCloud:
             m.stop()
         for m in self.mappings:
             m.join(timeout=5)
+        if getattr(self, "alarms", None):
+            self.alarms.stop()
         if getattr(self, "shipper", None):
             self.shipper.stop()
         if self._api:
@@ -403,6 +414,21 @@ class LocalCloud:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def oldest_queued_task_age(self) -> float:
+        """Seconds the oldest still-queued task has waited (0 when none): the local stand-in
+        for SQS's ApproximateAgeOfOldestMessage of the tasks queue."""
+        from chalicelib.aws.jobstore import JobStore, seconds_since
+        store = JobStore(self.stack.app_env()["VODPIPE_JOBS_TABLE"], self.region, self.endpoint_url)
+        oldest = 0.0
+        for status in ("queued", "processing"):
+            items, token = store.list_jobs(status, 100)
+            for job in items:
+                got = store.get(job["job_id"])
+                for task in (got[1] if got else []):
+                    if task.get("status") == "queued":
+                        oldest = max(oldest, seconds_since(task.get("updated_at") or job.get("created_at")))
+        return oldest
 
     # --- conveniences -----------------------------------------------------------------
     def export_lines(self) -> list[str]:

@@ -103,6 +103,8 @@ class LogShipper(threading.Thread):
         self._halt = threading.Event()
         self.shipped = 0
         self.metrics_put = 0
+        # raw values seen, for percentile alarms (moto has no percentiles): key -> [(time, value)]
+        self._values: dict[tuple, list[tuple[datetime, float]]] = defaultdict(list)
 
     # --- sources ----------------------------------------------------------------------
     def function_stream(self, fn: str) -> tuple[str, str]:
@@ -175,9 +177,20 @@ class LogShipper(threading.Thread):
             except json.JSONDecodeError:
                 continue
             for namespace, data in emf_to_metric_data(doc):
+                for d in data:
+                    key = (namespace, d["MetricName"], frozenset((x["Name"], x["Value"]) for x in d["Dimensions"]))
+                    vals = d.get("Values") or [d["Value"]]
+                    with self._lock:
+                        self._values[key] = (self._values[key] + [(d["Timestamp"], v) for v in vals])[-10000:]
                 for i in range(0, len(data), 20):
                     self.cw.put_metric_data(Namespace=namespace, MetricData=data[i:i + 20])
                     self.metrics_put += len(data[i:i + 20])
+
+    def values(self, namespace: str, name: str, dimensions: list[dict]) -> list[tuple[datetime, float]]:
+        """(time, value) of every datapoint of a metric seen in EMF lines (latest 10,000)."""
+        key = (namespace, name, frozenset((d["Name"], d["Value"]) for d in dimensions))
+        with self._lock:
+            return list(self._values.get(key, []))
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):

@@ -8,7 +8,7 @@ policies, CORS rules and notifications as a real deployment. Re-running against 
 that already has the resources is harmless.
 
 Supported types: SQS queues and queue policies, S3 buckets (public access block, CORS,
-queue notifications) and bucket policies, SNS subscriptions, DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
+queue notifications) and bucket policies, SNS subscriptions, CloudWatch alarms, DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
 task definitions. IAM roles get a synthetic ARN; an ECS service is played by the local task
 runner.
 """
@@ -303,6 +303,20 @@ class Provisioner:
         arn = self.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"],
                                            Attributes=attrs, ReturnSubscriptionArn=True)["SubscriptionArn"]
         stack.refs[logical] = arn
+
+    def _cloudwatch_alarm(self, stack: Stack, logical: str, p: dict) -> None:
+        keys = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic",
+                "ExtendedStatistic", "Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
+                "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions", "InsufficientDataActions",
+                "Unit")
+        kwargs = {k: p[k] for k in keys if k in p}
+        for k in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if k in kwargs:
+                kwargs[k] = int(kwargs[k])
+        kwargs["Threshold"] = float(kwargs["Threshold"])
+        self.client("cloudwatch").put_metric_alarm(**kwargs)
+        stack.refs[logical] = p["AlarmName"]
+        stack.attrs[logical] = {"Arn": f"arn:aws:cloudwatch:{self.region}:{stack.account}:alarm:{p['AlarmName']}"}
 
     def _logs_loggroup(self, stack: Stack, logical: str, p: dict) -> None:
         logs = self.client("logs")

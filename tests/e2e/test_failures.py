@@ -35,8 +35,9 @@ def faults_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, faults_file):
     env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
-    params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3}
-    with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params,
+    params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3,
+              "AlarmPeriodSeconds": 10}
+    with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params, alarm_interval=2,
                     state_dir=tmp_path_factory.mktemp("state")) as c:
         yield c
 
@@ -216,6 +217,8 @@ def test_transient_upload_faults_are_absorbed(cloud, faults_file):
 
 def test_task_that_always_fails_goes_to_the_dlq_and_a_redrive_completes_it(cloud, faults_file):
     events = subscribe(cloud, "faults-test-failed", ["JobFailed"])
+    alarm_mail = subscribe_alarms(cloud, "faults-test-alarms")
+    alarm = "vodpipe-faults-dead-letters"
     faults_file.write_text("task_start always /240p\n")
     job_id = upload(cloud, media("sample_portrait.mp4"), "faults/always.mp4")
     j = terminal(cloud, job_id, timeout=120)
@@ -227,10 +230,23 @@ def test_task_that_always_fails_goes_to_the_dlq_and_a_redrive_completes_it(cloud
     status, dlq = call(cloud, "/dlq")
     (dead,) = [d for d in dlq["dead_letters"] if d["job_id"] == job_id]
     assert dead["task"] == "240p" and "injected fault" in dead["last_error"]["message"]
+    # the dead letter drives the dead-letters alarm to ALARM, with an SNS notification
+    wait_for(lambda: alarm_state(cloud, alarm) == "ALARM", 30, "the dead-letters alarm")
+    notes = wait_for(lambda: [n for n in alarm_notes(cloud, alarm_mail) if n["AlarmName"] == alarm], 15,
+                     "an ALARM notification")
+    assert notes[-1]["NewStateValue"] == "ALARM" and "Threshold Crossed" in notes[-1]["NewStateReason"]
     faults_file.unlink()
     assert call(cloud, f"/dlq/{dead['message_id']}/retry", "POST")[0] == 200
     j = terminal(cloud, job_id, timeout=120)
     assert j["status"] == "complete" and j["error"] is None
+    # drained: back to OK, with an OK notification
+    wait_for(lambda: alarm_state(cloud, alarm) == "OK", 45, "the alarm to return to OK")
+    oks = wait_for(lambda: [n for n in alarm_notes(cloud, alarm_mail) if n["NewStateValue"] == "OK"
+                            and n["AlarmName"] == alarm], 15, "an OK notification")
+    assert oks[-1]["OldStateValue"] == "ALARM"
+    history = [(h["AlarmName"], h["NewStateValue"]) for h in cloud.alarms.history]
+    assert history.index((alarm, "INSUFFICIENT_DATA")) < history.index((alarm, "ALARM")) < \
+        len(history) - 1 - history[::-1].index((alarm, "OK"))
     assert not [d for d in call(cloud, "/dlq")[1]["dead_letters"] if d["job_id"] == job_id]
     assert call(cloud, f"/dlq/{dead['message_id']}/retry", "POST")[0] == 404
 
@@ -295,6 +311,24 @@ def subscribe(cloud, name, event_types):
     sns.subscribe(TopicArn=cloud.stack.refs["JobEventsTopic"], Protocol="sqs", Endpoint=arn,
                   Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"event_type": event_types})})
     return url
+
+
+def subscribe_alarms(cloud, name):
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.stack.refs["AlarmTopic"], Protocol="sqs", Endpoint=arn,
+                  Attributes={"RawMessageDelivery": "true"})
+    return {"url": url, "seen": []}
+
+
+def alarm_notes(cloud, box):
+    box["seen"] += drain(cloud, box["url"])
+    return box["seen"]
+
+
+def alarm_state(cloud, name):
+    return cloud.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
 
 
 def drain(cloud, url) -> list[dict]:

@@ -1,0 +1,187 @@
+"""CloudWatch alarm evaluation, played locally (moto stores alarms but never evaluates them).
+
+Every ``interval`` seconds each alarm of the stack is evaluated the way CloudWatch documents
+it ("Evaluating an alarm", CloudWatch user guide): the last ``EvaluationPeriods`` periods of
+``Period`` seconds; ``DatapointsToAlarm`` (M) of them breaching -> ALARM; missing periods
+per ``TreatMissingData`` (``missing``: not counted, all missing -> INSUFFICIENT_DATA;
+``notBreaching``/``breaching``: counted as good/bad; ``ignore``: all missing keeps the state).
+Alarms start INSUFFICIENT_DATA. A state change is set on the emulator with its reason, kept
+in the history log group and published to the alarm's actions (SNS) as CloudWatch's alarm
+notification JSON.
+
+Also publishes the SQS metrics CloudWatch would (``AWS/SQS`` ``ApproximateNumberOfMessagesVisible``
+per queue; ``ApproximateAgeOfOldestMessage`` of the tasks queue, locally measured as the age of
+the oldest queued task, since the SQS API does not expose it).
+moto has no percentile statistics: ``pNN`` alarms are evaluated from the values the local EMF
+extraction saw (``LogShipper.values``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+log = logging.getLogger("vodpipe.local.alarms")
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+}
+
+
+def evaluate(alarm: dict, values: Sequence[float | None], current: str) -> tuple[str, str]:
+    """New (state, reason) for ``alarm`` (describe_alarms shape) given one value per
+    evaluation period, oldest first (None = no datapoint)."""
+    n = int(alarm["EvaluationPeriods"])
+    m = int(alarm.get("DatapointsToAlarm") or n)
+    treat = alarm.get("TreatMissingData") or "missing"
+    threshold = float(alarm["Threshold"])
+    cmp = COMPARE[alarm["ComparisonOperator"]]
+    present = [v for v in values if v is not None]
+    missing = len(values) - len(present)
+    if not present and treat in ("missing", "ignore"):
+        if treat == "ignore":
+            return current, "no datapoints: state kept (TreatMissingData ignore)"
+        return "INSUFFICIENT_DATA", f"Insufficient Data: {len(values)} datapoints were unknown."
+    breaching = sum(1 for v in present if cmp(v, threshold))
+    if treat == "breaching":
+        breaching += missing
+    shown = ", ".join("missing" if v is None else f"{v:g}" for v in values)
+    op = alarm["ComparisonOperator"]
+    if breaching >= m:
+        return "ALARM", (f"Threshold Crossed: {breaching} out of the last {n} datapoints [{shown}] were "
+                         f"{op} the threshold ({threshold:g}) (minimum {m} datapoints for OK -> ALARM transition).")
+    return "OK", (f"Threshold Crossed: {breaching} out of the last {n} datapoints [{shown}] were {op} "
+                  f"the threshold ({threshold:g}) (minimum {m} datapoints for ALARM transition).")
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The ``p``-th percentile (0-100) by nearest rank; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+class AlarmEvaluator(threading.Thread):
+    """Evaluates the stack's alarms every ``interval`` seconds (see the module docstring)."""
+
+    def __init__(self, cloud, alarm_names: list[str], history_group: str, interval: float = 10.0):
+        super().__init__(daemon=True, name="alarm-evaluator")
+        self.cloud, self.alarm_names, self.history_group, self.interval = cloud, alarm_names, history_group, interval
+        self.cw, self.sns, self.logs = cloud.client("cloudwatch"), cloud.client("sns"), cloud.client("logs")
+        self._halt = threading.Event()
+        self.history: list[dict] = []
+        self._stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/evaluator"
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        try:
+            self._setup()
+        except Exception:  # noqa: BLE001
+            log.exception("alarm evaluator could not start")
+            return
+        while not self._halt.wait(self.interval):
+            try:
+                self.publish_queue_metrics()
+                self.evaluate_all()
+            except Exception:  # noqa: BLE001 - the emulator may be going away
+                log.debug("alarm evaluation failed", exc_info=True)
+
+    def _setup(self) -> None:
+        for call, kw in ((self.logs.create_log_group, {"logGroupName": self.history_group}),
+                         (self.logs.create_log_stream, {"logGroupName": self.history_group, "logStreamName": self._stream})):
+            try:
+                call(**kw)
+            except self.logs.exceptions.ResourceAlreadyExistsException:
+                pass
+        for alarm in self._alarms():
+            self._transition(alarm, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", notify=False)
+
+    def _alarms(self) -> list[dict]:
+        return self.cw.describe_alarms(AlarmNames=self.alarm_names)["MetricAlarms"]
+
+    # --- metrics ----------------------------------------------------------------------
+    def publish_queue_metrics(self) -> None:
+        stack, sqs = self.cloud.stack, self.cloud.client("sqs")
+        now = datetime.now(timezone.utc)
+        data = []
+        for logical, res in stack.template["Resources"].items():
+            if res["Type"] != "AWS::SQS::Queue" or logical not in stack.refs:
+                continue
+            attrs = sqs.get_queue_attributes(QueueUrl=stack.refs[logical],
+                                             AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            data.append({"MetricName": "ApproximateNumberOfMessagesVisible", "Timestamp": now, "Unit": "Count",
+                         "Value": float(attrs.get("ApproximateNumberOfMessages", 0)),
+                         "Dimensions": [{"Name": "QueueName", "Value": stack.attrs[logical]["QueueName"]}]})
+        data.append({"MetricName": "ApproximateAgeOfOldestMessage", "Timestamp": now, "Unit": "Seconds",
+                     "Value": self.cloud.oldest_queued_task_age(),
+                     "Dimensions": [{"Name": "QueueName", "Value": stack.attrs["TasksQueue"]["QueueName"]}]})
+        for i in range(0, len(data), 20):
+            self.cw.put_metric_data(Namespace="AWS/SQS", MetricData=data[i:i + 20])
+
+    def _values(self, alarm: dict, now: datetime) -> list[float | None]:
+        period, n = int(alarm["Period"]), int(alarm["EvaluationPeriods"])
+        start = now - timedelta(seconds=period * n)
+        if alarm.get("ExtendedStatistic"):
+            p = float(alarm["ExtendedStatistic"].lstrip("p"))
+            seen = self.cloud.shipper.values(alarm["Namespace"], alarm["MetricName"], alarm.get("Dimensions", []))
+            out = []
+            for k in range(n):
+                lo, hi = start + timedelta(seconds=period * k), start + timedelta(seconds=period * (k + 1))
+                out.append(percentile([v for t, v in seen if lo <= t < hi], p))
+            return out
+        res = self.cw.get_metric_data(StartTime=start, EndTime=now, MetricDataQueries=[{
+            "Id": "m", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"],
+                           "Dimensions": alarm.get("Dimensions", [])},
+                "Period": period, "Stat": alarm["Statistic"]}}])
+        result = res["MetricDataResults"][0]
+        by_time = {ts.astimezone(timezone.utc): v for ts, v in zip(result["Timestamps"], result["Values"])}
+        out = []
+        for k in range(n):
+            lo = start + timedelta(seconds=period * k)
+            hits = [v for ts, v in by_time.items() if abs((ts - lo).total_seconds()) < 1]
+            out.append(hits[0] if hits else None)
+        return out
+
+    # --- state ------------------------------------------------------------------------
+    def evaluate_all(self) -> None:
+        now = datetime.now(timezone.utc)
+        for alarm in self._alarms():
+            state, reason = evaluate(alarm, self._values(alarm, now), alarm["StateValue"])
+            if state != alarm["StateValue"]:
+                self._transition(alarm, state, reason)
+
+    def _transition(self, alarm: dict, state: str, reason: str, notify: bool = True) -> None:
+        old = alarm["StateValue"]
+        when = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.cw.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue=state, StateReason=reason,
+                                StateReasonData=json.dumps({"version": "1.0", "evaluatedAt": when}))
+        entry = {"AlarmName": alarm["AlarmName"], "OldStateValue": old, "NewStateValue": state,
+                 "NewStateReason": reason, "StateChangeTime": when}
+        self.history.append(entry)
+        self.logs.put_log_events(logGroupName=self.history_group, logStreamName=self._stream,
+                                 logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(entry)}])
+        log.info("alarm %s: %s -> %s (%s)", alarm["AlarmName"], old, state, reason)
+        if not notify:
+            return
+        actions = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}[state]
+        message = {**entry, "AlarmDescription": alarm.get("AlarmDescription"), "AWSAccountId": self.cloud.stack.account,
+                   "Region": self.cloud.region, "AlarmArn": alarm.get("AlarmArn"),
+                   "Trigger": {k: alarm.get(k) for k in ("MetricName", "Namespace", "Statistic", "ExtendedStatistic",
+                                                          "Period", "EvaluationPeriods", "DatapointsToAlarm",
+                                                          "ComparisonOperator", "Threshold", "TreatMissingData",
+                                                          "Dimensions")}}
+        for arn in alarm.get(actions) or []:
+            self.sns.publish(TopicArn=arn, Subject=f'{state}: "{alarm["AlarmName"]}" in {self.cloud.region}'[:100],
+                             Message=json.dumps(message, default=str))
