@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools import Logger
-from chalice import BadRequestError, Chalice, ConflictError, NotFoundError
+from chalice import BadRequestError, Chalice, ConflictError, NotFoundError, Rate
 
 from chalicelib.config import Settings
 from chalicelib.services import failures, ingest, query, webhooks
@@ -74,6 +74,13 @@ def on_webhook(event):
             except Exception:  # noqa: BLE001 - the queue's own visibility timeout applies then
                 logger.exception("could not back the webhook message off")
             raise
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="dead_letter_gauge")
+def on_schedule_gauge(event):
+    """Every minute: publish DeadLettersPending, the gauge behind the dead-letters alarm (a
+    gauge must keep reporting, or the alarm would never see it return to 0)."""
+    failures.publish_pending_gauge(ctx())
 
 
 def _operation(fn, *args):

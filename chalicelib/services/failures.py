@@ -109,6 +109,13 @@ def cancel_job(ctx: Context, job_id: str) -> dict:
     return {"job_id": job_id, "status": J.CANCELED}
 
 
+def publish_pending_gauge(ctx: Context) -> int:
+    """Emit ``DeadLettersPending`` now; returns the count."""
+    n = _pending(ctx)
+    metrics.emit([("DeadLettersPending", n, metrics.Unit.Count)])
+    return n
+
+
 def _pending(ctx: Context) -> int:
     """Dead letters waiting for an operator (the gauge behind the dead-letters alarm)."""
     return len(ctx.store.list_dead_letters(1000))

@@ -101,6 +101,41 @@ class EventSourceMapping(threading.Thread):
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
 
 
+class Schedule(threading.Thread):
+    """EventBridge's part for a Chalice ``@app.schedule(Rate(...))`` function: invoke it with a
+    scheduled event every ``seconds`` (the rate, unless the local cloud overrides it)."""
+
+    UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+    def __init__(self, cloud: "LocalCloud", function_name: str, seconds: float):
+        super().__init__(daemon=True, name=f"schedule-{function_name}")
+        self.cloud, self.function_name, self.seconds = cloud, function_name, seconds
+        self._halt = threading.Event()
+
+    @classmethod
+    def rate_seconds(cls, expression) -> float:
+        """Seconds of a ``rate(N unit)`` expression (Chalice ``Rate`` or text). Raises
+        ValueError for cron expressions, which the local cloud does not run."""
+        text = expression.to_string() if hasattr(expression, "to_string") else str(expression)
+        if not text.startswith("rate("):
+            raise ValueError(f"unsupported schedule {text}")
+        value, unit = text[5:-1].split()
+        return float(value) * cls.UNITS[unit.lower()]
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.seconds):
+            event = {"version": "0", "id": uuid.uuid4().hex, "detail-type": "Scheduled Event", "source": "aws.events",
+                     "account": self.cloud.stack.account, "region": self.cloud.region, "detail": {},
+                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": []}
+            try:
+                self.cloud.invoke(self.function_name, event)
+            except Exception:  # noqa: BLE001
+                log.exception("scheduled function %s failed", self.function_name)
+
+
 def lambda_sqs_record(m: dict, queue_arn: str, region: str) -> dict:
     """One record of the event Lambda passes to an SQS-triggered function (AWS Lambda
     developer guide, "Using Lambda with Amazon SQS", example event)."""
@@ -225,13 +260,15 @@ class LocalCloud:
     ``port``: emulator port (``DEFAULT_PORT`` 4566; 0 picks a free one) unless
     ``endpoint_url`` names a running endpoint. ``api_port``: the HTTP API (0: free port).
     ``workers``: worker processes (default: CPU cores). ``env``: extra ``VODPIPE_*``
-    settings for handlers and workers (e.g. ``VODPIPE_LADDER``).
+    settings for handlers and workers (e.g. ``VODPIPE_LADDER``). ``params``: template
+    parameters. ``alarm_interval``: seconds between alarm evaluations. ``schedule_seconds``:
+    run scheduled functions this often instead of at their rate (tests).
     """
 
     def __init__(self, port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, workers: int | None = None,
                  endpoint_url: str | None = None, env: dict[str, str] | None = None,
                  state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
-                 alarm_interval: float = 10.0):
+                 alarm_interval: float = 10.0, schedule_seconds: float | None = None):
         self.port = port
         self.api_port = api_port
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
@@ -250,6 +287,7 @@ class LocalCloud:
         self.shipper: LogShipper | None = None
         self.alarms: AlarmEvaluator | None = None
         self.alarm_interval = alarm_interval
+        self.schedule_seconds = schedule_seconds  # run scheduled functions this often (tests)
         self.stack: Stack | None = None
         self.app = None
         self._saved_env: dict[str, str | None] = {}
@@ -328,6 +366,11 @@ class LocalCloud:
                 m = EventSourceMapping(self, src.name, src.queue, src.batch_size)
                 m.start()
                 self.mappings.append(m)
+            elif getattr(src, "schedule_expression", None):
+                seconds = self.schedule_seconds or Schedule.rate_seconds(src.schedule_expression)
+                sched = Schedule(self, src.name, seconds)
+                sched.start()
+                self.mappings.append(sched)
         self._start_api()
         self.task_runner = TaskRunner(self, self.stack.task_definition(), self.workers, self.state_dir / "logs")
         self.task_runner.start()
@@ -389,6 +432,7 @@ class LocalCloud:
             m.stop()
         for m in self.mappings:
             m.join(timeout=5)
+        self.mappings = []
         if getattr(self, "alarms", None):
             self.alarms.stop()
         if getattr(self, "shipper", None):

@@ -37,7 +37,7 @@ def cloud(tmp_path_factory, faults_file):
     env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
     params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3,
               "AlarmPeriodSeconds": 10}
-    with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params, alarm_interval=2,
+    with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params, alarm_interval=2, schedule_seconds=3,
                     state_dir=tmp_path_factory.mktemp("state")) as c:
         yield c
 
@@ -228,6 +228,8 @@ def test_task_that_always_fails_goes_to_the_dlq_and_a_redrive_completes_it(cloud
     failed_events = drain(cloud, events)
     assert [e["job_id"] for e in failed_events if e["event_type"] == "JobFailed"].count(job_id) == 1
     status, dlq = call(cloud, "/dlq")
+    others = [d for d in dlq["dead_letters"] if d["job_id"] != job_id]
+    assert not others, f"no other dead letters expected: {others}"
     (dead,) = [d for d in dlq["dead_letters"] if d["job_id"] == job_id]
     assert dead["task"] == "240p" and "injected fault" in dead["last_error"]["message"]
     # the dead letter drives the dead-letters alarm to ALARM, with an SNS notification
