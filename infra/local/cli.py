@@ -49,11 +49,18 @@ def api_url() -> str:
     return os.environ.get("VODPIPE_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
 
 
-def _s3(endpoint_url: str):
+def _client(service: str, endpoint_url: str | None = None):
+    """A boto3 client for the local cloud (credentials from the environment, else the local
+    test ones; endpoint from ``AWS_ENDPOINT_URL``, else 127.0.0.1:4566)."""
     creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
     return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
                                  aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-                                 region_name=creds["AWS_DEFAULT_REGION"]).client("s3", endpoint_url=endpoint_url)
+                                 region_name=creds["AWS_DEFAULT_REGION"]).client(
+        service, endpoint_url=endpoint_url or endpoint())
+
+
+def _s3(endpoint_url: str):
+    return _client("s3", endpoint_url)
 
 
 def api_get(base: str, path: str) -> dict | None:
@@ -211,13 +218,6 @@ def cmd_jobs(args) -> int:
     return 0
 
 
-def _logs_client():
-    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
-    return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-                                 aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-                                 region_name=creds["AWS_DEFAULT_REGION"]).client("logs", endpoint_url=endpoint())
-
-
 def log_groups(logs, app: str, stage: str) -> list[str]:
     """The pipeline's log groups: its Lambda functions' and the transcoder task's."""
     groups = []
@@ -228,7 +228,7 @@ def log_groups(logs, app: str, stage: str) -> list[str]:
 
 
 def cmd_logs(args) -> int:
-    logs = _logs_client()
+    logs = _client("logs")
     app, stage = os.environ.get("VODPIPE_APP", "vodpipe"), os.environ.get("VODPIPE_STAGE", "dev")
     groups = log_groups(logs, app, stage)
     start = int((time.time() - args.since * 60) * 1000)
@@ -252,12 +252,8 @@ def cmd_logs(args) -> int:
 
 
 def cmd_alarms(args) -> int:
-    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
-    session = boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-                                    aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-                                    region_name=creds["AWS_DEFAULT_REGION"])
     app, stage = os.environ.get("VODPIPE_APP", "vodpipe"), os.environ.get("VODPIPE_STAGE", "dev")
-    cw, logs = session.client("cloudwatch", endpoint_url=endpoint()), session.client("logs", endpoint_url=endpoint())
+    cw, logs = _client("cloudwatch"), _client("logs")
     table = Table("alarm", "state", "since", "reason")
     colour = {"OK": "green", "ALARM": "red"}
     for a in cw.describe_alarms(AlarmNamePrefix=f"{app}-{stage}-")["MetricAlarms"]:

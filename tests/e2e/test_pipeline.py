@@ -50,7 +50,7 @@ def receiver():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time(), self.path))
             self.send_response(204)
             self.end_headers()
 
@@ -377,13 +377,13 @@ def test_webhooks_are_signed_ordered_and_a_dead_receiver_blocks_nothing(jobs, cl
     job_id = jobs[GOOD["flower.mp4"]]["job_id"]
 
     def events_of_job():
-        return [(h, json.loads(b), t) for h, b, t in got if json.loads(b).get("job_id") == job_id]
+        return [(h, json.loads(b), t) for h, b, t, _ in got if json.loads(b).get("job_id") == job_id]
 
     deadline = time.monotonic() + 20
     while not any(e["event_type"] == "JobCompleted" for _, e, _ in events_of_job()) and time.monotonic() < deadline:
         time.sleep(0.5)
     mine = events_of_job()
-    for headers, body, when in got:
+    for headers, body, when, _ in got:
         assert verify(WEBHOOK_SECRET, headers["vodpipe-signature"], body, now=when), "valid HMAC signature"
         assert headers["content-type"] == "application/json" and headers["vodpipe-delivery"]
     types = [e["event_type"] for _, e, _ in mine]
@@ -392,12 +392,30 @@ def test_webhooks_are_signed_ordered_and_a_dead_receiver_blocks_nothing(jobs, cl
     done = next(e for _, e, _ in mine if e["event_type"] == "JobCompleted")
     assert done["outputs"]["master_playlist"]["url"].endswith(f"{job_id}/master.m3u8")
     assert all(h["vodpipe-event"] == e["event_type"] for h, e, _ in mine)
-    failed = [e for _, e, _ in ((h, json.loads(b), t) for h, b, t in got) if e["event_type"] == "JobFailed"]
+    failed = [json.loads(b) for _, b, _, _ in got if json.loads(b)["event_type"] == "JobFailed"]
     assert {e["error"]["code"] for e in failed} >= {"UNREADABLE_MEDIA", "TRUNCATED_MEDIA"}
     # the second target refuses connections: its deliveries back off on the webhooks queue,
     # while the live receiver got every event once and every job finished regardless
-    deliveries = [h["vodpipe-delivery"] for h, _, _ in got]
+    deliveries = [h["vodpipe-delivery"] for h, _, _, _ in got]
     assert len(deliveries) == len(set(deliveries)), "no duplicate delivery to the live receiver"
     depth = cloud.client("sqs").get_queue_attributes(QueueUrl=cloud.stack.refs["WebhooksQueue"], AttributeNames=[
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     assert int(depth["ApproximateNumberOfMessagesNotVisible"]) + int(depth["ApproximateNumberOfMessages"]) > 0
+
+
+def test_per_upload_webhook_target_from_object_metadata(cloud, receiver):
+    url, got = receiver
+    own = url + "?per-upload=1"
+    s3 = cloud.client("s3")
+    bucket = cloud.stack.refs["IngestBucket"]
+    s3.upload_file(str(media("sample_portrait.mp4")), bucket, "hooks/own.mp4",
+                   ExtraArgs={"Metadata": {"webhook-url": own}})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mine = [json.loads(b) for _, b, _, path in got if path.endswith("?per-upload=1")]
+        if any(e["event_type"] == "JobCompleted" for e in mine):
+            break
+        time.sleep(0.5)
+    assert [e["event_type"] for e in mine][0] == "JobQueued"
+    assert mine[-1]["event_type"] == "JobCompleted" and "master_playlist" in mine[-1]["outputs"]
+    assert {e["job_id"] for e in mine} == {mine[0]["job_id"]}, "only this upload's events go to its own URL"
