@@ -65,7 +65,8 @@ def on_webhook(event):
         raw = record.to_dict()
         try:
             result = webhooks.deliver(ctx(), raw["messageId"], record.body)
-            logger.info("webhook delivered", extra={k: v for k, v in result.items() if v})
+            if any(result.values()):  # nothing to log when no target is configured
+                logger.info("webhook delivered", extra={k: v for k, v in result.items() if v})
         except webhooks.DeliveryFailed:
             count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
             try:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import boto3
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -259,7 +260,7 @@ def cmd_alarms(args) -> int:
     for a in cw.describe_alarms(AlarmNamePrefix=f"{app}-{stage}-")["MetricAlarms"]:
         st = a["StateValue"]
         table.add_row(a["AlarmName"], f"[{colour.get(st, 'yellow')}]{st}[/]",
-                      a["StateUpdatedTimestamp"].strftime("%H:%M:%S"), a.get("StateReason", ""))
+                      a["StateUpdatedTimestamp"].strftime("%H:%M:%S"), escape(a.get("StateReason", "")))
     console.print(table)
     try:
         events = logs.filter_log_events(logGroupName=f"/vodpipe/{app}-{stage}/alarm-history",
