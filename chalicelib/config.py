@@ -63,6 +63,11 @@ class Settings:
     presign_expiry: int = 6 * 3600
     progress_min_step: float = 10.0
     progress_min_interval: float = 5.0
+    #: bounded work: slowest acceptable encode (x real time), shortest bound of one ffmpeg run
+    #: (s), and how long past its run's bound a worker may keep extending a message (s)
+    min_speed: float = 0.05
+    min_run_seconds: float = 120.0
+    heartbeat_grace_seconds: float = 300.0
     #: ingest limits: bytes, seconds, pixels per frame (displayed width x height)
     max_bytes: int = 20 * 1024**3
     max_duration: float = 6 * 3600.0
@@ -113,6 +118,9 @@ class Settings:
             ffmpeg_threads=int(env.get("VODPIPE_FFMPEG_THREADS", cls.ffmpeg_threads)),
             task_visibility_timeout=int(env.get("VODPIPE_TASK_VISIBILITY_TIMEOUT", cls.task_visibility_timeout)),
             poll_wait_seconds=int(env.get("VODPIPE_POLL_WAIT_SECONDS", cls.poll_wait_seconds)),
+            min_speed=float(env.get("VODPIPE_MIN_SPEED", cls.min_speed)),
+            min_run_seconds=float(env.get("VODPIPE_MIN_RUN_SECONDS", cls.min_run_seconds)),
+            heartbeat_grace_seconds=float(env.get("VODPIPE_HEARTBEAT_GRACE_SECONDS", cls.heartbeat_grace_seconds)),
             max_bytes=int(env.get("VODPIPE_MAX_BYTES", cls.max_bytes)),
             max_duration=float(env.get("VODPIPE_MAX_DURATION", cls.max_duration)),
             max_pixels=int(env.get("VODPIPE_MAX_PIXELS", cls.max_pixels)),

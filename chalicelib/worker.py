@@ -17,11 +17,13 @@ import os
 import signal
 import socket
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.errors import PermanentError, TransientError
+from chalicelib.domain.ffmpeg_args import run_time_limit
 from chalicelib.services.context import Context
 from chalicelib.services.transcode import JobCanceled, TaskLeased, TaskRunner
 
@@ -36,15 +38,26 @@ LEASED_RETRY_SECONDS = 10
 
 
 class Heartbeat(threading.Thread):
-    """Extends a message's visibility to ``timeout`` seconds every ``timeout / 3`` seconds."""
+    """Extends a message's visibility to ``timeout`` seconds every ``timeout / 3`` seconds,
+    for at most ``max_seconds`` in all: then it stops extending and calls ``on_overdue()``
+    (the task is stopped as runaway), so no message is kept invisible forever."""
 
-    def __init__(self, ctx: Context, receipt: str, timeout: int):
+    def __init__(self, ctx: Context, receipt: str, timeout: int, max_seconds: float | None = None,
+                 on_overdue: Callable[[], None] | None = None):
         super().__init__(daemon=True)
         self.ctx, self.receipt, self.timeout = ctx, receipt, timeout
+        self.max_seconds, self.on_overdue = max_seconds, on_overdue
         self._halt = threading.Event()
 
     def run(self) -> None:
+        started = time.monotonic()
         while not self._halt.wait(max(1.0, self.timeout / 3)):
+            if self.max_seconds is not None and time.monotonic() - started > self.max_seconds:
+                logger.error("task overran its bound; visibility no longer extended",
+                             extra={"bound_seconds": self.max_seconds})
+                if self.on_overdue:
+                    self.on_overdue()
+                return
             try:
                 self.ctx.queues.change_visibility(self.ctx.settings.tasks_queue, self.receipt, self.timeout)
             except Exception:  # noqa: BLE001 - a missed heartbeat only risks a redelivery
@@ -126,7 +139,9 @@ class Worker:
             return
         logger.append_keys(job_id=body.get("job_id"), rendition=body.get("task"), attempt=receives,
                            sqs_message_id=m.get("MessageId"))
-        beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout)
+        bound = run_time_limit(float(body.get("duration") or 0), s.min_speed, s.min_run_seconds)
+        beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout, bound + s.heartbeat_grace_seconds,
+                         self.runner.overdue)
         beat.start()
         try:
             outcome = self.runner.run(body)
@@ -152,9 +167,10 @@ class Worker:
             else:
                 delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))
                 logger.exception("task failed, will be retried", extra={"retry_in_seconds": delay, "error": str(e)})
+                code = e.code if isinstance(e, TransientError) else type(e).__name__
                 try:
                     self.ctx.store.update_task(body["job_id"], body["task"], last_error={
-                        "code": type(e).__name__, "message": str(e)[:1000], "attempt": receives})
+                        "code": code, "message": str(e)[:1000], "attempt": receives})
                 except Exception:  # noqa: BLE001
                     logger.exception("could not record the error")
                 self._safe_visibility(receipt, delay)

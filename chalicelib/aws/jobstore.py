@@ -204,11 +204,14 @@ class JobStore:
             if not _conditional_failed(e):
                 raise
 
-    def add_segment(self, job_id: str, name: str, index: int, duration: float, size: int) -> bool:
-        """Checkpoint: segment ``index`` (0-based) of a rendition is uploaded (``duration``
-        seconds, ``size`` bytes). Appends to the task's ``segs`` list only when it holds exactly
-        ``index`` entries, so checkpoints stay ordered and a duplicate is refused (False)."""
-        entry = [{"i": index, "d": round(duration, 6), "b": int(size)}]
+    def add_segment(self, job_id: str, name: str, index: int, timing: dict, size: int) -> bool:
+        """Checkpoint: segment ``index`` (0-based) of a rendition is uploaded (``size`` bytes;
+        ``timing`` its measured ``start``/``last_frame``/``end`` seconds on the output
+        timeline, see ``chalicelib.domain.mpegts.SegmentTiming``). Appends to the task's
+        ``segs`` list only when it holds exactly ``index`` entries, so checkpoints stay ordered
+        and a duplicate is refused (False)."""
+        entry = [{"index": index, "bytes": int(size), "frames": int(timing["frames"]),
+                  **{k: round(float(timing[k]), 6) for k in ("start", "last_frame", "end")}}]
         cond = "size(segs) = :i"  # every task item is created with segs = []
         try:
             self._ddb.update_item(
@@ -342,6 +345,20 @@ class JobStore:
 
     def delete_dead_letter(self, message_id: str) -> None:
         self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}))
+
+    # --- ingest attempts -------------------------------------------------------------
+    def record_ingest_error(self, job_id: str, error: dict) -> None:
+        """Remember why ingesting an object failed (``error``: code, message), for the ingest
+        dead-letter function to name the cause. Expires after 14 days (TTL)."""
+        self._ddb.put_item(TableName=self.table_name, Item=self._item({
+            "pk": f"INGEST#{job_id}", "sk": "INGEST", "error": error, "at": now_iso(),
+            "expires_at": int(time.time()) + 14 * 86400}))
+
+    def last_ingest_error(self, job_id: str) -> dict | None:
+        """The last ``record_ingest_error`` error of ``job_id``, or None."""
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": f"INGEST#{job_id}", "sk": "INGEST"}),
+                                 ConsistentRead=True)
+        return self._plain(res["Item"]).get("error") if "Item" in res else None
 
     # --- webhook deliveries -------------------------------------------------------------
     def delivery_done(self, delivery_id: str) -> bool:

@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from botocore.exceptions import ClientError
+
 from chalicelib import faults
+from chalicelib.domain.errors import ConfigurationError, PermanentError
 from chalicelib.domain.jobs import content_type_for
 
 from .clients import client
@@ -20,10 +23,42 @@ class Objects:
     def __init__(self, region: str | None = None, endpoint_url: str | None = None):
         self._s3 = client("s3", region, endpoint_url)
 
-    def presign_get(self, bucket: str, key: str, expires: int = 6 * 3600) -> str:
+    def presign_get(self, bucket: str, key: str, expires: int = 6 * 3600, version_id: str | None = None) -> str:
         """A presigned GET URL (valid ``expires`` seconds) that ffmpeg can read with range
-        requests, so sources are never downloaded whole to local disk."""
-        return self._s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires)
+        requests, so sources are never downloaded whole to local disk. With ``version_id``
+        every read returns exactly that version's bytes, whatever is uploaded under the key
+        later."""
+        params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def pin_source(self, bucket: str, key: str, etag: str, version_id: str | None = None) -> dict:
+        """HeadObject of the source a job was made for: the version ``version_id`` when
+        known, and only if its ETag is still ``etag`` (``If-Match``). Returns the HeadObject
+        response (``VersionId`` present on a versioned bucket).
+
+        Raises ``PermanentError`` ``SOURCE_NOT_FOUND`` (the object or version is gone),
+        ``SOURCE_CHANGED`` (the key now holds other bytes), ``ConfigurationError`` when our
+        own role may not read it (AccessDenied: retried and alarmed, never blamed on the
+        media); other errors propagate (throttling, 5xx: transient)."""
+        params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+        if etag:
+            params["IfMatch"] = f'"{etag.strip(chr(34))}"'
+        try:
+            return self._s3.head_object(**params)
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code"))
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("404", "NoSuchKey", "NoSuchVersion", "NotFound") or status == 404:
+                raise PermanentError("SOURCE_NOT_FOUND", f"the uploaded object {key} no longer exists") from e
+            if code in ("412", "PreconditionFailed") or status == 412:
+                raise PermanentError("SOURCE_CHANGED", f"{key} was overwritten with different bytes after the job "
+                                                       f"was created; upload it again to make a new job") from e
+            if code in ("403", "AccessDenied", "Forbidden") or status == 403:
+                raise ConfigurationError(f"access denied reading s3://{bucket}/{key}: check the role's "
+                                         f"s3:GetObject/s3:GetObjectVersion permission") from e
+            if code in ("400", "InvalidArgument") and version_id:  # a version id on an unversioned bucket
+                raise PermanentError("SOURCE_NOT_FOUND", f"version {version_id} of {key} does not exist") from e
+            raise
 
     def head(self, bucket: str, key: str) -> dict:
         """HeadObject response (``ContentLength`` bytes, ``ETag``, ``Metadata``...)."""

@@ -30,7 +30,41 @@ class PermanentError(VodpipeError):
 
 
 class TransientError(VodpipeError):
-    """A failure worth retrying (ffmpeg killed by a signal, a dependency unavailable)."""
+    """A failure worth retrying (ffmpeg killed by a signal, a dependency unavailable).
+
+    ``code`` names the cause for operators (``last_error.code`` of the task, the dead letter):
+    ``TRANSIENT`` unless a subclass or the raiser says more."""
+
+    code = "TRANSIENT"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class SourceUnreachable(TransientError):
+    """ffmpeg/ffprobe could not read the source over HTTP (an HTTP error status, a refused or
+    reset connection, a timeout). The caller asks S3 what happened to the pinned object and
+    raises the precise error (``SOURCE_NOT_FOUND``, ``SOURCE_CHANGED``, access denied)."""
+
+    code = "SOURCE_UNREACHABLE"
+
+
+class ConfigurationError(TransientError):
+    """Our own deployment refused us (AccessDenied on our buckets, queues, table or topic):
+    never the media's fault. Retried, so a fixed policy lets the work finish; alarmed through
+    the dead-letter queues when it persists."""
+
+    code = "ACCESS_DENIED"
+
+
+class RunTimeout(TransientError):
+    """An ffmpeg run or a task exceeded its wall-clock bound (derived from the probed
+    duration and the minimum speed setting). Retried; after the redrive count the task ends
+    in the dead-letter queue, never in an endless loop."""
+
+    code = "TASK_TIMEOUT"
 
 
 class ToolMissingError(VodpipeError):

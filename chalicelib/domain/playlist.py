@@ -92,6 +92,22 @@ def aac_codec_string(profile: str | None) -> str:
     return f"mp4a.40.{AAC_OBJECT_TYPES.get(profile or 'LC', 2)}"
 
 
+def extinf_from_timing(starts: Sequence[float], last_end: float) -> list[float]:
+    """EXTINF durations (seconds) of consecutive segments from the media's own timestamps:
+    segment i lasts from its first presentation time ``starts[i]`` to the next segment's,
+    the last one to ``last_end`` (the end of its last frame). RFC 8216 §4.3.2.1 makes EXTINF
+    the segment's duration; players lay segments end to end by it, so it must match the
+    packets (DESIGN §10). Raises ValueError when ``starts`` is empty or not increasing, or
+    ``last_end`` is not after the last start."""
+    if not starts:
+        raise ValueError("no segments")
+    edges = [*starts, last_end]
+    durations = [round(b - a, 6) for a, b in zip(edges, edges[1:])]
+    if any(d <= 0 for d in durations):
+        raise ValueError(f"segment start times must increase: {list(starts)} then end {last_end}")
+    return durations
+
+
 def media_playlist(segments: Sequence[tuple[str, float]]) -> str:
     """A VOD media playlist for (uri, duration seconds) segments, in order (RFC 8216 §4.3.3:
     TARGETDURATION is the longest EXTINF rounded to the nearest integer; PLAYLIST-TYPE VOD,

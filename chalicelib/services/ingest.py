@@ -8,14 +8,14 @@ nothing and a retried event after a crash between the write and the fan-out fini
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib import metrics
 from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import jobs as J
-from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.errors import PermanentError, SourceUnreachable
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import ffmpeg
@@ -64,9 +64,12 @@ def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
 
 
 def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float) -> dict:
-    """The body of one transcode-tasks message."""
+    """The body of one transcode-tasks message. ``source`` pins the probed bytes: ``etag``
+    always, ``version_id`` on a versioned bucket (the template versions the ingest bucket)."""
+    source = {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag.strip('"'),
+              **({"version_id": ref.version_id} if ref.version_id else {})}
     return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": task,
-            "source": {"bucket": ref.bucket, "key": ref.key}, "duration": duration, "frame_rate": frame_rate}
+            "source": source, "duration": duration, "frame_rate": frame_rate}
 
 
 SPEC_FIELDS = {"video": ("name", "width", "height", "video_bitrate", "max_bitrate", "buffer_size", "frame_rate"),
@@ -78,7 +81,8 @@ SPEC_FIELDS = {"video": ("name", "width", "height", "video_bitrate", "max_bitrat
 def task_message_for(job: dict, task: dict) -> dict:
     """Rebuild a task's message from the stored job and task items (operator retries)."""
     spec = {"kind": task["kind"], **{k: task.get(k) for k in SPEC_FIELDS[task["kind"]]}}
-    ref = ObjectRef(job["source_bucket"], job["source_key"], job.get("source_etag", ""), int(job.get("source_size") or 0))
+    ref = ObjectRef(job["source_bucket"], job["source_key"], job.get("source_etag", ""), int(job.get("source_size") or 0),
+                    version_id=job.get("source_version_id"))
     probe = job.get("probe") or {}
     return task_message(job["job_id"], ref, spec, float(probe.get("duration") or 0), float(probe.get("frame_rate") or 0))
 
@@ -100,19 +104,29 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     source = {"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key, "source_size": ref.size,
               "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time)}
     received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
-    url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry)
-    if ref.size:  # a per-upload webhook target: x-amz-meta-webhook-url
-        hook = (ctx.objects.head(ref.bucket, ref.key).get("Metadata") or {}).get("webhook-url")
+    try:
+        # Pin the exact bytes the event announced (ETag, and the version on a versioned bucket)
+        head = ctx.objects.pin_source(ref.bucket, ref.key, ref.etag, ref.version_id)
+        if head.get("VersionId") and head["VersionId"] != "null":
+            ref = replace(ref, version_id=head["VersionId"])
+            source["source_version_id"] = ref.version_id
+        hook = (head.get("Metadata") or {}).get("webhook-url")  # a per-upload webhook target
         if hook:
             source["webhook_url"] = hook
-    try:
+        url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry, ref.version_id)
         if ref.size == 0:
             raise PermanentError("EMPTY_FILE", "the uploaded file is empty (0 bytes)")
         if ref.size > s.max_bytes:
             raise PermanentError("FILE_TOO_LARGE", f"the file has {ref.size} bytes; the limit is {s.max_bytes}")
-        info = parse_probe(ffmpeg.probe(url))
-        check_limits(info, ref.size, s.max_bytes, s.max_duration, s.max_pixels)
-        if not ffmpeg.first_video_frame_decodes(url):
+        try:
+            info = parse_probe(ffmpeg.probe(url))
+            check_limits(info, ref.size, s.max_bytes, s.max_duration, s.max_pixels)
+            decodes = ffmpeg.first_video_frame_decodes(url)
+        except SourceUnreachable:
+            # Name the cause: gone or overwritten is permanent; anything else is retried.
+            ctx.objects.pin_source(ref.bucket, ref.key, ref.etag, ref.version_id)
+            raise
+        if not decodes:
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
         plan = plan_ladder(info, s.ladder, s.max_frame_rate)

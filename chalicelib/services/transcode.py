@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import m3u8
@@ -25,10 +25,11 @@ from chalicelib import faults, metrics
 from chalicelib.aws.jobstore import now_iso, seconds_since
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
-from chalicelib.domain.errors import PermanentError, TransientError, VodpipeError
+from chalicelib.domain.errors import PermanentError, RunTimeout, SourceUnreachable, TransientError, VodpipeError
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
 from chalicelib.domain.media import frame_rate_of
-from chalicelib.domain.playlist import (aac_codec_string, h264_codec_string, h264_codec_string_from_probe,
+from chalicelib.domain.mpegts import segment_timing, video_pts
+from chalicelib.domain.playlist import (aac_codec_string, extinf_from_timing, h264_codec_string, h264_codec_string_from_probe,
                                         master_playlist, measure_segments, media_playlist)
 from chalicelib.domain.progress import Throttle
 from chalicelib.domain.thumbnails import sprite_vtt
@@ -74,9 +75,10 @@ class SegmentUploader(threading.Thread):
     POLL_SECONDS = 0.5
 
     def __init__(self, ctx: Context, job_id: str, name: str, out_dir: str, first_index: int,
-                 canceled: threading.Event | None = None):
+                 canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30):
         super().__init__(daemon=True, name=f"uploader-{name}")
         self.ctx, self.job_id, self.name, self.out_dir = ctx, job_id, name, out_dir
+        self.nominal_frame_seconds = nominal_frame_seconds
         self.canceled = canceled or threading.Event()
         self.next_index = first_index
         self._halt = threading.Event()
@@ -105,9 +107,12 @@ class SegmentUploader(threading.Thread):
                 if index != self.next_index:
                     raise RuntimeError(f"segment {index} listed before {self.next_index}")
                 local = os.path.join(self.out_dir, seg.uri)
+                # EXTINF comes from the packets, not from the muxer's estimate (DESIGN §10)
+                with open(local, "rb") as fh:
+                    timing = segment_timing(video_pts(fh.read()), self.nominal_frame_seconds)
                 size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
                                                     J.output_key(self.job_id, self.name, seg.uri))
-                self.ctx.store.add_segment(self.job_id, self.name, index, float(seg.duration), size)
+                self.ctx.store.add_segment(self.job_id, self.name, index, asdict(timing), size)
                 os.remove(local)
                 self.next_index += 1
                 count += 1
@@ -152,9 +157,18 @@ class TaskRunner:
         self.owner = owner
         self.current: ffmpeg.FfmpegProcess | None = None
         self.current_task: tuple[str, str] | None = None
+        self._time_limit: float | None = None
+        self._overdue = threading.Event()
         self._lease_lost = threading.Event()
         self._canceled = threading.Event()
         self._stop_requested = threading.Event()
+
+    def overdue(self) -> None:
+        """The running task overran its bound (the worker's heartbeat cap): stop ffmpeg; the
+        attempt ends with ``RunTimeout`` (transient, so the redrive count still applies)."""
+        self._overdue.set()
+        if self.current:
+            self.current.stop()
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM): stop ffmpeg; the running task keeps its checkpoints and
@@ -212,6 +226,7 @@ class TaskRunner:
         self.current_task = (job_id, name)
         self._lease_lost.clear()
         self._canceled.clear()
+        self._overdue.clear()
         stop_lease = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, name, stop_lease), daemon=True)
         keeper.start()
@@ -232,7 +247,13 @@ class TaskRunner:
     def _run_acquired(self, msg: dict[str, Any], task: dict, job: dict) -> TaskOutcome:
         ctx, s = self.ctx, self.ctx.settings
         job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
-        url = ctx.objects.presign_get(msg["source"]["bucket"], msg["source"]["key"], s.presign_expiry)
+        src = msg["source"]
+        # every read asks for exactly the bytes ingest probed (DESIGN §3: pinned source)
+        pin = (src["bucket"], src["key"], src.get("etag") or job.get("source_etag") or "",
+               src.get("version_id") or job.get("source_version_id"))
+        ctx.objects.pin_source(*pin)
+        url = ctx.objects.presign_get(pin[0], pin[1], s.presign_expiry, pin[3])
+        self._time_limit = A.run_time_limit(float(msg.get("duration") or 0), s.min_speed, s.min_run_seconds)
         out_dir = tempfile.mkdtemp(prefix=f"vodpipe-{job_id}-{name}-", dir=self.workdir)
         throttle = Throttle(s.progress_min_step, s.progress_min_interval)
 
@@ -251,7 +272,7 @@ class TaskRunner:
             spec = msg["spec"]
             if kind == "video":
                 stats, res = self._video(url, out_dir, job_id, VideoRendition(**_fields(VideoRendition, spec)),
-                                         float(msg["duration"]), on_progress, task)
+                                         float(msg["duration"]), on_progress, task, float(msg.get("frame_rate") or 0))
             elif kind == "audio":
                 stats, res = self._audio(url, out_dir, job_id, AudioRendition(**_fields(AudioRendition, spec)),
                                          float(msg["duration"]), on_progress)
@@ -260,6 +281,9 @@ class TaskRunner:
                                               float(msg["duration"]), float(msg.get("frame_rate") or 25))
             else:
                 raise PermanentError("BAD_TASK", f"unknown task kind {kind!r}")
+        except SourceUnreachable:
+            ctx.objects.pin_source(*pin)  # gone or overwritten: a permanent, named error
+            raise
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         ctx.store.complete_task(job_id, name, stats)
@@ -289,12 +313,14 @@ class TaskRunner:
             raise JobCanceled(f"job {job_id} was canceled while {name} was running")
         if self._lease_lost.is_set():
             raise TaskLeased(f"lease on {job_id}/{name} lost while encoding")
+        if self._overdue.is_set():
+            raise RunTimeout(f"task {job_id}/{name} overran its time bound and was stopped")
 
     def _ffmpeg(self, args: list[str], duration: float, on_progress, what: str, url: str,
                 check_result: bool = True) -> ffmpeg.RunResult:
         self.current = proc = self.proc_factory()
         try:
-            res = proc.run(args, duration, on_progress)
+            res = proc.run(args, duration, on_progress, timeout=self._time_limit)
         finally:
             self.current = None
         if check_result:
@@ -316,7 +342,8 @@ class TaskRunner:
             head = fh.read(256 * 1024)
         return seg_stats.to_dict(), head
 
-    def _video(self, url, out_dir, job_id, r: VideoRendition, duration, on_progress, task: dict):
+    def _video(self, url, out_dir, job_id, r: VideoRendition, duration, on_progress, task: dict,
+               frame_rate: float = 0.0):
         """Encode (or resume) one video rendition with a checkpoint per uploaded segment.
 
         Segments already recorded in the task's ``segs`` are kept; the run starts at the end
@@ -324,18 +351,22 @@ class TaskRunner:
         while ffmpeg goes on; the VOD media playlist is written from the checkpoints at the end."""
         s, store = self.ctx.settings, self.ctx.store
         done = list(task.get("segs") or [])
-        start, first = round(sum(float(x["d"]) for x in done), 6), len(done)
+        first = len(done)
+        # Resume just after the last frame already segmented (source seconds; DESIGN §9)
+        start = A.resume_point(float(done[-1]["last_frame"])) if done else 0.0
+        finished = bool(done) and A.source_time(float(done[-1]["end"])) >= duration - 0.05
         res = None
         if first:
             log.info("resuming %s/%s at segment %d (%.3f s)", job_id, r.name, first, start)
             store.update_task(job_id, r.name, resumed_at_segment=first, resumed_at_seconds=start)
-        if not done or start < duration - 0.05:
+        if not finished:
             remaining = max(duration - start, 0.001)
 
             def progress(pct: float) -> None:
                 on_progress(round(100.0 * (start + pct / 100.0 * remaining) / duration, 1) if pct < 100 else 100.0)
 
-            uploader = SegmentUploader(self.ctx, job_id, r.name, out_dir, first, self._canceled)
+            uploader = SegmentUploader(self.ctx, job_id, r.name, out_dir, first, self._canceled,
+                                       1.0 / float(r.frame_rate or frame_rate or 30))
             uploader.start()
             try:
                 res = self._ffmpeg(A.video_args(url, out_dir, r, s.x264_preset, s.ffmpeg_threads, start=start,
@@ -350,10 +381,15 @@ class TaskRunner:
                 raise PermanentError("TRUNCATED_MEDIA", f"only {decoded:.2f} s of the {duration:.2f} s video could be "
                                                         f"decoded (the file is truncated or corrupt)")
         segs = store.get_task(job_id, r.name).get("segs") or []
-        entries = [(A.SEGMENT_PATTERN % int(x["i"]), float(x["d"])) for x in segs]
+        if not segs:
+            raise PermanentError("NO_DECODABLE_FRAMES", f"no video frame could be decoded for {r.name}")
+        names = [A.SEGMENT_PATTERN % int(x["index"]) for x in segs]
+        durations = extinf_from_timing([float(x["start"]) for x in segs], float(segs[-1]["end"]))
+        entries = list(zip(names, durations))
         text = media_playlist(entries)
         self.ctx.objects.put_bytes(s.output_bucket, J.output_key(job_id, r.name, A.PLAYLIST_NAME), text.encode())
-        stats = measure_segments(text, {A.SEGMENT_PATTERN % int(x["i"]): int(x["b"]) for x in segs}).to_dict()
+        stats = measure_segments(text, {A.SEGMENT_PATTERN % int(x["index"]): int(x["bytes"]) for x in segs}).to_dict()
+        stats["frames"] = sum(int(x["frames"]) for x in segs)
         # measured from the output: the first segment as stored (this run may not have made it)
         head = self.ctx.objects.get_bytes(s.output_bucket, J.output_key(job_id, r.name, entries[0][0]))
         seg_path = os.path.join(out_dir, "probe.ts")
@@ -368,7 +404,7 @@ class TaskRunner:
         return stats, (seconds, cpu)
 
     def _audio(self, url, out_dir, job_id, a: AudioRendition, duration, on_progress):
-        res = self._ffmpeg(A.audio_args(url, out_dir, a), duration, on_progress, "audio rendition", url)
+        res = self._ffmpeg(A.audio_args(url, out_dir, a, duration), duration, on_progress, "audio rendition", url)
         stats, _ = self._upload_hls(out_dir, job_id, a.name)
         first = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))[0]
         st = next(x for x in ffmpeg.probe(os.path.join(out_dir, first))["streams"] if x.get("codec_type") == "audio")
@@ -382,7 +418,7 @@ class TaskRunner:
         if not os.path.exists(poster):  # seek past the last decodable frame: take the first frame instead
             r1 = self._ffmpeg(A.poster_args(url, poster, ThumbnailPlan(**{**t.__dict__, "poster_time": 0.0}), fps),
                               1.0, None, "poster", url)
-        r2 = self._ffmpeg(A.sprite_args(url, sprite, t), duration, None, "sprite sheet", url)
+        r2 = self._ffmpeg(A.sprite_args(url, sprite, t, duration), duration, None, "sprite sheet", url)
         for path in (poster, sprite):
             if not os.path.exists(path):  # ffmpeg succeeded but decoded no frame for it
                 raise PermanentError("NO_DECODABLE_FRAMES", f"no frame could be decoded for {os.path.basename(path)}")

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from chalicelib.domain.errors import PermanentError, ToolMissingError, TransientError
+from chalicelib.domain import confinement
+from chalicelib.domain.errors import (PermanentError, RunTimeout, SourceUnreachable, ToolMissingError,
+                                      TransientError)
 from chalicelib.domain.progress import ProgressParser
 
 COMMON = ["-hide_banner", "-nostdin", "-y", "-v", "error"]
@@ -27,8 +29,9 @@ CORRUPT_MARKERS = ("Invalid data found", "moov atom not found", "Invalid NAL uni
                    "Error while decoding", "corrupt", "Invalid frame", "Invalid sync code", "does not contain any stream",
                    "Output file is empty", "Output file #0 does not contain")
 #: stderr fragments meaning the input could not be reached (worth a retry).
-NETWORK_MARKERS = ("Connection refused", "Connection reset", "timed out", "Server returned 5", "I/O error",
-                   "End of file while", "HTTP error 5")
+NETWORK_MARKERS = ("Connection refused", "Connection reset", "timed out", "Server returned", "I/O error",
+                   "End of file while", "HTTP error", "Input/output error", "Network is unreachable",
+                   "Failed to resolve")
 
 
 @lru_cache(maxsize=1)
@@ -47,27 +50,45 @@ def binaries() -> tuple[str, str]:
 
 def _tail(text: str, lines: int = 5) -> str:
     kept = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return " | ".join(kept[-lines:])
+    return confinement.redact(" | ".join(kept[-lines:]))
+
+
+def _run_probe(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    _, ffprobe = binaries()
+    try:
+        return subprocess.run([ffprobe, "-hide_banner", *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise TransientError(f"ffprobe timed out after {timeout:.0f} s", "PROBE_TIMEOUT") from e
+
+
+def refuse_unsupported(url: str, timeout: float = 30.0) -> None:
+    """Raise ``PermanentError`` (``UNSUPPORTED_FORMAT``) naming the format FFmpeg detects in
+    ``url``. The detection run allows no demuxer at all, so nothing named inside the file is
+    opened (``chalicelib.domain.confinement.detection_options``)."""
+    res = _run_probe(["-v", "debug", *confinement.detection_options(url), url], timeout)
+    name = confinement.detected_format(res.stderr)
+    raise PermanentError("UNSUPPORTED_FORMAT", confinement.refusal_message(name))
 
 
 def probe(url: str, timeout: float = 60.0) -> dict:
-    """``ffprobe -show_format -show_streams`` of ``url`` (a local path or a presigned URL).
+    """``ffprobe -show_format -show_streams`` of ``url`` (a local path or a presigned URL),
+    confined to the protocols reading ``url`` needs and to media container demuxers.
 
-    Raises ``PermanentError`` (``UNREADABLE_MEDIA``) when ffprobe cannot read it as media,
-    ``TransientError`` when the URL cannot be reached or ffprobe times out.
+    Raises ``PermanentError``: ``UNSUPPORTED_FORMAT`` for a refused container (a playlist,
+    manifest, script, image...), ``UNREADABLE_MEDIA`` when ffprobe cannot read it as media;
+    ``SourceUnreachable`` when the URL cannot be read (HTTP error, network), ``TransientError``
+    when ffprobe times out or is killed. Messages never quote a URL or path.
     """
-    _, ffprobe = binaries()
-    try:
-        res = subprocess.run([ffprobe, "-hide_banner", "-v", "error", "-print_format", "json", "-show_format",
-                              "-show_streams", url], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise TransientError(f"ffprobe timed out after {timeout:.0f} s") from e
+    res = _run_probe(["-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+                      *confinement.input_options(url), url], timeout)
     if res.returncode != 0:
-        err = _tail(res.stderr.replace(url, "<source>"))
         if res.returncode < 0:
             raise TransientError(f"ffprobe killed by signal {-res.returncode}")
-        if any(m in err for m in NETWORK_MARKERS):
-            raise TransientError(f"ffprobe could not fetch the source: {err}")
+        if confinement.was_refused(res.stderr):
+            refuse_unsupported(url)
+        err = _tail(res.stderr)
+        if any(m in res.stderr for m in NETWORK_MARKERS):
+            raise SourceUnreachable(f"ffprobe could not read the source: {err}")
         raise PermanentError("UNREADABLE_MEDIA", f"not a readable video file (ffprobe: {err or 'exit ' + str(res.returncode)})")
     try:
         return json.loads(res.stdout or "{}")
@@ -77,18 +98,16 @@ def probe(url: str, timeout: float = 60.0) -> dict:
 
 def first_video_frame_decodes(url: str, timeout: float = 60.0) -> bool:
     """True when the first video frame decodes (``ffprobe -read_intervals %+#1 -show_frames``,
-    ~0.1 s). Catches files whose container parses but whose bitstream is corrupt."""
-    _, ffprobe = binaries()
-    try:
-        res = subprocess.run([ffprobe, "-hide_banner", "-v", "error", "-select_streams", "v:0", "-read_intervals",
-                              "%+#1", "-show_entries", "frame=pts_time", "-of", "json", url],
-                             capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise TransientError(f"ffprobe timed out after {timeout:.0f} s") from e
+    ~0.1 s, confined like ``probe``). Catches files whose container parses but whose
+    bitstream is corrupt. Raises ``SourceUnreachable`` when the source cannot be read."""
+    res = _run_probe(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1",
+                      "-show_entries", "frame=pts_time", "-of", "json", *confinement.input_options(url), url], timeout)
     try:
         frames = json.loads(res.stdout or "{}").get("frames") or []
     except json.JSONDecodeError:
         frames = []
+    if not frames and any(m in res.stderr for m in NETWORK_MARKERS):
+        raise SourceUnreachable(f"ffprobe could not read the source: {_tail(res.stderr)}")
     return bool(frames)
 
 
@@ -106,16 +125,24 @@ class RunResult:
 
 
 class FfmpegProcess:
-    """One running ffmpeg with progress reporting and cooperative stop.
+    """One running ffmpeg with progress reporting, a wall-clock bound and cooperative stop.
 
-    ``run(args, duration, on_progress)`` blocks until ffmpeg exits; ``on_progress(percent)``
-    is called from the reading thread for each ``-progress`` block. ``stop()`` (any thread, e.g.
-    a SIGTERM handler) terminates ffmpeg.
+    ``run(args, duration, on_progress, timeout)`` blocks until ffmpeg exits;
+    ``on_progress(percent)`` is called from the reading thread for each ``-progress`` block;
+    past ``timeout`` seconds ffmpeg is killed and ``RunTimeout`` raised. ``stop()`` (any
+    thread, e.g. a SIGTERM handler) terminates ffmpeg.
     """
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
         self._stopped = threading.Event()
+        self._timed_out = threading.Event()
+
+    def _time_out(self) -> None:
+        self._timed_out.set()
+        proc = self._proc
+        if proc and proc.poll() is None:
+            proc.kill()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -137,34 +164,48 @@ class FfmpegProcess:
                                                  stdout=subprocess.PIPE, stderr=err, text=True)
             if self._stopped.is_set():
                 proc.terminate()
-            deadline = start + timeout if timeout else None
+            # a wall-clock bound that holds even when ffmpeg hangs without printing
+            watchdog = threading.Timer(timeout, self._time_out) if timeout else None
+            if watchdog:
+                watchdog.daemon = True
+                watchdog.start()
             assert proc.stdout is not None
-            for line in proc.stdout:
-                pct = parser.feed(line)
-                if pct is not None and on_progress:
-                    on_progress(pct)
-                if deadline and time.monotonic() > deadline:
-                    proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
+            try:
+                for line in proc.stdout:
+                    pct = parser.feed(line)
+                    if pct is not None and on_progress:
+                        on_progress(pct)
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                if watchdog:
+                    watchdog.cancel()
             proc.returncode = os.waitstatus_to_exitcode(status)
             err.seek(0)
             stderr = err.read()
         out_time = parser._out_time or 0.0
-        return RunResult(returncode=proc.returncode, stderr=stderr, seconds=time.monotonic() - start,
+        elapsed = time.monotonic() - start
+        if self._timed_out.is_set():
+            raise RunTimeout(f"ffmpeg ran {elapsed:.0f} s, over its {timeout:.0f} s bound; stopped")
+        return RunResult(returncode=proc.returncode, stderr=stderr, seconds=elapsed,
                          cpu_seconds=usage.ru_utime + usage.ru_stime, out_time=out_time, speed=parser.speed)
 
 
 def check(result: RunResult, what: str, source_hint: str = "") -> None:
-    """Raise the right error for a failed run: ``TransientError`` for a signal or an
-    unreachable input, ``PermanentError`` (``CORRUPT_MEDIA``) for a bad input, else
-    ``TransientError``. Returns None when ``returncode`` is 0."""
+    """Raise the right error for a failed run: ``PermanentError`` ``UNSUPPORTED_FORMAT`` for
+    an input an allow-list refused, ``SourceUnreachable`` for an unreachable input (HTTP
+    error, network), ``TransientError`` for a signal, ``PermanentError`` ``CORRUPT_MEDIA`` for
+    a bad input, else ``TransientError``. Returns None when ``returncode`` is 0. Quoted tool
+    output has URLs and paths redacted."""
     if result.returncode == 0:
         return
-    err = _tail(result.stderr.replace(source_hint, "<source>") if source_hint else result.stderr)
+    raw = result.stderr.replace(source_hint, "<source>") if source_hint else result.stderr
+    err = _tail(raw)
     if result.returncode < 0:
         raise TransientError(f"{what}: ffmpeg killed by signal {-result.returncode}")
-    if any(m in err for m in NETWORK_MARKERS):
-        raise TransientError(f"{what}: source unreachable ({err})")
+    if confinement.was_refused(raw):
+        raise PermanentError("UNSUPPORTED_FORMAT", confinement.refusal_message(None))
+    if any(m in raw for m in NETWORK_MARKERS):
+        raise SourceUnreachable(f"{what}: source unreachable ({err})")
     if any(m in err for m in CORRUPT_MARKERS):
         raise PermanentError("CORRUPT_MEDIA", f"the video cannot be decoded ({what}: {err})")
     raise TransientError(f"{what}: ffmpeg exited {result.returncode}: {err}")

@@ -87,9 +87,11 @@ def test_lease_is_exclusive_until_it_expires_or_is_released(ctx):
 
 def test_segment_checkpoints_are_ordered_and_never_duplicated(ctx):
     job_id = new_job(ctx)
-    assert not ctx.store.add_segment(job_id, "360p", 1, 6.0, 100)   # gap: refused
-    assert ctx.store.add_segment(job_id, "360p", 0, 6.002, 1000)
-    assert not ctx.store.add_segment(job_id, "360p", 0, 6.002, 1000)  # duplicate: refused
-    assert ctx.store.add_segment(job_id, "360p", 1, 2.1, 400)
+    first = {"start": 1.0, "last_frame": 6.966667, "end": 7.0, "frames": 180}
+    second = {"start": 7.0, "last_frame": 9.066667, "end": 9.1, "frames": 63}
+    assert not ctx.store.add_segment(job_id, "360p", 1, second, 100)   # gap: refused
+    assert ctx.store.add_segment(job_id, "360p", 0, first, 1000)
+    assert not ctx.store.add_segment(job_id, "360p", 0, first, 1000)  # duplicate: refused
+    assert ctx.store.add_segment(job_id, "360p", 1, second, 400)
     segs = ctx.store.get_task(job_id, "360p")["segs"]
-    assert segs == [{"i": 0, "d": 6.002, "b": 1000}, {"i": 1, "d": 2.1, "b": 400}]
+    assert segs == [{"index": 0, "bytes": 1000, **first}, {"index": 1, "bytes": 400, **second}]

@@ -13,7 +13,8 @@ import pytest
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
-from chalicelib.domain.playlist import media_playlist
+from chalicelib.domain.mpegts import segment_timing, video_pts
+from chalicelib.domain.playlist import extinf_from_timing, media_playlist
 from tests.conftest import media
 
 
@@ -50,6 +51,11 @@ def packets(path):
     return json.loads(out)["packets"]
 
 
+def extinf(folder, segments):
+    timings = [segment_timing(video_pts((folder / s.uri).read_bytes()), 1 / 30) for s in segments]
+    return extinf_from_timing([t.start for t in timings], timings[-1].end)
+
+
 def concat(folder, names, target):
     with open(target, "wb") as fh:
         for n in names:
@@ -66,11 +72,13 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_run(clip, tmp_path):
     for f in os.listdir(tmp_path / "resumed"):  # what a crash leaves: only listed segments count
         if f not in {s.uri for s in kept}:
             os.remove(tmp_path / "resumed" / f)
-    start = sum(s.duration for s in kept)
-    rest = run(src, info, tmp_path / "resumed", start=start, first=len(kept))
+    # resume just after the last frame of the last whole segment, as the worker does
+    last = segment_timing(video_pts((tmp_path / "resumed" / kept[-1].uri).read_bytes()), 1 / 30)
+    rest = run(src, info, tmp_path / "resumed", start=A.resume_point(last.last_frame), first=len(kept))
     resumed = [*kept, *rest]
     assert rest[0].uri == A.SEGMENT_PATTERN % 2
-    assert [(s.uri, round(s.duration, 3)) for s in resumed] == [(s.uri, round(s.duration, 3)) for s in full]
+    assert [s.uri for s in resumed] == [s.uri for s in full]
+    assert extinf(tmp_path / "resumed", resumed) == extinf(tmp_path / "full", full)
     a = packets(concat(tmp_path / "full", [s.uri for s in full], tmp_path / "a.ts"))
     b = packets(concat(tmp_path / "resumed", [s.uri for s in resumed], tmp_path / "b.ts"))
     assert len(a) == len(b), "same number of frames"
@@ -80,7 +88,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_run(clip, tmp_path):
                          capture_output=True, text=True)
     assert dec.returncode == 0 and not dec.stderr.strip()
     # the VOD playlist the worker writes from its checkpoints
-    pl = m3u8.loads(media_playlist([(s.uri, s.duration) for s in resumed]))
+    pl = m3u8.loads(media_playlist(list(zip([s.uri for s in resumed], extinf(tmp_path / "resumed", resumed)))))
     assert pl.playlist_type == "vod" and pl.is_endlist and pl.target_duration == 6
 
 

@@ -1,0 +1,88 @@
+"""EXTINF from the media: our MPEG-TS timestamp reader against ffprobe's packets, on segments
+encoded from real clips with the worker's own arguments (VFR phone capture, bogus average
+frame rate, open GOP with a start offset, odd size)."""
+import json
+import subprocess
+
+import pytest
+
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain.ladder import plan
+from chalicelib.domain.media import parse_probe
+from chalicelib.domain.mpegts import NotTransportStream, segment_timing, video_pts
+from chalicelib.domain.playlist import extinf_from_timing
+from tests.conftest import ffprobe_json, media
+
+CLIPS = ["mv_with_2_top_shots.mp4", "sample.mkv", "bbb_2500ms.ts", "bear-vp9-odd-dimensions.webm", "flower.mp4"]
+
+
+def ffprobe_pts(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
+    return [float(p["pts_time"]) for p in json.loads(out)["packets"]]
+
+
+def source_frame_times(name):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "frame=pts_time,duration_time", "-of", "json", str(media(name))],
+                         capture_output=True, text=True, check=True).stdout
+    frames = [f for f in json.loads(out)["frames"] if f.get("pts_time") not in (None, "N/A")]
+    return [float(f["pts_time"]) for f in frames], frames
+
+
+@pytest.fixture(scope="module", params=CLIPS)
+def encoded(request, tmp_path_factory):
+    name = request.param
+    info = parse_probe(ffprobe_json(name))
+    rendition = plan(info, (240,)).videos[0]
+    out = tmp_path_factory.mktemp("seg")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *A.video_args(str(media(name)), str(out), rendition,
+                                                                  duration=info.duration)], check=True)
+    return name, info, sorted(out.glob("seg_*.ts"))
+
+
+def test_reader_agrees_with_ffprobe_packet_for_packet(encoded):
+    _, _, segments = encoded
+    for seg in segments:
+        assert sorted(video_pts(seg.read_bytes())) == pytest.approx(sorted(ffprobe_pts(seg)), abs=1e-5)
+
+
+def test_extinf_matches_the_packets_and_the_source_within_one_frame(encoded):
+    name, info, segments = encoded
+    timings = [segment_timing(video_pts(s.read_bytes()), 1 / (info.frame_rate or 30)) for s in segments]
+    durations = extinf_from_timing([t.start for t in timings], timings[-1].end)
+    for i, seg in enumerate(segments):  # each EXTINF: next segment's first PTS minus this one's
+        pts = sorted(ffprobe_pts(seg))
+        following = sorted(ffprobe_pts(segments[i + 1]))[0] if i + 1 < len(segments) else None
+        if following is not None:
+            assert durations[i] == pytest.approx(following - pts[0], abs=1e-4)
+        else:
+            frame = pts[-1] - pts[-2] if len(pts) > 1 else 1 / info.frame_rate
+            assert durations[i] == pytest.approx(pts[-1] + frame - pts[0], abs=1e-4)
+    # the variant's total is the source's decodable duration, within one frame
+    times, _ = source_frame_times(name)
+    times.sort()
+    frame = (times[-1] - times[0]) / max(1, len(times) - 1)
+    source_total = times[-1] - times[0] + frame
+    assert sum(durations) == pytest.approx(source_total, abs=frame * 1.01), (name, durations, source_total)
+    assert sum(t.frames for t in timings) == len(times), "every decodable frame is in a segment"
+
+
+def test_muxer_estimate_was_wrong_on_the_phone_capture(tmp_path):
+    """The defect this replaces (DESIGN §10): FFmpeg's playlist says 0.44 s for 1.77 s."""
+    info = parse_probe(ffprobe_json("mv_with_2_top_shots.mp4"))
+    r = plan(info, (240,)).videos[0]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *A.video_args(str(media("mv_with_2_top_shots.mp4")),
+                                                                  str(tmp_path), r, duration=info.duration)],
+                   check=True)
+    muxer = float(next(ln for ln in (tmp_path / A.PLAYLIST_NAME).read_text().splitlines()
+                       if ln.startswith("#EXTINF")).split(":")[1].rstrip(","))
+    timing = segment_timing(video_pts((tmp_path / "seg_00000.ts").read_bytes()), 1 / 30)
+    assert muxer < 1.0 and timing.end - timing.start > 1.7
+
+
+def test_not_a_transport_stream_is_refused():
+    with pytest.raises(NotTransportStream):
+        video_pts(b"\x00" * 400)
+    with pytest.raises(ValueError):
+        extinf_from_timing([1.0, 1.0], 2.0)
