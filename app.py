@@ -38,10 +38,31 @@ def on_ingest(event):
     to the ingest dead-letter queue."""
     for record in event:
         logger.append_keys(sqs_message_id=record.to_dict().get("messageId"))
-        body = json.loads(record.body)
-        for result in ingest.ingest_event(ctx(), body):
-            logger.set_correlation_id(result["job_id"])
-            logger.info("ingested", extra=result)
+        try:
+            body = json.loads(record.body)
+        except json.JSONDecodeError:
+            logger.error("not an S3 event; left for the ingest dead-letter queue")
+            raise
+        try:
+            for result in ingest.ingest_event(ctx(), body):
+                logger.set_correlation_id(result["job_id"])
+                logger.info("ingested", extra=result)
+        except Exception as e:
+            ingest.record_failure(ctx(), body, e)  # the dead-letter function names this cause
+            raise
+
+
+@app.on_sqs_message(queue=_SETTINGS.ingest_dlq, batch_size=1, name="ingest_dead_letters")
+def on_ingest_dead_letter(event):
+    """Upload events the ingest queue's redrive policy gave up on: fail their jobs with the
+    last error (creating the job record if ingest never did), publish ``JobFailed``, keep the
+    event for ``GET /dlq`` and a redrive. No upload is lost silently."""
+    for record in event:
+        raw = record.to_dict()
+        logger.append_keys(sqs_message_id=raw.get("messageId"))
+        count = raw.get("attributes", {}).get("ApproximateReceiveCount")
+        result = failures.ingest_dead_letter(ctx(), raw["messageId"], record.body, int(count) if count else None)
+        logger.warning("ingest dead letter", extra={"job_id": result.get("job_id"), "error": result.get("error")})
 
 
 @app.on_sqs_message(queue=_SETTINGS.tasks_dlq, batch_size=1, name="dead_letters")

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.errors import PermanentError, TransientError
+from chalicelib.domain.errors import PermanentError, describe
 from chalicelib.domain.ffmpeg_args import run_time_limit
 from chalicelib.services.context import Context
 from chalicelib.services.transcode import JobCanceled, TaskLeased, TaskRunner
@@ -167,10 +167,9 @@ class Worker:
             else:
                 delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))
                 logger.exception("task failed, will be retried", extra={"retry_in_seconds": delay, "error": str(e)})
-                code = e.code if isinstance(e, TransientError) else type(e).__name__
                 try:
                     self.ctx.store.update_task(body["job_id"], body["task"], last_error={
-                        "code": code, "message": str(e)[:1000], "attempt": receives})
+                        **describe(e), "attempt": receives})
                 except Exception:  # noqa: BLE001
                     logger.exception("could not record the error")
                 self._safe_visibility(receipt, delay)

@@ -34,6 +34,11 @@ class Queues:
             ids += [s["MessageId"] for s in res.get("Successful", [])]
         return ids
 
+    def send_raw(self, queue: str, body: str) -> str:
+        """Send ``body`` unchanged (e.g. an S3 event redriven to the ingest queue). Returns the
+        message id."""
+        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body)["MessageId"]
+
     def receive(self, queue: str, max_messages: int = 1, wait_seconds: int = 5,
                 visibility_timeout: int | None = None) -> list[dict]:
         """Long-poll up to ``max_messages`` messages (with ``ApproximateReceiveCount`` and the

@@ -69,3 +69,15 @@ class RunTimeout(TransientError):
 
 class ToolMissingError(VodpipeError):
     """ffmpeg or ffprobe cannot be found; the message says how to install them."""
+
+
+def describe(error: BaseException) -> dict[str, str]:
+    """``{"code", "message"}`` for any error, as stored in ``last_error``: our own codes, the
+    AWS error code of a botocore ``ClientError`` (``AccessDenied``, ``ThrottlingException``...),
+    else the exception's class name. Messages are cut to 1,000 characters."""
+    code = getattr(error, "code", None)
+    if not isinstance(code, str):
+        response = getattr(error, "response", None)
+        code = (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
+    message = error.message if isinstance(error, PermanentError) else str(error)
+    return {"code": str(code or type(error).__name__), "message": message[:1000]}

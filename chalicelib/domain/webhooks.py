@@ -64,3 +64,19 @@ def validate_url(url: str, resolve: Callable[[str], Iterable[str]], allow_privat
         if not ip.is_global or ip.is_multicast:
             raise ValueError(f"webhook host {parts.hostname} resolves to a non-public address ({ip})")
     return url
+
+
+def validate_target(url: str, resolve: Callable[[str], Iterable[str]], allow_private: bool = False) -> str:
+    """``validate_url`` on one resolution of the host, then the address to connect to: the
+    first of the addresses that all passed. Delivery connects to exactly this address, so a
+    name that resolves differently a moment later (DNS rebinding) changes nothing. Raises
+    ValueError with the reason (also when the host does not resolve)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        addresses = list(resolve(host)) if host else []
+    validate_url(url, lambda _host: addresses, allow_private)  # checks this one answer
+    if not addresses:
+        raise ValueError(f"webhook host {host} does not resolve")
+    return addresses[0]

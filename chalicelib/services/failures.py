@@ -17,7 +17,7 @@ from chalicelib import metrics
 from chalicelib.domain import jobs as J
 
 from .context import Context
-from .ingest import task_message_for
+from .ingest import objects_in_s3_event, task_message_for
 
 log = logging.getLogger("vodpipe.failures")
 
@@ -58,10 +58,51 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
     return record
 
 
+def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | None = None) -> dict:
+    """Handle one message from the ingest dead-letter queue: an upload that could not be
+    ingested after every retry. Its job (created now if ingest never got that far) fails with
+    ``INGEST_FAILED`` naming the last error, ``JobFailed`` is published once, and the message
+    is kept for ``GET /dlq`` and a redrive. Never raises for a malformed body."""
+    try:
+        refs = objects_in_s3_event(json.loads(body))
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        refs = None
+    if not refs:
+        record = {"queue": "ingest", "job_id": None, "task": None, "body": body[:10000],
+                  "error": {"code": "MALFORMED_EVENT", "message": "the dead-lettered message is not an S3 upload event"}}
+        ctx.store.put_dead_letter(message_id, record)
+        metrics.emit([("IngestDeadLetters", 1, metrics.Unit.Count)])
+        return record
+    values = [("IngestDeadLetters", 1, metrics.Unit.Count)]
+    job_ids = []
+    for ref in refs:
+        job_id = J.job_id_for(ref.bucket, ref.key, ref.etag)
+        job_ids.append(job_id)
+        last = ctx.store.last_ingest_error(job_id) or {}
+        error = {"code": "INGEST_FAILED", "cause": last.get("code", "UNKNOWN"),
+                 "message": f"the upload {ref.key} could not be ingested (every retry failed); "
+                            f"last error: {last.get('message', 'unknown')}"}
+        source = {"bucket": ref.bucket, "key": ref.key}
+        created = ctx.store.create_job({"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key,
+                                        "source_size": ref.size, "source_etag": ref.etag.strip('"'),
+                                        "job_status": J.FAILED, "error": error, "fanned_out": True,
+                                        "completed_at": _now()}, [])
+        if created or ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
+            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error, "source": source})
+            values.append(("JobsFailed", 1, metrics.Unit.Count))
+        log.warning("upload %s dead-lettered at ingest: %s", ref.key, error["message"])
+    record = {"queue": "ingest", "job_id": job_ids[0], "task": None, "body": body, "receive_count": receive_count,
+              "error": {"code": "INGEST_FAILED", "message": f"{len(refs)} upload(s) could not be ingested"}}
+    ctx.store.put_dead_letter(message_id, record)
+    values.append(("DeadLettersPending", _pending(ctx), metrics.Unit.Count))
+    metrics.emit(values)
+    return record
+
+
 def list_dead_letters(ctx: Context, limit: int = 100) -> dict:
     """``{"dead_letters": [{message_id, job_id, task, error, last_error, dead_at}]}``."""
     items = ctx.store.list_dead_letters(limit)
-    keep = ("message_id", "job_id", "task", "error", "last_error", "dead_at", "receive_count")
+    keep = ("message_id", "queue", "job_id", "task", "error", "last_error", "dead_at", "receive_count")
     return {"dead_letters": [{k: i.get(k) for k in keep} for i in items]}
 
 
@@ -72,7 +113,15 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
     if item is None:
         raise NotFound(f"dead letter {message_id} not found")
     if not item.get("job_id"):
-        raise Conflict("this dead letter is not a vodpipe task and cannot be redriven")
+        raise Conflict("this dead letter is not a vodpipe task or upload event and cannot be redriven")
+    if item.get("queue") == "ingest":
+        # the failed job only records the failure: remove it so the event makes the real job
+        for ref in objects_in_s3_event(json.loads(item["body"])):
+            ctx.store.delete_job_record(J.job_id_for(ref.bucket, ref.key, ref.etag))
+        ctx.queues.send_raw(ctx.settings.ingest_queue, item["body"])
+        ctx.store.delete_dead_letter(message_id)
+        metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
+        return {"message_id": message_id, "job_id": item["job_id"], "queue": "ingest", "requeued": True}
     ctx.store.reopen_task(item["job_id"], item["task"])
     ctx.store.reopen_job(item["job_id"])
     ctx.queues.send_json(ctx.settings.tasks_queue, [json.loads(item["body"])])

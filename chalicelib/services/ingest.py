@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 from chalicelib import metrics
 from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import jobs as J
-from chalicelib.domain.errors import PermanentError, SourceUnreachable
+from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import ffmpeg
@@ -156,3 +156,13 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
 def ingest_event(ctx: Context, event: dict) -> list[dict]:
     """Ingest every ObjectCreated record of one S3 event notification."""
     return [ingest_object(ctx, ref) for ref in objects_in_s3_event(event)]
+
+
+def record_failure(ctx: Context, event: dict, error: BaseException) -> None:
+    """Remember why ingesting the objects of ``event`` failed this time, for the ingest
+    dead-letter function (best effort: the store may be what failed)."""
+    for ref in objects_in_s3_event(event):
+        try:
+            ctx.store.record_ingest_error(J.job_id_for(ref.bucket, ref.key, ref.etag), describe(error))
+        except Exception:  # noqa: BLE001 - the dead letter then says "unknown"
+            log.exception("could not record the ingest error")

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import http.client
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from typing import Callable
+from urllib.parse import urlsplit
 
 from chalicelib.domain import webhooks as W
+from chalicelib.domain.errors import ConfigurationError
 
 from .context import Context
 
@@ -39,14 +41,46 @@ def resolve(host: str) -> list[str]:
         return []
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    """POST ``body``; returns the HTTP status (raises OSError for connection failures)."""
-    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to ``address`` (the one that passed validation) while the request keeps
+    the URL's host in its Host header: no second name resolution, so no DNS rebinding."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As ``_PinnedHTTPConnection`` over TLS: SNI and certificate checks use the URL's host."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float, address: str) -> int:
+    """POST ``body`` to ``url`` through a connection to ``address`` (Host header and TLS SNI
+    stay the URL's host). Returns the HTTP status; a redirect is returned, never followed
+    (following would re-send the signature to a host nobody validated). Raises OSError for
+    connection failures."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    conn_cls = _PinnedHTTPSConnection if secure else _PinnedHTTPConnection
+    conn = conn_cls(parts.hostname or "", port, address, timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
+        conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
+                     headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def targets_for(ctx: Context, event: dict) -> list[str]:
@@ -68,9 +102,13 @@ def deliver(ctx: Context, message_id: str, body: str, post: Callable = http_post
     event = json.loads(body)
     payload = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
     result: dict[str, list] = {"delivered": [], "skipped": [], "invalid": [], "failed": []}
-    for url in targets_for(ctx, event):
+    targets = targets_for(ctx, event)
+    if targets and not s.webhook_secret:
+        raise ConfigurationError("VODPIPE_WEBHOOK_SECRET is empty: refusing to send unsigned webhooks "
+                                 "(set the WebhookSecret parameter)")
+    for url in targets:
         try:
-            W.validate_url(url, resolve, s.webhook_allow_private)
+            address = W.validate_target(url, resolve, s.webhook_allow_private)
         except ValueError as e:
             log.warning("webhook target refused: %s", e)
             result["invalid"].append({"url": url, "reason": str(e)})
@@ -84,11 +122,11 @@ def deliver(ctx: Context, message_id: str, body: str, post: Callable = http_post
                    W.SIGNATURE_HEADER: W.sign(s.webhook_secret, ts, payload),
                    "Vodpipe-Event": str(event.get("event_type")), "Vodpipe-Delivery": delivery}
         try:
-            status = post(url, payload, headers, s.webhook_timeout)
-        except OSError as e:  # refused, reset, timed out
+            status = post(url, payload, headers, s.webhook_timeout, address)
+        except OSError as e:  # refused, reset, timed out, TLS failure
             status, error = None, str(e)
         else:
-            error = f"HTTP {status}"
+            error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
         if status is not None and 200 <= status < 300:
             ctx.store.record_delivery(delivery, url, event.get("job_id"), event.get("event_type"))
             result["delivered"].append(url)

@@ -193,6 +193,19 @@ def _camel(value: Any) -> Any:
     return value
 
 
+def lifecycle_rule(rule: dict) -> dict:
+    """A CloudFormation ``AWS::S3::Bucket`` lifecycle rule as the S3 API spells it."""
+    out = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "NoncurrentVersionExpiration" in rule:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        out["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    return out
+
+
 class Provisioner:
     """Creates a ``Stack``'s resources through a boto3 ``session`` pointed at an endpoint."""
 
@@ -261,6 +274,12 @@ class Provisioner:
         if "CorsConfiguration" in p:
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
                 {CORS_KEYS.get(k, k): v for k, v in r.items()} for r in p["CorsConfiguration"]["CorsRules"]]})
+        if "VersioningConfiguration" in p:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={
+                "Status": p["VersioningConfiguration"]["Status"]})
+        if "LifecycleConfiguration" in p:
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+                lifecycle_rule(r) for r in p["LifecycleConfiguration"]["Rules"]]})
         notif = p.get("NotificationConfiguration") or {}
         if notif.get("QueueConfigurations"):
             s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
