@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools import Logger
-from chalice import BadRequestError, Chalice, ConflictError, NotFoundError, Rate
+from chalice import BadRequestError, Chalice, ConflictError, IAMAuthorizer, NotFoundError, Rate
 
 from chalicelib.config import Settings
 from chalicelib.services import failures, ingest, query, webhooks
@@ -20,6 +20,12 @@ logger = Logger(service="vodpipe")
 
 _SETTINGS = Settings.from_env()
 _ctx: Context | None = None
+#: Every route is authorized with IAM (SigV4 signed requests, API Gateway AWS_IAM); read-only
+#: GETs too unless VODPIPE_API_READ_AUTH=false (the local cloud's default). Decided when the
+#: app is imported, i.e. when `chalice package` builds the API definition. CORS only on GETs:
+#: browsers may read jobs, never cancel or redrive them from another origin.
+IAM = IAMAuthorizer()
+READ_AUTH = IAM if _SETTINGS.api_read_auth else None
 
 
 def ctx() -> Context:
@@ -114,7 +120,7 @@ def _operation(fn, *args):
         raise ConflictError(str(e))
 
 
-@app.route("/jobs/{job_id}", methods=["GET"], cors=True)
+@app.route("/jobs/{job_id}", methods=["GET"], cors=True, authorizer=READ_AUTH)
 def get_job(job_id):
     """The job resource; 404 for an unknown job."""
     job = query.get_job(ctx(), job_id)
@@ -123,7 +129,7 @@ def get_job(job_id):
     return job
 
 
-@app.route("/jobs", methods=["GET"], cors=True)
+@app.route("/jobs", methods=["GET"], cors=True, authorizer=READ_AUTH)
 def list_jobs():
     """``?status=&limit=&next_token=`` -> ``{"jobs": [...], "next_token": ...}``."""
     params = app.current_request.query_params or {}
@@ -134,32 +140,32 @@ def list_jobs():
         raise BadRequestError(str(e))
 
 
-@app.route("/stats", methods=["GET"], cors=True)
+@app.route("/stats", methods=["GET"], cors=True, authorizer=READ_AUTH)
 def stats():
     """Queue depths, jobs by status, jobs completed per minute."""
     return query.stats(ctx())
 
 
-@app.route("/jobs/{job_id}", methods=["DELETE"], cors=True)
+@app.route("/jobs/{job_id}", methods=["DELETE"], authorizer=IAM)
 def cancel_job(job_id):
     """Cancel a queued or processing job: its ffmpeg processes stop within seconds; 409 if it
     already ended."""
     return _operation(failures.cancel_job, job_id)
 
 
-@app.route("/jobs/{job_id}/retry", methods=["POST"], cors=True)
+@app.route("/jobs/{job_id}/retry", methods=["POST"], authorizer=IAM)
 def retry_job(job_id):
     """Re-run only the failed renditions of a failed job (they resume from checkpoints)."""
     return _operation(failures.retry_job, job_id)
 
 
-@app.route("/dlq", methods=["GET"], cors=True)
+@app.route("/dlq", methods=["GET"], authorizer=IAM)
 def get_dead_letters():
     """Dead-lettered tasks with their job, rendition and last error."""
     return failures.list_dead_letters(ctx())
 
 
-@app.route("/dlq/{message_id}/retry", methods=["POST"], cors=True)
+@app.route("/dlq/{message_id}/retry", methods=["POST"], authorizer=IAM)
 def redrive(message_id):
     """Send one dead letter back to the tasks queue."""
     return _operation(failures.redrive_dead_letter, message_id)

@@ -78,6 +78,8 @@ class Settings:
     webhook_secret: str = ""
     webhook_timeout: float = 5.0
     webhook_allow_private: bool = False
+    #: whether read-only API routes need IAM (SigV4) authorization too (mutating ones always do)
+    api_read_auth: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -129,4 +131,5 @@ class Settings:
             webhook_secret=env.get("VODPIPE_WEBHOOK_SECRET", ""),
             webhook_timeout=float(env.get("VODPIPE_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
             webhook_allow_private=env.get("VODPIPE_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
+            api_read_auth=env.get("VODPIPE_API_READ_AUTH", "true").lower() not in ("0", "false", "no"),
         )

@@ -3,11 +3,15 @@ a file; the file is re-read at every check, so removing it (or a line) ends the 
 
 One rule a line: ``<point> <count|always> [substring]``: the first ``count`` calls at
 ``point`` whose detail contains ``substring`` (in this process) raise ``TransientError``.
-Points: ``s3_upload`` (detail: the object key, in ``Objects.upload_file``) and ``task_start``
-(detail: ``<job_id>/<task>``, before a worker starts ffmpeg). Example::
+Points: ``s3_upload`` (detail: the object key, in ``Objects.upload_file``), ``task_start``
+(detail: ``<job_id>/<task>``, before a worker starts ffmpeg) and ``ingest`` (detail: the
+uploaded key, before ingest reads the object). Example::
 
     s3_upload 2 /360p/seg_00001.ts
     task_start always /240p
+
+Every fault that fires appends ``<point> <detail>`` to ``<faults file>.fired``, so a test can
+assert that the fault it set up really happened.
 """
 from __future__ import annotations
 
@@ -39,4 +43,6 @@ def check(point: str, detail: str = "") -> None:
             key = (line, detail)
             if parts[1] == "always" or _counts[key] < int(parts[1]):
                 _counts[key] += 1
-                raise TransientError(f"injected fault at {point} ({detail}), #{_counts[key]}")
+                with open(path + ".fired", "a") as fired:  # what tests assert the fault did
+                    fired.write(f"{point} {detail}\n")
+                raise TransientError(f"injected fault at {point} ({detail}), #{_counts[key]}", "INJECTED_FAULT")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
-from chalicelib import metrics
+from chalicelib import faults, metrics
 from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
@@ -104,6 +104,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     source = {"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key, "source_size": ref.size,
               "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time)}
     received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
+    faults.check("ingest", ref.key)
     try:
         # Pin the exact bytes the event announced (ETag, and the version on a versioned bucket)
         head = ctx.objects.pin_source(ref.bucket, ref.key, ref.etag, ref.version_id)

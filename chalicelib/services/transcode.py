@@ -328,9 +328,14 @@ class TaskRunner:
             ffmpeg.check(res, what, url)
         return res
 
-    def _upload_hls(self, out_dir: str, job_id: str, name: str) -> tuple[dict, bytes]:
+    def _upload_audio_hls(self, out_dir: str, job_id: str, name: str) -> tuple[dict, bytes]:
         files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
-        playlist = open(os.path.join(out_dir, A.PLAYLIST_NAME)).read()
+        # EXTINF from the segments' own packets (the muxer's estimate is off, e.g. by 4 AAC
+        # frames on an MP2 source), then the playlist is ours (DESIGN §10)
+        spans = [ffmpeg.packet_span(os.path.join(out_dir, f), "a:0") for f in files]
+        playlist = media_playlist(list(zip(files, extinf_from_timing([a for a, _ in spans], spans[-1][1]))))
+        with open(os.path.join(out_dir, A.PLAYLIST_NAME), "w") as fh:
+            fh.write(playlist)
         sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
         seg_stats = measure_segments(playlist, sizes)
         # Segments first, the playlist last: a reader never sees a playlist naming a missing segment.
@@ -405,7 +410,7 @@ class TaskRunner:
 
     def _audio(self, url, out_dir, job_id, a: AudioRendition, duration, on_progress):
         res = self._ffmpeg(A.audio_args(url, out_dir, a, duration), duration, on_progress, "audio rendition", url)
-        stats, _ = self._upload_hls(out_dir, job_id, a.name)
+        stats, _ = self._upload_audio_hls(out_dir, job_id, a.name)
         first = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))[0]
         st = next(x for x in ffmpeg.probe(os.path.join(out_dir, first))["streams"] if x.get("codec_type") == "audio")
         stats.update(codecs=aac_codec_string(st.get("profile")), transcode_seconds=round(res.seconds, 2),

@@ -36,6 +36,7 @@ from chalicelib.config import Settings, resource_names
 from chalicelib.domain.errors import ToolMissingError
 from chalicelib.domain.jobs import TERMINAL, job_id_for
 
+from .apiauth import sign_request
 from .cloud import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, LocalCloud, port_in_use
 
 console = Console()
@@ -64,10 +65,23 @@ def _s3(endpoint_url: str):
     return _client("s3", endpoint_url)
 
 
+def signed_headers(method: str, url: str, body: bytes | None = None) -> dict[str, str]:
+    """SigV4 (execute-api) headers for a request to the API, with the caller's AWS
+    credentials (environment, profile...; the local cloud's when none are configured)."""
+    creds = boto3.session.Session().get_credentials()
+    key, secret, token = ((creds.access_key, creds.secret_key, creds.token) if creds else
+                          (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or LOCAL_CREDENTIALS["AWS_REGION"]
+    return sign_request(method, url, body, key, secret, region, token)
+
+
 def api_get(base: str, path: str) -> dict | None:
-    """GET ``base + path`` as JSON; None for 404. Raises ConnectionError when unreachable."""
+    """Signed GET ``base + path`` as JSON; None for 404. Raises ConnectionError when
+    unreachable."""
+    url = base.rstrip("/") + path
     try:
-        with urllib.request.urlopen(base.rstrip("/") + path, timeout=10) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=signed_headers("GET", url)),
+                                    timeout=10) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
         if e.code == 404:

@@ -35,6 +35,7 @@ import boto3
 from chalicelib import metrics as metrics_module
 
 from .alarms import AlarmEvaluator
+from .apiauth import SigV4GatewayAuthorizer, sign_request
 from .logs import FunctionStreams, LogShipper, set_function
 from .provision import Provisioner, Stack
 
@@ -268,7 +269,8 @@ class LocalCloud:
     def __init__(self, port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, workers: int | None = None,
                  endpoint_url: str | None = None, env: dict[str, str] | None = None,
                  state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
-                 alarm_interval: float = 10.0, schedule_seconds: float | None = None):
+                 alarm_interval: float = 10.0, schedule_seconds: float | None = None,
+                 api_read_auth: bool = False):
         self.port = port
         self.api_port = api_port
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
@@ -288,6 +290,7 @@ class LocalCloud:
         self.alarms: AlarmEvaluator | None = None
         self.alarm_interval = alarm_interval
         self.schedule_seconds = schedule_seconds  # run scheduled functions this often (tests)
+        self.api_read_auth = api_read_auth  # GETs need SigV4 too (always on AWS by default)
         self.stack: Stack | None = None
         self.app = None
         self._saved_env: dict[str, str | None] = {}
@@ -298,7 +301,8 @@ class LocalCloud:
         env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url or "",
                # locally, webhooks may target this machine (a receiver on 127.0.0.1) and are
                # signed with a development secret; set both explicitly on AWS
-               "VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET}
+               "VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+               "VODPIPE_API_READ_AUTH": "true" if self.api_read_auth else "false"}
         if self.stack:
             env.update(self.stack.app_env())
         env.update(self.extra_env)
@@ -408,7 +412,16 @@ class LocalCloud:
         from chalice.config import Config
         from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
+        origin_holder: list[str] = []
+        secrets = {LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        app, region = self.app, self.region
+
         class QuietHandler(ChaliceRequestHandler):
+            def _generic_handle(self) -> None:
+                # API Gateway's AWS_IAM check for IAMAuthorizer routes (Chalice admits them all)
+                self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin_holder[0])
+                super()._generic_handle()
+
             def log_message(self, *args: Any) -> None:  # no access log on the terminal
                 pass
 
@@ -420,6 +433,7 @@ class LocalCloud:
         # what chalice.local.create_local_server does, with a quiet request handler
         CustomLocalChalice.__bases__ = (LocalChalice, self.app.__class__)
         self.app.__class__ = CustomLocalChalice
+        origin_holder.append(self.api_url)
         self._api = LocalDevServer(self.app, config, "127.0.0.1", self.api_port, handler_cls=QuietHandler)
         self._api_thread = threading.Thread(target=self._api.server.serve_forever, daemon=True, name="api")
         self._api_thread.start()
@@ -475,6 +489,26 @@ class LocalCloud:
         return oldest
 
     # --- conveniences -----------------------------------------------------------------
+    def api_call(self, method: str, path: str, body: bytes | None = None, signed: bool = True) -> tuple[int, Any]:
+        """Call the local API as an IAM principal would (SigV4 for execute-api with the local
+        credentials). Returns (HTTP status, parsed JSON body or None)."""
+        import json
+        import urllib.error
+        import urllib.request
+        url = self.api_url + path
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers.update(sign_request(method, url, body, LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                        LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], self.region))
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                text = resp.read()
+                return resp.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            return e.code, json.loads(text) if text else None
+
     def export_lines(self) -> list[str]:
         """``export`` lines for another shell (``eval "$(vodpipe env)"``)."""
         env = {**self.base_env(), "VODPIPE_API_URL": self.api_url,

@@ -115,6 +115,39 @@ def keyframe_times(url_or_path: str) -> list[float]:
     return [float(f["pts_time"]) for f in json.loads(out)["frames"]]
 
 
+def packet_times(path, stream):
+    """(sorted PTS, last packet's duration) of ``stream`` in one segment file, from ffprobe."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
+                          "packet=pts_time,duration_time", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    packets = sorted(json.loads(out)["packets"], key=lambda p: float(p["pts_time"]))
+    last = packets[-1].get("duration_time")
+    return [float(p["pts_time"]) for p in packets], float(last) if last not in (None, "N/A") else None
+
+
+def assert_extinf_matches_packets(pl, files, stream, frame):
+    """Each EXTINF is the next segment's first PTS minus its own, the last one reaches the end
+    of its last frame: all within one frame (``frame`` seconds)."""
+    times = [packet_times(f, stream) for f in files]
+    for i, seg in enumerate(pl.segments):
+        pts, last_duration = times[i]
+        if i + 1 < len(pl.segments):
+            truth = times[i + 1][0][0] - pts[0]
+        else:
+            step = last_duration or (pts[-1] - pts[-2] if len(pts) > 1 else frame)
+            truth = pts[-1] + step - pts[0]
+        assert seg.duration == pytest.approx(truth, abs=frame * 1.01), (stream, i, seg.duration, truth)
+
+
+def decodable_span(path):
+    """(first frame PTS, end of the last frame) of a source's video, from its decoded frames."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+                          "-of", "json", path], capture_output=True, text=True, check=True).stdout
+    times = sorted(float(f["pts_time"]) for f in json.loads(out)["frames"] if f.get("pts_time") not in (None, "N/A"))
+    step = (times[-1] - times[0]) / max(1, len(times) - 1)
+    return times[0], times[-1] + step
+
+
 def stream_of(path: str) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", path],
                          capture_output=True, text=True, check=True).stdout
@@ -150,18 +183,32 @@ def test_clip_becomes_a_valid_hls_ladder(jobs, cloud, name, tmp_path):
         pl = m3u8.loads(text.decode(), uri=media_url)
         assert pl.playlist_type == "vod" and pl.is_endlist and pl.target_duration <= 6
         assert all(seg.duration <= 6.5 for seg in pl.segments)
-        assert abs(sum(seg.duration for seg in pl.segments) - info.duration) < 0.6
         whole = tmp_path / f"{w}x{h}.ts"
+        parts = []
         with open(whole, "wb") as fh:
-            for seg in pl.segments:
+            for i, seg in enumerate(pl.segments):
                 data, headers = http_get(seg.absolute_uri)
                 assert headers["content-type"] == "video/mp2t"
                 fh.write(data)
+                parts.append(tmp_path / f"{w}x{h}-{i}.ts")
+                parts[-1].write_bytes(data)
+        # EXTINF tells the truth: read from the segments' own packets, not through the playlist
+        frame = 1 / max(si.frame_rate, 1)
+        assert_extinf_matches_packets(pl, parts, "v:0", frame)
+        start, end = decodable_span(str(media(name)))
+        assert sum(seg.duration for seg in pl.segments) == pytest.approx(end - start, abs=frame * 1.01)
         (v,) = [s for s in stream_of(str(whole)) if s["codec_type"] == "video"]
         assert (v["width"], v["height"]) == (w, h), "RESOLUTION measured from the output"
         assert not any(sd.get("rotation") for sd in v.get("side_data_list", [])), "rotation applied, not tagged"
         kf = keyframe_times(str(whole))
         keyframes[(w, h)] = [round(t - kf[0], 1) for t in kf]
+    for rendition in master.media:  # the audio rendition too
+        pl = m3u8.loads(http_get(rendition.absolute_uri)[0].decode(), uri=rendition.absolute_uri)
+        parts = []
+        for i, seg in enumerate(pl.segments):
+            parts.append(tmp_path / f"audio-{i}.ts")
+            parts[-1].write_bytes(http_get(seg.absolute_uri)[0])
+        assert_extinf_matches_packets(pl, parts, "a:0", 1024 / 44100)
     assert len({tuple(k) for k in keyframes.values()}) == 1, f"IDRs not aligned: {keyframes}"
     first = next(iter(keyframes.values()))
     assert all(abs(t - round(t / 2) * 2) < 0.1 for t in first), f"IDR not every 2 s: {first}"
@@ -235,11 +282,24 @@ def test_every_rendition_ends_terminal_and_stats_add_up(jobs, cloud):
 
 
 def test_duplicate_upload_of_the_same_object_is_one_job(jobs, cloud):
-    s3 = cloud.client("s3")
+    s3, sqs = cloud.client("s3"), cloud.client("sqs")
+    before = api(cloud, f"/jobs/{jobs[GOOD['flower.mp4']]['job_id']}")
+    ingest = next(m for m in cloud.mappings if getattr(m, "function_name", "") == "ingest")
+    handled = ingest.invocations
     s3.upload_file(str(media("flower.mp4")), cloud.stack.refs["IngestBucket"], GOOD["flower.mp4"])
-    time.sleep(3)  # let the notification through the event-source mapping
+
+    def notification_handled():  # the new upload's event went through the ingest function
+        attrs = sqs.get_queue_attributes(QueueUrl=cloud.stack.refs["IngestQueue"], AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return ingest.invocations > handled and sum(int(v) for v in attrs.values()) == 0
+    deadline = time.monotonic() + 30
+    while not notification_handled():
+        assert time.monotonic() < deadline, "the re-upload's notification was never handled"
+        time.sleep(0.2)
     listing = api(cloud, "/jobs?limit=100")["jobs"]
     assert [j["source"]["key"] for j in listing].count(GOOD["flower.mp4"]) == 1
+    after = api(cloud, f"/jobs/{before['job_id']}")
+    assert after["status"] == "complete" and after["renditions"] == before["renditions"], "nothing re-ran"
 
 
 def _cli(*args, env=None, timeout=180):

@@ -1,0 +1,133 @@
+"""Untrusted uploads end to end on the local cloud: hostile files reach nothing, a source
+overwritten mid-job is never mixed in, an upload whose ingest keeps failing is not lost, and
+the API refuses unsigned changes.
+
+Its own stage ("untrusted") with a 5 s ingest visibility timeout, so the ingest redrive
+policy (3 receives) ends in the ingest dead-letter queue within seconds.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chalicelib.domain.jobs import job_id_for
+from infra.local.apiauth import sign_request
+from infra.local.cloud import LocalCloud
+from tests.conftest import media
+from tests.e2e.test_failures import alarm_state, drain, subscribe, wait_for
+from tests.hostile import FifoTrap, Listener, crafted_files
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def faults_file(tmp_path_factory):
+    return tmp_path_factory.mktemp("faults") / "faults.txt"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory, faults_file):
+    env = {"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
+    params = {"Stage": "untrusted", "IngestVisibilityTimeout": 5, "AlarmPeriodSeconds": 10}
+    with LocalCloud(port=0, api_port=0, workers=1, env=env, params=params, alarm_interval=2, schedule_seconds=3,
+                    state_dir=tmp_path_factory.mktemp("state")) as c:
+        yield c
+
+
+def upload_bytes(cloud, key, data) -> str:
+    s3 = cloud.client("s3")
+    bucket = cloud.stack.refs["IngestBucket"]
+    etag = s3.put_object(Bucket=bucket, Key=key, Body=data)["ETag"]
+    return job_id_for(bucket, key, etag)
+
+
+def job(cloud, job_id):
+    status, body = cloud.api_call("GET", f"/jobs/{job_id}")
+    return body if status == 200 else None
+
+
+def terminal(cloud, job_id, timeout=120):
+    return wait_for(lambda: (j := job(cloud, job_id)) and j["status"] in ("complete", "failed") and j, timeout,
+                    f"job {job_id} terminal")
+
+
+def test_hostile_uploads_fail_cleanly_and_reach_nothing(cloud, tmp_path):
+    fifo = FifoTrap(tmp_path)
+    try:
+        with Listener() as listener:
+            files = crafted_files(listener.url, fifo.path, tmp_path)
+            ids = {name: upload_bytes(cloud, f"hostile/{name}", data) for name, data in files.items()}
+            for name, job_id in ids.items():
+                j = terminal(cloud, job_id)
+                assert j["status"] == "failed" and j["error"]["code"] == "UNSUPPORTED_FORMAT", (name, j["error"])
+                assert "detected format" in j["error"]["message"]
+                assert listener.url not in json.dumps(j) and str(fifo.path) not in json.dumps(j), "nothing echoed"
+            assert listener.requests == [], "no request reached the listener"
+            assert not fifo.opened.is_set(), "no local file was opened"
+    finally:
+        fifo.close()
+    # good media still goes through the same confinement
+    j = terminal(cloud, upload_bytes(cloud, "hostile/then-a-real-clip.mp4", media("flower.mp4").read_bytes()))
+    assert j["status"] == "complete", j["error"]
+
+
+def frames_in(url: str) -> int:
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
+                          "stream=nb_read_packets", "-of", "csv=p=0", url], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+def test_a_source_overwritten_during_the_job_is_not_mixed_in(cloud):
+    """The job reads the version it probed (150 frames of flower.mp4), not the 15-frame clip
+    uploaded under the same key once the job exists."""
+    job_id = upload_bytes(cloud, "pinned/clip.mp4", media("flower.mp4").read_bytes())
+    wait_for(lambda: job(cloud, job_id), 30, "ingest")
+    replacement = upload_bytes(cloud, "pinned/clip.mp4", media("bbb_176x144_192kbps_15fps_mpeg4.mp4").read_bytes())
+    j = terminal(cloud, job_id)
+    assert j["status"] == "complete", j["error"]
+    assert j["source"].get("version_id"), "the job records the version it pinned"
+    assert frames_in(j["outputs"]["master_playlist"]["url"]) == 150
+    terminal(cloud, replacement)  # the new upload is its own job
+
+
+def test_an_upload_whose_ingest_keeps_failing_is_not_lost(cloud, faults_file):
+    failed = subscribe(cloud, "untrusted-failed", ["JobFailed"])
+    faults_file.write_text("ingest always lost/clip.mp4\n")
+    try:
+        job_id = upload_bytes(cloud, "lost/clip.mp4", media("flower.mp4").read_bytes())
+        j = wait_for(lambda: (x := job(cloud, job_id)) and x["status"] == "failed" and x, 90, "ingest dead letter")
+    finally:
+        faults_file.unlink()
+    assert j["error"]["code"] == "INGEST_FAILED" and j["error"]["cause"] == "INJECTED_FAULT", j["error"]
+    assert "injected fault" in j["error"]["message"]
+    events = [e for e in drain(cloud, failed) if e.get("job_id") == job_id]
+    assert len(events) == 1 and events[0]["error"]["code"] == "INGEST_FAILED"
+    dead = [d for d in cloud.api_call("GET", "/dlq")[1]["dead_letters"] if d["job_id"] == job_id]
+    assert len(dead) == 1 and dead[0]["queue"] == "ingest"
+    alarm = f"{cloud.stack.params['AppName']}-untrusted-ingest-dead-letters"
+    wait_for(lambda: alarm_state(cloud, alarm) == "ALARM", 60, "the ingest dead-letters alarm")
+    # the operator fixes the cause and redrives: the upload becomes its real job
+    status, body = cloud.api_call("POST", f"/dlq/{dead[0]['message_id']}/retry", b"{}")
+    assert status == 200 and body["queue"] == "ingest"
+    j = wait_for(lambda: (x := job(cloud, job_id)) and x["status"] == "complete" and x, 120, "redriven upload")
+    assert j["error"] is None
+
+
+def test_the_api_refuses_unsigned_and_badly_signed_changes(cloud):
+    assert cloud.api_call("POST", "/jobs/nope/retry", b"{}", signed=False)[0] == 403
+    assert cloud.api_call("DELETE", "/jobs/nope", signed=False)[0] == 403
+    assert cloud.api_call("GET", "/dlq", signed=False)[0] == 403
+    import urllib.error
+    import urllib.request
+    url = cloud.api_url + "/jobs/nope"
+    forged = sign_request("DELETE", url, None, "test", "not-the-secret", cloud.region)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(urllib.request.Request(url, method="DELETE", headers=forged))
+    assert err.value.code == 403 and err.value.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert cloud.api_call("DELETE", "/jobs/nope")[0] == 404  # signed: reaches the function
+    assert cloud.api_call("GET", "/jobs/nope", signed=False)[0] == 404  # reads are open locally
+    preflight = urllib.request.urlopen(urllib.request.Request(url, method="OPTIONS"))
+    assert preflight.headers["Access-Control-Allow-Methods"].replace(" ", "") == "GET,OPTIONS"
