@@ -410,17 +410,20 @@ class LocalCloud:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+        from http.server import BaseHTTPRequestHandler
+
+        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway
 
         origin_holder: list[str] = []
         secrets = {LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
         app, region = self.app, self.region
 
         class QuietHandler(ChaliceRequestHandler):
-            def _generic_handle(self) -> None:
+            def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+                self.local_gateway = LocalGateway(app_object, config)
                 # API Gateway's AWS_IAM check for IAMAuthorizer routes (Chalice admits them all)
                 self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin_holder[0])
-                super()._generic_handle()
+                BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
             def log_message(self, *args: Any) -> None:  # no access log on the terminal
                 pass

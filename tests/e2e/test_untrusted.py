@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 from pathlib import Path
 
+import m3u8
 import pytest
 
 from chalicelib.domain.jobs import job_id_for
@@ -74,13 +76,19 @@ def test_hostile_uploads_fail_cleanly_and_reach_nothing(cloud, tmp_path):
     assert j["status"] == "complete", j["error"]
 
 
-def frames_in(url: str) -> int:
+def frames_in(master_url: str, tmp_path: Path) -> int:
+    """Video packets in the first variant's segments, counted in the segment bytes."""
+    master = m3u8.load(master_url)
+    variant = m3u8.load(master.playlists[0].absolute_uri)
+    whole = tmp_path / "variant.ts"
+    whole.write_bytes(b"".join(urllib.request.urlopen(seg.absolute_uri).read() for seg in variant.segments))
     out = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
-                          "stream=nb_read_packets", "-of", "csv=p=0", url], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip())
+                          "stream=nb_read_packets", "-of", "json", str(whole)], capture_output=True, text=True,
+                         check=True)
+    return int(json.loads(out.stdout)["streams"][0]["nb_read_packets"])
 
 
-def test_a_source_overwritten_during_the_job_is_not_mixed_in(cloud):
+def test_a_source_overwritten_during_the_job_is_not_mixed_in(cloud, tmp_path):
     """The job reads the version it probed (150 frames of flower.mp4), not the 15-frame clip
     uploaded under the same key once the job exists."""
     job_id = upload_bytes(cloud, "pinned/clip.mp4", media("flower.mp4").read_bytes())
@@ -89,7 +97,7 @@ def test_a_source_overwritten_during_the_job_is_not_mixed_in(cloud):
     j = terminal(cloud, job_id)
     assert j["status"] == "complete", j["error"]
     assert j["source"].get("version_id"), "the job records the version it pinned"
-    assert frames_in(j["outputs"]["master_playlist"]["url"]) == 150
+    assert frames_in(j["outputs"]["master_playlist"]["url"], tmp_path) == 150
     terminal(cloud, replacement)  # the new upload is its own job
 
 
