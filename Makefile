@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INPUT  ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench up lint clean
+.PHONY: demo test bench load up lint clean
 
 # ffmpeg + ffprobe: Debian's package (x264, AAC; ffprobe that reads MPEG-TS). Installed with
 # apt-get when missing: directly as root, through sudo otherwise.
@@ -36,6 +36,10 @@ test: deps
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).
 bench: deps
 	$(BIN)/python -m infra.local.bench $(INPUT)
+
+## Load drill: 50 uploads at once on a fresh local cloud (INPUT=... optional); prints the report.
+load: deps
+	$(BIN)/python -m infra.local.load $(INPUT)
 
 ## Run the local cloud in the foreground (Ctrl-C stops it).
 up: deps

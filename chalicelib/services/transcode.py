@@ -28,7 +28,7 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, RunTimeout, SourceUnreachable, TransientError, VodpipeError
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
 from chalicelib.domain.media import frame_rate_of
-from chalicelib.domain.mpegts import segment_timing, video_pts
+from chalicelib.domain.mpegts import audio_span, segment_timing, video_pts
 from chalicelib.domain.playlist import (aac_codec_string, extinf_from_timing, h264_codec_string, h264_codec_string_from_probe,
                                         master_playlist, measure_segments, media_playlist)
 from chalicelib.domain.progress import Throttle
@@ -332,7 +332,10 @@ class TaskRunner:
         files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
         # EXTINF from the segments' own packets (the muxer's estimate is off, e.g. by 4 AAC
         # frames on an MP2 source), then the playlist is ours (DESIGN §10)
-        spans = [ffmpeg.packet_span(os.path.join(out_dir, f), "a:0") for f in files]
+        spans = []
+        for f in files:
+            with open(os.path.join(out_dir, f), "rb") as fh:
+                spans.append(audio_span(fh.read()))
         playlist = media_playlist(list(zip(files, extinf_from_timing([a for a, _ in spans], spans[-1][1]))))
         with open(os.path.join(out_dir, A.PLAYLIST_NAME), "w") as fh:
             fh.write(playlist)

@@ -111,21 +111,6 @@ def first_video_frame_decodes(url: str, timeout: float = 60.0) -> bool:
     return bool(frames)
 
 
-def packet_span(path: str, stream: str = "a:0", timeout: float = 60.0) -> tuple[float, float]:
-    """(first PTS, end of the last packet) in seconds of ``stream`` in a local media file (one
-    of our own segments), from ffprobe's packets: the end is the last packet's PTS plus its
-    duration. Raises ValueError when the stream has no timed packet."""
-    res = _run_probe(["-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time",
-                      "-of", "json", *confinement.input_options(path), path], timeout)
-    packets = [p for p in (json.loads(res.stdout or "{}").get("packets") or []) if p.get("pts_time") not in (None, "N/A")]
-    if not packets:
-        raise ValueError(f"no {stream} packets in the segment")
-    first = min(float(p["pts_time"]) for p in packets)
-    last = max(packets, key=lambda p: float(p["pts_time"]))
-    duration = float(last["duration_time"]) if last.get("duration_time") not in (None, "N/A") else 0.0
-    return first, float(last["pts_time"]) + duration
-
-
 @dataclass
 class RunResult:
     """Outcome of one ffmpeg run: ``seconds`` wall time, ``cpu_seconds`` of the ffmpeg

@@ -7,9 +7,10 @@ import subprocess
 import pytest
 
 from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain.ladder import plan
+
 from chalicelib.domain.media import parse_probe
-from chalicelib.domain.mpegts import NotTransportStream, segment_timing, video_pts
+from chalicelib.domain.ladder import AudioRendition, plan
+from chalicelib.domain.mpegts import NotTransportStream, audio_span, segment_timing, video_pts
 from chalicelib.domain.playlist import extinf_from_timing
 from tests.conftest import ffprobe_json, media
 
@@ -86,3 +87,27 @@ def test_not_a_transport_stream_is_refused():
         video_pts(b"\x00" * 400)
     with pytest.raises(ValueError):
         extinf_from_timing([1.0, 1.0], 2.0)
+
+
+def test_audio_span_agrees_with_ffprobe_and_survives_a_tiny_last_segment(tmp_path):
+    """The audio rendition of a 60.4 s loop: its last segment holds 0.45 s that ffprobe cannot
+    even open on its own; the ADTS frame count still gives its end."""
+    src = tmp_path / "flower60.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "11", "-i", str(media("flower.mp4")), "-c", "copy",
+                    str(src)], check=True)
+    out = tmp_path / "audio"
+    out.mkdir()
+    rendition = AudioRendition(name="audio", bitrate=128_000, channels=2, sample_rate=48_000)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *A.audio_args(str(src), str(out), rendition, 60.4)], check=True)
+    segments = sorted(out.glob("seg_*.ts"))
+    spans = [audio_span(s.read_bytes()) for s in segments]
+    for seg, (start, end) in zip(segments[:-1], spans):
+        out_json = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                                   "packet=pts_time,duration_time", "-of", "json", str(seg)],
+                                  capture_output=True, text=True, check=True).stdout
+        packets = json.loads(out_json)["packets"]
+        assert start == pytest.approx(float(packets[0]["pts_time"]), abs=1e-5)
+        assert end == pytest.approx(float(packets[-1]["pts_time"]) + float(packets[-1]["duration_time"]), abs=1e-5)
+    durations = extinf_from_timing([s for s, _ in spans], spans[-1][1])
+    assert all(b[0] == pytest.approx(a[1], abs=1e-4) for a, b in zip(spans, spans[1:])), "contiguous"
+    assert 0 < durations[-1] < 1.0 and sum(durations) == pytest.approx(60.4, abs=0.1)
