@@ -121,3 +121,36 @@ def test_stats_reports_queues_and_jobs(app_client):
     assert set(stats["queues"]["tasks"]) == {"visible", "in_flight", "delayed"}
     assert set(stats["jobs"]) == {"queued", "processing", "complete", "failed", "canceled"}
     assert stats["jobs_completed_per_minute"] >= 0
+
+
+def test_upload_deleted_before_ingest_fails_source_not_found(app_client, client, emulator, queues):  # noqa: F811
+    body = upload_and_get_event(client, emulator, queues, media("flower.mp4"), "gone/flower.mp4")
+    s3, bucket = client("s3"), emulator["stack"].refs["IngestBucket"]
+    for v in s3.list_object_versions(Bucket=bucket, Prefix="gone/flower.mp4").get("Versions", []):
+        s3.delete_object(Bucket=bucket, Key="gone/flower.mp4", VersionId=v["VersionId"])
+    invoke_ingest(app_client, body)  # permanent: does not raise
+    jobs = app_client.http.get("/jobs?status=failed&limit=100").json_body["jobs"]
+    assert next(j for j in jobs if j["source"]["key"] == "gone/flower.mp4")["error"]["code"] == "SOURCE_NOT_FOUND"
+    assert task_messages(queues, emulator) == []
+
+
+def test_ingest_dead_letter_fails_the_job_with_the_last_error(app_client, client, emulator, queues):  # noqa: F811
+    # GIVEN an upload whose ingest raised (the store remembers why) and whose event was dead-lettered
+    body = upload_and_get_event(client, emulator, queues, media("flower.mp4"), "dlq/flower.mp4")
+    import app as app_module
+    from chalicelib.services import ingest
+    ingest.record_failure(app_module.ctx(), json.loads(body), RuntimeError("DynamoDB was unreachable"))
+    # WHEN the ingest dead-letter function gets it
+    event = app_client.events.generate_sqs_event(message_bodies=[body], queue_name="vodpipe-dev-ingest-dlq")
+    app_client.lambda_.invoke("ingest_dead_letters", event)
+    # THEN the job exists, failed, naming the cause; both messages are kept for GET /dlq
+    jobs = app_client.http.get("/jobs?status=failed&limit=100").json_body["jobs"]
+    job = next(j for j in jobs if j["source"]["key"] == "dlq/flower.mp4")
+    assert job["error"]["code"] == "INGEST_FAILED" and job["error"]["cause"] == "RuntimeError"
+    assert "DynamoDB was unreachable" in job["error"]["message"]
+    record = app_module.ctx().store.get_dead_letter("message-id")  # chalice's test events all have this id
+    assert record["queue"] == "ingest" and record["job_id"] == job["job_id"]
+    # a body that is no S3 event is kept too, and does not make the function fail (no retry loop)
+    event = app_client.events.generate_sqs_event(message_bodies=["not json"], queue_name="vodpipe-dev-ingest-dlq")
+    app_client.lambda_.invoke("ingest_dead_letters", event)
+    assert app_module.ctx().store.get_dead_letter("message-id")["error"]["code"] == "MALFORMED_EVENT"
