@@ -30,7 +30,6 @@ from .clients import client
 
 JOB_SK = "JOB"
 STATUS_INDEX = "by-status"
-DLQ_PK = "DLQ"
 
 
 def now_iso() -> str:
@@ -71,8 +70,9 @@ def _conditional_failed(e: ClientError) -> bool:
     return e.response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
-class JobStore:
-    """DynamoDB adapter for jobs and their tasks. ``table`` is the table name."""
+class DynamoTable:
+    """One DynamoDB table (``table`` is its name) with plain-Python (de)serialisation; the
+    base of the adapters that share the jobs table."""
 
     def __init__(self, table: str, region: str | None = None, endpoint_url: str | None = None):
         self.table_name = table
@@ -89,6 +89,10 @@ class JobStore:
 
     def _vals(self, d: dict) -> dict:
         return {k: self._ser.serialize(v) for k, v in _to_ddb(d).items()}
+
+
+class JobStore(DynamoTable):
+    """DynamoDB adapter for jobs and their tasks."""
 
     # --- writes ----------------------------------------------------------------------
     def create_job(self, job: dict, tasks: Iterable[dict]) -> bool:
@@ -323,66 +327,6 @@ class JobStore:
         res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
                                  ProjectionExpression="job_status", ConsistentRead=True)
         return res.get("Item", {}).get("job_status", {}).get("S")
-
-    # --- dead letters ----------------------------------------------------------------
-    def put_dead_letter(self, message_id: str, record: dict) -> None:
-        """Keep a dead-lettered task message (``record``: job_id, task, body, error,
-        receive_count) for ``GET /dlq`` and a later redrive."""
-        self._ddb.put_item(TableName=self.table_name, Item=self._item(
-            {**record, "pk": DLQ_PK, "sk": message_id, "message_id": message_id, "dead_at": now_iso()}))
-
-    def list_dead_letters(self, limit: int = 100) -> list[dict]:
-        """Dead letters, oldest first."""
-        res = self._ddb.query(TableName=self.table_name, KeyConditionExpression="pk = :p",
-                              ExpressionAttributeValues={":p": {"S": DLQ_PK}}, Limit=max(1, min(limit, 1000)))
-        items = [self._plain(i) for i in res.get("Items", [])]
-        return sorted(items, key=lambda i: i.get("dead_at", ""))
-
-    def get_dead_letter(self, message_id: str) -> dict | None:
-        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}),
-                                 ConsistentRead=True)
-        return self._plain(res["Item"]) if "Item" in res else None
-
-    def delete_dead_letter(self, message_id: str) -> None:
-        self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}))
-
-    def delete_job_record(self, job_id: str) -> None:
-        """Delete a job item that holds no tasks (a failure recorded at ingest), so a redriven
-        upload event can create the real job. Jobs with tasks are left alone."""
-        try:
-            self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
-                                  ConditionExpression="attribute_not_exists(tasks) OR size(tasks) = :zero",
-                                  ExpressionAttributeValues=self._vals({":zero": 0}))
-        except ClientError as e:
-            if not _conditional_failed(e):
-                raise
-
-    # --- ingest attempts -------------------------------------------------------------
-    def record_ingest_error(self, job_id: str, error: dict) -> None:
-        """Remember why ingesting an object failed (``error``: code, message), for the ingest
-        dead-letter function to name the cause. Expires after 14 days (TTL)."""
-        self._ddb.put_item(TableName=self.table_name, Item=self._item({
-            "pk": f"INGEST#{job_id}", "sk": "INGEST", "error": error, "at": now_iso(),
-            "expires_at": int(time.time()) + 14 * 86400}))
-
-    def last_ingest_error(self, job_id: str) -> dict | None:
-        """The last ``record_ingest_error`` error of ``job_id``, or None."""
-        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": f"INGEST#{job_id}", "sk": "INGEST"}),
-                                 ConsistentRead=True)
-        return self._plain(res["Item"]).get("error") if "Item" in res else None
-
-    # --- webhook deliveries -------------------------------------------------------------
-    def delivery_done(self, delivery_id: str) -> bool:
-        """True when this (event, target) delivery already succeeded."""
-        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": f"HOOK#{delivery_id}", "sk": "HOOK"}),
-                                 ConsistentRead=True)
-        return "Item" in res
-
-    def record_delivery(self, delivery_id: str, url: str, job_id: str | None, event_type: str | None) -> None:
-        """Remember a successful delivery (expires after 14 days through the table's TTL)."""
-        self._ddb.put_item(TableName=self.table_name, Item=self._item({
-            "pk": f"HOOK#{delivery_id}", "sk": "HOOK", "url": url, "job_id": job_id, "event_type": event_type,
-            "delivered_at": now_iso(), "expires_at": int(time.time()) + 14 * 86400}))
 
     # --- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> tuple[dict, list[dict]] | None:

@@ -8,6 +8,7 @@ from chalicelib.aws.events import Events
 from chalicelib.aws.jobstore import JobStore
 from chalicelib.aws.objects import Objects
 from chalicelib.aws.queues import Queues
+from chalicelib.aws.records import Records
 from chalicelib.config import Settings
 
 
@@ -21,6 +22,11 @@ class Context:
     def store(self) -> JobStore:
         s = self.settings
         return JobStore(s.jobs_table, s.region, s.endpoint_url)
+
+    @cached_property
+    def records(self) -> Records:
+        s = self.settings
+        return Records(s.jobs_table, s.region, s.endpoint_url)
 
     @cached_property
     def queues(self) -> Queues:

@@ -38,7 +38,7 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
     except (json.JSONDecodeError, KeyError, TypeError):
         record = {"job_id": None, "task": None, "body": body[:10000],
                   "error": {"code": "MALFORMED_TASK", "message": "the dead-lettered message is not a vodpipe task"}}
-        ctx.store.put_dead_letter(message_id, record)
+        ctx.records.put_dead_letter(message_id, record)
         return record
     task = ctx.store.get_task(job_id, name) or {}
     last = task.get("last_error") or {}
@@ -47,7 +47,7 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
              "message": f"task {name} failed {attempts} time(s); last error: {last.get('message', 'unknown')}"}
     record = {"job_id": job_id, "task": name, "body": body, "error": error, "last_error": last or None,
               "receive_count": receive_count}
-    ctx.store.put_dead_letter(message_id, record)
+    ctx.records.put_dead_letter(message_id, record)
     ctx.store.fail_task(job_id, name, error)
     values = [("DeadLetters", 1, metrics.Unit.Count), ("DeadLettersPending", _pending(ctx), metrics.Unit.Count)]
     if ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
@@ -70,7 +70,7 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
     if not refs:
         record = {"queue": "ingest", "job_id": None, "task": None, "body": body[:10000],
                   "error": {"code": "MALFORMED_EVENT", "message": "the dead-lettered message is not an S3 upload event"}}
-        ctx.store.put_dead_letter(message_id, record)
+        ctx.records.put_dead_letter(message_id, record)
         metrics.emit([("IngestDeadLetters", 1, metrics.Unit.Count)])
         return record
     values = [("IngestDeadLetters", 1, metrics.Unit.Count)]
@@ -78,7 +78,7 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
     for ref in refs:
         job_id = J.job_id_for(ref.bucket, ref.key, ref.etag)
         job_ids.append(job_id)
-        last = ctx.store.last_ingest_error(job_id) or {}
+        last = ctx.records.last_ingest_error(job_id) or {}
         error = {"code": "INGEST_FAILED", "cause": last.get("code", "UNKNOWN"),
                  "message": f"the upload {ref.key} could not be ingested (every retry failed); "
                             f"last error: {last.get('message', 'unknown')}"}
@@ -93,7 +93,7 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
         log.warning("upload %s dead-lettered at ingest: %s", ref.key, error["message"])
     record = {"queue": "ingest", "job_id": job_ids[0], "task": None, "body": body, "receive_count": receive_count,
               "error": {"code": "INGEST_FAILED", "message": f"{len(refs)} upload(s) could not be ingested"}}
-    ctx.store.put_dead_letter(message_id, record)
+    ctx.records.put_dead_letter(message_id, record)
     values.append(("DeadLettersPending", _pending(ctx), metrics.Unit.Count))
     metrics.emit(values)
     return record
@@ -101,7 +101,7 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
 
 def list_dead_letters(ctx: Context, limit: int = 100) -> dict:
     """``{"dead_letters": [{message_id, job_id, task, error, last_error, dead_at}]}``."""
-    items = ctx.store.list_dead_letters(limit)
+    items = ctx.records.list_dead_letters(limit)
     keep = ("message_id", "queue", "job_id", "task", "error", "last_error", "dead_at", "receive_count")
     return {"dead_letters": [{k: i.get(k) for k in keep} for i in items]}
 
@@ -109,7 +109,7 @@ def list_dead_letters(ctx: Context, limit: int = 100) -> dict:
 def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
     """Send a dead letter back to the tasks queue, reopening its task and job.
     Raises ``NotFound`` for an unknown message id, ``Conflict`` for a malformed one."""
-    item = ctx.store.get_dead_letter(message_id)
+    item = ctx.records.get_dead_letter(message_id)
     if item is None:
         raise NotFound(f"dead letter {message_id} not found")
     if not item.get("job_id"):
@@ -119,13 +119,13 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
         for ref in objects_in_s3_event(json.loads(item["body"])):
             ctx.store.delete_job_record(J.job_id_for(ref.bucket, ref.key, ref.etag))
         ctx.queues.send_raw(ctx.settings.ingest_queue, item["body"])
-        ctx.store.delete_dead_letter(message_id)
+        ctx.records.delete_dead_letter(message_id)
         metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
         return {"message_id": message_id, "job_id": item["job_id"], "queue": "ingest", "requeued": True}
     ctx.store.reopen_task(item["job_id"], item["task"])
     ctx.store.reopen_job(item["job_id"])
     ctx.queues.send_json(ctx.settings.tasks_queue, [json.loads(item["body"])])
-    ctx.store.delete_dead_letter(message_id)
+    ctx.records.delete_dead_letter(message_id)
     metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
     return {"message_id": message_id, "job_id": item["job_id"], "task": item["task"], "requeued": True}
 
@@ -167,7 +167,7 @@ def publish_pending_gauge(ctx: Context) -> int:
 
 def _pending(ctx: Context) -> int:
     """Dead letters waiting for an operator (the gauge behind the dead-letters alarm)."""
-    return len(ctx.store.list_dead_letters(1000))
+    return len(ctx.records.list_dead_letters(1000))
 
 
 def _now() -> str:

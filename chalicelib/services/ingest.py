@@ -164,6 +164,6 @@ def record_failure(ctx: Context, event: dict, error: BaseException) -> None:
     dead-letter function (best effort: the store may be what failed)."""
     for ref in objects_in_s3_event(event):
         try:
-            ctx.store.record_ingest_error(J.job_id_for(ref.bucket, ref.key, ref.etag), describe(error))
+            ctx.records.record_ingest_error(J.job_id_for(ref.bucket, ref.key, ref.etag), describe(error))
         except Exception:  # noqa: BLE001 - the dead letter then says "unknown"
             log.exception("could not record the ingest error")

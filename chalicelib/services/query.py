@@ -43,6 +43,6 @@ def stats(ctx: Context) -> dict:
         "queues": {"ingest": ctx.queues.depth(s.ingest_queue), "ingest_dlq": ctx.queues.depth(s.ingest_dlq),
                    "tasks": ctx.queues.depth(s.tasks_queue), "tasks_dlq": ctx.queues.depth(s.tasks_dlq)},
         "jobs": ctx.store.count_by_status(),
-        "dead_letters": len(ctx.store.list_dead_letters(1000)),
+        "dead_letters": len(ctx.records.list_dead_letters(1000)),
         "jobs_completed_per_minute": round(ctx.store.completed_since(since) / THROUGHPUT_WINDOW_MINUTES, 2),
     }

@@ -16,10 +16,8 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable
-
-import m3u8
 
 from chalicelib import faults, metrics
 from chalicelib.aws.jobstore import now_iso, seconds_since
@@ -28,14 +26,16 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, RunTimeout, SourceUnreachable, TransientError, VodpipeError
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
 from chalicelib.domain.media import frame_rate_of
-from chalicelib.domain.mpegts import audio_span, segment_timing, video_pts
+from chalicelib.domain.mpegts import audio_span
 from chalicelib.domain.playlist import (aac_codec_string, extinf_from_timing, h264_codec_string, h264_codec_string_from_probe,
-                                        master_playlist, measure_segments, media_playlist)
+                                        measure_segments, media_playlist)
 from chalicelib.domain.progress import Throttle
 from chalicelib.domain.thumbnails import sprite_vtt
 from chalicelib.tools import ffmpeg
 
+from .checkpoints import SegmentUploader
 from .context import Context
+from .finalize import finalize
 
 log = logging.getLogger("vodpipe.transcode")
 Unit = metrics.Unit
@@ -63,74 +63,6 @@ class TaskLeased(TransientError):
 
 class JobCanceled(VodpipeError):
     """The job was canceled while the task ran: drop the message, write nothing more."""
-
-
-class SegmentUploader(threading.Thread):
-    """Uploads each segment ffmpeg finishes and checkpoints it, while ffmpeg runs.
-
-    ffmpeg writes an EVENT playlist that lists a segment only once its file is complete
-    (``temp_file``), so every listed segment is whole. ``finish()`` stops polling and does a
-    last sweep, so a stopped or killed ffmpeg's complete segments are all kept."""
-
-    POLL_SECONDS = 0.5
-
-    def __init__(self, ctx: Context, job_id: str, name: str, out_dir: str, first_index: int,
-                 canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30):
-        super().__init__(daemon=True, name=f"uploader-{name}")
-        self.ctx, self.job_id, self.name, self.out_dir = ctx, job_id, name, out_dir
-        self.nominal_frame_seconds = nominal_frame_seconds
-        self.canceled = canceled or threading.Event()
-        self.next_index = first_index
-        self._halt = threading.Event()
-        self._lock = threading.Lock()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        while not self._halt.wait(self.POLL_SECONDS):
-            try:
-                self.sweep()
-            except Exception as e:  # noqa: BLE001 - retried on the next poll / final sweep
-                log.warning("segment upload failed, will retry: %s", e)
-
-    def sweep(self) -> int:
-        """Upload and checkpoint every newly listed segment; returns how many."""
-        path = os.path.join(self.out_dir, A.PLAYLIST_NAME)
-        if not os.path.exists(path) or self.canceled.is_set():  # nothing is written for a canceled job
-            return 0
-        with self._lock:
-            listed = m3u8.load(path).segments
-            count = 0
-            for seg in listed:
-                index = int(seg.uri.split("_")[-1].split(".")[0])
-                if index < self.next_index:
-                    continue
-                if index != self.next_index:
-                    raise RuntimeError(f"segment {index} listed before {self.next_index}")
-                local = os.path.join(self.out_dir, seg.uri)
-                # EXTINF comes from the packets, not from the muxer's estimate (DESIGN §10)
-                with open(local, "rb") as fh:
-                    timing = segment_timing(video_pts(fh.read()), self.nominal_frame_seconds)
-                size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
-                                                    J.output_key(self.job_id, self.name, seg.uri))
-                self.ctx.store.add_segment(self.job_id, self.name, index, asdict(timing), size)
-                os.remove(local)
-                self.next_index += 1
-                count += 1
-            return count
-
-    def finish(self, attempts: int = 4) -> None:
-        """Stop polling, then upload what is left, retrying with backoff (0.5, 1, 2 s)."""
-        self._halt.set()
-        self.join(timeout=30)
-        for attempt in range(attempts):
-            try:
-                self.sweep()
-                return
-            except Exception as e:  # noqa: BLE001
-                if attempt == attempts - 1:
-                    raise
-                log.warning("segment upload failed (attempt %d), retrying: %s", attempt + 1, e)
-                time.sleep(0.5 * 2 ** attempt)
 
 
 @dataclass
@@ -453,26 +385,3 @@ class TaskRunner:
         if job["status"] in J.TERMINAL or not set(job.get("tasks") or []) <= set(job.get("done") or []):
             return False
         return finalize(self.ctx, job, tasks)
-
-
-def finalize(ctx: Context, job: dict, tasks: list[dict]) -> bool:
-    """Write ``<job_id>/master.m3u8`` from the tasks' measured stats and mark the job
-    ``complete``. Idempotent: the playlist is a pure function of the stored stats; only the
-    call that wins the conditional status write publishes ``JobCompleted``. Returns True for
-    that call."""
-    job_id = job["job_id"]
-    videos = [{**t, "width": t["out_width"], "height": t["out_height"], "uri": f"{t['name']}/{A.PLAYLIST_NAME}"}
-              for t in tasks if t.get("kind") == "video"]
-    audio = next(({**t, "uri": f"{t['name']}/{A.PLAYLIST_NAME}"} for t in tasks if t.get("kind") == "audio"), None)
-    ctx.objects.put_bytes(ctx.settings.output_bucket, J.output_key(job_id, "master.m3u8"),
-                          master_playlist(videos, audio).encode())
-    if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso(), master_written=True):
-        return False
-    fresh = ctx.store.get(job_id)
-    outputs = J.job_outputs(job_id, ctx.settings.output_bucket, ctx.settings.output_base_url,
-                            fresh[1] if fresh else tasks, True)
-    ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs})
-    latency = seconds_since(job.get("uploaded_at") or job.get("created_at"))
-    metrics.emit([("JobsCompleted", 1, Unit.Count), ("JobLatency", latency, Unit.Seconds)])
-    log.info("job %s complete", job_id)
-    return True

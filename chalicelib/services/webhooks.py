@@ -114,7 +114,7 @@ def deliver(ctx: Context, message_id: str, body: str, post: Callable = http_post
             result["invalid"].append({"url": url, "reason": str(e)})
             continue
         delivery = hashlib.sha256(f"{message_id}\n{url}".encode()).hexdigest()[:32]
-        if ctx.store.delivery_done(delivery):
+        if ctx.records.delivery_done(delivery):
             result["skipped"].append(url)
             continue
         ts = int(now())
@@ -128,7 +128,7 @@ def deliver(ctx: Context, message_id: str, body: str, post: Callable = http_post
         else:
             error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
         if status is not None and 200 <= status < 300:
-            ctx.store.record_delivery(delivery, url, event.get("job_id"), event.get("event_type"))
+            ctx.records.record_delivery(delivery, url, event.get("job_id"), event.get("event_type"))
             result["delivered"].append(url)
         else:
             log.warning("webhook to %s failed: %s", url, error)

@@ -148,9 +148,9 @@ def test_ingest_dead_letter_fails_the_job_with_the_last_error(app_client, client
     job = next(j for j in jobs if j["source"]["key"] == "dlq/flower.mp4")
     assert job["error"]["code"] == "INGEST_FAILED" and job["error"]["cause"] == "RuntimeError"
     assert "DynamoDB was unreachable" in job["error"]["message"]
-    record = app_module.ctx().store.get_dead_letter("message-id")  # chalice's test events all have this id
+    record = app_module.ctx().records.get_dead_letter("message-id")  # chalice's test events all have this id
     assert record["queue"] == "ingest" and record["job_id"] == job["job_id"]
     # a body that is no S3 event is kept too, and does not make the function fail (no retry loop)
     event = app_client.events.generate_sqs_event(message_bodies=["not json"], queue_name="vodpipe-dev-ingest-dlq")
     app_client.lambda_.invoke("ingest_dead_letters", event)
-    assert app_module.ctx().store.get_dead_letter("message-id")["error"]["code"] == "MALFORMED_EVENT"
+    assert app_module.ctx().records.get_dead_letter("message-id")["error"]["code"] == "MALFORMED_EVENT"
