@@ -108,6 +108,16 @@ def extinf_from_timing(starts: Sequence[float], last_end: float) -> list[float]:
     return durations
 
 
+def measured_frame_rate(frames: Sequence[int], durations: Sequence[float]) -> float:
+    """The variant's FRAME-RATE (frames/s, 3 decimals): the highest frame rate of any of its
+    segments, frames over EXTINF seconds. RFC 8216 §4.3.4.2 asks for the maximum frame rate
+    of the video; a container's nominal rate can be far off (a phone capture says 120 for
+    ~30 frames/s). Raises ValueError for no segments or a non-positive duration."""
+    if not frames or len(frames) != len(durations) or any(d <= 0 for d in durations):
+        raise ValueError("need one positive duration per segment")
+    return round(max(n / d for n, d in zip(frames, durations)), 3)
+
+
 def media_playlist(segments: Sequence[tuple[str, float]]) -> str:
     """A VOD media playlist for (uri, duration seconds) segments, in order (RFC 8216 §4.3.3:
     TARGETDURATION is the longest EXTINF rounded to the nearest integer; PLAYLIST-TYPE VOD,

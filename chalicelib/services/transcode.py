@@ -25,10 +25,10 @@ from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, RunTimeout, SourceUnreachable, TransientError, VodpipeError
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
-from chalicelib.domain.media import frame_rate_of
 from chalicelib.domain.mpegts import audio_span
-from chalicelib.domain.playlist import (aac_codec_string, extinf_from_timing, h264_codec_string, h264_codec_string_from_probe,
-                                        measure_segments, media_playlist)
+from chalicelib.domain.playlist import (aac_codec_string, extinf_from_timing, h264_codec_string,
+                                        h264_codec_string_from_probe, measure_segments, measured_frame_rate,
+                                        media_playlist)
 from chalicelib.domain.progress import Throttle
 from chalicelib.domain.thumbnails import sprite_vtt
 from chalicelib.tools import ffmpeg
@@ -339,7 +339,8 @@ class TaskRunner:
         codecs = h264_codec_string(head) or h264_codec_string_from_probe(v.get("profile"), v.get("level"))
         seconds, cpu = (res.seconds, res.cpu_seconds) if res else (0.0, 0.0)
         stats.update(codecs=codecs, out_width=int(v["width"]), out_height=int(v["height"]),
-                     frame_rate=round(frame_rate_of(v), 3), transcode_seconds=round(seconds, 2),
+                     frame_rate=measured_frame_rate([int(x["frames"]) for x in segs], durations),
+                     transcode_seconds=round(seconds, 2),
                      cpu_seconds=round(cpu, 2))
         return stats, (seconds, cpu)
 

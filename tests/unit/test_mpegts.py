@@ -11,7 +11,7 @@ from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.ladder import AudioRendition, plan
 from chalicelib.domain.mpegts import NotTransportStream, audio_span, segment_timing, video_pts
-from chalicelib.domain.playlist import extinf_from_timing
+from chalicelib.domain.playlist import extinf_from_timing, measured_frame_rate
 from tests.conftest import ffprobe_json, media
 
 CLIPS = ["mv_with_2_top_shots.mp4", "sample.mkv", "bbb_2500ms.ts", "bear-vp9-odd-dimensions.webm", "flower.mp4"]
@@ -67,6 +67,9 @@ def test_extinf_matches_the_packets_and_the_source_within_one_frame(encoded):
     source_total = times[-1] - times[0] + frame
     assert sum(durations) == pytest.approx(source_total, abs=frame * 1.01), (name, durations, source_total)
     assert sum(t.frames for t in timings) == len(times), "every decodable frame is in a segment"
+    # FRAME-RATE from the media: ~30 for the phone capture whose container says 120
+    rate = measured_frame_rate([t.frames for t in timings], durations)
+    assert rate == pytest.approx(len(times) / source_total, rel=0.05), (name, rate)
 
 
 def test_muxer_estimate_was_wrong_on_the_phone_capture(tmp_path):
