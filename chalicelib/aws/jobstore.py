@@ -328,6 +328,17 @@ class JobStore(DynamoTable):
                                  ProjectionExpression="job_status", ConsistentRead=True)
         return res.get("Item", {}).get("job_status", {}).get("S")
 
+    def delete_job_record(self, job_id: str) -> None:
+        """Delete a job item that holds no tasks (a failure recorded at ingest), so a redriven
+        upload event can create the real job. Jobs with tasks are left alone."""
+        try:
+            self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                                  ConditionExpression="attribute_not_exists(tasks) OR size(tasks) = :zero",
+                                  ExpressionAttributeValues=self._vals({":zero": 0}))
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+
     # --- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> tuple[dict, list[dict]] | None:
         """(job item, task items) of a job, or None when it does not exist. The job item's

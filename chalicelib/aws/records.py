@@ -38,17 +38,6 @@ class Records(DynamoTable):
     def delete_dead_letter(self, message_id: str) -> None:
         self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": DLQ_PK, "sk": message_id}))
 
-    def delete_job_record(self, job_id: str) -> None:
-        """Delete a job item that holds no tasks (a failure recorded at ingest), so a redriven
-        upload event can create the real job. Jobs with tasks are left alone."""
-        try:
-            self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
-                                  ConditionExpression="attribute_not_exists(tasks) OR size(tasks) = :zero",
-                                  ExpressionAttributeValues=self._vals({":zero": 0}))
-        except ClientError as e:
-            if not _conditional_failed(e):
-                raise
-
     # --- ingest attempts -------------------------------------------------------------
     def record_ingest_error(self, job_id: str, error: dict) -> None:
         """Remember why ingesting an object failed (``error``: code, message), for the ingest
