@@ -63,24 +63,25 @@ def on_ingest_dead_letter(event):
     """Upload events the ingest queue's redrive policy gave up on: fail their jobs with the
     last error (creating the job record if ingest never did), publish ``JobFailed``, keep the
     event for ``GET /dlq`` and a redrive. No upload is lost silently."""
-    for record in event:
-        raw = record.to_dict()
-        logger.append_keys(sqs_message_id=raw.get("messageId"))
-        count = raw.get("attributes", {}).get("ApproximateReceiveCount")
-        result = failures.ingest_dead_letter(ctx(), raw["messageId"], record.body, int(count) if count else None)
-        logger.warning("ingest dead letter", extra={"job_id": result.get("job_id"), "error": result.get("error")})
+    _each_dead_letter(event, failures.ingest_dead_letter, "ingest dead letter")
 
 
 @app.on_sqs_message(queue=_SETTINGS.tasks_dlq, batch_size=1, name="dead_letters")
 def on_dead_letter(event):
     """Task messages the redrive policy moved to the dead-letter queue: keep them for
     ``GET /dlq``, fail the task and its job with the last error, publish ``JobFailed``."""
+    _each_dead_letter(event, failures.dead_letter, "dead letter")
+
+
+def _each_dead_letter(event, handle, what: str) -> None:
+    """Pass each record of a dead-letter queue's event to ``handle(ctx, message_id, body,
+    receive_count)`` and log what it kept."""
     for record in event:
         raw = record.to_dict()
         logger.append_keys(sqs_message_id=raw.get("messageId"))
         count = raw.get("attributes", {}).get("ApproximateReceiveCount")
-        result = failures.dead_letter(ctx(), raw["messageId"], record.body, int(count) if count else None)
-        logger.warning("dead letter", extra={"job_id": result.get("job_id"), "task": result.get("task")})
+        result = handle(ctx(), raw["messageId"], record.body, int(count) if count else None)
+        logger.warning(what, extra={k: result.get(k) for k in ("job_id", "task", "error")})
 
 
 @app.on_sqs_message(queue=_SETTINGS.webhooks_queue, batch_size=1, name="webhooks")
