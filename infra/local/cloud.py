@@ -32,11 +32,11 @@ from typing import Any
 
 import boto3
 
-from chalicelib import metrics as metrics_module
 
 from .alarms import AlarmEvaluator
-from .apiauth import SigV4GatewayAuthorizer, sign_request
-from .logs import FunctionStreams, LogShipper, set_function
+from .apiauth import sign_request
+from .logs import LogShipper
+from .runtime import ApiContainer, FunctionContainer
 from .provision import Provisioner, Stack
 
 log = logging.getLogger("vodpipe.local")
@@ -282,8 +282,9 @@ class LocalCloud:
         self.params = {"PublicOutputs": "true", **(params or {})}
         self.region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
         self._moto = None
-        self._api = None
-        self._api_thread: threading.Thread | None = None
+        self._api: ApiContainer | None = None
+        self.containers: dict[str, FunctionContainer] = {}
+        self._containers_lock = threading.Lock()
         self.mappings: list[EventSourceMapping] = []
         self.task_runner: TaskRunner | None = None
         self.shipper: LogShipper | None = None
@@ -380,66 +381,56 @@ class LocalCloud:
         self.task_runner.start()
 
     def _load_app(self) -> None:
+        """Read the app's event sources (what `chalice package` reads); the functions
+        themselves run in their own processes (``infra/local/runtime.py``)."""
         import importlib
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         import app as app_module
         app_module = importlib.reload(app_module)  # re-read settings for this stack
         self.app = app_module.app
-        # The functions' JSON log lines go to a file, as they would go to CloudWatch Logs,
-        # not onto the terminal of `vodpipe up` / `vodpipe demo`.
-        log_dir = self.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._function_log = open(log_dir / "functions.log", "a", buffering=1)
-        self._function_streams = FunctionStreams(self.shipper, "api", mirror=self._function_log)
-        for h in logging.getLogger("vodpipe").handlers:
-            if isinstance(h, logging.StreamHandler):
-                h.setStream(self._function_streams)
-        # EMF lines of in-process functions go where Lambda's stdout goes: the function's stream
-        metrics_module.sink = lambda line: self._function_streams.write(line + "\n")
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    def function_env(self, function_name: str) -> dict[str, str]:
+        """The environment of a function's execution environment: endpoint, region, the
+        app's settings and its principal's credentials."""
+        env = {**os.environ, **self.base_env()}
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
+        return env
+
+    def _container(self, function_name: str) -> FunctionContainer:
+        with self._containers_lock:
+            if function_name not in self.containers:
+                group = self.shipper.function_group(function_name)
+                container = FunctionContainer(function_name, self.function_env(function_name),
+                                              self.state_dir / "logs" / f"function-{function_name}.log")
+                day = time.strftime("%Y/%m/%d", time.gmtime())
+                self.shipper.tail(container.log_path, group, f"{day}/[$LATEST]{container.container_id}")
+                self.containers[function_name] = container
+            return self.containers[function_name]
 
     def invoke(self, function_name: str, event: dict) -> Any:
-        """Invoke a Chalice handler the way Lambda would (event, context)."""
-        from chalice.local import LambdaContext
-        set_function(function_name)
-        try:
-            return self.app.handler_map[function_name](event, LambdaContext(function_name, memory_size=1024,
-                                                                            max_runtime_ms=900_000))
-        finally:
-            set_function(None)
+        """Invoke a function the way Lambda would: in its own warm execution environment.
+        Raises ``InvocationError`` when the handler raised."""
+        return self._container(function_name).invoke(event)
 
     def _start_api(self) -> None:
-        from chalice.config import Config
-        from http.server import BaseHTTPRequestHandler
-
-        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway
-
-        origin_holder: list[str] = []
-        secrets = {LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-        app, region = self.app, self.region
-
-        class QuietHandler(ChaliceRequestHandler):
-            def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
-                self.local_gateway = LocalGateway(app_object, config)
-                # API Gateway's AWS_IAM check for IAMAuthorizer routes (Chalice admits them all)
-                self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin_holder[0])
-                BaseHTTPRequestHandler.__init__(self, request, client_address, server)
-
-            def log_message(self, *args: Any) -> None:  # no access log on the terminal
-                pass
-
         if self.api_port == 0:
             self.api_port = free_port()
         elif port_in_use(self.api_port):
             raise RuntimeError(f"API port {self.api_port} is in use; choose another with --api-port")
-        config = Config.create(chalice_stage="dev", app_name="vodpipe", chalice_app=self.app)
-        # what chalice.local.create_local_server does, with a quiet request handler
-        CustomLocalChalice.__bases__ = (LocalChalice, self.app.__class__)
-        self.app.__class__ = CustomLocalChalice
-        origin_holder.append(self.api_url)
-        self._api = LocalDevServer(self.app, config, "127.0.0.1", self.api_port, handler_cls=QuietHandler)
-        self._api_thread = threading.Thread(target=self._api.server.serve_forever, daemon=True, name="api")
-        self._api_thread.start()
+        env = {**self.function_env("api"), "VODPIPE_API_ACCESS_KEY_ID": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+               "VODPIPE_API_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        log_path = self.state_dir / "logs" / "function-api.log"
+        self._api = ApiContainer(self.api_port, env, log_path)
+        day = time.strftime("%Y/%m/%d", time.gmtime())
+        self.shipper.tail(log_path, self.shipper.function_group("api"), f"{day}/[$LATEST]{uuid.uuid4().hex}")
+        deadline = time.monotonic() + 30
+        while not port_in_use(self.api_port):
+            if self._api.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start (log: {log_path})")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop workers (SIGTERM, then SIGKILL), pollers, the API and the emulator."""
@@ -454,20 +445,15 @@ class LocalCloud:
             self.alarms.stop()
         if getattr(self, "shipper", None):
             self.shipper.stop()
+        for container in list(self.containers.values()):
+            container.stop()
+        self.containers = {}
         if self._api:
-            self._api.server.shutdown()
-            self._api.server.server_close()
+            self._api.stop()
             self._api = None
         if self._moto:
             self._moto.stop()
             self._moto = None
-        if getattr(self, "_function_log", None):
-            for h in logging.getLogger("vodpipe").handlers:
-                if isinstance(h, logging.StreamHandler) and h.stream is self._function_streams:
-                    h.setStream(sys.stdout)
-            metrics_module.sink = metrics_module._stdout
-            self._function_log.close()
-            self._function_log = None
         self._restore_env()
 
     def __enter__(self) -> "LocalCloud":
