@@ -35,6 +35,7 @@ import boto3
 
 from .alarms import AlarmEvaluator
 from .apiauth import sign_request
+from .iam import IamEnforcingApp, Principal, access_key_for
 from .logs import LogShipper
 from .runtime import ApiContainer, FunctionContainer
 from .provision import Provisioner, Stack
@@ -76,9 +77,12 @@ class EventSourceMapping(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
-        sqs = self.cloud.client("sqs")
-        url = sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        admin = self.cloud.client("sqs")  # the mapping's configuration names the queue (its ARN)
+        url = admin.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        arn = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # Lambda polls and deletes with the function's execution role: it needs
+        # sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue
+        sqs = self.cloud.client("sqs", f"function:{self.function_name}")
         while not self._halt.is_set():
             try:
                 msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1,
@@ -197,6 +201,7 @@ class TaskRunner(threading.Thread):
     def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.environment, **self.cloud.base_env()}
         env.update(self.cloud.worker_env_overrides)
+        env.update(self.cloud.credentials("task:transcoder"))
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         return env
 
@@ -255,6 +260,34 @@ class TaskRunner(threading.Thread):
                 t.proc.wait()
 
 
+class EnforcingMotoServer:
+    """moto server whose WSGI application is wrapped in ``IamEnforcingApp`` (the local IAM).
+    Same interface as ``ThreadedMotoServer``: ``start()``, ``stop()``."""
+
+    def __init__(self, ip_address: str, port: int, verbose: bool = False, region: str = "us-east-1"):
+        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        self.iam = IamEnforcingApp(DomainDispatcherApplication(create_backend_app), [], region, "123456789012")
+        outer = self
+
+        class Server(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                self._server = make_server(self._ip_address, self._port, outer.iam, True,
+                                           request_handler=MotoRequestHandler)
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        self._server = Server(ip_address=ip_address, port=port, verbose=verbose)
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
 class LocalCloud:
     """Start/stop the whole local cloud.
 
@@ -270,7 +303,7 @@ class LocalCloud:
                  endpoint_url: str | None = None, env: dict[str, str] | None = None,
                  state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
                  alarm_interval: float = 10.0, schedule_seconds: float | None = None,
-                 api_read_auth: bool = False):
+                 api_read_auth: bool = False, enforce_iam: bool = True, template: dict | None = None):
         self.port = port
         self.api_port = api_port
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
@@ -292,6 +325,9 @@ class LocalCloud:
         self.alarm_interval = alarm_interval
         self.schedule_seconds = schedule_seconds  # run scheduled functions this often (tests)
         self.api_read_auth = api_read_auth  # GETs need SigV4 too (always on AWS by default)
+        self.enforce_iam = enforce_iam  # each function and task limited to its role (embedded emulator only)
+        self.template = template  # default: infra/template.yaml
+        self.principals: dict[str, Principal] = {}
         self.stack: Stack | None = None
         self.app = None
         self._saved_env: dict[str, str | None] = {}
@@ -322,9 +358,24 @@ class LocalCloud:
                 os.environ[k] = v
         self._saved_env.clear()
 
-    def client(self, service: str):
-        return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
+    def client(self, service: str, principal: str | None = None):
+        """A boto3 client as the local administrator, or as ``principal`` (e.g.
+        ``function:ingest``: what that role may do, no more)."""
+        creds = self.credentials(principal)
+        return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                                     aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
                                      region_name=self.region).client(service, endpoint_url=self.endpoint_url)
+
+    def credentials(self, principal: str | None) -> dict[str, str]:
+        """Access keys of ``principal`` (the administrator's for None or an unknown name)."""
+        known = self.principals.get(principal or "")
+        return known.credentials() if known else {k: LOCAL_CREDENTIALS[k] for k in
+                                                  ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+
+    @property
+    def denials(self) -> list[dict[str, str]]:
+        """Calls the local IAM refused so far: {principal, action, resource}."""
+        return list(self._moto.iam.denials) if isinstance(self._moto, EnforcingMotoServer) else []
 
     @property
     def api_url(self) -> str:
@@ -349,12 +400,20 @@ class LocalCloud:
                 raise RuntimeError(f"port {self.port} is in use (is `vodpipe up` already running? "
                                    f"use --port 0 or AWS_ENDPOINT_URL=http://127.0.0.1:{self.port})")
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from the emulator
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._moto = EnforcingMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False,
+                                             region=self.region) if self.enforce_iam else \
+                ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._moto.start()
             self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self._apply_env(self.base_env())
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=self.region)
-        self.stack = Provisioner(session, self.endpoint_url, self.region).provision(self.params)
+        self.stack = Provisioner(session, self.endpoint_url, self.region).provision(self.params, self.template)
+        self.principals = {name: Principal(name, arn, access_key_for(name), "local-" + access_key_for(name).lower(),
+                                           documents)
+                           for name, (arn, documents) in self.stack.principals().items()}
+        if isinstance(self._moto, EnforcingMotoServer):
+            self._moto.iam.account = self.stack.account
+            self._moto.iam.set_principals(self.principals.values())
         self._apply_env(self.base_env())
         prefix = f"/aws/lambda/{self.stack.params['AppName']}-{self.stack.params['Stage']}"
         self.shipper = LogShipper(self.client("logs"), self.client("cloudwatch"),
@@ -397,6 +456,7 @@ class LocalCloud:
         env = {**os.environ, **self.base_env()}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
+        env.update(self.credentials(f"function:{function_name}"))
         return env
 
     def _container(self, function_name: str) -> FunctionContainer:

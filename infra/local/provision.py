@@ -170,6 +170,19 @@ class Stack:
         env["VODPIPE_ACCOUNT"] = self.account
         return env
 
+    def principals(self) -> dict[str, tuple[str, list[str]]]:
+        """Roles that run our code: ``Metadata.VodpipePrincipal`` (``function:<name>`` or
+        ``task:<name>``) -> (role ARN, inline policy documents as resolved JSON strings)."""
+        import json as _json
+        out = {}
+        for logical, res in self.template["Resources"].items():
+            name = (res.get("Metadata") or {}).get("VodpipePrincipal")
+            if res["Type"] != "AWS::IAM::Role" or not name:
+                continue
+            documents = [_json.dumps(self.resolve(p["PolicyDocument"])) for p in res["Properties"].get("Policies", [])]
+            out[name] = (f"arn:aws:iam::{self.account}:role/{logical}", documents)
+        return out
+
     def task_definition(self, logical: str = "TranscoderTaskDefinition") -> dict:
         """The resolved properties of an ECS task definition (CloudFormation casing)."""
         return self.resolve(self.template["Resources"][logical]["Properties"])
