@@ -1,15 +1,18 @@
 """The local cloud: everything AWS would run for vodpipe, on one machine, without root or Docker.
 
-* the emulator: moto server on 127.0.0.1 (or an endpoint that is already running, e.g.
-  LocalStack, given as ``endpoint_url``);
+* the emulator: moto server on 127.0.0.1 behind the local IAM (``iam.py``: every call of a
+  function or worker is checked against its own role in the template), or an endpoint that is
+  already running, e.g. LocalStack, given as ``endpoint_url`` (no IAM check then);
 * provisioning from ``infra/template.yaml`` (``provision.py``);
-* an event-source mapping per Chalice ``on_sqs_message`` handler: long-polls the queue,
-  builds the Lambda SQS event, invokes the handler, deletes the batch on success and leaves it
-  on failure so the redrive policy works, as Lambda does;
+* each Lambda function in its own process under its role's credentials (``runtime.py``);
+* an event-source mapping per Chalice ``on_sqs_message`` handler: long-polls the queue with
+  the function's role, builds the Lambda SQS event, invokes the function, deletes the batch on
+  success and leaves it on failure so the redrive policy works, as Lambda does;
 * a task runner playing the ECS service: N worker processes started from the task
   definition's command and environment, restarted if they exit, SIGTERM then SIGKILL after
   the container's ``StopTimeout`` on shutdown;
-* the Chalice HTTP API on a local port.
+* the Chalice HTTP API on a local port, in the API function's process, with API Gateway's
+  SigV4 check for IAM-authorized routes (``apiauth.py``).
 
 ``LocalCloud`` is a context manager; tests use it as a fixture, ``vodpipe up`` in the
 foreground.

@@ -1,9 +1,8 @@
 """CloudWatch's part of logging, played locally: ship log lines to CloudWatch Logs on the
 emulator and extract embedded-metric-format (EMF) lines into CloudWatch metrics.
 
-* In-process Lambda functions: their Powertools log lines and EMF lines go through
-  ``FunctionStreams`` (a stream per thread: the event-source mapping and the API server mark
-  which function runs) to ``/aws/lambda/<app>-<stage>-<function>`` (the API:
+* Lambda functions (each in its own process, ``runtime.py``): their output files (Powertools
+  log lines and EMF lines) are tailed into ``/aws/lambda/<app>-<stage>-<function>`` (the API:
   ``/aws/lambda/<app>-<stage>``), one log stream per function container
   (``YYYY/MM/DD/[$LATEST]<id>``), as Lambda names them.
 * Worker tasks: their output files are tailed into the task definition's ``awslogs`` group,
@@ -17,45 +16,12 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 log = logging.getLogger("vodpipe.local.logs")
-_current = threading.local()
-
-
-def set_function(name: str | None) -> None:
-    """Mark which function the calling thread runs (None: none)."""
-    _current.name = name
-
-
-class FunctionStreams:
-    """A file-like object: ``write`` routes text to the shipper under the calling thread's
-    function (``default`` when unmarked) and, if given, also appends it to ``mirror``."""
-
-    def __init__(self, shipper: "LogShipper", default: str, mirror=None):
-        self.shipper, self.default, self.mirror = shipper, default, mirror
-        self._partial: dict[str, str] = defaultdict(str)
-
-    def write(self, text: str) -> int:
-        fn = getattr(_current, "name", None) or self.default
-        data = self._partial[fn] + text
-        *lines, self._partial[fn] = data.split("\n")
-        for line in lines:
-            if line.strip():
-                self.shipper.add(self.shipper.function_stream(fn), line)
-        if self.mirror:
-            self.mirror.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.mirror:
-            self.mirror.flush()
-
-
 def emf_to_metric_data(doc: dict) -> list[tuple[str, list[dict]]]:
     """(namespace, MetricData entries) for an EMF document (CloudWatch EMF specification:
     ``_aws.CloudWatchMetrics[].{Namespace, Dimensions, Metrics}``; values are the root keys,
@@ -98,7 +64,6 @@ class LogShipper(threading.Thread):
         self._pending: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
         self._lock = threading.Lock()
         self._streams: set[tuple[str, str]] = set()
-        self._fn_streams: dict[str, tuple[str, str]] = {}
         self._tails: dict[Path, tuple[tuple[str, str], int]] = {}
         self._halt = threading.Event()
         self.shipped = 0
@@ -107,13 +72,6 @@ class LogShipper(threading.Thread):
         self._values: dict[tuple, list[tuple[datetime, float]]] = defaultdict(list)
 
     # --- sources ----------------------------------------------------------------------
-    def function_stream(self, fn: str) -> tuple[str, str]:
-        """(group, stream) of a function's container in this local cloud."""
-        if fn not in self._fn_streams:
-            day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
-            self._fn_streams[fn] = (self.function_group(fn), f"{day}/[$LATEST]{uuid.uuid4().hex}")
-        return self._fn_streams[fn]
-
     def tail(self, path: Path, group: str, stream: str) -> None:
         """Ship new lines of ``path`` (a worker's output) to (group, stream)."""
         with self._lock:

@@ -139,3 +139,25 @@ def test_the_api_refuses_unsigned_and_badly_signed_changes(cloud):
     assert cloud.api_call("GET", "/jobs/nope", signed=False)[0] == 404  # reads are open locally
     preflight = urllib.request.urlopen(urllib.request.Request(url, method="OPTIONS"))
     assert preflight.headers["Access-Control-Allow-Methods"].replace(" ", "") == "GET,OPTIONS"
+
+
+def test_a_role_missing_one_statement_fails_where_aws_would(tmp_path):
+    """GIVEN the template with the ingest role's SendMessage statement removed WHEN a clip is
+    uploaded THEN the ingest function's fan-out is denied (AccessDenied, logged with principal,
+    action and resource), retried, and the upload ends INGEST_FAILED naming AccessDenied."""
+    import copy
+
+    from infra.local.provision import load_template
+    template = copy.deepcopy(load_template())
+    policy = template["Resources"]["IngestFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "FanOut"]
+    params = {"Stage": "iamcheck", "IngestVisibilityTimeout": 3}
+    with LocalCloud(port=0, api_port=0, workers=1, env={"VODPIPE_LADDER": "240"}, params=params, template=template,
+                    state_dir=tmp_path / "state") as c:
+        job_id = upload_bytes(c, "denied/flower.mp4", media("flower.mp4").read_bytes())
+        j = wait_for(lambda: (x := job(c, job_id)) and x["status"] == "failed" and x, 90, "the denied ingest to end")
+        assert j["error"]["code"] == "INGEST_FAILED" and j["error"]["cause"] == "AccessDenied", j["error"]
+        assert "is not authorized to perform: sqs:GetQueueUrl" in j["error"]["message"]  # its first call there
+        tasks_queue = f"arn:aws:sqs:{c.region}:{c.stack.account}:vodpipe-iamcheck-transcode-tasks"
+        assert {"principal": "function:ingest", "action": "sqs:GetQueueUrl", "resource": tasks_queue} in c.denials
+        assert all(d["principal"] == "function:ingest" for d in c.denials), "nothing else was denied"
