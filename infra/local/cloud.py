@@ -452,6 +452,13 @@ class LocalCloud:
         app_module = importlib.reload(app_module)  # re-read settings for this stack
         self.app = app_module.app
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        # Importing the app gives the "vodpipe" logger Powertools' stdout handler; the local
+        # cloud's own lines (alarms, IAM denials...) go to a file, not onto the terminal of
+        # `vodpipe up` / `vodpipe demo`.
+        self._own_log = open(self.state_dir / "logs" / "local-cloud.log", "a", buffering=1)
+        for h in logging.getLogger("vodpipe").handlers:
+            if isinstance(h, logging.StreamHandler):
+                h.setStream(self._own_log)
 
     def function_env(self, function_name: str) -> dict[str, str]:
         """The environment of a function's execution environment: endpoint, region, the
@@ -508,6 +515,12 @@ class LocalCloud:
             self.alarms.stop()
         if getattr(self, "shipper", None):
             self.shipper.stop()
+        if getattr(self, "_own_log", None):
+            for h in logging.getLogger("vodpipe").handlers:
+                if isinstance(h, logging.StreamHandler) and h.stream is self._own_log:
+                    h.setStream(sys.stdout)
+            self._own_log.close()
+            self._own_log = None
         for container in list(self.containers.values()):
             container.stop()
         self.containers = {}
