@@ -30,7 +30,8 @@ class Listener:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 outer.requests.append(self.path)
-                name = self.path.split("/upload/", 1)[1] if self.path.startswith("/upload/") else None
+                path = self.path.split("?", 1)[0]
+                name = path.split("/upload/", 1)[1] if path.startswith("/upload/") else None
                 body = outer.files.get(name or "")
                 if body is None:
                     self.send_response(404)

@@ -86,6 +86,11 @@ def detected_format(debug_log: str) -> str | None:
     return match.group(1)
 
 
+def is_demuxer_name(name: str) -> bool:
+    """True for a well-formed FFmpeg demuxer name list such as ``mov,mp4,m4a`` or ``hls``."""
+    return bool(_DEMUXER_NAME.match(name))
+
+
 def refusal_message(format_name: str | None) -> str:
     """The ``UNSUPPORTED_FORMAT`` message for an input whose demuxer is ``format_name``."""
     if not format_name:

@@ -18,7 +18,7 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.media import check_limits, parse_probe
-from chalicelib.tools import ffmpeg
+from chalicelib.tools import media_probe
 
 from .context import Context
 
@@ -120,9 +120,9 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if ref.size > s.max_bytes:
             raise PermanentError("FILE_TOO_LARGE", f"the file has {ref.size} bytes; the limit is {s.max_bytes}")
         try:
-            info = parse_probe(ffmpeg.probe(url))
+            info = parse_probe(media_probe.probe(url))  # PyAV: the Lambda runtime has no ffprobe
             check_limits(info, ref.size, s.max_bytes, s.max_duration, s.max_pixels)
-            decodes = ffmpeg.first_video_frame_decodes(url)
+            decodes = media_probe.first_video_frame_decodes(url)
         except SourceUnreachable:
             # Name the cause: gone or overwritten is permanent; anything else is retried.
             ctx.objects.pin_source(ref.bucket, ref.key, ref.etag, ref.version_id)

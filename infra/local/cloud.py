@@ -467,7 +467,20 @@ class LocalCloud:
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
         env.update(self.credentials(f"function:{function_name}"))
+        # The Lambda Python runtime has python and no ffmpeg/ffprobe: neither has this PATH
+        for name in ("VODPIPE_FFMPEG", "VODPIPE_FFPROBE"):
+            env.pop(name, None)
+        env["PATH"] = str(self._lambda_path())
         return env
+
+    def _lambda_path(self) -> Path:
+        """A PATH directory holding only ``python3`` (what the Lambda runtime offers us)."""
+        path = self.state_dir / "lambda-runtime" / "bin"
+        path.mkdir(parents=True, exist_ok=True)
+        link = path / "python3"
+        if not link.exists():
+            link.symlink_to(sys.executable)
+        return path
 
     def _container(self, function_name: str) -> FunctionContainer:
         with self._containers_lock:

@@ -1,0 +1,118 @@
+"""Probing an upload where there is no ffprobe: the Lambda Python runtime.
+
+The ingest function runs on the Lambda Python runtime, which has no ffmpeg or ffprobe (and the
+local cloud's function processes have none on PATH either). PyAV ships FFmpeg's libraries inside
+its manylinux wheel, so the deployment package carries what the probe needs: this module opens
+the upload with them, confined exactly like every FFmpeg input (``chalicelib.domain.confinement``:
+protocol and demuxer allow-lists), and returns what ``ffprobe -show_format -show_streams``
+would, so ``chalicelib.domain.media.parse_probe`` reads both. The first video frame is decoded
+in the same open (the corrupt-bitstream check, and the display-matrix rotation FFmpeg reports
+on decoded frames).
+
+Errors: ``PermanentError`` ``UNSUPPORTED_FORMAT`` (a refused container, named by the demuxer
+FFmpeg detected, never by anything inside the file), ``UNREADABLE_MEDIA``; ``SourceUnreachable``
+for HTTP errors, timeouts and network failures (the caller asks S3 what happened).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import av
+import av.logging
+
+from chalicelib.domain import confinement
+from chalicelib.domain.errors import PermanentError, SourceUnreachable
+
+_last: dict[str, bool] = {}
+
+
+def _ratio(value: Any) -> str:
+    if not value:
+        return "0/0"
+    fraction = Fraction(value)
+    return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def _seconds(value: Any, time_base: Any) -> str | None:
+    return None if value is None or time_base is None else f"{float(value * time_base):.6f}"
+
+
+def _open(url: str, timeout: float, whitelist: str) -> Any:
+    options = {"protocol_whitelist": confinement.protocols_for(url), "format_whitelist": whitelist,
+               "rw_timeout": str(int(timeout * 1_000_000))}
+    return av.open(url, options=options, timeout=timeout)
+
+
+def _refusal(logs: list[tuple[int, str, str]]) -> str | None:
+    """The demuxer FFmpeg detected, from the context name of its allow-list refusal line."""
+    for _level, name, message in logs:
+        if "not on whitelist" in message:
+            return name if name and confinement.is_demuxer_name(name) else None
+    return None
+
+
+def probe(url: str, timeout: float = 60.0) -> dict:
+    """``ffprobe -show_format -show_streams``-shaped description of ``url`` (a presigned URL
+    or a local path). Remembers whether the first video frame decoded, for
+    ``first_video_frame_decodes``. Raises as the module docstring says."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.WARNING)
+    try:
+        with av.logging.Capture() as logs:
+            try:
+                container = _open(url, timeout, ",".join(confinement.MEDIA_DEMUXERS))
+            except (av.error.HTTPError, av.error.HTTPClientError, av.error.TimeoutError, ConnectionError) as e:
+                raise SourceUnreachable(f"the source could not be read ({type(e).__name__})") from e
+            except av.error.FFmpegError as e:
+                refused = any("not on whitelist" in message for _, _, message in logs)
+                if refused:
+                    raise PermanentError("UNSUPPORTED_FORMAT", confinement.refusal_message(_refusal(logs))) from e
+                raise PermanentError("UNREADABLE_MEDIA", f"not a readable video file ({type(e).__name__}: "
+                                                         f"{confinement.redact(getattr(e, 'strerror', '') or '')})") from e
+    finally:
+        av.logging.set_level(previous)
+    with container:
+        streams, rotation, decoded = [], 0.0, False
+        videos = [s for s in container.streams.video]
+        if videos:
+            try:
+                frame = next(container.decode(videos[0]))
+                decoded, rotation = True, float(getattr(frame, "rotation", 0) or 0)
+            except (av.error.FFmpegError, StopIteration, ValueError):
+                decoded = False
+        for stream in container.streams:
+            ctx = stream.codec_context
+            entry: dict[str, Any] = {"index": stream.index, "codec_type": stream.type,
+                                     "codec_name": ctx.codec.canonical_name if ctx else None,
+                                     "tags": dict(stream.metadata or {}),
+                                     "duration": _seconds(stream.duration, stream.time_base),
+                                     "disposition": {"attached_pic": int(bool(int(stream.disposition or 0) & 0x400))}}
+            if stream.type == "video":
+                sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+                entry.update(width=ctx.width, height=ctx.height, pix_fmt=ctx.pix_fmt,
+                             sample_aspect_ratio=_ratio(sar) if sar else "1:1",
+                             avg_frame_rate=_ratio(stream.average_rate), r_frame_rate=_ratio(stream.base_rate),
+                             nb_frames=str(stream.frames) if stream.frames else None)
+                if stream is videos[0] and rotation:
+                    # the decoded frame's display-matrix rotation, as ffprobe reports it
+                    entry["side_data_list"] = [{"side_data_type": "Display Matrix", "rotation": rotation}]
+            elif stream.type == "audio":
+                entry.update(channels=ctx.channels if hasattr(ctx, "channels") else ctx.layout.nb_channels,
+                             sample_rate=str(ctx.sample_rate))
+            streams.append(entry)
+        fmt = {"format_name": container.format.name,
+               "duration": f"{container.duration / 1_000_000:.6f}" if container.duration else None,
+               "bit_rate": str(container.bit_rate) if container.bit_rate else None,
+               "size": str(container.size) if getattr(container, "size", None) else None}
+    _last.clear()
+    _last[url] = decoded
+    return {"format": fmt, "streams": streams}
+
+
+def first_video_frame_decodes(url: str, timeout: float = 60.0) -> bool:
+    """True when the first video frame of ``url`` decodes (from the last ``probe`` of the
+    same URL, else by probing it now)."""
+    if url not in _last:
+        probe(url, timeout)
+    return _last.get(url, False)
