@@ -68,8 +68,10 @@ def probe(url: str, timeout: float = 60.0) -> dict:
                 refused = any("not on whitelist" in message for _, _, message in logs)
                 if refused:
                     raise PermanentError("UNSUPPORTED_FORMAT", confinement.refusal_message(_refusal(logs))) from e
-                raise PermanentError("UNREADABLE_MEDIA", f"not a readable video file ({type(e).__name__}: "
-                                                         f"{confinement.redact(getattr(e, 'strerror', '') or '')})") from e
+                said = [message.strip() for _, _, message in logs if message.strip()][-3:]
+                detail = " | ".join(said) or getattr(e, "strerror", "") or type(e).__name__
+                raise PermanentError("UNREADABLE_MEDIA",
+                                     f"not a readable video file ({confinement.redact(detail)})") from e
     finally:
         av.logging.set_level(previous)
     with container:

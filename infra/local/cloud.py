@@ -38,7 +38,8 @@ import boto3
 
 from .alarms import AlarmEvaluator
 from .apiauth import sign_request
-from .iam import IamEnforcingApp, Principal, access_key_for
+from .emulator import EmulatorServer
+from .iam import Principal, access_key_for
 from .logs import LogShipper
 from .runtime import ApiContainer, FunctionContainer
 from .provision import Provisioner, Stack
@@ -263,34 +264,6 @@ class TaskRunner(threading.Thread):
                 t.proc.wait()
 
 
-class EnforcingMotoServer:
-    """moto server whose WSGI application is wrapped in ``IamEnforcingApp`` (the local IAM).
-    Same interface as ``ThreadedMotoServer``: ``start()``, ``stop()``."""
-
-    def __init__(self, ip_address: str, port: int, verbose: bool = False, region: str = "us-east-1"):
-        from moto.server import ThreadedMotoServer
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
-
-        self.iam = IamEnforcingApp(DomainDispatcherApplication(create_backend_app), [], region, "123456789012")
-        outer = self
-
-        class Server(ThreadedMotoServer):
-            def _server_entry(self) -> None:
-                self._server = make_server(self._ip_address, self._port, outer.iam, True,
-                                           request_handler=MotoRequestHandler)
-                self._server_ready_event.set()
-                self._server.serve_forever()
-
-        self._server = Server(ip_address=ip_address, port=port, verbose=verbose)
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-
 class LocalCloud:
     """Start/stop the whole local cloud.
 
@@ -378,7 +351,7 @@ class LocalCloud:
     @property
     def denials(self) -> list[dict[str, str]]:
         """Calls the local IAM refused so far: {principal, action, resource}."""
-        return list(self._moto.iam.denials) if isinstance(self._moto, EnforcingMotoServer) else []
+        return list(self._moto.iam.denials) if self._moto and self._moto.iam else []
 
     @property
     def api_url(self) -> str:
@@ -396,16 +369,13 @@ class LocalCloud:
 
     def _start(self) -> None:
         if self.endpoint_url is None:
-            from moto.server import ThreadedMotoServer
             if self.port == 0:
                 self.port = free_port()
             elif port_in_use(self.port):
                 raise RuntimeError(f"port {self.port} is in use (is `vodpipe up` already running? "
                                    f"use --port 0 or AWS_ENDPOINT_URL=http://127.0.0.1:{self.port})")
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from the emulator
-            self._moto = EnforcingMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False,
-                                             region=self.region) if self.enforce_iam else \
-                ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._moto = EmulatorServer("127.0.0.1", self.port, self.region, enforce_iam=self.enforce_iam)
             self._moto.start()
             self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self._apply_env(self.base_env())
@@ -414,7 +384,7 @@ class LocalCloud:
         self.principals = {name: Principal(name, arn, access_key_for(name), "local-" + access_key_for(name).lower(),
                                            documents)
                            for name, (arn, documents) in self.stack.principals().items()}
-        if isinstance(self._moto, EnforcingMotoServer):
+        if self._moto and self._moto.iam:
             self._moto.iam.account = self.stack.account
             self._moto.iam.set_principals(self.principals.values())
         self._apply_env(self.base_env())

@@ -15,10 +15,10 @@ from infra.local.provision import Provisioner
 
 @pytest.fixture(scope="session")
 def emulator():
-    from moto.server import ThreadedMotoServer
+    from infra.local.emulator import EmulatorServer  # moto as the local cloud runs it (IAM aside)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = EmulatorServer("127.0.0.1", port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in [*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL"]}
