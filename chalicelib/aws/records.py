@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from .jobstore import DynamoTable, now_iso
+from .table import DynamoTable, now_iso
 
 DLQ_PK = "DLQ"
 

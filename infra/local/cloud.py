@@ -19,17 +19,13 @@ foreground.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +38,8 @@ from .emulator import EmulatorServer
 from .iam import Principal, access_key_for
 from .logs import LogShipper
 from .runtime import ApiContainer, FunctionContainer
+from .tasks import TaskRunner
+from .triggers import EventSourceMapping, Schedule
 from .provision import Provisioner, Stack
 
 log = logging.getLogger("vodpipe.local")
@@ -64,204 +62,6 @@ def port_in_use(port: int) -> bool:
     """True when something listens on 127.0.0.1:``port``."""
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class EventSourceMapping(threading.Thread):
-    """Lambda's SQS event source mapping for one Chalice handler: receive up to
-    ``batch_size`` messages, invoke the handler with the Lambda SQS event, delete the batch on
-    success, leave it (to reappear after the visibility timeout) on failure."""
-
-    def __init__(self, cloud: "LocalCloud", function_name: str, queue: str, batch_size: int):
-        super().__init__(daemon=True, name=f"esm-{function_name}")
-        self.cloud, self.function_name, self.queue, self.batch_size = cloud, function_name, queue, batch_size
-        self._halt = threading.Event()
-        self.invocations = self.errors = 0
-
-    def stop(self) -> None:
-        self._halt.set()
-
-    def run(self) -> None:
-        admin = self.cloud.client("sqs")  # the mapping's configuration names the queue (its ARN)
-        url = admin.get_queue_url(QueueName=self.queue)["QueueUrl"]
-        arn = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        # Lambda polls and deletes with the function's execution role: it needs
-        # sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue
-        sqs = self.cloud.client("sqs", f"function:{self.function_name}")
-        while not self._halt.is_set():
-            try:
-                msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1,
-                                           MessageSystemAttributeNames=["All"],
-                                           MessageAttributeNames=["All"]).get("Messages", [])
-            except Exception:  # noqa: BLE001 - emulator shutting down or restarting
-                if self._halt.wait(0.5):
-                    return
-                continue
-            if not msgs:
-                continue
-            event = {"Records": [lambda_sqs_record(m, arn, self.cloud.region) for m in msgs]}
-            self.invocations += 1
-            try:
-                self.cloud.invoke(self.function_name, event)
-            except Exception:  # noqa: BLE001 - a failed invocation leaves the batch for redelivery
-                self.errors += 1
-                log.exception("function %s failed; batch left on %s for redelivery", self.function_name, self.queue)
-                continue
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
-
-
-class Schedule(threading.Thread):
-    """EventBridge's part for a Chalice ``@app.schedule(Rate(...))`` function: invoke it with a
-    scheduled event every ``seconds`` (the rate, unless the local cloud overrides it)."""
-
-    UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-
-    def __init__(self, cloud: "LocalCloud", function_name: str, seconds: float):
-        super().__init__(daemon=True, name=f"schedule-{function_name}")
-        self.cloud, self.function_name, self.seconds = cloud, function_name, seconds
-        self._halt = threading.Event()
-
-    @classmethod
-    def rate_seconds(cls, expression) -> float:
-        """Seconds of a ``rate(N unit)`` expression (Chalice ``Rate`` or text). Raises
-        ValueError for cron expressions, which the local cloud does not run."""
-        text = expression.to_string() if hasattr(expression, "to_string") else str(expression)
-        if not text.startswith("rate("):
-            raise ValueError(f"unsupported schedule {text}")
-        value, unit = text[5:-1].split()
-        return float(value) * cls.UNITS[unit.lower()]
-
-    def stop(self) -> None:
-        self._halt.set()
-
-    def run(self) -> None:
-        while not self._halt.wait(self.seconds):
-            event = {"version": "0", "id": uuid.uuid4().hex, "detail-type": "Scheduled Event", "source": "aws.events",
-                     "account": self.cloud.stack.account, "region": self.cloud.region, "detail": {},
-                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": []}
-            try:
-                self.cloud.invoke(self.function_name, event)
-            except Exception:  # noqa: BLE001
-                log.exception("scheduled function %s failed", self.function_name)
-
-
-def lambda_sqs_record(m: dict, queue_arn: str, region: str) -> dict:
-    """One record of the event Lambda passes to an SQS-triggered function (AWS Lambda
-    developer guide, "Using Lambda with Amazon SQS", example event)."""
-    attrs = m.get("Attributes", {})
-    return {
-        "messageId": m["MessageId"],
-        "receiptHandle": m["ReceiptHandle"],
-        "body": m["Body"],
-        "attributes": {k: attrs[k] for k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                                             "ApproximateFirstReceiveTimestamp") if k in attrs},
-        "messageAttributes": {k: {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
-                                  "stringListValues": [], "binaryListValues": [], "dataType": v["DataType"]}
-                              for k, v in m.get("MessageAttributes", {}).items()},
-        "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-
-
-@dataclass
-class WorkerTask:
-    """One running worker process (an ECS task)."""
-
-    task_id: str
-    proc: subprocess.Popen
-    log_path: Path
-    started: float
-
-
-class TaskRunner(threading.Thread):
-    """Plays the ECS service: keeps ``count`` worker processes of the task definition running."""
-
-    def __init__(self, cloud: "LocalCloud", task_definition: dict, count: int, log_dir: Path):
-        super().__init__(daemon=True, name="task-runner")
-        self.cloud, self.count, self.log_dir = cloud, count, log_dir
-        container = task_definition["ContainerDefinitions"][0]
-        self.container_name = container.get("Name", "transcoder")
-        options = (container.get("LogConfiguration") or {}).get("Options") or {}
-        # awslogs names streams <prefix>/<container>/<task id>; FireLens' cloudwatch_logs output
-        # <log_stream_prefix><container>-firelens-<task id>
-        if "awslogs-group" in options:
-            self.log_group = options["awslogs-group"]
-            self.stream_name = lambda task_id: (f"{options.get('awslogs-stream-prefix', 'ecs')}/"
-                                                f"{self.container_name}/{task_id}")
-        else:
-            self.log_group = options.get("log_group_name")
-            self.stream_name = lambda task_id: (f"{options.get('log_stream_prefix', '')}"
-                                                f"{self.container_name}-firelens-{task_id}")
-        self.stop_timeout = int(container.get("StopTimeout", 30))
-        self.environment = {e["Name"]: str(e["Value"]) for e in container.get("Environment", [])}
-        self.tasks: list[WorkerTask] = []
-        self._halt = threading.Event()
-        self._lock = threading.Lock()
-        self.started = 0
-        self.restarts = 0  # workers replaced after they died
-
-    def _env(self) -> dict[str, str]:
-        env = {**os.environ, **self.environment, **self.cloud.base_env()}
-        env.update(self.cloud.worker_env_overrides)
-        env.update(self.cloud.credentials("task:transcoder"))
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        return env
-
-    def start_task(self) -> WorkerTask:
-        task_id = uuid.uuid4().hex[:12]
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"transcoder-{task_id}.log"
-        fh = open(log_path, "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
-                                env=self._env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        fh.close()
-        task = WorkerTask(task_id, proc, log_path, time.monotonic())
-        shipper = getattr(self.cloud, "shipper", None)
-        if shipper and self.log_group:  # the awslogs driver's stream naming
-            shipper.tail(log_path, self.log_group, self.stream_name(task_id))
-        with self._lock:
-            self.tasks.append(task)
-        self.started += 1
-        return task
-
-    def run(self) -> None:
-        for _ in range(self.count):
-            self.start_task()
-        quick_exits = 0
-        while not self._halt.wait(1.0):
-            with self._lock:
-                dead = [t for t in self.tasks if t.proc.poll() is not None]
-                self.tasks = [t for t in self.tasks if t not in dead]
-            if not dead:
-                continue
-            # A worker that dies at start (e.g. no ffmpeg) is replaced with a growing delay,
-            # as ECS throttles a service whose tasks keep failing.
-            quick_exits = quick_exits + 1 if any(time.monotonic() - t.started < 10 for t in dead) else 0
-            if quick_exits and self._halt.wait(min(60.0, 2.0 ** quick_exits)):
-                return
-            for t in dead:
-                log.warning("worker task %s exited with %s; starting a replacement (log: %s)",
-                            t.task_id, t.proc.returncode, t.log_path)
-                self.restarts += 1
-                self.start_task()
-
-    def stop(self) -> None:
-        """SIGTERM every worker, SIGKILL what is left after ``StopTimeout`` seconds."""
-        self._halt.set()
-        with self._lock:
-            tasks = list(self.tasks)
-        for t in tasks:
-            if t.proc.poll() is None:
-                t.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
-        for t in tasks:
-            try:
-                t.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                t.proc.kill()
-                t.proc.wait()
 
 
 class LocalCloud:

@@ -1,0 +1,61 @@
+"""One DynamoDB table with plain-Python (de)serialisation, and the time helpers every item
+uses (ISO 8601 UTC timestamps that sort as text)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from .clients import client
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601 with milliseconds (sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_since(iso: str | None, until_iso: str | None = None) -> float:
+    """Seconds from ``iso`` to ``until_iso`` (default now); 0.0 when ``iso`` is unknown."""
+    if not iso:
+        return 0.0
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))  # noqa: E731
+    end = parse(until_iso) if until_iso else datetime.now(timezone.utc)
+    return max(0.0, (end - parse(iso)).total_seconds())
+
+
+def _to_ddb(value: Any) -> Any:
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def _from_ddb(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_ddb(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_from_ddb(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _from_ddb(v) for k, v in value.items()}
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+class DynamoTable:
+    """One DynamoDB table (``table`` is its name) with plain-Python (de)serialisation; the
+    base of the adapters that share the jobs table."""
+
+    def __init__(self, table: str, region: str | None = None, endpoint_url: str | None = None):
+        self.table_name = table
+        self._ddb = client("dynamodb", region, endpoint_url)
+        import boto3.dynamodb.types as t
+        self._ser, self._de = t.TypeSerializer(), t.TypeDeserializer()
+
+    # --- (de)serialisation -------------------------------------------------------------
+    def _item(self, d: dict) -> dict:
+        return {k: self._ser.serialize(v) for k, v in _to_ddb(d).items() if v is not None}
+
+    def _plain(self, item: dict) -> dict:
+        return _from_ddb({k: self._de.deserialize(v) for k, v in item.items()})
+
+    def _vals(self, d: dict) -> dict:
+        return {k: self._ser.serialize(v) for k, v in _to_ddb(d).items()}
