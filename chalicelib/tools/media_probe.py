@@ -15,6 +15,8 @@ for HTTP errors, timeouts and network failures (the caller asks S3 what happened
 """
 from __future__ import annotations
 
+import math
+import struct
 from fractions import Fraction
 from typing import Any
 
@@ -25,6 +27,15 @@ from chalicelib.domain import confinement
 from chalicelib.domain.errors import PermanentError, SourceUnreachable
 
 _last: dict[str, bool] = {}
+#: Decoder name -> codec name, for PyAV releases without ``Codec.canonical_name`` (< 14).
+DECODER_CODECS = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx": "vp8", "libvpx-vp9": "vp9",
+                  "libopenjpeg": "jpeg2000"}
+
+
+def _codec_name(ctx: Any) -> str | None:
+    if ctx is None:
+        return None
+    return getattr(ctx.codec, "canonical_name", None) or DECODER_CODECS.get(ctx.name, ctx.name)
 
 
 def _ratio(value: Any) -> str:
@@ -32,6 +43,30 @@ def _ratio(value: Any) -> str:
         return "0/0"
     fraction = Fraction(value)
     return f"{fraction.numerator}/{fraction.denominator}"
+
+
+def _attached_picture(stream: Any) -> int:
+    """1 for cover art (AV_DISPOSITION_ATTACHED_PIC, 0x400); PyAV < 14 does not expose the
+    disposition, so there a one-frame video stream beside audio counts as one."""
+    try:
+        return int(bool(int(stream.disposition) & 0x400))
+    except AttributeError:
+        return int(stream.type == "video" and stream.frames == 1 and len(stream.container.streams.audio) > 0)
+
+
+def _display_rotation(frame: Any) -> float:
+    """The frame's display-matrix rotation in degrees, signed as ffprobe prints it:
+    ``frame.rotation`` on PyAV >= 14, else computed from the DISPLAYMATRIX side data the way
+    FFmpeg's ``av_display_rotation_get`` does (nine little-endian int32, 16.16 fixed point)."""
+    if hasattr(frame, "rotation"):
+        return float(frame.rotation or 0)
+    for side in getattr(frame, "side_data", None) or []:
+        if str(getattr(side, "type", "")).endswith("DISPLAYMATRIX") and len(bytes(side)) >= 36:
+            m = [v / 65536 for v in struct.unpack("<9i", bytes(side)[:36])]
+            scale0, scale1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+            if scale0 and scale1:
+                return -math.degrees(math.atan2(m[1] / scale1, m[0] / scale0))
+    return 0.0
 
 
 def _seconds(value: Any, time_base: Any) -> str | None:
@@ -80,16 +115,16 @@ def probe(url: str, timeout: float = 60.0) -> dict:
         if videos:
             try:
                 frame = next(container.decode(videos[0]))
-                decoded, rotation = True, float(getattr(frame, "rotation", 0) or 0)
+                decoded, rotation = True, _display_rotation(frame)
             except (av.error.FFmpegError, StopIteration, ValueError):
                 decoded = False
         for stream in container.streams:
             ctx = stream.codec_context
             entry: dict[str, Any] = {"index": stream.index, "codec_type": stream.type,
-                                     "codec_name": ctx.codec.canonical_name if ctx else None,
+                                     "codec_name": _codec_name(ctx),
                                      "tags": dict(stream.metadata or {}),
                                      "duration": _seconds(stream.duration, stream.time_base),
-                                     "disposition": {"attached_pic": int(bool(int(stream.disposition or 0) & 0x400))}}
+                                     "disposition": {"attached_pic": _attached_picture(stream)}}
             if stream.type == "video":
                 sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
                 entry.update(width=ctx.width, height=ctx.height, pix_fmt=ctx.pix_fmt,
