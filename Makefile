@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INPUT  ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench load up lint clean
+.PHONY: demo test bench load package up lint clean
 
 # ffmpeg + ffprobe: Debian's package (x264, AAC; ffprobe that reads MPEG-TS). Installed with
 # apt-get when missing: directly as root, through sudo otherwise.
@@ -41,9 +41,13 @@ bench: deps
 load: deps
 	$(BIN)/python -m infra.local.load $(INPUT)
 
+## Package for AWS: chalice package + the template's per-function roles -> out/sam.yaml, out/deployment.zip
+package: deps
+	$(BIN)/python -m infra.package out
+
 ## Run the local cloud in the foreground (Ctrl-C stops it).
 up: deps
 	$(BIN)/vodpipe up
 
 clean:
-	rm -rf $(VENV) .pytest_cache output .vodpipe
+	rm -rf $(VENV) .pytest_cache output .vodpipe out
