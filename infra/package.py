@@ -12,6 +12,7 @@ deployment package ``OUT_DIR/deployment.zip``.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -55,8 +56,11 @@ def bind_function_roles(template: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0]) if args else ROOT / "out"
+    # chalice wants a region even to package; the template itself is region-agnostic
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+           or "us-east-1"}
     subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--merge-template",
-                    str(ROOT / "infra" / "template.yaml"), str(out)], cwd=ROOT, check=True)
+                    str(ROOT / "infra" / "template.yaml"), str(out)], cwd=ROOT, check=True, env=env)
     sam = out / "sam.yaml"
     template = bind_function_roles(yaml.safe_load(sam.read_text()))
     sam.write_text(yaml.safe_dump(template, sort_keys=False))
