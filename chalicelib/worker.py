@@ -23,7 +23,6 @@ from typing import Any, Callable
 from aws_lambda_powertools import Logger
 
 from chalicelib.domain.errors import PermanentError, describe
-from chalicelib.domain.ffmpeg_args import run_time_limit
 from chalicelib.services.context import Context
 from chalicelib.services.transcode import JobCanceled, TaskLeased, TaskRunner
 
@@ -139,8 +138,8 @@ class Worker:
             return
         logger.append_keys(job_id=body.get("job_id"), rendition=body.get("task"), attempt=receives,
                            sqs_message_id=m.get("MessageId"))
-        bound = run_time_limit(float(body.get("duration") or 0), s.min_speed, s.min_run_seconds)
-        beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout, bound + s.heartbeat_grace_seconds,
+        beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout,
+                         self.runner.time_bound(body) + s.heartbeat_grace_seconds,
                          self.runner.overdue)
         beat.start()
         try:

@@ -95,6 +95,12 @@ class TaskRunner:
         self._canceled = threading.Event()
         self._stop_requested = threading.Event()
 
+    def time_bound(self, msg: dict[str, Any]) -> float:
+        """Wall-clock bound (s) of each ffmpeg run of the task ``msg``, from its probed
+        duration and the minimum-speed settings (``ffmpeg_args.run_time_limit``)."""
+        s = self.ctx.settings
+        return A.run_time_limit(float(msg.get("duration") or 0), s.min_speed, s.min_run_seconds)
+
     def overdue(self) -> None:
         """The running task overran its bound (the worker's heartbeat cap): stop ffmpeg; the
         attempt ends with ``RunTimeout`` (transient, so the redrive count still applies)."""
@@ -185,7 +191,7 @@ class TaskRunner:
                src.get("version_id") or job.get("source_version_id"))
         ctx.objects.pin_source(*pin)
         url = ctx.objects.presign_get(pin[0], pin[1], s.presign_expiry, pin[3])
-        self._time_limit = A.run_time_limit(float(msg.get("duration") or 0), s.min_speed, s.min_run_seconds)
+        self._time_limit = self.time_bound(msg)
         out_dir = tempfile.mkdtemp(prefix=f"vodpipe-{job_id}-{name}-", dir=self.workdir)
         throttle = Throttle(s.progress_min_step, s.progress_min_interval)
 

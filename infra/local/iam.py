@@ -26,6 +26,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -59,11 +60,17 @@ class Principal:
         """True when the policies allow ``action`` on ``resource``."""
         allowed = False
         for document in self.policies:
-            result = IAMPolicy(document).is_action_permitted(action, resource)
+            result = _parsed(document).is_action_permitted(action, resource)
             if result == PermissionResult.DENIED:
                 return False
             allowed = allowed or result == PermissionResult.PERMITTED
         return allowed
+
+
+@lru_cache(maxsize=256)
+def _parsed(document: str) -> IAMPolicy:
+    """A policy document parsed once: every AWS call of every process is decided here."""
+    return IAMPolicy(document)
 
 
 def access_key_for(name: str) -> str:
