@@ -20,6 +20,15 @@ ffmpeg:
 
 deps: ffmpeg $(STAMP)
 
+# checkov, the CloudFormation security scanner, in its own venv: its pinned dependencies
+# (constraints-scan.txt) conflict with the app's. The test suite scans the packaged template.
+SCAN_VENV  ?= .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+$(SCAN_STAMP): constraints-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r constraints-scan.txt
+	touch $(SCAN_STAMP)
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
@@ -30,8 +39,8 @@ demo: deps
 	$(BIN)/vodpipe demo $(INPUT)
 
 ## Run the whole test suite (unit, contract, handlers, end to end). CI runs exactly this.
-test: deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: deps $(SCAN_STAMP)
+	VODPIPE_CHECKOV=$(SCAN_VENV)/bin/checkov $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).
 bench: deps
@@ -42,6 +51,7 @@ load: deps
 	$(BIN)/python -m infra.local.load $(INPUT)
 
 ## Package for AWS: chalice package + the template's per-function roles -> out/sam.yaml, out/deployment.zip
+## (the local cloud runs the functions from this package and rebuilds it when a source changed)
 package: deps
 	$(BIN)/python -m infra.package out
 
@@ -50,4 +60,4 @@ up: deps
 	$(BIN)/vodpipe up
 
 clean:
-	rm -rf $(VENV) .pytest_cache output .vodpipe out
+	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache output .vodpipe out

@@ -80,6 +80,8 @@ class Settings:
     webhook_allow_private: bool = False
     #: whether read-only API routes need IAM (SigV4) authorization too (mutating ones always do)
     api_read_auth: bool = True
+    #: the ECS agent of the task this worker runs in (ECS sets ECS_AGENT_URI; None outside ECS)
+    ecs_agent_uri: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -132,4 +134,5 @@ class Settings:
             webhook_timeout=float(env.get("VODPIPE_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
             webhook_allow_private=env.get("VODPIPE_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
             api_read_auth=env.get("VODPIPE_API_READ_AUTH", "true").lower() not in ("0", "false", "no"),
+            ecs_agent_uri=env.get("ECS_AGENT_URI") or None,
         )

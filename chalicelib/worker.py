@@ -8,7 +8,10 @@
   it with a backoff visibility (5 s x 2^(receives-1), at most 5 minutes) for SQS to redeliver,
   and the redrive policy moves it to the dead-letter queue after maxReceiveCount;
 * SIGTERM/SIGINT (what ECS sends before ``stopTimeout``) stops ffmpeg and releases the
-  message at once (visibility 0) so another worker can take it.
+  message at once (visibility 0) so another worker can take it;
+* while a message is in hand the task holds ECS scale-in protection (``TaskProtection``, for
+  the task's time bound), cleared when the queue has nothing more for it: scale-in stops idle
+  tasks, never an encode.
 """
 from __future__ import annotations
 
@@ -102,6 +105,7 @@ class Worker:
             msgs = self.ctx.queues.receive(s.tasks_queue, 1, 0 if burst else s.poll_wait_seconds,
                                            s.task_visibility_timeout)
             if not msgs:
+                self.ctx.protection.release()
                 if burst:
                     break
                 continue
@@ -114,6 +118,7 @@ class Worker:
                 self.handled += 1
             if max_tasks and self.handled >= max_tasks:
                 break
+        self.ctx.protection.release()
         logger.info("worker stopped", extra={"worker_id": self.worker_id, "handled": self.handled})
         return self.handled
 
@@ -138,6 +143,7 @@ class Worker:
             return
         logger.append_keys(job_id=body.get("job_id"), rendition=body.get("task"), attempt=receives,
                            sqs_message_id=m.get("MessageId"))
+        self.ctx.protection.protect(self.runner.time_bound(body) + s.heartbeat_grace_seconds)
         beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout,
                          self.runner.time_bound(body) + s.heartbeat_grace_seconds,
                          self.runner.overdue)

@@ -9,6 +9,7 @@ from chalicelib.aws.jobstore import JobStore
 from chalicelib.aws.objects import Objects
 from chalicelib.aws.queues import Queues
 from chalicelib.aws.records import Records
+from chalicelib.aws.task_protection import TaskProtection
 from chalicelib.config import Settings
 
 
@@ -40,3 +41,7 @@ class Context:
     def events(self) -> Events:
         s = self.settings
         return Events(s.events_topic_arn, s.region, s.endpoint_url)
+
+    @cached_property
+    def protection(self) -> TaskProtection:
+        return TaskProtection(self.settings.ecs_agent_uri)

@@ -4,15 +4,20 @@
   function or worker is checked against its own role in the template), or an endpoint that is
   already running, e.g. LocalStack, given as ``endpoint_url`` (no IAM check then);
 * provisioning from ``infra/template.yaml`` (``provision.py``);
-* each Lambda function in its own process under its role's credentials (``runtime.py``);
-* an event-source mapping per Chalice ``on_sqs_message`` handler: long-polls the queue with
+* each Lambda function run from its deployment package (``make package``, rebuilt when a source
+  changed; ``lambda_package.py``) in its own processes, with the handler, timeout, environment
+  and role the packaged template gives it and nothing of the host's (``runtime.py``);
+* an event-source mapping per SQS event of a packaged function: long-polls the queue with
   the function's role, builds the Lambda SQS event, invokes the function, deletes the batch on
-  success and leaves it on failure so the redrive policy works, as Lambda does;
-* a task runner playing the ECS service: N worker processes started from the task
-  definition's command and environment, restarted if they exit, SIGTERM then SIGKILL after
-  the container's ``StopTimeout`` on shutdown;
-* the Chalice HTTP API on a local port, in the API function's process, with API Gateway's
-  SigV4 check for IAM-authorized routes (``apiauth.py``).
+  success and leaves it on failure so the redrive policy works, as Lambda does; a schedule per
+  Schedule event;
+* a task runner playing the ECS service and its Application Auto Scaling: worker processes
+  started from the task definition's command and environment, as many as the template's
+  backlog-per-task policy asks between its minimum and maximum (``workers`` caps it), idle ones
+  stopped on scale-in (encoding ones hold scale-in protection), replaced if they die, SIGTERM
+  then SIGKILL after the container's ``StopTimeout`` on shutdown;
+* API Gateway on a local port: the REST API's routes, API Gateway's SigV4 check for
+  IAM-authorized routes (``apiauth.py``), each request invoked on the ``api`` function.
 
 ``LocalCloud`` is a context manager; tests use it as a fixture, ``vodpipe up`` in the
 foreground.
@@ -37,7 +42,9 @@ from .apiauth import sign_request
 from .emulator import EmulatorServer
 from .iam import Principal, access_key_for
 from .logs import LogShipper
-from .runtime import ApiContainer, FunctionContainer
+from .lambda_package import FunctionSpec, LambdaPackage
+from .runtime import ApiGateway, FunctionContainer, FunctionPool, runtime_environment
+from .scaling import ScalingPolicy
 from .tasks import TaskRunner
 from .triggers import EventSourceMapping, Schedule
 from .provision import Provisioner, Stack
@@ -69,7 +76,9 @@ class LocalCloud:
 
     ``port``: emulator port (``DEFAULT_PORT`` 4566; 0 picks a free one) unless
     ``endpoint_url`` names a running endpoint. ``api_port``: the HTTP API (0: free port).
-    ``workers``: worker processes (default: CPU cores). ``env``: extra ``VODPIPE_*``
+    ``workers``: the most worker processes the service scales out to (the template's
+    ``TranscoderMaxTasks``; default: CPU cores). ``scale_interval``: seconds between scaling
+    evaluations. ``env``: extra ``VODPIPE_*``
     settings for handlers and workers (e.g. ``VODPIPE_LADDER``). ``params``: template
     parameters. ``alarm_interval``: seconds between alarm evaluations. ``schedule_seconds``:
     run scheduled functions this often instead of at their rate (tests).
@@ -79,7 +88,8 @@ class LocalCloud:
                  endpoint_url: str | None = None, env: dict[str, str] | None = None,
                  state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
                  alarm_interval: float = 10.0, schedule_seconds: float | None = None,
-                 api_read_auth: bool = False, enforce_iam: bool = True, template: dict | None = None):
+                 api_read_auth: bool = False, enforce_iam: bool = True, template: dict | None = None,
+                 scale_interval: float = 2.0):
         self.port = port
         self.api_port = api_port
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
@@ -88,11 +98,14 @@ class LocalCloud:
         self.worker_env_overrides: dict[str, str] = {}
         self.state_dir = Path(state_dir or ROOT / ".vodpipe")
         # Locally, players read the outputs straight from the emulator's bucket.
-        self.params = {"PublicOutputs": "true", **(params or {})}
+        self.params = {"PublicOutputs": "true", "TranscoderMaxTasks": self.workers, **(params or {})}
+        self.scale_interval = scale_interval
         self.region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
         self._moto = None
-        self._api: ApiContainer | None = None
-        self.containers: dict[str, FunctionContainer] = {}
+        self._api: ApiGateway | None = None
+        self.package: LambdaPackage | None = None
+        self.functions: dict[str, FunctionSpec] = {}
+        self.pools: dict[str, FunctionPool] = {}
         self._containers_lock = threading.Lock()
         self.mappings: list[EventSourceMapping] = []
         self.task_runner: TaskRunner | None = None
@@ -111,13 +124,15 @@ class LocalCloud:
     # --- environment ------------------------------------------------------------------
     def base_env(self) -> dict[str, str]:
         """Endpoint, credentials and application settings every component gets."""
-        env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url or "",
-               # locally, webhooks may target this machine (a receiver on 127.0.0.1) and are
-               # signed with a development secret; set both explicitly on AWS
-               "VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
-               "VODPIPE_API_READ_AUTH": "true" if self.api_read_auth else "false"}
+        env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url or ""}
         if self.stack:
             env.update(self.stack.app_env())
+            # players read the outputs from the emulator's bucket (CloudFront's URL on AWS)
+            env["VODPIPE_OUTPUT_BASE_URL"] = f"{self.endpoint_url}/{env['VODPIPE_OUTPUT_BUCKET']}"
+        # locally, webhooks may target this machine (a receiver on 127.0.0.1) and are signed
+        # with a development secret (the WebhookSecret parameter on AWS)
+        env.update({"VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+                    "VODPIPE_API_READ_AUTH": "true" if self.api_read_auth else "false"})
         env.update(self.extra_env)
         return env
 
@@ -153,6 +168,27 @@ class LocalCloud:
         """Calls the local IAM refused so far: {principal, action, resource}."""
         return list(self._moto.iam.denials) if self._moto and self._moto.iam else []
 
+    def authorize(self, principal: str, action: str, resource: str) -> bool:
+        """Whether ``principal``'s role allows ``action`` on ``resource`` (for calls the local
+        cloud itself makes on a principal's behalf, e.g. the ECS agent). Records a denial."""
+        known = self.principals.get(principal)
+        if known is None or not self.enforce_iam or not (self._moto and self._moto.iam):
+            return True
+        allowed = known.decide(action, resource)
+        if not allowed:
+            self._moto.iam.denials.append({"principal": principal, "action": action, "resource": resource})
+        return allowed
+
+    @property
+    def cluster_name(self) -> str:
+        return str(self.stack.refs["TranscoderCluster"])
+
+    def _visible_tasks(self) -> int:
+        """ApproximateNumberOfMessagesVisible of the tasks queue (the scaling metric's numerator)."""
+        attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.stack.refs["TasksQueue"],
+                                                         AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
@@ -168,6 +204,8 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
+        # the functions run from what `make package` builds for Lambda (rebuilt if stale)
+        self.package = LambdaPackage.ensure()
         if self.endpoint_url is None:
             if self.port == 0:
                 self.port = free_port()
@@ -193,28 +231,32 @@ class LocalCloud:
                                   lambda fn: prefix if fn == "api" else f"{prefix}-{fn}")
         self.shipper.start()
         self._load_app()
+        # metric-math alarms (Metrics) drive scaling policies: the task runner's scaler plays them
         alarms = [self.stack.refs[k] for k, r in self.stack.template["Resources"].items()
-                  if r["Type"] == "AWS::CloudWatch::Alarm" and k in self.stack.refs]
+                  if r["Type"] == "AWS::CloudWatch::Alarm" and k in self.stack.refs
+                  and "Metrics" not in r.get("Properties", {})]
         app_stage = f"{self.stack.params['AppName']}-{self.stack.params['Stage']}"
         self.alarms = AlarmEvaluator(self, alarms, f"/vodpipe/{app_stage}/alarm-history", self.alarm_interval)
         self.alarms.start()
-        for src in self.app.event_sources:
-            if getattr(src, "queue", None):
-                m = EventSourceMapping(self, src.name, src.queue, src.batch_size)
+        self.functions = self.package.functions(self.stack)
+        for spec in self.functions.values():
+            if spec.queue:
+                m = EventSourceMapping(self, spec.name, spec.queue, spec.batch_size)
                 m.start()
                 self.mappings.append(m)
-            elif getattr(src, "schedule_expression", None):
-                seconds = self.schedule_seconds or Schedule.rate_seconds(src.schedule_expression)
-                sched = Schedule(self, src.name, seconds)
+            elif spec.schedule:
+                seconds = self.schedule_seconds or Schedule.rate_seconds(spec.schedule)
+                sched = Schedule(self, spec.name, seconds)
                 sched.start()
                 self.mappings.append(sched)
         self._start_api()
-        self.task_runner = TaskRunner(self, self.stack.task_definition(), self.workers, self.state_dir / "logs")
+        self.task_runner = TaskRunner(self, self.stack.task_definition(), ScalingPolicy.from_stack(self.stack),
+                                      self.state_dir / "logs", self._visible_tasks, self.scale_interval)
         self.task_runner.start()
 
     def _load_app(self) -> None:
-        """Read the app's event sources (what `chalice package` reads); the functions
-        themselves run in their own processes (``infra/local/runtime.py``)."""
+        """Read the app's route table (API Gateway's view of the REST API, as in the packaged
+        swagger); the functions themselves run from the package (``runtime.py``)."""
         import importlib
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
@@ -230,60 +272,53 @@ class LocalCloud:
             if isinstance(h, logging.StreamHandler):
                 h.setStream(self._own_log)
 
-    def function_env(self, function_name: str) -> dict[str, str]:
-        """The environment of a function's execution environment: endpoint, region, the
-        app's settings and its principal's credentials."""
-        env = {**os.environ, **self.base_env()}
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
+    def function_env(self, function_name: str, log_stream: str = "") -> dict[str, str]:
+        """The whole environment of a function's execution environment, as Lambda builds it:
+        the runtime's variables, the packaged template's ``Environment`` (resolved), then what
+        differs locally (endpoint, the local settings of ``base_env``) and its role's
+        credentials. Nothing from this process's environment; PATH holds only ``python3``."""
+        spec = self.functions[function_name]
+        env = runtime_environment(spec, self.region, self.shipper.function_group(function_name), log_stream)
+        env.update(spec.environment)
+        env.update({k: v for k, v in self.base_env().items() if k.startswith(("VODPIPE_", "AWS_ENDPOINT_URL"))})
+        env["VODPIPE_FUNCTION_ARN"] = f"arn:aws:lambda:{self.region}:{self.stack.account}:function:{function_name}"
         env.update(self.credentials(f"function:{function_name}"))
-        # The Lambda Python runtime has python and no ffmpeg/ffprobe: neither has this PATH
-        for name in ("VODPIPE_FFMPEG", "VODPIPE_FFPROBE"):
-            env.pop(name, None)
-        env["PATH"] = str(self._lambda_path())
+        env["PATH"] = str(self.package.bin_dir)
         return env
 
-    def _lambda_path(self) -> Path:
-        """A PATH directory holding only ``python3`` (what the Lambda runtime offers us)."""
-        path = self.state_dir / "lambda-runtime" / "bin"
-        path.mkdir(parents=True, exist_ok=True)
-        link = path / "python3"
-        if not link.exists():
-            link.symlink_to(sys.executable)
-        return path
+    def _new_container(self, function_name: str) -> FunctionContainer:
+        day = time.strftime("%Y/%m/%d", time.gmtime())
+        container_id = uuid.uuid4().hex
+        stream = f"{day}/[$LATEST]{container_id}"
+        log_path = self.state_dir / "logs" / f"function-{function_name}-{container_id[:8]}.log"
+        container = FunctionContainer(self.functions[function_name], self.package,
+                                      self.function_env(function_name, stream), log_path)
+        container.container_id = container_id
+        log_path.touch()
+        self.shipper.tail(log_path, self.shipper.function_group(function_name), stream)
+        return container
 
-    def _container(self, function_name: str) -> FunctionContainer:
+    def _pool(self, function_name: str) -> FunctionPool:
         with self._containers_lock:
-            if function_name not in self.containers:
-                group = self.shipper.function_group(function_name)
-                container = FunctionContainer(function_name, self.function_env(function_name),
-                                              self.state_dir / "logs" / f"function-{function_name}.log")
-                day = time.strftime("%Y/%m/%d", time.gmtime())
-                self.shipper.tail(container.log_path, group, f"{day}/[$LATEST]{container.container_id}")
-                self.containers[function_name] = container
-            return self.containers[function_name]
+            if function_name not in self.pools:
+                if function_name not in self.functions:
+                    raise KeyError(f"no function {function_name} in the packaged template")
+                self.pools[function_name] = FunctionPool(lambda: self._new_container(function_name))
+            return self.pools[function_name]
 
     def invoke(self, function_name: str, event: dict) -> Any:
-        """Invoke a function the way Lambda would: in its own warm execution environment.
-        Raises ``InvocationError`` when the handler raised."""
-        return self._container(function_name).invoke(event)
+        """Invoke a function the way Lambda would: from its package, in a warm execution
+        environment of its own. Raises ``InvocationError`` when the handler raised or timed out."""
+        return self._pool(function_name).invoke(event)
 
     def _start_api(self) -> None:
         if self.api_port == 0:
             self.api_port = free_port()
         elif port_in_use(self.api_port):
             raise RuntimeError(f"API port {self.api_port} is in use; choose another with --api-port")
-        env = {**self.function_env("api"), "VODPIPE_API_ACCESS_KEY_ID": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-               "VODPIPE_API_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-        log_path = self.state_dir / "logs" / "function-api.log"
-        self._api = ApiContainer(self.api_port, env, log_path)
-        day = time.strftime("%Y/%m/%d", time.gmtime())
-        self.shipper.tail(log_path, self.shipper.function_group("api"), f"{day}/[$LATEST]{uuid.uuid4().hex}")
-        deadline = time.monotonic() + 30
-        while not port_in_use(self.api_port):
-            if self._api.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start (log: {log_path})")
-            time.sleep(0.05)
+        secrets = {LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        self._api = ApiGateway(self.app, self.api_port, lambda event: self.invoke("api", event), secrets, self.region)
+        self._api.start()
 
     def stop(self) -> None:
         """Stop workers (SIGTERM, then SIGKILL), pollers, the API and the emulator."""
@@ -304,9 +339,9 @@ class LocalCloud:
                     h.setStream(sys.stdout)
             self._own_log.close()
             self._own_log = None
-        for container in list(self.containers.values()):
-            container.stop()
-        self.containers = {}
+        for pool in list(self.pools.values()):
+            pool.stop()
+        self.pools = {}
         if self._api:
             self._api.stop()
             self._api = None

@@ -25,20 +25,16 @@ from botocore.exceptions import ClientError
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
-#: Environment variable -> (logical id, attribute or "Ref") for the application settings.
-APP_ENV = {
-    "VODPIPE_INGEST_BUCKET": ("IngestBucket", "Ref"),
-    "VODPIPE_OUTPUT_BUCKET": ("OutputBucket", "Ref"),
-    "VODPIPE_INGEST_QUEUE": ("IngestQueue", "QueueName"),
-    "VODPIPE_INGEST_DLQ": ("IngestDeadLetterQueue", "QueueName"),
-    "VODPIPE_TASKS_QUEUE": ("TasksQueue", "QueueName"),
-    "VODPIPE_TASKS_DLQ": ("TasksDeadLetterQueue", "QueueName"),
-    "VODPIPE_JOBS_TABLE": ("JobsTable", "Ref"),
-    "VODPIPE_EVENTS_TOPIC_ARN": ("JobEventsTopic", "Ref"),
-    "VODPIPE_WEBHOOKS_QUEUE": ("WebhooksQueue", "QueueName"),
-}
-#: Types that need nothing on the emulator (the local cloud plays their part).
-LOCAL_NOOP = {"AWS::IAM::Role", "AWS::ECS::Service"}
+#: Types the emulator needs nothing for: the local cloud plays their part (IAM roles: the local
+#: IAM; the ECS service and Application Auto Scaling: the task runner and its scaler; the
+#: network: one machine; CloudFront: the emulator's bucket URLs; ECR: the worker runs from
+#: this checkout). They get placeholder ids and attributes.
+LOCAL_NOOP = {"AWS::IAM::Role", "AWS::ECS::Service", "AWS::ApplicationAutoScaling::ScalableTarget",
+              "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::ECR::Repository", "AWS::ECR::PullThroughCacheRule",
+              "AWS::CloudFront::Distribution", "AWS::CloudFront::OriginAccessControl", "AWS::CloudFront::CachePolicy",
+              "AWS::CloudFront::ResponseHeadersPolicy", "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::RouteTable",
+              "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint",
+              "AWS::EC2::FlowLog"}
 #: CloudFormation CorsRule property -> S3 API CORSRule member.
 CORS_KEYS = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
 _SUB = re.compile(r"\$\{([^}!]+)\}")
@@ -162,12 +158,12 @@ class Stack:
         return done
 
     def app_env(self) -> dict[str, str]:
-        """The application's ``VODPIPE_*`` environment for this stack."""
-        env = {}
-        for var, (logical, attr) in APP_ENV.items():
-            env[var] = str(self.refs[logical] if attr == "Ref" else self.attrs[logical][attr])
+        """The application's ``VODPIPE_*`` environment for this stack: the functions'
+        environment of ``Metadata.VodpipeFunctions`` (what packaging gives every function),
+        resolved, plus app and stage."""
+        spec = ((self.template.get("Metadata") or {}).get("VodpipeFunctions") or {}).get("Environment") or {}
+        env = {k: "" if v is None else str(v) for k, v in self.resolve(spec).items()}
         env["VODPIPE_APP"], env["VODPIPE_STAGE"] = str(self.params["AppName"]), str(self.params["Stage"])
-        env["VODPIPE_ACCOUNT"] = self.account
         return env
 
     def principals(self) -> dict[str, tuple[str, list[str]]]:
@@ -186,6 +182,17 @@ class Stack:
     def task_definition(self, logical: str = "TranscoderTaskDefinition") -> dict:
         """The resolved properties of an ECS task definition (CloudFormation casing)."""
         return self.resolve(self.template["Resources"][logical]["Properties"])
+
+
+def _placeholder(kind: str, logical: str, account: str, region: str, props: dict) -> tuple[str, dict[str, str]]:
+    """(Ref, attributes) of a resource the local cloud plays itself, shaped like AWS's."""
+    if kind == "AWS::IAM::Role":
+        arn = f"arn:aws:iam::{account}:role/{logical}"
+        return arn, {"Arn": arn}
+    ident = f"local-{logical.lower()}"
+    name = props.get("ServiceName") if isinstance(props.get("ServiceName"), str) else logical
+    return ident, {"Arn": f"arn:aws:local:{region}:{account}:{logical}", "Id": ident, "Name": name,
+                   "DomainName": f"{ident}.invalid", "RepositoryUri": f"{account}.dkr.ecr.{region}.invalid/{ident}"}
 
 
 def _ignore(code: str, fn, *args, **kwargs):
@@ -248,8 +255,8 @@ class Provisioner:
             handler = getattr(self, "_" + res["Type"].replace("AWS::", "").replace("::", "_").lower(), None)
             if handler is None:
                 if res["Type"] in LOCAL_NOOP:
-                    stack.refs[logical] = f"arn:aws:iam::{account}:role/{logical}"
-                    stack.attrs[logical] = {"Arn": stack.refs[logical]}
+                    stack.refs[logical], stack.attrs[logical] = _placeholder(res["Type"], logical, account,
+                                                                             self.region, res.get("Properties", {}))
                     continue
                 raise NotImplementedError(f"the local provisioner cannot create {res['Type']} ({logical})")
             handler(stack, logical, stack.resolve(res.get("Properties", {})))
@@ -299,7 +306,8 @@ class Provisioner:
                 {"QueueArn": q["Queue"], "Events": [q["Event"]], **({"Filter": q["Filter"]} if "Filter" in q else {})}
                 for q in notif["QueueConfigurations"]]})
         stack.refs[logical] = name
-        stack.attrs[logical] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+        stack.attrs[logical] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+                                "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"}
 
     def _s3_bucketpolicy(self, stack: Stack, logical: str, p: dict) -> None:
         self.client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
@@ -340,11 +348,14 @@ class Provisioner:
         keys = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic",
                 "ExtendedStatistic", "Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold",
                 "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions", "InsufficientDataActions",
-                "Unit")
+                "Unit", "Metrics")
         kwargs = {k: p[k] for k in keys if k in p}
         for k in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if k in kwargs:
                 kwargs[k] = int(kwargs[k])
+        for query in kwargs.get("Metrics", []):
+            if "MetricStat" in query:
+                query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
         kwargs["Threshold"] = float(kwargs["Threshold"])
         self.client("cloudwatch").put_metric_alarm(**kwargs)
         stack.refs[logical] = p["AlarmName"]

@@ -1,35 +1,37 @@
-"""The Lambda runtime, played locally: each function runs in its own process ("function
-container"), with its own environment and credentials, as Lambda runs each function in its own
-execution environment under its own execution role.
+"""The Lambda runtime, played locally: each function runs from its deployment package in its own
+processes ("execution environments"), with the environment, credentials, timeout and handler
+its packaged template gives it, as Lambda runs it under its own execution role.
 
-* ``FunctionContainer`` (parent side): starts ``python -m infra.local.runtime <function>``,
-  sends it one event at a time and returns the handler's result or raises ``InvocationError``
-  (the event-source mapping then leaves the batch for redelivery, as Lambda does). The
-  child's stdout/stderr (Powertools JSON logs, EMF lines) go to a file the log shipper tails
-  into the function's log group, as Lambda's stdout goes to CloudWatch Logs.
-* ``python -m infra.local.runtime <function>`` (child side): imports the Chalice app, then
-  reads one JSON request per line on stdin and writes one JSON response per line to the
-  result pipe (file descriptor in ``VODPIPE_RUNTIME_FD``), keeping stdout for logs.
-* ``python -m infra.local.runtime --api PORT`` serves the HTTP API (Chalice's local server
-  with API Gateway's SigV4 check for ``IAMAuthorizer`` routes) in the API function's process.
+* ``FunctionContainer``: one warm execution environment. Starts ``python3 -S -E bootstrap.py
+  HANDLER`` (``lambda_bootstrap.py``) in the package's task directory, sends it one event at a
+  time and returns the handler's result, or raises ``InvocationError`` (the event source
+  mapping then leaves the batch for redelivery, as Lambda does). An invocation past the
+  function's timeout kills the environment (``Sandbox.Timedout``). stdout/stderr go to a file
+  the log shipper tails into the function's log group.
+* ``FunctionPool``: a function's environments; a new one starts when every warm one is busy
+  (Lambda's concurrency), up to a limit.
+* ``ApiGateway``: the REST API in front of the ``api`` function: Chalice's local gateway turns
+  HTTP requests into API Gateway proxy events (routes from the app, as in the packaged
+  swagger), API Gateway's SigV4 check guards ``IAMAuthorizer`` routes (``apiauth.py``), and the
+  event is invoked on the ``api`` function's pool.
 """
 from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
-import sys
 import threading
-import traceback
+import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[2]
+from .lambda_package import FunctionSpec, LambdaPackage
 
 
 class InvocationError(Exception):
-    """The function raised (``error_type``, ``message``) or its container died."""
+    """The function raised (``error_type``, ``message``), timed out or its environment died."""
 
     def __init__(self, error_type: str, message: str):
         super().__init__(f"{error_type}: {message}")
@@ -37,51 +39,60 @@ class InvocationError(Exception):
 
 
 class FunctionContainer:
-    """One warm execution environment of ``function`` (parent side). ``env`` is the whole
-    environment of the child; ``log_path`` receives its stdout and stderr. ``invoke`` is
-    serialised (one event at a time, like one Lambda execution environment)."""
+    """One warm execution environment of ``spec`` from ``package``. ``env`` is its whole
+    environment; ``log_path`` receives its stdout and stderr. ``invoke`` is serialised."""
 
-    def __init__(self, function: str, env: dict[str, str], log_path: Path):
-        self.function, self.env, self.log_path = function, env, log_path
+    def __init__(self, spec: FunctionSpec, package: LambdaPackage, env: dict[str, str], log_path: Path):
+        self.spec, self.package, self.env, self.log_path = spec, package, env, log_path
         self.container_id = uuid.uuid4().hex
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._results = None
 
     def _start(self) -> None:
         read_fd, write_fd = os.pipe()
-        log = open(self.log_path, "ab")
-        self._proc = subprocess.Popen([sys.executable, "-m", "infra.local.runtime", self.function], cwd=str(ROOT),
-                                      env={**self.env, "VODPIPE_RUNTIME_FD": str(write_fd)}, stdin=subprocess.PIPE,
-                                      stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,), text=True,
-                                      start_new_session=True)
-        log.close()
+        env = {**self.env, "VODPIPE_RUNTIME_FD": str(write_fd), "LAMBDA_TASK_ROOT": str(self.package.task_dir),
+               "LAMBDA_RUNTIME_DIR": str(self.package.runtime_dir)}
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                [str(self.package.bin_dir / "python3"), "-S", "-E", "-u", str(self.package.runtime_dir / "bootstrap.py"),
+                 self.spec.handler], cwd=str(self.package.task_dir), env=env, stdin=subprocess.PIPE, stdout=log,
+                stderr=subprocess.STDOUT, pass_fds=(write_fd,), text=True, start_new_session=True)
         os.close(write_fd)
         self._results = os.fdopen(read_fd, "r")
 
-    def invoke(self, event: dict, timeout_ms: int = 900_000) -> Any:
-        """Run the handler on ``event``; returns its result. Raises ``InvocationError``."""
-        with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
-            assert self._proc and self._proc.stdin and self._results
-            request = {"event": event, "request_id": str(uuid.uuid4()), "timeout_ms": timeout_ms}
-            try:
-                self._proc.stdin.write(json.dumps(request) + "\n")
-                self._proc.stdin.flush()
-                line = self._results.readline()
-            except (BrokenPipeError, OSError) as e:
-                line = ""
-                reason = str(e)
-            else:
-                reason = "exited"
-            if not line:
-                self.stop()
-                raise InvocationError("Runtime.ExitError", f"the {self.function} container {reason}")
-            response = json.loads(line)
-            if not response.get("ok"):
-                raise InvocationError(response.get("error_type", "Error"), response.get("message", ""))
-            return response.get("result")
+    def invoke(self, event: dict) -> Any:
+        """Run the handler on ``event`` within the function's timeout; returns its result.
+        Raises ``InvocationError``."""
+        with self.lock:
+            return self.invoke_held(event)
+
+    def invoke_held(self, event: dict) -> Any:
+        """``invoke`` for a caller that already holds ``lock``."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        assert self._proc and self._proc.stdin and self._results
+        deadline = time.time() + self.spec.timeout
+        request = {"event": event, "request_id": str(uuid.uuid4()), "deadline_ms": int(deadline * 1000)}
+        try:
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+            ready, _, _ = select.select([self._results], [], [], self.spec.timeout)
+            line = self._results.readline() if ready else None
+        except (BrokenPipeError, OSError) as e:
+            self.stop()
+            raise InvocationError("Runtime.ExitError", f"the {self.spec.name} environment failed: {e}") from None
+        if line is None:
+            self.stop()
+            raise InvocationError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout:.2f} seconds")
+        if not line:
+            code = self._proc.poll()
+            self.stop()
+            raise InvocationError("Runtime.ExitError", f"the {self.spec.name} environment exited ({code})")
+        response = json.loads(line)
+        if not response.get("ok"):
+            raise InvocationError(response.get("error_type", "Error"), response.get("message", ""))
+        return response.get("result")
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -97,94 +108,100 @@ class FunctionContainer:
             self._results = None
 
 
-class ApiContainer:
-    """The API function's process serving HTTP on 127.0.0.1:``port`` (parent side)."""
+class FunctionPool:
+    """A function's execution environments: ``invoke`` uses an idle warm one, or starts one
+    more (``new_container()``) while fewer than ``limit`` exist, else waits for one."""
 
-    def __init__(self, port: int, env: dict[str, str], log_path: Path):
-        log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "infra.local.runtime", "--api", str(port)], cwd=str(ROOT),
-                                     env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+    def __init__(self, new_container: Callable[[], FunctionContainer], limit: int = 4):
+        self.new_container, self.limit = new_container, limit
+        self.containers: list[FunctionContainer] = []
+        self._cond = threading.Condition()
+
+    def _acquire(self) -> FunctionContainer:
+        with self._cond:
+            while True:
+                for c in self.containers:
+                    if c.lock.acquire(blocking=False):
+                        return c
+                if len(self.containers) < self.limit:
+                    c = self.new_container()
+                    c.lock.acquire()
+                    self.containers.append(c)
+                    return c
+                self._cond.wait(0.5)
+
+    def invoke(self, event: dict) -> Any:
+        """Invoke on an idle (or new) environment. Raises ``InvocationError``."""
+        container = self._acquire()
+        try:
+            return container.invoke_held(event)
+        finally:
+            container.lock.release()
+            with self._cond:
+                self._cond.notify()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        for c in self.containers:
+            c.stop()
+        self.containers = []
 
 
-def _serve_function(function: str) -> int:
-    from chalice.local import LambdaContext
+class ApiGateway(threading.Thread):
+    """The REST API on 127.0.0.1:``port``: routes of ``app`` (a Chalice app, read for its route
+    table only), SigV4 for IAM-authorized routes with ``secrets`` (access key -> secret key),
+    and each request invoked as an API Gateway proxy event through ``invoke``."""
 
-    import app as app_module
-    handler = app_module.app.handler_map[function]
-    results = os.fdopen(int(os.environ["VODPIPE_RUNTIME_FD"]), "w", buffering=1)
-    for line in sys.stdin:
-        request = json.loads(line)
-        context = LambdaContext(function, memory_size=1024, max_runtime_ms=int(request.get("timeout_ms", 900_000)))
-        try:
-            result = handler(request["event"], context)
-            response = {"ok": True, "result": result if _jsonable(result) else None}
-        except Exception as e:  # noqa: BLE001 - reported to the caller, as Lambda reports errors
-            traceback.print_exc()
-            sys.stdout.flush()
-            response = {"ok": False, "error_type": type(e).__name__, "message": str(e)[:2000]}
-        sys.stdout.flush()
-        results.write(json.dumps(response) + "\n")
-    return 0
+    def __init__(self, app: Any, port: int, invoke: Callable[[dict], Any], secrets: dict[str, str], region: str):
+        super().__init__(daemon=True, name="api-gateway")
+        from http.server import BaseHTTPRequestHandler
 
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGateway
 
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-        return True
-    except (TypeError, ValueError):
-        return False
+        from .apiauth import SigV4GatewayAuthorizer
 
+        origin = f"http://127.0.0.1:{port}"
 
-def _serve_api(port: int) -> int:
-    from http.server import BaseHTTPRequestHandler
+        class Integration:
+            """What LocalGateway calls as "the app": the Lambda proxy integration."""
+            routes, api = app.routes, app.api
 
-    from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway
+            def __call__(self, event: dict, context: Any) -> Any:
+                try:
+                    return invoke(event)
+                except InvocationError as e:  # API Gateway's answer to a failed integration
+                    return {"statusCode": 502, "headers": {"Content-Type": "application/json",
+                                                           "x-amzn-ErrorType": "InternalServerErrorException"},
+                            "body": json.dumps({"message": "Internal server error", "error": e.error_type})}
 
-    import app as app_module
+        integration = Integration()
 
-    from .apiauth import SigV4GatewayAuthorizer
+        class GatewayHandler(ChaliceRequestHandler):
+            def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+                self.local_gateway = LocalGateway(integration, config)
+                self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin)
+                BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
-    app = app_module.app
-    secrets = {os.environ["VODPIPE_API_ACCESS_KEY_ID"]: os.environ["VODPIPE_API_SECRET_ACCESS_KEY"]}
-    region, origin = os.environ.get("AWS_REGION", "us-east-1"), f"http://127.0.0.1:{port}"
+            def log_message(self, *args: Any) -> None:  # no access log
+                pass
 
-    class QuietHandler(ChaliceRequestHandler):
-        def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
-            self.local_gateway = LocalGateway(app_object, config)
-            # API Gateway's AWS_IAM check for IAMAuthorizer routes (Chalice admits them all)
-            self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin)
-            BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+        config = Config.create(chalice_stage="dev", app_name="vodpipe", chalice_app=app)
+        self.server = LocalDevServer(integration, config, "127.0.0.1", port, handler_cls=GatewayHandler)
 
-        def log_message(self, *args: Any) -> None:  # no access log
-            pass
+    def run(self) -> None:
+        self.server.server.serve_forever(poll_interval=0.2)
 
-    config = Config.create(chalice_stage="dev", app_name="vodpipe", chalice_app=app)
-    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)  # what chalice.local.create_local_server does
-    app.__class__ = CustomLocalChalice
-    server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=QuietHandler)
-    server.server.serve_forever()
-    return 0
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server.server_close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    if args[:1] == ["--api"]:
-        return _serve_api(int(args[1]))
-    return _serve_function(args[0])
+def runtime_environment(spec: FunctionSpec, region: str, log_group: str, log_stream: str) -> dict[str, str]:
+    """The variables the Lambda runtime itself sets for ``spec`` (AWS Lambda developer guide,
+    "Defined runtime environment variables"), with PATH and LANG as the python3.11 runtime has
+    them minus the directories we do not have."""
+    return {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory), "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_REGION": region, "AWS_DEFAULT_REGION": region, "TZ": ":UTC", "LANG": "en_US.UTF-8"}
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

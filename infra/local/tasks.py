@@ -1,6 +1,12 @@
 """ECS's part, played locally: the transcoder service's tasks as worker processes started from
 the task definition (command, environment, log configuration, ``StopTimeout``), each with the
-task role's credentials."""
+task role's credentials and an ECS agent endpoint (``ecs_agent.py``, scale-in protection).
+
+The service's desired count follows the template's scaling policies (``scaling.py``) between
+its minimum and maximum: tasks start when the backlog grows; on scale-in only tasks without
+scale-in protection (idle ones) get SIGTERM; a task that dies is replaced while the desired
+count says so. ``history`` keeps (time, visible messages, running tasks, desired) per
+evaluation for ``vodpipe up`` and the closing numbers."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +19,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+
+from .ecs_agent import EcsAgent
+from .scaling import Scaler, ScalingPolicy
 
 if TYPE_CHECKING:
     from .cloud import LocalCloud
@@ -30,14 +39,24 @@ class WorkerTask:
     proc: subprocess.Popen
     log_path: Path
     started: float
+    stopping: bool = False  # SIGTERM sent by a scale-in: its exit is not a crash
 
 
 class TaskRunner(threading.Thread):
-    """Plays the ECS service: keeps ``count`` worker processes of the task definition running."""
+    """Plays the ECS service: runs ``desired`` worker processes of the task definition, the
+    desired count set by ``policy`` every ``interval`` seconds from the tasks queue's visible
+    messages (``visible()``)."""
 
-    def __init__(self, cloud: "LocalCloud", task_definition: dict, count: int, log_dir: Path):
+    def __init__(self, cloud: "LocalCloud", task_definition: dict, policy: ScalingPolicy, log_dir: Path,
+                 visible: "Callable[[], int]", interval: float = 2.0):
         super().__init__(daemon=True, name="task-runner")
-        self.cloud, self.count, self.log_dir = cloud, count, log_dir
+        self.cloud, self.policy, self.log_dir, self.visible, self.interval = cloud, policy, log_dir, visible, interval
+        self.desired = policy.min_tasks
+        self.scaler = Scaler(policy)
+        self.history: list[tuple[float, int, int, int]] = []
+        self.agent = EcsAgent(
+            lambda task_id: f"arn:aws:ecs:{cloud.region}:{cloud.stack.account}:task/{cloud.cluster_name}/{task_id}",
+            lambda action, arn: cloud.authorize("task:transcoder", action, arn))
         container = task_definition["ContainerDefinitions"][0]
         self.container_name = container.get("Name", "transcoder")
         options = (container.get("LogConfiguration") or {}).get("Options") or {}
@@ -59,10 +78,11 @@ class TaskRunner(threading.Thread):
         self.started = 0
         self.restarts = 0  # workers replaced after they died
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, task_id: str) -> dict[str, str]:
         env = {**os.environ, **self.environment, **self.cloud.base_env()}
         env.update(self.cloud.worker_env_overrides)
         env.update(self.cloud.credentials("task:transcoder"))
+        env["ECS_AGENT_URI"] = self.agent.uri(task_id)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         return env
 
@@ -72,7 +92,7 @@ class TaskRunner(threading.Thread):
         log_path = self.log_dir / f"transcoder-{task_id}.log"
         fh = open(log_path, "ab")
         proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
-                                env=self._env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                env=self._env(task_id), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         fh.close()
         task = WorkerTask(task_id, proc, log_path, time.monotonic())
         shipper = getattr(self.cloud, "shipper", None)
@@ -84,29 +104,57 @@ class TaskRunner(threading.Thread):
         return task
 
     def run(self) -> None:
-        for _ in range(self.count):
-            self.start_task()
+        self.agent.start()
         quick_exits = 0
-        while not self._halt.wait(1.0):
+        next_evaluation = 0.0
+        while not self._halt.is_set():
+            now = time.monotonic()
+            if now >= next_evaluation:
+                next_evaluation = now + self.interval
+                self._evaluate(now)
             with self._lock:
                 dead = [t for t in self.tasks if t.proc.poll() is not None]
                 self.tasks = [t for t in self.tasks if t not in dead]
-            if not dead:
-                continue
+            for t in dead:
+                self.agent.forget(t.task_id)
+                if not t.stopping:
+                    log.warning("worker task %s exited with %s (log: %s)", t.task_id, t.proc.returncode, t.log_path)
+                    self.restarts += 1
             # A worker that dies at start (e.g. no ffmpeg) is replaced with a growing delay,
             # as ECS throttles a service whose tasks keep failing.
-            quick_exits = quick_exits + 1 if any(time.monotonic() - t.started < 10 for t in dead) else 0
-            if quick_exits and self._halt.wait(min(60.0, 2.0 ** quick_exits)):
-                return
-            for t in dead:
-                log.warning("worker task %s exited with %s; starting a replacement (log: %s)",
-                            t.task_id, t.proc.returncode, t.log_path)
-                self.restarts += 1
+            crashed = [t for t in dead if not t.stopping]
+            if crashed:
+                quick_exits = quick_exits + 1 if any(time.monotonic() - t.started < 10 for t in crashed) else 0
+                if quick_exits and self._halt.wait(min(60.0, 2.0 ** quick_exits)):
+                    return
+            with self._lock:
+                running = [t for t in self.tasks if not t.stopping]
+            for _ in range(self.desired - len(running)):
                 self.start_task()
+            if self._halt.wait(0.25):
+                return
+
+    def _evaluate(self, now: float) -> None:
+        """One scaling evaluation: new desired count; on scale-in, SIGTERM idle tasks only."""
+        try:
+            visible = self.visible()
+        except Exception:  # noqa: BLE001 - the emulator may be going away; keep the count
+            return
+        with self._lock:
+            running = [t for t in self.tasks if not t.stopping]
+        self.desired = self.scaler.decide(now, visible, len(running), self.desired)
+        self.history.append((time.time(), visible, len(running), self.desired))
+        excess = len(running) - self.desired
+        for t in [t for t in running if not self.agent.protected(t.task_id)][:max(0, excess)]:
+            log.info("scale-in: stopping idle worker task %s", t.task_id)
+            t.stopping = True
+            t.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
         """SIGTERM every worker, SIGKILL what is left after ``StopTimeout`` seconds."""
         self._halt.set()
+        if self.agent.is_alive():
+            self.agent.stop()
         with self._lock:
             tasks = list(self.tasks)
         for t in tasks:

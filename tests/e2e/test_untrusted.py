@@ -171,15 +171,28 @@ def test_a_role_missing_one_statement_fails_where_aws_would(tmp_path):
         assert all(d["principal"] == "function:ingest" for d in c.denials), "nothing else was denied"
 
 
-def test_functions_run_without_ffmpeg_as_on_lambda(cloud):
-    """What the Lambda runtime lacks is missing locally too: a function's environment has no
-    ffmpeg/ffprobe, so code that shells out to them fails as it would on Lambda; the ingest
-    probe (PyAV, in the package) works there."""
+def test_functions_run_from_the_package_without_what_lambda_lacks(cloud):
+    """What the Lambda runtime lacks is missing locally too. A function's execution environment
+    is the unzipped deployment package plus the runtime's boto3, with no host site-packages and
+    a PATH without ffmpeg/ffprobe: a module the package does not ship (PyYAML, installed on this
+    host) cannot be imported, code that shells out to ffmpeg fails as on Lambda, and the ingest
+    probe (PyAV, in the package) works."""
     env = cloud.function_env("ingest")
+    package = cloud.package
     assert shutil.which("ffprobe", path=env["PATH"]) is None and shutil.which("ffmpeg", path=env["PATH"]) is None
-    check = ("from chalicelib.tools import ffmpeg, media_probe\n"
+    assert not any(k.startswith("PYTHON") for k in env), "nothing of the host's Python setup"
+    check = ("import sys\n"
+             f"sys.path[:0] = [{str(package.task_dir)!r}, {str(package.runtime_dir)!r}]\n"
+             "try:\n    import yaml\nexcept ModuleNotFoundError:\n    print('no yaml')\n"
+             "import av, chalicelib\n"
+             "print(av.__file__.startswith(sys.path[0]), chalicelib.__file__.startswith(sys.path[0]))\n"
+             "from chalicelib.tools import ffmpeg, media_probe\n"
              "from chalicelib.domain.errors import ToolMissingError\n"
              "try:\n    ffmpeg.binaries()\nexcept ToolMissingError:\n    print('no ffmpeg')\n"
              f"print(media_probe.probe({str(media('flower.mp4'))!r})['format']['format_name'])\n")
-    out = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["no", "ffmpeg", "mov,mp4,m4a,3gp,3g2,mj2"], out.stderr
+    out = subprocess.run([str(package.bin_dir / "python3"), "-S", "-E", "-c", check], env=env,
+                         cwd=str(package.task_dir), capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["no", "yaml", "True", "True", "no", "ffmpeg", "mov,mp4,m4a,3gp,3g2,mj2"], out.stderr
+    # the handler the packaged template names is the one that ran the uploads of this module
+    assert cloud.functions["ingest"].handler == "app.on_ingest"
+    assert cloud.functions["ingest"].environment["VODPIPE_JOBS_TABLE"] == cloud.stack.refs["JobsTable"]
