@@ -160,13 +160,23 @@ def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path) -> P
 
 
 # --- commands ---------------------------------------------------------------------------
-def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C (SIGINT) or SIGTERM, whichever signal disposition was inherited."""
+def _wait_for_interrupt(cloud: LocalCloud | None = None) -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM, whichever signal disposition was inherited.
+    With ``cloud``, print each change of the worker service's size as it scales."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    shown = (None, None)
     while not stop.wait(1):
-        pass
+        runner = cloud.task_runner if cloud else None
+        if runner and runner.history:
+            when, visible, running, desired = runner.history[-1]
+            if (running, desired) != shown:
+                shown = (running, desired)
+                console.print(f"{time.strftime('%H:%M:%S', time.localtime(when))}  workers {running} running, "
+                              f"{desired} desired  (backlog: {visible} task message(s) waiting; "
+                              f"{runner.policy.min_tasks}..{runner.policy.max_tasks}, "
+                              f"target {runner.policy.target:g} per worker)")
 
 
 def cmd_up(args) -> int:
@@ -177,11 +187,11 @@ def cmd_up(args) -> int:
         cloud.start()
     try:
         console.print(f"[green]vodpipe local cloud up[/]: emulator {cloud.endpoint_url}, API {cloud.api_url}, "
-                      f"{cloud.workers} worker(s); logs in {cloud.state_dir / 'logs'}")
+                      f"up to {cloud.workers} worker(s), scaling with the backlog; logs in {cloud.state_dir / 'logs'}")
         console.print("In another shell:  eval \"$(vodpipe env)\"  then  aws s3 cp clip.mp4 s3://$VODPIPE_INGEST_BUCKET/")
         print("\n".join(cloud.export_lines()), flush=True)
         console.print("Ctrl-C stops everything.")
-        _wait_for_interrupt()
+        _wait_for_interrupt(cloud)
     finally:
         with console.status("stopping"):
             cloud.stop()

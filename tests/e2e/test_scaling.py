@@ -1,0 +1,57 @@
+"""The transcoder service scales with the backlog (the template's target tracking on backlog per
+task, minimum 0), and scale-in never stops an encode: a task that holds a message holds ECS
+scale-in protection through its agent endpoint."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from infra.local.cloud import LocalCloud
+from tests.conftest import media
+from tests.e2e.test_failures import job, terminal, upload, wait_for
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1"}
+    # a 3 s scale-in cooldown (300 s by default) so a scale-in happens while encodes still run
+    params = {"Stage": "scaling", "TranscoderScaleInCooldown": 3}
+    with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params, scale_interval=0.5,
+                    state_dir=tmp_path_factory.mktemp("state")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("long") / "flower40.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "7", "-i", str(media("flower.mp4")), "-c", "copy",
+                    str(path)], check=True)
+    return path
+
+
+def test_workers_follow_the_backlog_from_zero_and_scale_in_spares_running_encodes(cloud, long_clip):
+    runner = cloud.task_runner
+    # GIVEN an idle service with minimum 0: no task runs
+    wait_for(lambda: len(runner.history) >= 2, 10, "two scaling evaluations")
+    assert runner.desired == 0 and not runner.tasks
+    # WHEN two long uploads queue 2 x (2 video + audio + thumbnails) task messages
+    ids = [upload(cloud, long_clip, f"scale/{i}.mp4") for i in range(2)]
+    # THEN the service scales out to its maximum (2), the first task out of zero first
+    wait_for(lambda: runner.desired == 2 and len(runner.tasks) == 2, 30, "two worker tasks")
+    desired = [d for _, _, _, d in runner.history]
+    assert desired[desired.index(1) - 1] == 0 and 1 in desired, "0 -> 1 (step policy) -> 2 (target tracking)"
+    # AND every task holding a message holds scale-in protection
+    busy = wait_for(lambda: [t for t in runner.tasks if runner.agent.protected(t.task_id)], 30, "a protected task")
+    assert busy
+    for job_id in ids:
+        assert terminal(cloud, job_id, timeout=300)["status"] == "complete"
+    # AND with the backlog gone the service scales in to 0 after the cooldown: idle tasks stop
+    wait_for(lambda: runner.desired == 0 and not runner.tasks, 30, "scale-in to zero")
+    # AND no encode was interrupted: every task ran once, no task died, nothing was released
+    for job_id in ids:
+        assert all(r["attempts"] == 1 for r in job(cloud, job_id)["renditions"]), job(cloud, job_id)
+    assert runner.restarts == 0
+    low = [(v, r, d) for _, v, r, d in runner.history if d < r]
+    assert low, "a scale-in was decided while tasks still ran (their protection kept them)"
+    assert cloud.denials == []
