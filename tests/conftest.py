@@ -36,6 +36,14 @@ def ffprobe_json(name: str) -> dict:
     return json.loads(out)
 
 
+def looped_clip(directory: Path, name: str, loops: int) -> Path:
+    """``name`` from the test media played ``loops + 1`` times (stream copy) into ``directory``."""
+    path = directory / f"{Path(name).stem}x{loops + 1}{Path(name).suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", str(loops), "-i", str(media(name)), "-c", "copy",
+                    str(path)], check=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def media_dir() -> Path:
     assert MEDIA.is_dir(), f"{MEDIA} missing"

@@ -17,6 +17,7 @@ its packaged template gives it, as Lambda runs it under its own execution role.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -167,6 +168,12 @@ class ApiGateway(threading.Thread):
             routes, api = app.routes, app.api
 
             def __call__(self, event: dict, context: Any) -> Any:
+                body = event.get("body")
+                if isinstance(body, bytes):  # the proxy event carries text, or base64 for binary
+                    try:
+                        event = {**event, "body": body.decode("utf-8"), "isBase64Encoded": False}
+                    except UnicodeDecodeError:
+                        event = {**event, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
                 try:
                     return invoke(event)
                 except InvocationError as e:  # API Gateway's answer to a failed integration

@@ -22,7 +22,7 @@ import m3u8
 import pytest
 
 from infra.local.cloud import LocalCloud
-from tests.conftest import MEDIA, manifest, media
+from tests.conftest import MEDIA, looped_clip, manifest, media
 
 pytestmark = pytest.mark.e2e
 VISIBILITY = 20
@@ -85,10 +85,7 @@ def rendition(j, name):
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     """A 60.7 s clip (flower.mp4, CC0, looped 12 times): eleven segments per rendition."""
-    path = tmp_path_factory.mktemp("long") / "flower60.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "11", "-i", str(media("flower.mp4")), "-c", "copy",
-                    str(path)], check=True)
-    return path
+    return looped_clip(tmp_path_factory.mktemp("long"), "flower.mp4", 11)
 
 
 def source_frames(path) -> int:

@@ -3,12 +3,10 @@ task, minimum 0), and scale-in never stops an encode: a task that holds a messag
 scale-in protection through its agent endpoint."""
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from infra.local.cloud import LocalCloud
-from tests.conftest import media
+from tests.conftest import looped_clip
 from tests.e2e.test_failures import job, terminal, upload, wait_for
 
 
@@ -24,10 +22,7 @@ def cloud(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("long") / "flower40.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "7", "-i", str(media("flower.mp4")), "-c", "copy",
-                    str(path)], check=True)
-    return path
+    return looped_clip(tmp_path_factory.mktemp("long"), "flower.mp4", 7)
 
 
 def test_workers_follow_the_backlog_from_zero_and_scale_in_spares_running_encodes(cloud, long_clip):
