@@ -100,6 +100,7 @@ class LocalCloud:
         # Locally, players read the outputs straight from the emulator's bucket.
         self.params = {"PublicOutputs": "true", "TranscoderMaxTasks": self.workers, **(params or {})}
         self.scale_interval = scale_interval
+        self._scaling_sqs = None
         self.region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
         self._moto = None
         self._api: ApiGateway | None = None
@@ -185,8 +186,10 @@ class LocalCloud:
 
     def _visible_tasks(self) -> int:
         """ApproximateNumberOfMessagesVisible of the tasks queue (the scaling metric's numerator)."""
-        attrs = self.client("sqs").get_queue_attributes(QueueUrl=self.stack.refs["TasksQueue"],
-                                                         AttributeNames=["ApproximateNumberOfMessages"])
+        if self._scaling_sqs is None:  # one client for every evaluation (every 2 s)
+            self._scaling_sqs = self.client("sqs")
+        attrs = self._scaling_sqs.get_queue_attributes(QueueUrl=self.stack.refs["TasksQueue"],
+                                                       AttributeNames=["ApproximateNumberOfMessages"])
         return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
 
     @property

@@ -29,11 +29,6 @@ VISIBILITY = 20
 
 
 @pytest.fixture(scope="module")
-def faults_file(tmp_path_factory):
-    return tmp_path_factory.mktemp("faults") / "faults.txt"
-
-
-@pytest.fixture(scope="module")
 def cloud(tmp_path_factory, faults_file):
     env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
     params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3,

@@ -28,11 +28,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def faults_file(tmp_path_factory):
-    return tmp_path_factory.mktemp("faults") / "faults.txt"
-
-
-@pytest.fixture(scope="module")
 def cloud(tmp_path_factory, faults_file):
     env = {"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
     params = {"Stage": "untrusted", "IngestVisibilityTimeout": 5, "AlarmPeriodSeconds": 10}
