@@ -58,6 +58,13 @@ class Settings:
     max_frame_rate: float = 60.0
     x264_preset: str = "veryfast"
     ffmpeg_threads: int = 0
+    #: ``crf`` (capped CRF, default) or ``abr`` (``chalicelib.domain.ffmpeg_args.x264_options``)
+    rate_control: str = "crf"
+    #: chunking: how many tasks may encode one job at once (the service's maximum task count
+    #: on AWS, the worker count locally), and the shortest and longest chunk (s)
+    chunk_parallelism: int = 8
+    min_chunk_seconds: float = 30.0
+    max_chunk_seconds: float = 600.0
     task_visibility_timeout: int = 120
     poll_wait_seconds: int = 5
     presign_expiry: int = 6 * 3600
@@ -120,6 +127,10 @@ class Settings:
             max_frame_rate=float(env.get("VODPIPE_MAX_FRAME_RATE", cls.max_frame_rate)),
             x264_preset=env.get("VODPIPE_X264_PRESET", cls.x264_preset),
             ffmpeg_threads=int(env.get("VODPIPE_FFMPEG_THREADS", cls.ffmpeg_threads)),
+            rate_control=env.get("VODPIPE_RATE_CONTROL", cls.rate_control),
+            chunk_parallelism=max(1, int(env.get("VODPIPE_CHUNK_PARALLELISM") or cls.chunk_parallelism)),
+            min_chunk_seconds=float(env.get("VODPIPE_MIN_CHUNK_SECONDS", cls.min_chunk_seconds)),
+            max_chunk_seconds=float(env.get("VODPIPE_MAX_CHUNK_SECONDS", cls.max_chunk_seconds)),
             task_visibility_timeout=int(env.get("VODPIPE_TASK_VISIBILITY_TIMEOUT", cls.task_visibility_timeout)),
             poll_wait_seconds=int(env.get("VODPIPE_POLL_WAIT_SECONDS", cls.poll_wait_seconds)),
             min_speed=float(env.get("VODPIPE_MIN_SPEED", cls.min_speed)),

@@ -48,3 +48,28 @@ def looped_clip(directory: Path, name: str, loops: int) -> Path:
 def media_dir() -> Path:
     assert MEDIA.is_dir(), f"{MEDIA} missing"
     return MEDIA
+
+
+def one_rendition(src, base: Path, rendition, duration: float, start: float = 0.0):
+    """(ffmpeg arguments, output directory) encoding ``rendition`` alone from ``start`` to the
+    end of ``src``: a chunk with a one-rung ladder, as the chunk task runs it (one file per
+    GOP, ``gop_<n>.ts``, numbered on the absolute grid; a preroll GOP before ``start``)."""
+    from chalicelib.domain import ffmpeg_args as A
+    out = Path(base) / rendition.name
+    out.mkdir(parents=True, exist_ok=True)
+    return A.chunk_args(str(src), str(base), [rendition], start, duration, True, measure_quality=False), out
+
+
+def segments_of_run(folder: Path, first_segment: int = 0, end_segment: int | None = None) -> dict[int, bytes]:
+    """The segments a chunk run made in ``folder`` (one rendition), as the worker joins them:
+    GOP files grouped by the segment their first frame falls in, those outside
+    ``[first_segment, end_segment)`` dropped. Reads the packets, not the run's playlist."""
+    from chalicelib.domain import ffmpeg_args as A
+    from chalicelib.domain.mpegts import video_pts
+    groups: dict[int, list[bytes]] = {}
+    for gop in sorted(Path(folder).glob("gop_*.ts")):
+        data = gop.read_bytes()
+        index = A.segment_of(A.source_time(min(video_pts(data))))
+        if index >= first_segment and (end_segment is None or index < end_segment):
+            groups.setdefault(index, []).append(data)
+    return {i: b"".join(parts) for i, parts in sorted(groups.items())}

@@ -6,7 +6,8 @@ Items, all under partition ``pk = JOB#<job_id>`` so one Query reads a whole job:
   ``created_at`` as its sort key), source, probe, ``tasks`` (names), ``done`` (string set of
   finished task names), ``master_written``, ``error``, timestamps;
 * one item per task: ``sk = "TASK#<name>"``, ``kind``, spec fields, ``status``, ``progress``,
-  ``attempts``, measured output stats.
+  ``attempts``, measured output stats; a chunk task also holds ``segs``, its segment
+  checkpoints by rendition (``{"720p": [{index, bytes, frames, start, last_frame, end}]}``).
 
 Conditional writes keep the state machine honest under duplicate deliveries and races:
 statuses only move forward, progress never goes back, completion is a set (``ADD``), and the
@@ -54,7 +55,7 @@ class JobStore(DynamoTable):
                           "ConditionExpression": "attribute_not_exists(pk)"}}]
         for t in tasks:
             items.append({"Put": {"TableName": self.table_name, "Item": self._item(
-                {"status": J.QUEUED, "progress": 0, "attempts": 0, "segs": [], **t, "pk": _pk(job_id),
+                {"status": J.QUEUED, "progress": 0, "attempts": 0, **t, "pk": _pk(job_id),
                  "sk": f"TASK#{t['name']}",
                  "job_id": job_id, "updated_at": ts})}})
         try:
@@ -73,6 +74,20 @@ class JobStore(DynamoTable):
                               UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
                               ExpressionAttributeNames=names,
                               ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
+
+    def set_once(self, job_id: str, field: str, value: Any) -> bool:
+        """Set a job attribute only if it is not set yet; True for the call that set it."""
+        try:
+            self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                                  UpdateExpression="SET #f = :v", ConditionExpression="attribute_exists(pk) AND "
+                                                                                      "attribute_not_exists(#f)",
+                                  ExpressionAttributeNames={"#f": field},
+                                  ExpressionAttributeValues=self._vals({":v": value}))
+            return True
+        except ClientError as e:
+            if _conditional_failed(e):
+                return False
+            raise
 
     def set_job_status(self, job_id: str, status: str, **fields: Any) -> bool:
         """Move the job forward to ``status`` (setting ``fields`` too). Returns False when the
@@ -155,21 +170,29 @@ class JobStore(DynamoTable):
             if not _conditional_failed(e):
                 raise
 
-    def add_segment(self, job_id: str, name: str, index: int, timing: dict, size: int) -> bool:
-        """Checkpoint: segment ``index`` (0-based) of a rendition is uploaded (``size`` bytes;
-        ``timing`` its measured ``start``/``last_frame``/``end`` seconds on the output
-        timeline, see ``chalicelib.domain.mpegts.SegmentTiming``). Appends to the task's
-        ``segs`` list only when it holds exactly ``index`` entries, so checkpoints stay ordered
-        and a duplicate is refused (False)."""
-        entry = [{"index": index, "bytes": int(size), "frames": int(timing["frames"]),
-                  **{k: round(float(timing[k]), 6) for k in ("start", "last_frame", "end")}}]
-        cond = "size(segs) = :i"  # every task item is created with segs = []
+    def add_segments(self, job_id: str, name: str, new: dict[str, list[dict]], recorded: dict[str, int]) -> bool:
+        """Checkpoint: segments of several renditions of a chunk task are uploaded, in one
+        write. ``new[rendition]`` lists entries ``{index, bytes, frames, start, last_frame,
+        end}`` (times in seconds on the output timeline, see
+        ``chalicelib.domain.mpegts.SegmentTiming``), appended to the task's ``segs[rendition]``
+        only when that list holds exactly ``recorded[rendition]`` entries, so checkpoints stay
+        ordered and a duplicate is refused (False, nothing written)."""
+        rungs = [r for r in new if new[r]]
+        if not rungs:
+            return True
+        names = {f"#r{i}": r for i, r in enumerate(rungs)}
+        values: dict[str, Any] = {":t": now_iso()}
+        for i, r in enumerate(rungs):
+            values[f":e{i}"] = [{"index": int(e["index"]), "bytes": int(e["bytes"]), "frames": int(e["frames"]),
+                                 **{k: round(float(e[k]), 6) for k in ("start", "last_frame", "end")}} for e in new[r]]
+            values[f":n{i}"] = int(recorded[r])
         try:
             self._ddb.update_item(
                 TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET segs = list_append(segs, :e), updated_at = :t",
-                ConditionExpression=cond,
-                ExpressionAttributeValues=self._vals({":e": entry, ":t": now_iso(), ":i": index}))
+                UpdateExpression="SET " + ", ".join(f"segs.#r{i} = list_append(segs.#r{i}, :e{i})"
+                                                    for i in range(len(rungs))) + ", updated_at = :t",
+                ConditionExpression=" AND ".join(f"size(segs.#r{i}) = :n{i}" for i in range(len(rungs))),
+                ExpressionAttributeNames=names, ExpressionAttributeValues=self._vals(values))
             return True
         except ClientError as e:
             if _conditional_failed(e):

@@ -13,14 +13,17 @@ and logging flags.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .confinement import input_options
 from .ladder import AudioRendition, Plan, ThumbnailPlan, VideoRendition
+from .thumbnails import TileRun
 
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 6
 SEGMENT_PATTERN = "seg_%05d.ts"
+#: A chunk run writes one file per GOP (DESIGN §9 step 3); the worker joins them into segments.
+GOP_PATTERN = "gop_%05d.ts"
 PLAYLIST_NAME = "index.m3u8"
 #: Output timestamps of every video run are source time (relative to the source's start_time)
 #: plus this many seconds (``-output_ts_offset start+1`` with ``-muxdelay 0``): positive DTS
@@ -52,6 +55,16 @@ def run_time_limit(media_seconds: float, min_speed: float, floor_seconds: float)
     slowest acceptable encode (``min_speed`` x real time) needs, never under
     ``floor_seconds``. A run past it is killed (``RunTimeout``)."""
     return round(max(floor_seconds, media_seconds / max(min_speed, 1e-6)), 1)
+
+
+def task_media_seconds(msg: Mapping[str, Any]) -> float:
+    """Seconds of the source a task message covers: its span for a chunk (to the probed
+    duration for the last one), the whole probed ``duration`` otherwise."""
+    duration = float(msg.get("duration") or 0)
+    spec = msg.get("spec") or {}
+    if msg.get("kind") == "chunk":
+        return max(0.0, (duration if spec.get("last") else float(spec["end"])) - float(spec["start"]))
+    return duration
 
 
 def read_limit(seconds: float) -> float:
@@ -92,14 +105,40 @@ def video_filter(r: VideoRendition) -> str:
     return ",".join(chain)
 
 
-def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, stream: str = "v") -> list[str]:
-    """Encoder options for one H.264 rendition (capped VBR: ``-b``/``-maxrate``/``-bufsize``
-    in bits/s and bits). Keyframes are forced by time every ``GOP_SECONDS`` as IDRs;
-    ``-g`` is set far above that so x264 never adds a keyframe of its own between them."""
+#: Quality target of capped CRF (x264 ``-crf``) by rung short side (pixels): the first row
+#: whose size the rung reaches. Smaller pictures get a slightly lower CRF (higher quality):
+#: each of their pixels covers more of the screen.
+CRF_BY_SHORT_SIDE: tuple[tuple[int, int], ...] = ((720, 23), (480, 22), (0, 21))
+#: Rate-control modes: ``crf`` (capped CRF, the default) and ``abr`` (one-pass average bitrate
+#: with a 1.5x peak cap: the pipeline's rate control before chunking, kept for comparisons).
+RATE_CONTROLS = ("crf", "abr")
+
+
+def crf_for(r: VideoRendition) -> int:
+    """The CRF quality target of a rendition (``CRF_BY_SHORT_SIDE``)."""
+    short = min(r.width, r.height)
+    return next(q for side, q in CRF_BY_SHORT_SIDE if short >= side)
+
+
+def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, stream: str = "v",
+                 rate_control: str = "crf") -> list[str]:
+    """Encoder options for one H.264 rendition.
+
+    ``crf``: capped CRF: the rendition's quality target (``crf_for``) with the VBV capped at
+    the rung's bitrate (``-maxrate`` = ``video_bitrate`` bits/s, ``-bufsize`` = ``buffer_size``
+    bits), so simple content spends fewer bits and complex content never more than the rung
+    allows. ``abr``: average ``video_bitrate`` with peaks to ``max_bitrate``. Keyframes are
+    forced by time every ``GOP_SECONDS`` as IDRs; ``-g`` is set far above that so x264 never
+    adds a keyframe of its own between them. Raises ValueError for an unknown ``rate_control``."""
     s = stream
+    if rate_control == "crf":
+        rate = [f"-crf:{s}", str(crf_for(r)), f"-maxrate:{s}", str(r.video_bitrate), f"-bufsize:{s}", str(r.buffer_size)]
+    elif rate_control == "abr":
+        rate = [f"-b:{s}", str(r.video_bitrate), f"-maxrate:{s}", str(r.max_bitrate), f"-bufsize:{s}", str(r.buffer_size)]
+    else:
+        raise ValueError(f"unknown rate control {rate_control!r} (one of {', '.join(RATE_CONTROLS)})")
     opts = [
-        f"-c:{s}", "libx264", f"-preset:{s}", preset, f"-profile:{s}", "high",
-        f"-b:{s}", str(r.video_bitrate), f"-maxrate:{s}", str(r.max_bitrate), f"-bufsize:{s}", str(r.buffer_size),
+        f"-c:{s}", "libx264", f"-preset:{s}", preset, f"-profile:{s}", "high", *rate,
         f"-force_key_frames:{s}", f"expr:gte(t,n_forced*{GOP_SECONDS})",
         f"-forced-idr:{s}", "1", f"-sc_threshold:{s}", "0", f"-g:{s}", "1000", f"-keyint_min:{s}", "1",
     ]
@@ -123,34 +162,100 @@ def keyframe_times(start: float, duration: float) -> list[float]:
     return times
 
 
-def video_args(input_url: str, out_dir: str, r: VideoRendition, preset: str = "veryfast", threads: int = 0,
-               start: float = 0.0, start_number: int = 0, duration: float | None = None) -> list[str]:
-    """Arguments that transcode the first video stream of ``input_url`` to one HLS video-only
-    rendition in ``out_dir`` (``index.m3u8`` + ``seg_00000.ts`` ...).
+def keyframe_list(start: float, end: float) -> str:
+    """``-force_key_frames`` value for a run over ``[start, end)`` source seconds: the
+    ``keyframe_times`` list, relative to the run's first frame (DESIGN §9)."""
+    return ",".join(f"{t:g}" for t in keyframe_times(start, end))
 
-    ``start`` (seconds, a segment boundary of an earlier run) and ``start_number`` (index of the
-    first segment) resume a rendition (DESIGN §9): the input is seeked to ``start``, output
-    timestamps are offset so they continue the earlier segments (``-output_ts_offset start+1``,
-    the same +1 for every run), frames pass through unchanged (no duplicates) and IDRs are
-    forced at an explicit list on the absolute 2 s grid (``duration`` seconds needed for it).
-    The playlist is an EVENT playlist listing whole segments only (``temp_file``); the worker
-    writes the final VOD playlist from its checkpoints.
+
+#: x264's view past a frame: ``rc-lookahead`` (10 at veryfast) plus B-frames, in frames.
+LOOKAHEAD_FRAMES = 16
+
+
+def lookahead_tail(frame_rate: float) -> float:
+    """Seconds a chunk encodes past its end so its last frames are rate-controlled as in a
+    single run: ``LOOKAHEAD_FRAMES`` at ``frame_rate`` frames/s (30 when unknown), at least
+    0.25 s."""
+    return round(max(0.25, LOOKAHEAD_FRAMES / (frame_rate or 30.0)), 3)
+
+
+def tile_select(first_tile_time: float, interval: float) -> str:
+    """``select`` expression that keeps, for each tile time ``first_tile_time + k * interval``
+    (seconds on the run's timeline), the first frame at or after it (``selected_n`` counts
+    the tiles taken so far)."""
+    return f"select='gte(t\\,{first_tile_time:.6f}+{interval:g}*selected_n)'"
+
+
+def preroll(start: float) -> float:
+    """Seconds a run starting at ``start`` (a segment boundary) encodes before it: one GOP,
+    so x264's rate control is warm at the boundary as in a single run (a cold start costs
+    the first IDR 1.6 dB); none at the source's start."""
+    return float(GOP_SECONDS) if start >= GOP_SECONDS else 0.0
+
+
+def segment_of(source_seconds: float) -> int:
+    """Index of the segment a GOP starting at ``source_seconds`` belongs to (IDRs are at the
+    first frame at or after each grid point, so a GOP starts within a frame after it)."""
+    return int(math.floor(source_seconds / SEGMENT_SECONDS + 1e-9))
+
+
+def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition], start: float, end: float,
+               last: bool, preset: str = "veryfast", threads: int = 0,
+               rate_control: str = "crf", tiles: "TileRun | None" = None, measure_quality: bool = True,
+               frame_rate: float = 30.0) -> list[str]:
+    """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
+    and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
+    per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
+    grid, listed in ``index.m3u8`` once whole); the worker joins GOPs into segments by their
+    timestamps (``segment_of``) and drops the GOPs outside the chunk.
+
+    The recipe that makes runs join invisibly (DESIGN §9): an accurate input seek to
+    ``start`` (a segment boundary) minus a ``preroll`` GOP that warms x264's rate control,
+    ``trim`` in the filter graph (not ``-t``; omitted for the
+    ``last`` chunk, which runs to the end of the stream) at ``end`` plus a short tail
+    (``lookahead_tail``) so x264 encodes the chunk's last frames knowing the frames after
+    them, as a single run would (without it they lose up to 1.8 dB); the tail starts on an IDR
+    at ``end`` and lands in the next chunk's first segment, which the worker drops; frames passed
+    through unchanged (``-fps_mode passthrough -enc_time_base -1``: no duplicates), IDRs forced
+    at an explicit list on the absolute ``GOP_SECONDS`` grid, and output timestamps offset to
+    source time + ``OUTPUT_TS_BASE`` so every run of every chunk shares one timeline. The HLS
+    muxer writes an EVENT playlist listing whole segments only (``temp_file``); the worker
+    uploads and checkpoints each one and writes the real media playlists itself.
+
+    ``tiles``: one more branch of the same decode picks the sprite-sheet tiles whose times
+    fall in the chunk and writes them as one sheet (``TileRun``), so thumbnails never decode
+    the source again. ``rate_control``: see ``x264_options``. ``threads``: x264 threads per
+    rendition (0 = x264's choice). ``measure_quality``: each encoder computes the PSNR and SSIM
+    of its output against its input (read with ``chalicelib.tools.ffmpeg.encoder_quality``).
     """
-    if duration is None:
-        keyframes = f"expr:gte(t,n_forced*{GOP_SECONDS})"
-    else:
-        keyframes = ",".join(f"{t:g}" for t in keyframe_times(start, duration))
-    opts = x264_options(r, preset, threads)
-    i = opts.index("-force_key_frames:v")
-    opts[i + 1] = keyframes
-    limit = read_limit(duration - start) if duration is not None else None
-    return [*confined_input(input_url, start, limit), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", video_filter(r),
-            "-fps_mode:v", "passthrough", "-enc_time_base:v", "-1", *opts,
-            "-output_ts_offset", f"{start + OUTPUT_TS_BASE:.6f}", "-muxdelay", "0",
-            "-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "event",
-            "-hls_flags", "independent_segments+temp_file", "-hls_segment_type", "mpegts",
-            "-start_number", str(start_number),
-            "-hls_segment_filename", f"{out_dir}/{SEGMENT_PATTERN}", f"{out_dir}/{PLAYLIST_NAME}"]
+    tail = 0.0 if last else lookahead_tail(frame_rate)
+    start = start - preroll(start)
+    length = end - start
+    branches = len(renditions) + (1 if tiles else 0)
+    head = "[0:v:0]" + ("" if last else f"trim=end={length + tail:.6f},") + f"split={branches}"
+    graph = head + "".join(f"[s{i}]" for i in range(branches))
+    graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(renditions))
+    if tiles:  # (the tail's frames are past the chunk's last tile time)
+        graph += (f";[s{len(renditions)}]{tile_select(tiles.first_time - start, tiles.interval)},"
+                  f"scale={tiles.width}:{tiles.height},setsar=1,tile={tiles.columns}x{tiles.rows}[tiles]")
+    limit = read_limit(length + tail)
+    args = [*confined_input(input_url, start, limit), "-filter_complex", graph]
+    keyframes = keyframe_list(start, end + tail)
+    for i, r in enumerate(renditions):
+        opts = x264_options(r, preset, threads, "v:0", rate_control)
+        opts[opts.index("-force_key_frames:v:0") + 1] = keyframes
+        if measure_quality:
+            opts += ["-flags:v:0", "+psnr", "-ssim:v:0", "1"]
+        args += ["-map", f"[v{i}]", "-an", "-sn", "-dn", "-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", "-1",
+                 *opts, "-output_ts_offset", f"{start + OUTPUT_TS_BASE:.6f}", "-muxdelay", "0",
+                 "-f", "hls", "-hls_time", "0.1", "-hls_playlist_type", "event",
+                 "-hls_flags", "independent_segments+temp_file", "-hls_segment_type", "mpegts",
+                 "-start_number", str(int(round(start / GOP_SECONDS))),
+                 "-hls_segment_filename", f"{out_dir}/{r.name}/{GOP_PATTERN}", f"{out_dir}/{r.name}/{PLAYLIST_NAME}"]
+    if tiles:
+        args += ["-map", "[tiles]", "-fps_mode:v:0", "passthrough", "-frames:v:0", "1", "-q:v:0", "4",
+                 f"{out_dir}/{tiles.file_name}"]
+    return args
 
 
 def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float | None = None) -> list[str]:
@@ -170,29 +275,29 @@ def poster_args(input_url: str, out_path: str, t: ThumbnailPlan, fps: float) -> 
             "-frames:v", "1", "-q:v", "3", out_path]
 
 
-def sprite_args(input_url: str, out_path: str, t: ThumbnailPlan, duration: float | None = None) -> list[str]:
-    """Arguments for the sprite sheet: the first frame, then one every ``interval`` seconds
-    (``select`` on the time since the last pick, so even a clip shorter than one interval
-    gets its tile), ``columns`` x ``rows`` grid (``tile`` flushes a partly filled grid at end
-    of input)."""
-    pick = f"select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,{t.interval:g})'"
-    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", "0:v:0", "-an",
-            "-vf", f"{pick},scale={t.width}:{t.height},setsar=1,tile={t.columns}x{t.rows}",
-            "-fps_mode", "passthrough", "-frames:v", "1", "-q:v", "4", out_path]
-
-
-def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast") -> list[str]:
-    """One hand-written ffmpeg command that makes the same ladder as the pipeline (decode
-    once, ``split`` to one scaler per rendition, audio once). The benchmark's baseline."""
+def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast",
+                          rate_control: str = "crf", frame_rate: float = 25.0) -> list[str]:
+    """One hand-written ffmpeg command that makes what the pipeline makes: the whole video
+    ladder (decode once, ``split`` to one scaler + x264 per rendition, same encoder
+    settings), the audio rendition once, the poster (``thumbnail`` over ~2 s from
+    ``poster_time``, a window of ``frame_rate`` x 2 frames) and the sprite sheet, all from one decode. The benchmark's baseline:
+    the physical limit of one machine for this output."""
     videos: Sequence[VideoRendition] = plan.videos
-    labels = [f"v{i}" for i in range(len(videos))]
-    graph = f"[0:v:0]split={len(videos)}" + "".join(f"[s{i}]" for i in range(len(videos)))
-    graph += "".join(f";[s{i}]{video_filter(r)}[{labels[i]}]" for i, r in enumerate(videos))
+    t = plan.thumbnails
+    n = len(videos) + 2
+    graph = f"[0:v:0]split={n}" + "".join(f"[s{i}]" for i in range(n))
+    graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(videos))
+    graph += (f";[s{len(videos)}]{tile_select(0.0, t.interval)},scale={t.width}:{t.height},setsar=1,"
+              f"tile={t.columns}x{t.rows}[tiles]")
+    graph += (f";[s{len(videos) + 1}]trim=start={t.poster_time:.3f}:duration=2,"
+              f"thumbnail={max(2, min(100, int(round(2 * (frame_rate or 25)))))},"
+              f"scale={t.poster_width}:{t.poster_height},setsar=1[poster]")
     args = [*confined_input(input_url), "-filter_complex", graph]
-    for i, r in enumerate(videos):
-        args += ["-map", f"[{labels[i]}]", *x264_options(r, preset, 0, f"v:0"), "-an",
+    for i, r in enumerate(videos):  # per-output options apply to the next output only
+        args += ["-map", f"[v{i}]", *x264_options(r, preset, 0, "v:0", rate_control), "-an",
                  *_hls_output(f"{out_dir}/{r.name}")]
-        # per-output options apply to the next output only
+    args += ["-map", "[tiles]", "-frames:v:0", "1", "-q:v:0", "4", f"{out_dir}/sprite.jpg",
+             "-map", "[poster]", "-frames:v:0", "1", "-q:v:0", "3", f"{out_dir}/poster.jpg"]
     if plan.audio:
         a = plan.audio
         args += ["-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),

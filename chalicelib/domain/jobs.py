@@ -1,8 +1,8 @@
 """Jobs: identity, the status state machine, output keys and the public job resource.
 
 Status only moves forward (DESIGN §3): queued -> processing -> complete | failed | canceled.
-A task (one rendition, the audio or the thumbnails) moves queued -> processing -> complete |
-failed. The one way back is an operator's explicit retry of a failed job (``POST
+A task (a chunk of the timeline encoded to every video rendition, the audio rendition or the
+poster) moves queued -> processing -> complete | failed. The one way back is an operator's explicit retry of a failed job (``POST
 /jobs/{id}/retry`` or a dead-letter redrive), which reopens it: failed -> processing.
 """
 from __future__ import annotations
@@ -77,24 +77,54 @@ def _url(base: str | None, bucket: str, key: str) -> dict[str, str]:
     return out
 
 
-def job_outputs(job_id: str, bucket: str, base_url: str | None, tasks: Iterable[Mapping],
-                master_written: bool) -> dict[str, Any]:
+def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, base_url: str | None) -> dict[str, Any]:
     """The ``outputs`` of the job resource: where the master playlist, each variant, the
-    poster and the thumbnails track are (``s3://`` URIs and, when a base URL is known, http
-    URLs). Only finished outputs are listed."""
+    poster, the sprite sheets and the thumbnails track are (``s3://`` URIs and, when a base
+    URL is known, http URLs). Only published or finished outputs are listed."""
+    job_id = job["job_id"]
+    tasks = list(tasks)
     out: dict[str, Any] = {}
-    if master_written:
+    if job.get("master_written"):
         out["master_playlist"] = _url(base_url, bucket, output_key(job_id, "master.m3u8"))
-    for t in tasks:
-        if t.get("status") != COMPLETE:
-            continue
-        if t.get("kind") in ("video", "audio"):
-            out.setdefault("variants", {})[t["name"]] = _url(base_url, bucket, output_key(job_id, t["name"], "index.m3u8"))
-        elif t.get("kind") == "thumbnails":
-            out["poster"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "poster.jpg"))
-            out["sprite"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "sprite.jpg"))
+        names = list((job.get("variants") or {}).keys())
+        names += [t["name"] for t in tasks if t.get("kind") == "audio" and t.get("status") == COMPLETE]
+        out["variants"] = {n: _url(base_url, bucket, output_key(job_id, n, "index.m3u8")) for n in names}
+        sheets = [t["tiles"]["file_name"] for t in sorted(tasks, key=lambda t: int(t.get("index") or 0))
+                  if t.get("kind") == "chunk" and t.get("status") == COMPLETE and t.get("tiles")]
+        if sheets:
             out["thumbnails_vtt"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "thumbnails.vtt"))
+            out["sprites"] = [_url(base_url, bucket, output_key(job_id, "thumbnails", n)) for n in sheets]
+    if any(t.get("kind") == "thumbnails" and t.get("status") == COMPLETE for t in tasks):
+        out["poster"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "poster.jpg"))
     return out
+
+
+#: Task fields the job resource shows when present.
+TASK_FIELDS = ("start", "end", "attempts", "resumed_at_segment", "resumed_at_seconds", "last_error", "error",
+               "transcode_seconds", "cpu_seconds")
+#: Measured fields of a published video rendition (``chalicelib.domain.presentation``).
+VARIANT_FIELDS = ("codecs", "peak_bandwidth", "average_bandwidth", "segments", "duration", "total_bytes", "frames",
+                  "frame_rate", "psnr_y", "ssim_y")
+
+
+def _rendition_status(chunks: list[Mapping]) -> str:
+    statuses = {c.get("status") for c in chunks}
+    if statuses == {COMPLETE}:
+        return COMPLETE
+    if FAILED in statuses:
+        return FAILED
+    return PROCESSING if statuses & {PROCESSING, COMPLETE} else QUEUED
+
+
+def _task_view(t: Mapping) -> dict:
+    view = {"name": t.get("name"), "kind": t.get("kind"), "status": t.get("status"),
+            "progress": 100.0 if t.get("status") == COMPLETE else float(t.get("progress") or 0)}
+    if t.get("kind") == "chunk":
+        view["segments_done"] = min((len(v) for v in (t.get("segs") or {}).values()), default=0)
+    if t.get("status") == PROCESSING and t.get("lease_owner"):
+        view["worker"] = t["lease_owner"]
+    view.update({k: t[k] for k in TASK_FIELDS if t.get(k) is not None})
+    return view
 
 
 def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], output_bucket: str,
@@ -105,25 +135,33 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     ``job_id``, ``status``, ``progress`` (0-100, weighted by task cost), ``source``
     {bucket, key, size}, ``probe`` {width, height, duration, rotation, video_codec,
     audio_codec, frame_rate, ...}, ``renditions`` [{name, kind, width, height,
-    video_bitrate, status, progress, ...}], ``outputs``, ``error`` {code, message} or null,
-    ``created_at``, ``updated_at``, ``completed_at`` (ISO 8601 UTC).
+    video_bitrate, status, progress, segments_done, and once published the measured
+    codecs, peak/average_bandwidth (bits/s), frame_rate, psnr_y (dB), ssim_y...}], ``tasks``
+    [{name, kind (chunk, audio, thumbnails), status, progress, attempts, worker, start/end
+    (s), segments_done, resumed_at_segment...}], ``chunks`` {total, published},
+    ``outputs``, ``error`` {code, message} or null, ``created_at``, ``updated_at``,
+    ``playable_at``, ``completed_at`` (ISO 8601 UTC).
     """
-    tasks = sorted(tasks, key=lambda t: (t.get("kind") != "video", -int(t.get("height") or 0), t.get("name", "")))
+    tasks = sorted(tasks, key=lambda t: ({"audio": 0, "thumbnails": 1}.get(t.get("kind"), 2), int(t.get("index") or 0)))
+    chunks = [t for t in tasks if t.get("kind") == "chunk"]
+    variants = job.get("variants") or {}
     renditions = []
-    for t in tasks:
-        r = {"name": t.get("name"), "kind": t.get("kind"), "status": t.get("status"),
-             "progress": 100.0 if t.get("status") == COMPLETE else float(t.get("progress") or 0)}
-        if t.get("segs"):
-            r["segments_done"] = len(t["segs"])
-        if t.get("status") == PROCESSING and t.get("lease_owner"):
-            r["worker"] = t["lease_owner"]
-        for k in ("width", "height", "video_bitrate", "frame_rate", "bitrate", "channels", "attempts",
-                  "resumed_at_segment", "resumed_at_seconds", "last_error",
-                  "codecs", "peak_bandwidth", "average_bandwidth", "segments", "transcode_seconds",
-                  "cpu_seconds", "error"):
-            if t.get(k) is not None:
-                r[k] = t[k]
+    for spec in job.get("ladder") or []:
+        name = spec["name"]
+        total = sum(float(c["end"]) - float(c["start"]) for c in chunks) or 1.0
+        progress = sum((100.0 if c.get("status") == COMPLETE else float(c.get("progress") or 0))
+                       * (float(c["end"]) - float(c["start"])) for c in chunks) / total
+        r = {"name": name, "kind": "video", "status": _rendition_status(chunks), "progress": round(progress, 1),
+             "width": spec.get("width"), "height": spec.get("height"), "video_bitrate": spec.get("video_bitrate"),
+             "segments_done": sum(len((c.get("segs") or {}).get(name) or []) for c in chunks)}
+        r.update({k: variants[name][k] for k in VARIANT_FIELDS if variants.get(name, {}).get(k) is not None})
         renditions.append(r)
+    for t in tasks:
+        if t.get("kind") == "audio":
+            r = _task_view(t)
+            r.update({k: t[k] for k in ("bitrate", "channels", "codecs", "peak_bandwidth", "average_bandwidth",
+                                        "segments") if t.get(k) is not None})
+            renditions.append(r)
     status = job.get("status", QUEUED)
     progress = 100.0 if status == COMPLETE else job_progress(tasks)
     return {
@@ -134,9 +172,12 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
                    "etag": job.get("source_etag"), "version_id": job.get("source_version_id")},
         "probe": job.get("probe"),
         "renditions": renditions,
-        "outputs": job_outputs(job["job_id"], output_bucket, base_url, tasks, bool(job.get("master_written"))),
+        "tasks": [_task_view(t) for t in tasks],
+        "chunks": {"total": len(chunks), "published": int(job.get("published_chunks") or 0)},
+        "outputs": job_outputs(job, tasks, output_bucket, base_url),
         "error": job.get("error"),
         "created_at": job.get("created_at"),
         "updated_at": job.get("updated_at"),
+        "playable_at": job.get("playable_at"),
         "completed_at": job.get("completed_at"),
     }

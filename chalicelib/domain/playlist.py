@@ -118,18 +118,25 @@ def measured_frame_rate(frames: Sequence[int], durations: Sequence[float]) -> fl
     return round(max(n / d for n, d in zip(frames, durations)), 3)
 
 
-def media_playlist(segments: Sequence[tuple[str, float]]) -> str:
-    """A VOD media playlist for (uri, duration seconds) segments, in order (RFC 8216 §4.3.3:
-    TARGETDURATION is the longest EXTINF rounded to the nearest integer; PLAYLIST-TYPE VOD,
-    INDEPENDENT-SEGMENTS, ENDLIST). Raises ValueError without segments."""
+def media_playlist(segments: Sequence[tuple[str, float]], playlist_type: str = "VOD", ended: bool = True,
+                   target: int | None = None) -> str:
+    """A media playlist for (uri, duration seconds) segments, in order (RFC 8216 §4.3.3).
+
+    ``playlist_type`` ``VOD`` or ``EVENT`` (§4.3.3.5: an EVENT playlist may only grow by
+    appended lines, ``ended`` appends EXT-X-ENDLIST, §4.3.3.4). TARGETDURATION is ``target``
+    or the longest EXTINF rounded to the nearest integer (§4.3.3.1), never less. Raises
+    ValueError without segments or for another type."""
     if not segments:
         raise ValueError("a media playlist needs at least one segment")
-    target = max(1, max(int(round(d)) for _, d in segments))
+    if playlist_type not in ("VOD", "EVENT"):
+        raise ValueError(f"unknown playlist type {playlist_type!r}")
+    target = max(target or 1, max(int(round(d)) for _, d in segments))
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
-             "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]
+             f"#EXT-X-PLAYLIST-TYPE:{playlist_type}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for uri, d in segments:
         lines += [f"#EXTINF:{d:.6f},", uri]
-    lines.append("#EXT-X-ENDLIST")
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
 
 

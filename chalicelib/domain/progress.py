@@ -75,8 +75,11 @@ THUMBNAILS_WEIGHT = 640 * 360 * 0.2
 
 
 def task_weight(task: Mapping) -> float:
-    """Estimated relative cost of one task: a video rendition costs its pixel count; audio and
-    thumbnails a fixed fraction of a 360p rendition."""
+    """Estimated relative cost of one task: its ``weight`` when it has one (a chunk: the
+    ladder's pixels x its share of the duration), a video rendition its pixel count; audio
+    and thumbnails a fixed fraction of a 360p rendition."""
+    if task.get("weight") is not None:
+        return float(task["weight"])
     kind = task.get("kind")
     if kind == "video":
         return float(task["width"]) * float(task["height"])

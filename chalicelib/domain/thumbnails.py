@@ -1,7 +1,17 @@
-"""WebVTT thumbnails track for a sprite sheet (the "image track" convention that JW Player,
-Video.js and Shaka read: each cue's text is ``sprite.jpg#xywh=x,y,w,h``, W3C Media Fragments
-URI §4.2.1 spatial dimension)."""
+"""Sprite-sheet thumbnails and their WebVTT track (the "image track" convention that JW
+Player, Video.js and Shaka read: each cue's text is ``<sheet>#xywh=x,y,w,h``, W3C Media
+Fragments URI §4.2.1 spatial dimension).
+
+Tile ``k`` shows the first frame at or after ``k * interval`` seconds. Each chunk task picks
+the tiles whose times fall in its span from the frames it decodes anyway, and writes them as
+one sheet (``sprite_<chunk>.jpg``, row-major, at most ``columns`` per row); the track maps
+every tile to its sheet and cell, so no task decodes the source again for thumbnails.
+"""
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
 
 from .ladder import ThumbnailPlan
 
@@ -14,15 +24,54 @@ def _timestamp(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def sprite_vtt(plan: ThumbnailPlan, duration: float, sprite_uri: str = "sprite.jpg") -> str:
-    """WebVTT text with one cue per tile: cue ``i`` covers [i*interval, min((i+1)*interval,
-    duration)) seconds and points at tile ``i`` (row-major) of the sprite sheet."""
+@dataclass(frozen=True)
+class TileRun:
+    """The tiles one chunk picks: ``first`` (index of its first tile) and ``count`` tiles,
+    the first at ``first_time`` seconds of the source, then every ``interval`` seconds;
+    ``width`` x ``height`` pixels each, laid out ``columns`` x ``rows`` in ``file_name``."""
+
+    first: int
+    count: int
+    first_time: float
+    interval: float
+    width: int
+    height: int
+    columns: int
+    rows: int
+    file_name: str
+
+
+def sheet_name(chunk_index: int) -> str:
+    """File name of a chunk's sprite sheet: ``sprite_000.jpg``..."""
+    return f"sprite_{chunk_index:03d}.jpg"
+
+
+def tiles_in(plan: ThumbnailPlan, chunk_index: int, start: float, end: float, last: bool) -> TileRun | None:
+    """The tiles whose times ``k * interval`` fall in ``[start, end)`` seconds (every
+    remaining tile of the plan for the ``last`` chunk), or None when there are none."""
+    first = math.ceil(round(start / plan.interval, 6))
+    stop = plan.count if last else min(plan.count, math.ceil(round(end / plan.interval, 6)))
+    count = stop - first
+    if count <= 0:
+        return None
+    columns = min(plan.columns, count)
+    return TileRun(first=first, count=count, first_time=first * plan.interval, interval=plan.interval,
+                   width=plan.width, height=plan.height, columns=columns, rows=math.ceil(count / columns),
+                   file_name=sheet_name(chunk_index))
+
+
+def sprite_vtt(plan: ThumbnailPlan, duration: float, runs: Sequence[TileRun]) -> str:
+    """WebVTT text with one cue per tile: cue ``k`` covers [k*interval, min((k+1)*interval,
+    duration)) seconds and points at the tile's cell in its chunk's sheet. ``runs`` in
+    order; tiles of a missing run get no cue."""
     lines = ["WEBVTT", ""]
-    for i in range(plan.count):
-        start = i * plan.interval
-        end = min((i + 1) * plan.interval, duration)
-        if end <= start:
-            break
-        x, y = (i % plan.columns) * plan.width, (i // plan.columns) * plan.height
-        lines += [f"{_timestamp(start)} --> {_timestamp(end)}", f"{sprite_uri}#xywh={x},{y},{plan.width},{plan.height}", ""]
+    for run in runs:
+        for j in range(run.count):
+            k = run.first + j
+            start, end = k * plan.interval, min((k + 1) * plan.interval, duration)
+            if end <= start:
+                break
+            x, y = (j % run.columns) * run.width, (j // run.columns) * run.height
+            lines += [f"{_timestamp(start)} --> {_timestamp(end)}",
+                      f"{run.file_name}#xywh={x},{y},{run.width},{run.height}", ""]
     return "\n".join(lines)

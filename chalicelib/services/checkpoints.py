@@ -1,6 +1,7 @@
-"""Segment checkpoints of a video rendition: each segment ffmpeg finishes is measured (its
-packets' timestamps: EXTINF and the resume point come from them, DESIGN §10), uploaded and
-recorded in the task's ``segs`` while ffmpeg goes on (DESIGN §9)."""
+"""Segment checkpoints of a chunk task: each segment ffmpeg finishes, in every rendition, is
+measured (its packets' timestamps: EXTINF and the resume point come from them, DESIGN §10),
+uploaded, and recorded in the chunk task's ``segs`` while ffmpeg goes on (DESIGN §9). One
+DynamoDB write records what one sweep found in all renditions."""
 from __future__ import annotations
 
 import logging
@@ -14,31 +15,45 @@ import m3u8
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
 from chalicelib.domain.mpegts import segment_timing, video_pts
+from chalicelib.domain.playlist import h264_codec_string
 
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
 
 
-class SegmentUploader(threading.Thread):
-    """Uploads each segment ffmpeg finishes and checkpoints it, while ffmpeg runs.
+class ChunkUploader(threading.Thread):
+    """Joins the GOP files ffmpeg finishes in ``out_dir/<rendition>/`` into segments, uploads
+    and checkpoints each segment, while ffmpeg runs.
 
-    ffmpeg writes an EVENT playlist that lists a segment only once its file is complete
-    (``temp_file``), so every listed segment is whole. ``finish()`` stops polling and does a
-    last sweep, so a stopped or killed ffmpeg's complete segments are all kept."""
+    ffmpeg lists a GOP file in its playlist only once the file is whole (``temp_file``). A
+    GOP belongs to the segment its first frame falls in (``ffmpeg_args.segment_of``); a
+    segment is whole once a GOP of a later segment is listed, or, for the run's last one,
+    when ffmpeg ended normally (``finish(ended=True)``); MPEG-TS GOP files of one muxer
+    session join by byte concatenation (DESIGN §9). GOPs of segments outside
+    ``[first_segment, end_segment)`` (the preroll, the lookahead tail) and of segments already
+    recorded (a resumed run re-makes them) are dropped.
 
-    POLL_SECONDS = 0.5
+    ``recorded[rendition]`` holds every checkpoint of the chunk (earlier runs' included) and
+    ``codecs[rendition]`` the RFC 6381 string read from a segment's SPS."""
 
-    def __init__(self, ctx: Context, job_id: str, name: str, out_dir: str, first_index: int,
-                 canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30):
-        super().__init__(daemon=True, name=f"uploader-{name}")
-        self.ctx, self.job_id, self.name, self.out_dir = ctx, job_id, name, out_dir
+    POLL_SECONDS = 1.0
+
+    def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, recorded: dict[str, list[dict]],
+                 canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30,
+                 first_segment: int = 0, end_segment: int | None = None):
+        super().__init__(daemon=True, name=f"uploader-{task_name}")
+        self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
         self.nominal_frame_seconds = nominal_frame_seconds
         self.canceled = canceled or threading.Event()
-        self.next_index = first_index
+        self.recorded = {r: list(segs) for r, segs in recorded.items()}
+        self.next_index = {r: first_segment + len(segs) for r, segs in recorded.items()}
+        self.end_segment = end_segment
+        self.codecs: dict[str, str] = {}
+        self._seen: dict[str, set[str]] = {r: set() for r in recorded}
+        self._pending: dict[str, dict[int, list[str]]] = {r: {} for r in recorded}
         self._halt = threading.Event()
         self._lock = threading.Lock()
-        self.error: BaseException | None = None
 
     def run(self) -> None:
         while not self._halt.wait(self.POLL_SECONDS):
@@ -47,39 +62,82 @@ class SegmentUploader(threading.Thread):
             except Exception as e:  # noqa: BLE001 - retried on the next poll / final sweep
                 log.warning("segment upload failed, will retry: %s", e)
 
-    def sweep(self) -> int:
-        """Upload and checkpoint every newly listed segment; returns how many."""
-        path = os.path.join(self.out_dir, A.PLAYLIST_NAME)
-        if not os.path.exists(path) or self.canceled.is_set():  # nothing is written for a canceled job
+    def _collect(self, rendition: str) -> None:
+        folder = os.path.join(self.out_dir, rendition)
+        path = os.path.join(folder, A.PLAYLIST_NAME)
+        for gop in (m3u8.load(path).segments if os.path.exists(path) else []):
+            if gop.uri in self._seen[rendition]:
+                continue
+            self._seen[rendition].add(gop.uri)
+            local = os.path.join(folder, gop.uri)
+            with open(local, "rb") as fh:
+                pts = video_pts(fh.read())
+            if not pts:
+                os.remove(local)
+                continue
+            self._pending[rendition].setdefault(A.segment_of(A.source_time(min(pts))), []).append(local)
+
+    def _whole_segments(self, rendition: str, ended: bool) -> list[tuple[int, list[str]]]:
+        pending = self._pending[rendition]
+        out = []
+        for index in sorted(pending):
+            beyond = self.end_segment is not None and index >= self.end_segment
+            if index < self.next_index[rendition] or beyond:  # preroll, tail, or already recorded
+                for f in pending.pop(index):
+                    os.remove(f)
+                continue
+            if not (ended or any(i > index for i in pending)):
+                break
+            out.append((index, pending[index]))
+        return out
+
+    def sweep(self, ended: bool = False) -> int:
+        """Upload every whole segment of every rendition, then record them all in one write.
+        ``ended``: ffmpeg exited normally, so the last segment is whole too. Returns how many
+        segments were recorded."""
+        if self.canceled.is_set():  # nothing is written for a canceled job
             return 0
         with self._lock:
-            listed = m3u8.load(path).segments
-            count = 0
-            for seg in listed:
-                index = int(seg.uri.split("_")[-1].split(".")[0])
-                if index < self.next_index:
-                    continue
-                if index != self.next_index:
-                    raise RuntimeError(f"segment {index} listed before {self.next_index}")
-                local = os.path.join(self.out_dir, seg.uri)
-                # EXTINF comes from the packets, not from the muxer's estimate (DESIGN §10)
-                with open(local, "rb") as fh:
-                    timing = segment_timing(video_pts(fh.read()), self.nominal_frame_seconds)
-                size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
-                                                    J.output_key(self.job_id, self.name, seg.uri))
-                self.ctx.store.add_segment(self.job_id, self.name, index, asdict(timing), size)
-                os.remove(local)
-                self.next_index += 1
-                count += 1
-            return count
+            new: dict[str, list[dict]] = {}
+            for rendition in self.recorded:
+                self._collect(rendition)
+                for index, gops in self._whole_segments(rendition, ended):
+                    expected = self.next_index[rendition] + len(new.get(rendition, []))
+                    if index != expected:
+                        raise RuntimeError(f"{rendition}: segment {index} is whole before {expected}")
+                    data = b"".join(open(f, "rb").read() for f in sorted(gops))
+                    local = os.path.join(self.out_dir, rendition, A.SEGMENT_PATTERN % index)
+                    with open(local, "wb") as fh:
+                        fh.write(data)
+                    # EXTINF comes from the packets, not from the muxer's estimate (DESIGN §10)
+                    timing = segment_timing(video_pts(data), self.nominal_frame_seconds)
+                    if rendition not in self.codecs and (codec := h264_codec_string(data)):
+                        self.codecs[rendition] = codec
+                    size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
+                                                        J.output_key(self.job_id, rendition, A.SEGMENT_PATTERN % index))
+                    new.setdefault(rendition, []).append({"index": index, "bytes": size, **asdict(timing)})
+            if not new:
+                return 0
+            counts = {r: len(self.recorded[r]) for r in new}
+            if not self.ctx.store.add_segments(self.job_id, self.task_name, new, counts):
+                raise RuntimeError(f"checkpoints of {self.task_name} changed under this worker")
+            for rendition, entries in new.items():
+                self.recorded[rendition] += entries
+                self.next_index[rendition] += len(entries)
+                for e in entries:
+                    for f in self._pending[rendition].pop(e["index"]):
+                        os.remove(f)
+                    os.remove(os.path.join(self.out_dir, rendition, A.SEGMENT_PATTERN % e["index"]))
+            return sum(len(e) for e in new.values())
 
-    def finish(self, attempts: int = 4) -> None:
-        """Stop polling, then upload what is left, retrying with backoff (0.5, 1, 2 s)."""
+    def finish(self, ended: bool, attempts: int = 4) -> None:
+        """Stop polling, then upload what is left (the last segment too when ``ended``),
+        retrying with backoff (0.5, 1, 2 s)."""
         self._halt.set()
-        self.join(timeout=30)
+        self.join(timeout=60)
         for attempt in range(attempts):
             try:
-                self.sweep()
+                self.sweep(ended)
                 return
             except Exception as e:  # noqa: BLE001
                 if attempt == attempts - 1:

@@ -1,37 +1,92 @@
-"""Finalizing a job: the multivariant playlist from the tasks' measured stats, then
-``complete`` with a conditional write (exactly one ``JobCompleted``)."""
+"""Publishing a job's presentation as its chunks finish, and finalizing the job.
+
+``publish`` writes the playlists the finished tasks allow (``chalicelib.domain.presentation``):
+an EVENT presentation of the finished prefix of chunks as soon as the first chunk and the
+audio are in (the job gets ``playable_at`` and one ``JobPlayable``), and the whole one, with
+EXT-X-ENDLIST, when every chunk is. Several workers may publish at once: each re-reads the job
+after writing and writes again until what it wrote is current, so the last write always
+describes the latest state (a playlist may be stale for the milliseconds of a race, never
+for good). ``finalize`` moves the job to ``complete`` with a conditional write: exactly one
+``JobCompleted`` even when two tasks finish at once or a message is delivered twice.
+"""
 from __future__ import annotations
 
 import logging
 
 from chalicelib import metrics
 from chalicelib.aws.jobstore import now_iso, seconds_since
-from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
-from chalicelib.domain.playlist import master_playlist
+from chalicelib.domain import presentation
+from chalicelib.domain.ladder import ThumbnailPlan
 
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
 Unit = metrics.Unit
 
+#: How many times one publisher re-reads and rewrites before leaving the rest to the others.
+MAX_PUBLISH_ROUNDS = 5
 
-def finalize(ctx: Context, job: dict, tasks: list[dict]) -> bool:
-    """Write ``<job_id>/master.m3u8`` from the tasks' measured stats and mark the job
-    ``complete``. Idempotent: the playlist is a pure function of the stored stats; only the
-    call that wins the conditional status write publishes ``JobCompleted``. Returns True for
-    that call."""
-    job_id = job["job_id"]
-    videos = [{**t, "width": t["out_width"], "height": t["out_height"], "uri": f"{t['name']}/{A.PLAYLIST_NAME}"}
-              for t in tasks if t.get("kind") == "video"]
-    audio = next(({**t, "uri": f"{t['name']}/{A.PLAYLIST_NAME}"} for t in tasks if t.get("kind") == "audio"), None)
-    ctx.objects.put_bytes(ctx.settings.output_bucket, J.output_key(job_id, "master.m3u8"),
-                          master_playlist(videos, audio).encode())
-    if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso(), master_written=True):
+
+def _build(job: dict, tasks: list[dict]) -> presentation.Presentation | None:
+    thumbs = job.get("thumbnails")
+    return presentation.build(job.get("ladder") or [], tasks, float((job.get("probe") or {}).get("duration") or 0),
+                              bool(job.get("event_published")),
+                              ThumbnailPlan(**{k: thumbs[k] for k in ThumbnailPlan.__dataclass_fields__}) if thumbs else None)
+
+
+def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
+    """Write the presentation the job's finished tasks allow, under ``<job_id>/`` (media
+    playlists and the thumbnails track first, ``master.m3u8`` last); return it, or None when
+    nothing is playable yet or the job failed or was canceled."""
+    wrote = None
+    for _ in range(MAX_PUBLISH_ROUNDS):
+        got = ctx.store.get(job_id)
+        if got is None or got[0]["status"] in (J.FAILED, J.CANCELED):
+            return None
+        job, tasks = got
+        built = _build(job, tasks)
+        if built is None:
+            return None
+        if wrote is not None and built.state == wrote.state:
+            break
+        if built.playlist_type == "EVENT" and not job.get("event_published"):
+            # recorded before any EVENT playlist is visible, so the final one stays EVENT
+            ctx.store.update_job(job_id, event_published=True)
+        bucket = ctx.settings.output_bucket
+        for key, text in built.files.items():
+            ctx.objects.put_bytes(bucket, J.output_key(job_id, *key.split("/")), text.encode())
+        ctx.store.update_job(job_id, variants=built.variants, published_chunks=built.chunks, master_written=True)
+        wrote = built
+    if wrote is not None and ctx.store.set_once(job_id, "playable_at", now_iso()):
+        latency = seconds_since(got[0].get("uploaded_at") or got[0].get("created_at"))
+        ctx.events.publish("JobPlayable", job_id, J.PROCESSING, {
+            "outputs": J.job_outputs({**got[0], "master_written": True}, got[1], ctx.settings.output_bucket,
+                                     ctx.settings.output_base_url),
+            "seconds_playable": wrote.seconds, "complete": wrote.complete})
+        metrics.emit([("TimeToPlayable", latency, Unit.Seconds)])
+        log.info("job %s playable (%.1f s of media) %.1f s after upload", job_id, wrote.seconds, latency)
+    return wrote
+
+
+def finalize(ctx: Context, job_id: str) -> bool:
+    """When every task of the job is done: publish the whole presentation and mark the job
+    ``complete``. Idempotent; only the call that wins the conditional status write publishes
+    ``JobCompleted`` and returns True."""
+    got = ctx.store.get(job_id)
+    if got is None:
+        return False
+    job, tasks = got
+    if job["status"] in J.TERMINAL or not set(job.get("tasks") or []) <= set(job.get("done") or []):
+        return False
+    shown = publish(ctx, job_id)
+    if shown is None or not shown.complete:
+        raise RuntimeError(f"job {job_id}: every task is done but the presentation is not whole")
+    if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso()):
         return False
     fresh = ctx.store.get(job_id)
-    outputs = J.job_outputs(job_id, ctx.settings.output_bucket, ctx.settings.output_base_url,
-                            fresh[1] if fresh else tasks, True)
+    outputs = J.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else tasks, ctx.settings.output_bucket,
+                            ctx.settings.output_base_url)
     ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs})
     latency = seconds_since(job.get("uploaded_at") or job.get("created_at"))
     metrics.emit([("JobsCompleted", 1, Unit.Count), ("JobLatency", latency, Unit.Seconds)])

@@ -1,5 +1,6 @@
 """Ingest use case: an S3 ObjectCreated record -> a probed, planned, recorded job with one
-task message per rendition (plus audio and thumbnails).
+task message per chunk of the timeline (each encodes the whole video ladder), plus the audio
+rendition and the poster.
 
 Idempotent: the job id is derived from bucket, key and ETag, the job is created with a
 conditional write, and fan-out is recorded (``fanned_out``), so a duplicate event creates
@@ -16,7 +17,11 @@ from chalicelib import faults, metrics
 from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
+from chalicelib.domain.chunks import plan_chunks
+from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
+from chalicelib.domain.ladder import Plan
 from chalicelib.domain.ladder import plan as plan_ladder
+from chalicelib.domain.progress import THUMBNAILS_WEIGHT
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import media_probe
 
@@ -63,16 +68,18 @@ def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
     return refs
 
 
-def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float) -> dict:
+def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,
+                 extra: dict | None = None) -> dict:
     """The body of one transcode-tasks message. ``source`` pins the probed bytes: ``etag``
     always, ``version_id`` on a versioned bucket (the template versions the ingest bucket)."""
     source = {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag.strip('"'),
               **({"version_id": ref.version_id} if ref.version_id else {})}
-    return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": task,
+    spec = {k: v for k, v in task.items() if k not in ("segs", "weight")}
+    return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": {**spec, **(extra or {})},
             "source": source, "duration": duration, "frame_rate": frame_rate}
 
 
-SPEC_FIELDS = {"video": ("name", "width", "height", "video_bitrate", "max_bitrate", "buffer_size", "frame_rate"),
+SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last"),
                "audio": ("name", "bitrate", "channels", "sample_rate"),
                "thumbnails": ("name", "interval", "count", "columns", "rows", "width", "height", "poster_time",
                               "poster_width", "poster_height")}
@@ -84,7 +91,31 @@ def task_message_for(job: dict, task: dict) -> dict:
     ref = ObjectRef(job["source_bucket"], job["source_key"], job.get("source_etag", ""), int(job.get("source_size") or 0),
                     version_id=job.get("source_version_id"))
     probe = job.get("probe") or {}
-    return task_message(job["job_id"], ref, spec, float(probe.get("duration") or 0), float(probe.get("frame_rate") or 0))
+    return task_message(job["job_id"], ref, spec, float(probe.get("duration") or 0), float(probe.get("frame_rate") or 0),
+                        chunk_extra(job) if task["kind"] == "chunk" else None)
+
+
+def chunk_extra(job: dict) -> dict:
+    """What every chunk message carries besides its span: the video ladder and the
+    thumbnails plan (its tiles come from the chunk's decode)."""
+    return {"renditions": job["ladder"], "thumbnails": job["thumbnails"]}
+
+
+def plan_tasks(plan: Plan, duration: float, settings) -> list[dict]:
+    """The job's task items, in the order they are queued: the audio rendition (playback
+    needs it first), the poster, then one task per chunk of the timeline (``chunks.plan_chunks``
+    with the deployment's parallelism and chunk bounds), each encoding every video rendition.
+    A chunk's ``weight`` is its share of the ladder's pixels x seconds (job progress)."""
+    pixels = sum(r.width * r.height for r in plan.videos)
+    chunks = plan_chunks(duration, settings.chunk_parallelism, SEGMENT_SECONDS, settings.min_chunk_seconds,
+                         settings.max_chunk_seconds)
+    tasks = [t.to_dict() for t in ([plan.audio] if plan.audio else [])]
+    tasks.append({**plan.thumbnails.to_dict(), "weight": THUMBNAILS_WEIGHT})
+    for c in chunks:
+        tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
+                      "segs": {r.name: [] for r in plan.videos},
+                      "weight": round(pixels * c.seconds / max(duration, 1e-3), 1)})
+    return tasks
 
 
 def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
@@ -138,17 +169,22 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             metrics.emit([*received, ("JobsFailed", 1, Unit.Count)])
         log.warning("job %s failed at ingest: %s", job_id, e)
         return {"job_id": job_id, "status": J.FAILED, "new_job": created, "tasks": 0}
-    tasks = [t.to_dict() for t in plan.tasks]
-    created = ctx.store.create_job({**source, "job_status": J.QUEUED, "probe": info.to_dict(), "fanned_out": False}, tasks)
+    tasks = plan_tasks(plan, info.duration, s)
+    job = {**source, "job_status": J.QUEUED, "probe": info.to_dict(), "fanned_out": False,
+           "ladder": [r.to_dict() for r in plan.videos], "thumbnails": plan.thumbnails.to_dict()}
+    created = ctx.store.create_job(job, tasks)
     if not created:
         current = ctx.store.get(job_id)
         if current and current[0].get("fanned_out"):
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
-    ctx.queues.send_json(s.tasks_queue, (task_message(job_id, ref, t, info.duration, info.frame_rate) for t in tasks))
+    extra = chunk_extra(job)
+    ctx.queues.send_json(s.tasks_queue, (task_message(job_id, ref, t, info.duration, info.frame_rate,
+                                                      extra if t["kind"] == "chunk" else None) for t in tasks))
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
-    ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": [t["name"] for t in tasks],
+    ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": [r.name for r in plan.videos] + (
+                           [plan.audio.name] if plan.audio else []), "chunks": sum(t["kind"] == "chunk" for t in tasks),
                                                       "source": {"bucket": ref.bucket, "key": ref.key}})
     log.info("job %s queued with %d tasks", job_id, len(tasks))
     return {"job_id": job_id, "status": J.QUEUED, "new_job": created, "tasks": len(tasks)}

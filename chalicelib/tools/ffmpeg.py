@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
@@ -23,7 +24,10 @@ from chalicelib.domain.errors import (PermanentError, RunTimeout, SourceUnreacha
                                       TransientError)
 from chalicelib.domain.progress import ProgressParser
 
-COMMON = ["-hide_banner", "-nostdin", "-y", "-v", "error"]
+COMMON = ["-hide_banner", "-nostdin", "-y"]
+#: Log levels whose lines are errors (with ``-v level+info`` every line carries its level).
+ERROR_LEVELS = ("[error] ", "[fatal] ", "[panic] ")
+_X264_LINE = re.compile(r"^\[libx264 @ (0x[0-9a-f]+)\] \[info\] (SSIM|PSNR) Mean Y:([0-9.]+)")
 #: stderr fragments meaning the input itself is bad (no retry can help).
 CORRUPT_MARKERS = ("Invalid data found", "moov atom not found", "Invalid NAL unit", "error while decoding",
                    "Error while decoding", "corrupt", "Invalid frame", "Invalid sync code", "does not contain any stream",
@@ -122,6 +126,37 @@ class RunResult:
     cpu_seconds: float
     out_time: float
     speed: float | None
+    encoder_quality: list[dict] = field(default_factory=list)
+
+
+def encoder_quality(log: str) -> list[dict]:
+    """What each libx264 encoder of a run measured of its own output, in output order (the
+    order the encoders first log in): ``psnr_y`` (mean luma PSNR, dB) and ``ssim_y`` (mean
+    luma SSIM, 0-1) against the encoder's input, the scaled picture. From x264's summary at
+    ``info`` level with ``-flags +psnr -ssim 1``; with psychovisual tuning on, x264 warns the
+    PSNR reads lower than a PSNR-tuned encode would, so compare like with like."""
+    order: list[str] = []
+    found: dict[str, dict] = {}
+    for line in log.splitlines():
+        if line.startswith("[libx264 @ "):
+            address = line[11:line.index("]")]
+            if address not in order:
+                order.append(address)
+        m = _X264_LINE.match(line)
+        if m:
+            found.setdefault(m.group(1), {})["ssim_y" if m.group(2) == "SSIM" else "psnr_y"] = float(m.group(3))
+    return [found.get(a, {}) for a in order]
+
+
+def error_lines(log: str) -> str:
+    """The error lines of a ``-v level+info`` log, without their level tags."""
+    out = []
+    for line in log.splitlines():
+        for tag in ERROR_LEVELS:
+            if tag in line:
+                out.append(line.replace(tag, "", 1))
+                break
+    return "\n".join(out)
 
 
 class FfmpegProcess:
@@ -155,12 +190,16 @@ class FfmpegProcess:
         return self._stopped.is_set()
 
     def run(self, args: list[str], duration: float, on_progress: Callable[[float], None] | None = None,
-            timeout: float | None = None) -> RunResult:
+            timeout: float | None = None, measure_quality: bool = False) -> RunResult:
+        """Run ffmpeg with ``args`` (see the class docstring). ``measure_quality``: log at
+        info level and return each x264 encoder's PSNR/SSIM (``encoder_quality``; the args
+        must ask x264 for them); ``stderr`` then holds the error lines only."""
         ffmpeg, _ = binaries()
+        level = ["-v", "level+info"] if measure_quality else ["-v", "error"]
         parser = ProgressParser(duration)
         start = time.monotonic()
         with tempfile.TemporaryFile("w+") as err:
-            self._proc = proc = subprocess.Popen([ffmpeg, *COMMON, "-progress", "pipe:1", "-nostats", *args],
+            self._proc = proc = subprocess.Popen([ffmpeg, *COMMON, *level, "-progress", "pipe:1", "-nostats", *args],
                                                  stdout=subprocess.PIPE, stderr=err, text=True)
             if self._stopped.is_set():
                 proc.terminate()
@@ -186,8 +225,10 @@ class FfmpegProcess:
         elapsed = time.monotonic() - start
         if self._timed_out.is_set():
             raise RunTimeout(f"ffmpeg ran {elapsed:.0f} s, over its {timeout:.0f} s bound; stopped")
-        return RunResult(returncode=proc.returncode, stderr=stderr, seconds=elapsed,
-                         cpu_seconds=usage.ru_utime + usage.ru_stime, out_time=out_time, speed=parser.speed)
+        quality = encoder_quality(stderr) if measure_quality else []
+        return RunResult(returncode=proc.returncode, stderr=error_lines(stderr) if measure_quality else stderr,
+                         seconds=elapsed, cpu_seconds=usage.ru_utime + usage.ru_stime, out_time=out_time,
+                         speed=parser.speed, encoder_quality=quality)
 
 
 def check(result: RunResult, what: str, source_hint: str = "") -> None:

@@ -13,7 +13,7 @@ from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.playlist import h264_codec_string, h264_codec_string_from_probe, measure_segments
 from chalicelib.tools.ffmpeg import FfmpegProcess, check
-from tests.conftest import ffprobe_json, media
+from tests.conftest import ffprobe_json, media, one_rendition
 
 
 def keyframe_times(path: str) -> list[float]:
@@ -29,9 +29,9 @@ def encoded(tmp_path_factory):
     p = plan(info, (360, 240))
     out = {}
     for r in p.videos:
-        d = tmp_path_factory.mktemp(r.name)
+        args, d = one_rendition(media("flower.mp4"), tmp_path_factory.mktemp(r.name), r, info.duration)
         progress = []
-        res = FfmpegProcess().run(A.video_args(str(media("flower.mp4")), str(d), r), info.duration, progress.append)
+        res = FfmpegProcess().run(args, info.duration, progress.append)
         check(res, r.name)
         out[r.name] = (d, r, progress, res)
     return out

@@ -12,7 +12,7 @@ from chalicelib.domain.media import parse_probe
 from chalicelib.domain.ladder import AudioRendition, plan
 from chalicelib.domain.mpegts import NotTransportStream, audio_span, segment_timing, video_pts
 from chalicelib.domain.playlist import extinf_from_timing, measured_frame_rate
-from tests.conftest import ffprobe_json, media
+from tests.conftest import ffprobe_json, media, one_rendition
 
 CLIPS = ["mv_with_2_top_shots.mp4", "sample.mkv", "bbb_2500ms.ts", "bear-vp9-odd-dimensions.webm", "flower.mp4"]
 
@@ -36,10 +36,9 @@ def encoded(request, tmp_path_factory):
     name = request.param
     info = parse_probe(ffprobe_json(name))
     rendition = plan(info, (240,)).videos[0]
-    out = tmp_path_factory.mktemp("seg")
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *A.video_args(str(media(name)), str(out), rendition,
-                                                                  duration=info.duration)], check=True)
-    return name, info, sorted(out.glob("seg_*.ts"))
+    args, out = one_rendition(media(name), tmp_path_factory.mktemp("seg"), rendition, info.duration)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+    return name, info, sorted(out.glob("gop_*.ts"))
 
 
 def test_reader_agrees_with_ffprobe_packet_for_packet(encoded):
@@ -76,12 +75,11 @@ def test_muxer_estimate_was_wrong_on_the_phone_capture(tmp_path):
     """The defect this replaces (DESIGN §10): FFmpeg's playlist says 0.44 s for 1.77 s."""
     info = parse_probe(ffprobe_json("mv_with_2_top_shots.mp4"))
     r = plan(info, (240,)).videos[0]
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *A.video_args(str(media("mv_with_2_top_shots.mp4")),
-                                                                  str(tmp_path), r, duration=info.duration)],
-                   check=True)
-    muxer = float(next(ln for ln in (tmp_path / A.PLAYLIST_NAME).read_text().splitlines()
+    args, out = one_rendition(media("mv_with_2_top_shots.mp4"), tmp_path, r, info.duration)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+    muxer = float(next(ln for ln in (out / A.PLAYLIST_NAME).read_text().splitlines()
                        if ln.startswith("#EXTINF")).split(":")[1].rstrip(","))
-    timing = segment_timing(video_pts((tmp_path / "seg_00000.ts").read_bytes()), 1 / 30)
+    timing = segment_timing(video_pts((out / "gop_00000.ts").read_bytes()), 1 / 30)
     assert muxer < 1.0 and timing.end - timing.start > 1.7
 
 

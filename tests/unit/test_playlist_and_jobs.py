@@ -5,7 +5,7 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.playlist import aac_codec_string, h264_codec_string, master_playlist, measure_segments
-from chalicelib.domain.thumbnails import sprite_vtt
+from chalicelib.domain.thumbnails import sprite_vtt, tiles_in
 from tests.conftest import ffprobe_json
 
 VIDEOS = [
@@ -53,13 +53,16 @@ def test_codec_strings():
     assert aac_codec_string("LC") == "mp4a.40.2" and aac_codec_string("HE-AAC") == "mp4a.40.5"
 
 
-def test_sprite_vtt_cues_cover_the_duration():
+def test_sprite_vtt_cues_cover_the_duration_across_chunk_sheets():
     t = plan(parse_probe(ffprobe_json("flower.mp4"))).thumbnails  # 5.055 s, 1 s tiles, 6 columns
-    lines = sprite_vtt(t, 5.055).splitlines()
+    runs = [tiles_in(t, 0, 0.0, 3.0, False), tiles_in(t, 1, 3.0, 5.055, True)]
+    assert [(r.first, r.count, r.file_name) for r in runs] == [(0, 3, "sprite_000.jpg"), (3, 3, "sprite_001.jpg")]
+    lines = sprite_vtt(t, 5.055, runs).splitlines()
     assert lines[0] == "WEBVTT"
     cues = [ln for ln in lines if "-->" in ln]
     assert len(cues) == 6 and cues[-1] == "00:00:05.000 --> 00:00:05.055"
-    assert "sprite.jpg#xywh=800,0,160,90" in lines
+    assert lines[lines.index(cues[4]) + 1] == "sprite_001.jpg#xywh=160,0,160,90"
+    assert tiles_in(t, 2, 5.055, 5.055, False) is None
 
 
 def test_job_id_is_deterministic_per_object_version():

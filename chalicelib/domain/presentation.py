@@ -1,0 +1,160 @@
+"""What a player sees of a job: one media playlist per rendition, the multivariant playlist
+and the thumbnails track, built from what the tasks recorded (pure: no I/O).
+
+A presentation covers the longest run of finished chunks from the start (the *prefix*), and
+needs the audio rendition when the source has audio. While chunks are still missing it is
+an EVENT presentation (RFC 8216 §4.3.3.5: players can start at once and the playlists only
+grow by appended segments); once every chunk and the audio are in, EXT-X-ENDLIST closes it
+(§4.3.3.4). A job whose presentation was never published before it was whole gets
+PLAYLIST-TYPE VOD; one that was keeps EVENT, because §6.2.1 lets a server only append to a
+published EVENT playlist.
+
+EXTINF of a segment is the next segment's first PTS minus its own when both are in the same
+chunk, and the end of its last frame for a chunk's last segment (DESIGN §10: from the media's
+timestamps, never the muxer's estimate), so a published line never changes when the next
+chunk arrives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .chunks import contiguous_prefix
+from .ffmpeg_args import PLAYLIST_NAME, SEGMENT_PATTERN, SEGMENT_SECONDS, source_time
+from .ladder import ThumbnailPlan
+from .playlist import extinf_from_timing, master_playlist, measure_segments, measured_frame_rate, media_playlist
+from .thumbnails import TileRun, sprite_vtt
+
+MASTER_NAME = "master.m3u8"
+THUMBNAILS_TRACK = "thumbnails/thumbnails.vtt"
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """A publishable presentation.
+
+    ``chunks`` chunks of ``chunks_total`` are in it, covering ``[0, seconds)`` of the source;
+    ``complete`` when it is whole (ENDLIST); ``playlist_type`` ``EVENT`` or ``VOD``;
+    ``files`` maps a key under the job's output prefix to the text to write there (media
+    playlists first, the multivariant playlist last); ``variants`` the measured stats of each
+    video rendition (bits/s, seconds, bytes, frames/s, dB)."""
+
+    chunks: int
+    chunks_total: int
+    seconds: float
+    complete: bool
+    playlist_type: str
+    files: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def state(self) -> tuple[int, bool, str]:
+        """What a publisher compares to know whether what it wrote is still current."""
+        return self.chunks, self.complete, self.playlist_type
+
+
+def _weighted(values: Sequence[tuple[float, int]]) -> float | None:
+    total = sum(n for _, n in values)
+    return round(sum(v * n for v, n in values) / total, 4) if total else None
+
+
+def rendition_entries(chunks: Sequence[Mapping], rendition: str) -> tuple[list[tuple[str, float]], list[dict]]:
+    """(uri, EXTINF) of every checkpointed segment of ``rendition`` in ``chunks`` (in order),
+    and the checkpoint records. Raises ValueError when a chunk's segments do not continue
+    the previous chunk's numbering (a chunk is not finished, or a checkpoint is missing)."""
+    entries: list[tuple[str, float]] = []
+    records: list[dict] = []
+    for chunk in chunks:
+        segs = list((chunk.get("segs") or {}).get(rendition) or [])
+        if not segs:
+            raise ValueError(f"{chunk.get('name')} has no segment of {rendition}")
+        indexes = [int(s["index"]) for s in segs]
+        if indexes != list(range(len(records), len(records) + len(segs))):
+            raise ValueError(f"{chunk.get('name')}/{rendition}: segments {indexes[:3]}... do not continue at {len(records)}")
+        durations = extinf_from_timing([float(s["start"]) for s in segs], float(segs[-1]["end"]))
+        entries += [(SEGMENT_PATTERN % i, d) for i, d in zip(indexes, durations)]
+        records += segs
+    return entries, records
+
+
+def _variant(name: str, spec: Mapping, chunks: Sequence[Mapping], playlist_type: str, complete: bool) -> tuple[str, dict]:
+    entries, records = rendition_entries(chunks, name)
+    text = media_playlist(entries, playlist_type, complete, SEGMENT_SECONDS)
+    sizes = {SEGMENT_PATTERN % int(r["index"]): int(r["bytes"]) for r in records}
+    stats = measure_segments(text, sizes).to_dict()
+    quality = [(q, int(c["quality"][name]["frames"])) for c in chunks
+               for q in [((c.get("quality") or {}).get(name) or {}).get("psnr_y")] if q is not None]
+    ssim = [(q, int(c["quality"][name]["frames"])) for c in chunks
+            for q in [((c.get("quality") or {}).get(name) or {}).get("ssim_y")] if q is not None]
+    stats.update(name=name, width=int(spec["width"]), height=int(spec["height"]),
+                 video_bitrate=int(spec["video_bitrate"]),
+                 frames=sum(int(r["frames"]) for r in records),
+                 frame_rate=measured_frame_rate([int(r["frames"]) for r in records], [d for _, d in entries]),
+                 codecs=(chunks[0].get("codecs") or {}).get(name) or "avc1.640028",
+                 psnr_y=_weighted(quality), ssim_y=_weighted(ssim),
+                 transcode_seconds=round(sum(float(c.get("transcode_seconds") or 0) for c in chunks), 2),
+                 cpu_seconds=round(sum(float(c.get("cpu_seconds") or 0) for c in chunks), 2))
+    return text, stats
+
+
+def _audio(audio: Mapping, seconds: float, playlist_type: str, complete: bool) -> tuple[str, dict]:
+    durations = [float(d) for d in audio["extinf"]]
+    keep, at = [], 0.0
+    for i, d in enumerate(durations):
+        if not complete and at >= seconds - 1e-3:
+            break
+        keep.append((SEGMENT_PATTERN % i, d))
+        at += d
+    text = media_playlist(keep, playlist_type, complete, SEGMENT_SECONDS)
+    return text, {"name": audio["name"], "codecs": audio.get("codecs") or "mp4a.40.2",
+                  "channels": int(audio.get("channels") or 2),
+                  "peak_bandwidth": int(audio.get("peak_bandwidth") or 0),
+                  "average_bandwidth": int(audio.get("average_bandwidth") or 0),
+                  "uri": f"{audio['name']}/{PLAYLIST_NAME}"}
+
+
+def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, was_event: bool,
+          thumbnails: ThumbnailPlan | None = None) -> Presentation | None:
+    """The presentation the finished tasks allow, or None when nothing is playable yet.
+
+    ``ladder``: the job's video renditions (``name``, ``width``, ``height``,
+    ``video_bitrate``); ``tasks``: the job's task items (chunk tasks with ``index``, ``end``,
+    ``status``, ``segs`` {rendition: checkpoints}, ``codecs``, ``quality``, ``tiles``; the
+    audio task with ``extinf`` and its stats); ``duration`` seconds of the source;
+    ``was_event``: an EVENT presentation of this job was already published.
+    """
+    chunks = sorted((t for t in tasks if t.get("kind") == "chunk"), key=lambda t: int(t["index"]))
+    done = {int(t["index"]) for t in chunks if t.get("status") == "complete"}
+    prefix = contiguous_prefix(done, len(chunks))
+    audio = next((t for t in tasks if t.get("kind") == "audio"), None)
+    audio_ready = audio is None or audio.get("status") == "complete"
+    if prefix == 0 or not audio_ready:
+        return None
+    complete = prefix == len(chunks)
+    ready = chunks[:prefix]
+    seconds = duration if complete else float(ready[-1]["end"])
+    playlist_type = "EVENT" if (was_event or not complete) else "VOD"
+    files: dict[str, str] = {}
+    variants: dict[str, dict] = {}
+    for spec in ladder:
+        text, stats = _variant(spec["name"], spec, ready, playlist_type, complete)
+        files[f"{spec['name']}/{PLAYLIST_NAME}"] = text
+        variants[spec["name"]] = stats
+    audio_entry = None
+    if audio is not None:
+        text, audio_entry = _audio(audio, seconds, playlist_type, complete)
+        files[f"{audio['name']}/{PLAYLIST_NAME}"] = text
+    if thumbnails is not None:
+        runs = [TileRun(**c["tiles"]) for c in ready if c.get("tiles")]
+        if runs:
+            files[THUMBNAILS_TRACK] = sprite_vtt(thumbnails, seconds, runs)
+    files[MASTER_NAME] = master_playlist(
+        [{**v, "uri": f"{name}/{PLAYLIST_NAME}"} for name, v in variants.items()], audio_entry)
+    return Presentation(chunks=prefix, chunks_total=len(chunks), seconds=round(seconds, 3), complete=complete,
+                        playlist_type=playlist_type, files=files, variants=variants)
+
+
+def chunk_end_seconds(segs: Sequence[Mapping]) -> float:
+    """Source seconds up to which a rendition's checkpoints of one chunk reach (the end of
+    the last frame), or 0.0 without checkpoints."""
+    return source_time(float(segs[-1]["end"])) if segs else 0.0

@@ -1,0 +1,44 @@
+"""Audio task: the source's first audio stream encoded once for the whole file, as the
+AAC-LC audio rendition (DESIGN §9: audio encoded per chunk glitches at every boundary)."""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Callable
+
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import jobs as J
+from chalicelib.domain.ladder import AudioRendition
+from chalicelib.domain.mpegts import audio_span
+from chalicelib.domain.playlist import aac_codec_string, extinf_from_timing, measure_segments, media_playlist
+from chalicelib.tools import ffmpeg
+
+if TYPE_CHECKING:
+    from .transcode import TaskRunner
+
+
+def encode_audio(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any],
+                 on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
+    """Encode the audio rendition, upload its segments and return (stats, (ffmpeg seconds,
+    CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
+    the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, DESIGN §10), the
+    measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``. The presentation
+    publisher writes its playlist."""
+    ctx = runner.ctx
+    spec = msg["spec"]
+    a = AudioRendition(**{k: spec[k] for k in AudioRendition.__dataclass_fields__})
+    duration = float(msg["duration"])
+    res = runner.ffmpeg(A.audio_args(url, out_dir, a, duration), duration, on_progress, "audio rendition", url)
+    files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
+    spans = []
+    for f in files:
+        with open(os.path.join(out_dir, f), "rb") as fh:
+            spans.append(audio_span(fh.read()))
+    extinf = extinf_from_timing([start for start, _ in spans], spans[-1][1])
+    sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
+    stats = measure_segments(media_playlist(list(zip(files, extinf))), sizes).to_dict()
+    ctx.objects.upload_files([(os.path.join(out_dir, f), J.output_key(job_id, a.name, f)) for f in files],
+                             ctx.settings.output_bucket)
+    probe = next(x for x in ffmpeg.probe(os.path.join(out_dir, files[0]))["streams"] if x.get("codec_type") == "audio")
+    stats.update(extinf=extinf, codecs=aac_codec_string(probe.get("profile")), channels=a.channels,
+                 transcode_seconds=round(res.seconds, 2), cpu_seconds=round(res.cpu_seconds, 2))
+    return stats, (res.seconds, res.cpu_seconds)

@@ -1,0 +1,122 @@
+"""Chunk task: decode one span of the source once and encode it to every video rendition,
+with a checkpoint per segment per rendition, and the sprite tiles of the span.
+
+A killed or stopped chunk task resumes at the first segment not yet recorded for every
+rendition (DESIGN §9: at the boundary after that rendition's last checkpointed frame);
+renditions that were further along drop the segments the resumed run makes again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, Callable
+
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import jobs as J
+from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.ladder import ThumbnailPlan, VideoRendition
+from chalicelib.domain.playlist import h264_codec_string
+from chalicelib.domain.presentation import chunk_end_seconds
+from chalicelib.domain.thumbnails import tiles_in
+from chalicelib.tools import ffmpeg
+
+from .checkpoints import ChunkUploader
+
+if TYPE_CHECKING:
+    from .transcode import TaskRunner
+
+log = logging.getLogger("vodpipe.transcode")
+
+#: A chunk whose decoded video ends short of its planned end by more than this fraction of
+#: the source's duration (and at least TRUNCATION_MIN_SECONDS) is truncated: ffmpeg exits 0
+#: on such files.
+TRUNCATION_FRACTION = 0.10
+TRUNCATION_MIN_SECONDS = 0.5
+
+
+def _fields(cls, spec: dict) -> dict:
+    names = cls.__dataclass_fields__.keys()
+    return {k: spec[k] for k in names if k in spec}
+
+
+def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any], task: dict,
+                 on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
+    """Encode (or resume) the chunk of ``msg`` and return (stats to record on the task,
+    (ffmpeg seconds, ffmpeg CPU seconds)).
+
+    Stats: ``codecs`` and ``quality`` ({psnr_y dB, ssim_y, frames}) by rendition, ``tiles``
+    (the ``TileRun`` of its sprite sheet, or None), ``total_bytes`` of its segments.
+    Raises ``PermanentError`` ``TRUNCATED_MEDIA`` / ``NO_DECODABLE_FRAMES`` when the source
+    holds less video than probed, and what ``TaskRunner.ffmpeg`` raises."""
+    ctx, s = runner.ctx, runner.ctx.settings
+    spec = msg["spec"]
+    name, duration = msg["task"], float(msg["duration"])
+    renditions = [VideoRendition(**_fields(VideoRendition, r)) for r in spec["renditions"]]
+    thumbs = ThumbnailPlan(**_fields(ThumbnailPlan, spec["thumbnails"])) if spec.get("thumbnails") else None
+    index, first_segment, last = int(spec["index"]), int(spec["first_segment"]), bool(spec["last"])
+    chunk_start, end = float(spec["start"]), duration if spec["last"] else float(spec["end"])
+    recorded = {r.name: list((task.get("segs") or {}).get(r.name) or []) for r in renditions}
+    behind = min(renditions, key=lambda r: len(recorded[r.name]))
+    done = len(recorded[behind.name])
+    start = A.resume_point(float(recorded[behind.name][-1]["last_frame"])) if done else chunk_start
+    finished = bool(done) and chunk_end_seconds(recorded[behind.name]) >= end - 0.05
+    if done:
+        log.info("resuming %s/%s at segment %d (%.3f s)", job_id, name, first_segment + done, start)
+        ctx.store.update_task(job_id, name, resumed_at_segment=first_segment + done, resumed_at_seconds=start)
+    tiles = tiles_in(thumbs, index, start, end, last) if thumbs and not finished else None
+    fps = float(behind.frame_rate or msg.get("frame_rate") or 30)
+    end_segment = None if last else A.segment_of(end)
+    uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment)
+    res = None
+    if not finished:
+        for r in renditions:
+            os.makedirs(os.path.join(out_dir, r.name), exist_ok=True)
+        length = max(end - start, 0.001)
+        warmup = A.preroll(start)
+
+        def progress(pct: float) -> None:  # pct of the run, preroll included
+            whole = max(end - chunk_start, 0.001)
+            encoded = max(0.0, pct / 100.0 * (length + warmup) - warmup)
+            on_progress(round(100.0 * (start - chunk_start + encoded) / whole, 1) if pct < 100 else 100.0)
+
+        args = A.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
+                            tiles, frame_rate=fps)
+        uploader.start()
+        res = None
+        try:
+            res = runner.ffmpeg(args, length + A.preroll(start), progress, f"chunk {name}", url, check_result=False,
+                                measure_quality=True)
+        finally:
+            uploader.finish(ended=res is not None and res.returncode == 0 and not runner.interrupted)
+        runner.raise_if_interrupted(job_id, name)
+        ffmpeg.check(res, f"chunk {name}", url)
+    reached = min(chunk_end_seconds(uploader.recorded[r.name]) for r in renditions)
+    if not any(uploader.recorded[r.name] for r in renditions):
+        if chunk_start > 0:
+            raise PermanentError("TRUNCATED_MEDIA", f"no video could be decoded after {chunk_start:.2f} s of the "
+                                                    f"{duration:.2f} s file (the file is truncated or corrupt)")
+        raise PermanentError("NO_DECODABLE_FRAMES", "no video frame could be decoded")
+    if end - reached > max(TRUNCATION_MIN_SECONDS, TRUNCATION_FRACTION * duration):
+        raise PermanentError("TRUNCATED_MEDIA", f"only {reached:.2f} s of the {duration:.2f} s video could be decoded "
+                                                f"(the file is truncated or corrupt)")
+    codecs = dict(uploader.codecs)
+    for r in renditions:  # a run that made no new segment of a rendition: read the stored one
+        if r.name not in codecs:
+            first = A.SEGMENT_PATTERN % int(uploader.recorded[r.name][0]["index"])
+            codecs[r.name] = h264_codec_string(ctx.objects.get_bytes(
+                s.output_bucket, J.output_key(job_id, r.name, first))) or "avc1.640028"
+    quality = {}
+    for r, measured in zip(renditions, res.encoder_quality if res else []):
+        if measured:
+            quality[r.name] = {**measured, "frames": sum(int(x["frames"]) for x in uploader.recorded[r.name])}
+    sheet = os.path.join(out_dir, tiles.file_name) if tiles else None
+    if sheet and os.path.exists(sheet):
+        ctx.objects.upload_file(sheet, s.output_bucket, J.output_key(job_id, "thumbnails", tiles.file_name))
+    else:
+        tiles = None
+    seconds, cpu = (res.seconds, res.cpu_seconds) if res else (0.0, 0.0)
+    stats = {"codecs": codecs, "quality": quality, "tiles": asdict(tiles) if tiles else None,
+             "total_bytes": sum(int(x["bytes"]) for segs in uploader.recorded.values() for x in segs),
+             "transcode_seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}
+    return stats, (seconds, cpu)

@@ -1,0 +1,132 @@
+"""Chunk boundaries are invisible: a chunked encode against a single run of the same clip,
+checked from the media (packet timestamps, keyframe flags, decoded pixels), not from our
+playlists."""
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain.chunks import plan_chunks
+from chalicelib.domain.ladder import plan
+from chalicelib.domain.media import parse_probe
+from chalicelib.domain.thumbnails import tiles_in
+from chalicelib.tools.ffmpeg import FfmpegProcess, check
+from tests.conftest import looped_clip, segments_of_run
+
+
+@pytest.fixture(scope="module")
+def encodes(tmp_path_factory):
+    """flower.mp4 (CC0, 29.97 fps) looped to 60.4 s, encoded to 360p + 240p once as one run and
+    once as three chunks run side by side, as chunk tasks do."""
+    base = tmp_path_factory.mktemp("chunked")
+    src = looped_clip(base, "flower.mp4", 11)
+    info = parse_probe(json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
+                                                  "-show_streams", str(src)], capture_output=True, text=True,
+                                                 check=True).stdout))
+    p = plan(info, (360, 240))
+    runs = {"single": plan_chunks(info.duration, 1, A.SEGMENT_SECONDS),
+            "chunked": plan_chunks(info.duration, 3, A.SEGMENT_SECONDS, min_seconds=6)}
+    assert len(runs["chunked"]) == 3
+
+    def encode(kind_chunk):
+        kind, c = kind_chunk
+        out = base / kind / c.name
+        for r in p.videos:
+            (out / r.name).mkdir(parents=True)
+        last = c.index == len(runs[kind]) - 1
+        tiles = tiles_in(p.thumbnails, c.index, c.start, c.end, last)
+        res = FfmpegProcess().run(A.chunk_args(str(src), str(out), p.videos, c.start, c.end, last,
+                                               tiles=tiles, frame_rate=info.frame_rate), c.seconds,
+                                  measure_quality=True)
+        check(res, c.name)
+        return res
+
+    jobs = [(k, c) for k, chunks in runs.items() for c in chunks]
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(zip([(k, c.name) for k, c in jobs], pool.map(encode, jobs)))
+    return base, src, p, runs, results
+
+
+def joined(base, kind, chunks, rendition):
+    """The rendition's segments from every chunk in order, as the worker joins and keeps them
+    (the preroll GOP and the lookahead tail left out)."""
+    segments = {}
+    for c in chunks:
+        end = None if c is chunks[-1] else A.segment_of(c.end)
+        segments.update(segments_of_run(base / kind / c.name / rendition, c.first_segment, end))
+    target = base / f"{kind}-{rendition}.ts"
+    target.write_bytes(b"".join(segments[i] for i in sorted(segments)))
+    return sorted(segments), target
+
+
+def packets(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["packets"]
+
+
+def frame_psnr(encoded, src, rendition) -> list[float]:
+    """Luma PSNR (dB) of every frame of ``encoded`` against the source scaled the same way."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(encoded), "-i", str(src), "-lavfi",
+                          f"[1:v]scale={rendition.width}:{rendition.height}:flags=bicubic,setsar=1,format=yuv420p,"
+                          "setpts=PTS-STARTPTS[ref];[0:v]setpts=PTS-STARTPTS[enc];[enc][ref]psnr=stats_file=-",
+                          "-f", "null", "-"], capture_output=True, text=True, check=True).stdout
+    return [float(ln.split("psnr_y:")[1].split()[0]) for ln in out.splitlines() if "psnr_y:" in ln]
+
+
+def test_chunked_output_equals_a_single_run_frame_for_frame(encodes):
+    base, src, p, runs, _ = encodes
+    source_frames = int(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+                                        "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(src)],
+                                       capture_output=True, text=True, check=True).stdout)
+    for r in p.videos:
+        names_single, single = joined(base, "single", runs["single"], r.name)
+        names_chunked, chunked = joined(base, "chunked", runs["chunked"], r.name)
+        assert names_chunked == names_single == list(range(11)), "whole segments, numbered across chunks"
+        a, b = packets(single), packets(chunked)
+        assert len(b) == len(a) == source_frames, "no frame duplicated or lost at a boundary"
+        assert sorted(int(x["pts"]) for x in b) == sorted(int(x["pts"]) for x in a), "same timestamps"
+        idr = [int(x["pts"]) for x in b if "K" in x["flags"]]
+        assert idr == [int(x["pts"]) for x in a if "K" in x["flags"]], "same IDR list"
+        assert all(abs((k - idr[0]) / 90000 - round((k - idr[0]) / 90000 / 2) * 2) < 0.05 for k in idr)
+
+
+#: Largest mean luma PSNR difference (dB) allowed over the 60 frames around a boundary. The
+#: frames before a boundary are identical to the single run's (the chunk encodes a lookahead
+#: tail past its end); after it, the next chunk's rate control was warmed by a preroll GOP.
+BOUNDARY_PSNR_TOLERANCE = 0.1
+
+
+def test_quality_around_each_boundary_matches_the_single_run(encodes):
+    base, src, p, runs, _ = encodes
+    measured = []
+    for r in p.videos:
+        single = frame_psnr(joined(base, "single", runs["single"], r.name)[1], src, r)
+        chunked = frame_psnr(joined(base, "chunked", runs["chunked"], r.name)[1], src, r)
+        assert len(single) == len(chunked)
+        times = sorted(int(x["pts"]) / 90000 - A.OUTPUT_TS_BASE for x in packets(joined(base, "single", runs["single"], r.name)[1]))
+        for c in runs["chunked"][1:]:
+            first = sum(t < c.start for t in times)  # index of the chunk's first frame
+            around = range(first - 30, first + 30)  # +-1 s of the boundary
+            a = sum(single[i] for i in around) / len(around)
+            b = sum(chunked[i] for i in around) / len(around)
+            before = [round(chunked[i] - single[i], 3) for i in range(first - 30, first)]
+            assert before == [0.0] * 30, (r.name, c.start, "frames before a boundary match the single run")
+            measured.append((r.name, c.start, round(b - a, 3)))
+    print(f"\nPSNR chunked - single, +-1 s around each boundary (dB): {measured}")
+    assert all(abs(d) <= BOUNDARY_PSNR_TOLERANCE for _, _, d in measured), measured
+
+
+def test_each_chunk_reports_its_encoders_quality_and_its_tiles(encodes):
+    base, _, p, runs, results = encodes
+    for c in runs["chunked"]:
+        quality = results[("chunked", c.name)].encoder_quality
+        assert len(quality) == len(p.videos)
+        assert all(30 < q["psnr_y"] < 60 and 0.9 < q["ssim_y"] <= 1 for q in quality)
+        tiles = tiles_in(p.thumbnails, c.index, c.start, c.end, c.index == len(runs["chunked"]) - 1)
+        sheet = base / "chunked" / c.name / tiles.file_name
+        size = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+                               str(sheet)], capture_output=True, text=True, check=True).stdout.strip()
+        assert size == f"{tiles.columns * tiles.width},{tiles.rows * tiles.height}"

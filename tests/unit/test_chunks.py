@@ -1,0 +1,82 @@
+"""Chunk planning and the presentation built from chunk checkpoints (pure domain, no I/O)."""
+import m3u8
+import pytest
+
+from chalicelib.domain.chunks import chunk_count, contiguous_prefix, plan_chunks
+from chalicelib.domain.presentation import build
+
+LADDER = [{"name": "360p", "width": 640, "height": 360, "video_bitrate": 800_000},
+          {"name": "240p", "width": 426, "height": 240, "video_bitrate": 400_000}]
+
+
+def test_chunks_follow_parallelism_on_the_segment_grid_within_bounds():
+    # GIVEN a minute of video and two workers WHEN planned THEN two 30 s chunks
+    assert [(c.start, c.end, c.first_segment) for c in plan_chunks(60.0, 2, 6)] == [(0, 30, 0), (30, 60, 5)]
+    # a 5-minute upload on 8 tasks: 8 chunks of 37.5 s on the 6 s grid
+    chunks = plan_chunks(300.0, 8, 6)
+    assert all(c.start % 6 == 0 for c in chunks) and chunks[-1].end == 300.0
+    assert len(chunks) == 8 and {c.seconds for c in chunks} == {36.0, 42.0}
+    # never under the minimum, never over the maximum, one chunk for a short clip
+    assert chunk_count(60.0, 100) == 2 and chunk_count(7200.0, 1) == 12
+    assert [(c.start, c.end) for c in plan_chunks(5.3, 4, 6)] == [(0, 5.3)]
+    assert [(c.start, c.end) for c in plan_chunks(61.0, 2, 6)] == [(0, 30), (30, 61.0)]
+    assert [c.name for c in plan_chunks(61.0, 2, 6)] == ["chunk-000", "chunk-001"]
+    with pytest.raises(ValueError):
+        plan_chunks(0, 2, 6)
+
+
+def test_contiguous_prefix():
+    assert contiguous_prefix({0, 1, 3}, 4) == 2 and contiguous_prefix({1, 2}, 3) == 0 and contiguous_prefix({0, 1}, 2) == 2
+
+
+def _seg(index, start, frames=180, fps=30.0, size=100_000):
+    return {"index": index, "bytes": size, "frames": frames, "start": start + 1.0,
+            "last_frame": start + 1.0 + (frames - 1) / fps, "end": start + 1.0 + frames / fps}
+
+
+def _chunk(index, start, end, status, segments):
+    segs = {r["name"]: [_seg(i, t) for i, t in segments] for r in LADDER}
+    return {"name": f"chunk-{index:03d}", "kind": "chunk", "index": index, "start": start, "end": end,
+            "status": status, "segs": segs, "codecs": {"360p": "avc1.64001e", "240p": "avc1.640015"},
+            "quality": {"360p": {"psnr_y": 40.0, "ssim_y": 0.98, "frames": 360}}}
+
+
+AUDIO = {"name": "audio", "kind": "audio", "status": "complete", "extinf": [6.0, 6.0, 6.0, 6.0, 0.5],
+         "codecs": "mp4a.40.2", "channels": 2, "peak_bandwidth": 130_000, "average_bandwidth": 128_000}
+
+
+def test_an_event_presentation_of_the_prefix_only_grows_then_ends():
+    # GIVEN chunk 0 done, chunk 1 running, chunk 2 done
+    c0 = _chunk(0, 0, 12, "complete", [(0, 0.0), (1, 6.0)])
+    c1 = _chunk(1, 12, 24, "processing", [(2, 12.0)])
+    c2 = _chunk(2, 24, 24.5, "complete", [(4, 24.0)])
+    c2["segs"] = {r["name"]: [_seg(4, 24.0, frames=15)] for r in LADDER}
+    # WHEN built THEN only chunk 0 is shown, as EVENT without ENDLIST, audio cut to it
+    early = build(LADDER, [c0, c1, c2, AUDIO], 24.5, was_event=False)
+    assert early.chunks == 1 and early.playlist_type == "EVENT" and not early.complete and early.seconds == 12
+    media = m3u8.loads(early.files["360p/index.m3u8"])
+    assert media.playlist_type == "event" and not media.is_endlist
+    assert [s.uri for s in media.segments] == ["seg_00000.ts", "seg_00001.ts"]
+    assert len(m3u8.loads(early.files["audio/index.m3u8"]).segments) == 2
+    master = m3u8.loads(early.files["master.m3u8"])
+    assert [p.uri for p in master.playlists] == ["360p/index.m3u8", "240p/index.m3u8"]
+    # nothing without the audio, nothing without chunk 0
+    assert build(LADDER, [c0, c1, {**AUDIO, "status": "processing"}], 24.5, False) is None
+    assert build(LADDER, [{**c0, "status": "processing"}, c1, c2, AUDIO], 24.5, False) is None
+    # WHEN every chunk is done THEN the same lines plus the rest, and ENDLIST; the type stays EVENT
+    c1 = _chunk(1, 12, 24, "complete", [(2, 12.0), (3, 18.0)])
+    whole = build(LADDER, [c0, c1, c2, AUDIO], 24.5, was_event=True)
+    assert whole.complete and whole.playlist_type == "EVENT" and whole.state == (3, True, "EVENT")
+    text = whole.files["360p/index.m3u8"]
+    assert text.startswith(early.files["360p/index.m3u8"]) and text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert len(m3u8.loads(whole.files["audio/index.m3u8"]).segments) == 5
+    assert whole.variants["360p"]["psnr_y"] == 40.0 and whole.variants["360p"]["segments"] == 5
+    # a job never shown early is plain VOD
+    assert build(LADDER, [c0, c1, c2, AUDIO], 24.5, was_event=False).playlist_type == "VOD"
+
+
+def test_a_gap_in_checkpoints_is_refused():
+    c0 = _chunk(0, 0, 12, "complete", [(0, 0.0), (1, 6.0)])
+    c1 = _chunk(1, 12, 24, "complete", [(3, 18.0)])
+    with pytest.raises(ValueError):
+        build(LADDER, [c0, c1], 24.0, False)
