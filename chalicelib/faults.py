@@ -8,7 +8,7 @@ Points: ``s3_upload`` (detail: the object key, in ``Objects.upload_file``), ``ta
 uploaded key, before ingest reads the object). Example::
 
     s3_upload 2 /360p/seg_00001.ts
-    task_start always /240p
+    task_start always /chunk-000
 
 Every fault that fires appends ``<point> <detail>`` to ``<faults file>.fired``, so a test can
 assert that the fault it set up really happened.

@@ -1,7 +1,7 @@
 """Pipeline metrics in CloudWatch embedded metric format (EMF), through Powertools Metrics.
 
 One namespace (``vodpipe``), one default dimension (``service``) and at most one more
-(``kind`` of task: video, audio, thumbnails): bounded, never a job id. ``emit`` writes one EMF
+(``kind`` of task: chunk, audio, thumbnails): bounded, never a job id. ``emit`` writes one EMF
 JSON line to the sink: standard output by default, which is what CloudWatch extracts metrics
 from in Lambda; the transcoder task's log router does the same on ECS (see README,
 "Operations"); the local cloud points the sink of its in-process functions at their log streams
@@ -20,6 +20,7 @@ DeadLettersPending         Count    dead letters waiting for a redrive (gauge; a
 TranscodeSeconds           Seconds  wall time of one task's ffmpeg work (dimension ``kind``)
 TranscodeSpeed             None     source seconds encoded per wall second (``kind``)
 TimeQueued                 Seconds  upload to a task's first start (``kind``)
+TimeToPlayable             Seconds  upload to the first published (EVENT or whole) presentation
 JobLatency                 Seconds  upload to ``complete``
 BytesOut                   Bytes    bytes a task wrote to the output bucket (``kind``)
 =========================  =======  =====================================================

@@ -1,34 +1,45 @@
-"""Benchmark: the pipeline against one hand-written ffmpeg command making the same ladder.
+"""Benchmark: the pipeline against one hand-written ffmpeg command making the same outputs.
 
-    python -m infra.local.bench [INPUT] [--workers N] [--ffmpeg-threads T] [--ladder 1080,720,...]
+    python -m infra.local.bench [INPUT ...] [--workers 1,2] [--ladder 1080,720,...]
 
-Without INPUT it builds a 60 s 1080p30 H.264/AAC clip from the Big Buck Bunny sample (looped and
-scaled; cached under ~/.cache/vodpipe). Both runs happen on this machine in this process:
+Without INPUT it uses two clips built from the Big Buck Bunny sample (cached under
+~/.cache/vodpipe): 60 s of 1080p30 H.264/AAC and the same minute looped to 5 minutes. For each
+input, in the same run on this machine:
 
-* pipeline: the local cloud (moto, ingest function, N worker processes), wall time from the
-  upload to ``complete``; CPU seconds of everything it ran (this process's threads plus all
-  worker processes and their ffmpeg children) and the ffmpeg part alone (as the tasks report it);
 * reference: ``chalicelib.domain.ffmpeg_args.reference_ladder_args``, one ffmpeg that decodes
-  once and splits to every rendition, same encoder settings, audio once.
+  once and splits to every rendition, the audio, the poster and the sprite sheet (the
+  physical limit of this machine for these outputs);
+* pipeline, once per worker count: a fresh local cloud (moto, the packaged functions, N worker
+  processes), one upload; upload latency (the PUT), processing latency (upload done to
+  ``complete``), time to first playable (upload done to ``playable_at``), wall and CPU
+  seconds of everything it ran (this process's threads: emulator, pollers, API; every child
+  process: functions, workers and their ffmpeg), split into ffmpeg (as the tasks report it)
+  and orchestration (the rest).
 
-Prints a table of wall seconds, CPU seconds and the pipeline/reference ratios. Not a test.
+Prints the report (jobs, success rate, throughput, latency min/mean/P50/P95, then per run:
+wall, CPU, ratios to the reference, time to first playable, chunks, per-chunk cost) and the
+2-hour projection the README quotes. Not a test: performance is measured here, not asserted.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain.chunks import chunk_count
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
-from chalicelib.domain import ffmpeg_args as A
 from chalicelib.tools import ffmpeg
 
 from .cloud import LocalCloud
@@ -50,44 +61,67 @@ def make_default_input() -> Path:
     return target
 
 
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+def make_long_input() -> Path:
+    """The 60 s clip played 5 times (stream copy): 5 minutes of 1080p30, cached."""
+    target = cache_dir() / "bench_1080p30_300s.mp4"
+    if not target.exists():
+        tmp = target.with_suffix(".part.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "4", "-i", str(make_default_input()), "-c", "copy",
+                        "-movflags", "+faststart", str(tmp)], check=True)
+        tmp.rename(target)
+    return target
+
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
     return r.ru_utime + r.ru_stime
 
 
-def _self_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+def _seconds_between(a: str | None, b: str | None) -> float | None:
+    if not a or not b:
+        return None
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(b) - parse(a)).total_seconds()
 
 
-def run_pipeline(path: Path, workers: int, threads: int, ladder: str | None) -> dict:
-    env = {"VODPIPE_FFMPEG_THREADS": str(threads), "VODPIPE_POLL_WAIT_SECONDS": "1"}
+def run_pipeline(path: Path, workers: int, ladder: str | None) -> dict:
+    """One upload through a fresh local cloud with ``workers`` worker processes."""
+    env = {"VODPIPE_POLL_WAIT_SECONDS": "20"}
     if ladder:
         env["VODPIPE_LADDER"] = ladder
-    cpu0, self0 = _children_cpu(), _self_cpu()
+    children0, self0 = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
     with tempfile.TemporaryDirectory() as state, \
             LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state) as cloud:
         s3 = cloud.client("s3")
         t0 = time.monotonic()
         s3.upload_file(str(path), cloud.stack.refs["IngestBucket"], path.name)
-        job = None
-        while True:
+        uploaded = time.monotonic()
+        job, playable = None, None
+        while True:  # the API as a user polls it (read routes open locally)
             with urllib.request.urlopen(cloud.api_url + "/jobs?limit=1") as r:
                 listing = json.load(r)["jobs"]
             if listing:
                 with urllib.request.urlopen(cloud.api_url + f"/jobs/{listing[0]['job_id']}") as r:
                     job = json.load(r)
+                if job.get("playable_at") and playable is None:
+                    playable = time.monotonic() - uploaded
                 if job["status"] in ("complete", "failed"):
                     break
-            time.sleep(0.25)
-        wall = time.monotonic() - t0
-    # the workers have exited now: their CPU (and their ffmpeg children's) is in RUSAGE_CHILDREN
-    ffmpeg_cpu = sum(float(r.get("cpu_seconds") or 0) for r in job["renditions"])
-    return {"status": job["status"], "wall": wall, "cpu": _children_cpu() - cpu0 + _self_cpu() - self0,
-            "ffmpeg_cpu": ffmpeg_cpu, "renditions": [r["name"] for r in job["renditions"]], "job": job}
+            time.sleep(0.5)
+        done = time.monotonic()
+    # the workers and functions have exited: their CPU (and their ffmpeg's) is in RUSAGE_CHILDREN
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - children0 + _cpu(resource.RUSAGE_SELF) - self0
+    tasks = job.get("tasks") or []
+    ffmpeg_cpu = sum(float(t.get("cpu_seconds") or 0) for t in tasks)
+    chunks = [t for t in tasks if t["kind"] == "chunk"]
+    return {"status": job["status"], "workers": workers, "upload": uploaded - t0, "processing": done - uploaded,
+            "wall": done - t0, "cpu": cpu, "ffmpeg_cpu": ffmpeg_cpu, "playable": playable, "chunks": len(chunks),
+            "chunk_cpu": sum(float(t.get("cpu_seconds") or 0) for t in chunks),
+            "renditions": [r["name"] for r in job["renditions"]], "job": job}
 
 
 def run_reference(path: Path, ladder: str | None) -> dict:
+    """The one-command reference over ``path``."""
     info = parse_probe(ffmpeg.probe(str(path)))
     rungs = tuple(int(x) for x in ladder.split(",")) if ladder else (1080, 720, 480, 360, 240)
     p = plan(info, rungs)
@@ -95,35 +129,109 @@ def run_reference(path: Path, ladder: str | None) -> dict:
     try:
         for r in [*p.videos, *([p.audio] if p.audio else [])]:
             (out / r.name).mkdir()
-        res = ffmpeg.FfmpegProcess().run(A.reference_ladder_args(str(path), str(out), p), info.duration)
+        args = A.reference_ladder_args(str(path), str(out), p, frame_rate=info.frame_rate)
+        res = ffmpeg.FfmpegProcess().run(args, info.duration)
         ffmpeg.check(res, "reference ladder")
         return {"wall": res.seconds, "cpu": res.cpu_seconds, "renditions": [r.name for r in p.videos]}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` percentile (0-100) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def _dist(values: list[float]) -> str:
+    return (f"min {min(values):.1f}  mean {statistics.fmean(values):.1f}  P50 {percentile(values, 50):.1f}  "
+            f"P95 {percentile(values, 95):.1f} s")
+
+
+def report(results: list[dict]) -> None:
+    """Print the report for ``results`` [{input, duration, reference, runs: [pipeline...]}]."""
+    runs = [r for res in results for r in res["runs"]]
+    ok = [r for r in runs if r["status"] == "complete"]
+    total_wall = sum(r["wall"] for r in runs)
+    print("\n== vodpipe benchmark ==")
+    print(f"jobs {len(runs)}, succeeded {len(ok)} ({100 * len(ok) / max(1, len(runs)):.0f} %), "
+          f"throughput {60 * len(ok) / max(total_wall, 1e-6):.2f} jobs/min (one job at a time)")
+    print(f"upload latency      {_dist([r['upload'] for r in runs])}")
+    print(f"processing latency  {_dist([r['processing'] for r in runs])}")
+    playable = [r["playable"] for r in runs if r["playable"] is not None]
+    if playable:
+        print(f"first playable      {_dist(playable)}")
+    head = f"{'':40}{'wall s':>8}{'CPU s':>8}{'ffmpeg':>8}{'orch.':>7}{'wall x':>8}{'CPU x':>7}{'playable':>9}{'chunks':>7}"
+    for res in results:
+        ref, d = res["reference"], res["duration"]
+        print(f"\n{res['input']} ({d:.0f} s, ladder {', '.join(ref['renditions'])} + audio + poster + sprites)")
+        print(head)
+        print(f"{'reference (1 ffmpeg, decode once)':40}{ref['wall']:8.1f}{ref['cpu']:8.1f}{ref['cpu']:8.1f}"
+              f"{0:7.1f}{1:8.2f}{1:7.2f}{'':>9}{'':>7}")
+        for r in res["runs"]:
+            label = f"pipeline, {r['workers']} worker{'s' if r['workers'] > 1 else ''} ({r['status']})"
+            playable = f"{r['playable']:.1f}" if r["playable"] is not None else "-"
+            print(f"{label:40}{r['wall']:8.1f}{r['cpu']:8.1f}{r['ffmpeg_cpu']:8.1f}{r['cpu'] - r['ffmpeg_cpu']:7.1f}"
+                  f"{r['wall'] / ref['wall']:8.2f}{r['cpu'] / ref['cpu']:7.2f}{playable:>9}{r['chunks']:7d}")
+        by_chunks = sorted(res["runs"], key=lambda r: r["chunks"])
+        if len(by_chunks) > 1 and by_chunks[-1]["chunks"] > by_chunks[0]["chunks"]:
+            a, b = by_chunks[0], by_chunks[-1]
+            extra = (b["chunk_cpu"] - a["chunk_cpu"]) / (b["chunks"] - a["chunks"])
+            orch = (b["cpu"] - b["ffmpeg_cpu"]) / max(1, b["chunks"])
+            print(f"per added chunk: {extra:+.1f} ffmpeg CPU-s (preroll GOP + lookahead tail); orchestration "
+                  f"{orch:.1f} CPU-s per chunk task (all orchestration / chunks)")
+    projection(results)
+
+
+#: Fargate on-demand, us-east-1, per vCPU-hour (USD; AWS Fargate pricing page, Linux/x86).
+FARGATE_VCPU_HOUR = 0.04048
+
+
+def projection(results: list[dict], hours: float = 2.0) -> None:
+    """Latency of a ``hours`` 1080p upload on 1, 10 and 100 Fargate tasks of 2 vCPU (this
+    machine's size), from the longest input's measured speed; cost per video-minute."""
+    longest = max(results, key=lambda r: r["duration"])
+    one = min(longest["runs"], key=lambda r: r["workers"])
+    if one["status"] != "complete":
+        return
+    cpu_per_media_second = one["cpu"] / longest["duration"]
+    speed = longest["duration"] / one["processing"]  # media seconds per wall second, one 2-vCPU task
+    duration = hours * 3600
+    print(f"\nprojection for a {hours:g} h 1080p upload (measured: {speed:.2f}x real time per 2-vCPU task, "
+          f"{cpu_per_media_second:.2f} CPU-s per media second)")
+    for tasks in (1, 10, 100):
+        n = chunk_count(duration, tasks)
+        rounds = math.ceil(n / tasks)
+        latency = rounds * (duration / n) / speed
+        print(f"  {tasks:>3} tasks: {n:>3} chunks, {rounds} round(s): ~{latency / 60:.1f} min")
+    vcpu_seconds = cpu_per_media_second * 60
+    print(f"cost: {vcpu_seconds:.0f} vCPU-s per video-minute = ${vcpu_seconds / 3600 * FARGATE_VCPU_HOUR:.4f} "
+          f"of Fargate vCPU (memory extra)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("input", nargs="?")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--ffmpeg-threads", type=int, default=0, help="x264 threads per worker ffmpeg (0 = auto)")
+    ap.add_argument("inputs", nargs="*")
+    ap.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     ap.add_argument("--ladder", default=None, help="rung heights, e.g. 1080,720,480,360,240 (default)")
     args = ap.parse_args(argv)
-    path = Path(args.input) if args.input else make_default_input()
-    info = parse_probe(ffmpeg.probe(str(path)))
-    print(f"input: {path} {info.display_width}x{info.display_height} {info.frame_rate:.2f} fps "
-          f"{info.duration:.1f} s, {path.stat().st_size} bytes; {os.cpu_count()} cores")
-    ref = run_reference(path, args.ladder)
-    pipe = run_pipeline(path, args.workers, args.ffmpeg_threads, args.ladder)
-    print(f"ladder: {', '.join(ref['renditions'])} + audio + thumbnails (pipeline)")
-    print(f"{'':34}{'wall s':>9}{'CPU s':>9}{'x realtime':>12}")
-    print(f"{'reference (1 ffmpeg, split)':34}{ref['wall']:9.1f}{ref['cpu']:9.1f}{info.duration / ref['wall']:12.2f}")
-    label = f"pipeline ({args.workers} workers, threads={args.ffmpeg_threads or 'auto'})"
-    print(f"{label:34}{pipe['wall']:9.1f}{pipe['cpu']:9.1f}{info.duration / pipe['wall']:12.2f}")
-    print(f"{'  of which ffmpeg in tasks':34}{'':9}{pipe['ffmpeg_cpu']:9.1f}")
-    print(f"ratio pipeline/reference: wall {pipe['wall'] / ref['wall']:.2f}x, CPU {pipe['cpu'] / ref['cpu']:.2f}x "
-          f"(job {pipe['status']})")
-    return 0 if pipe["status"] == "complete" else 1
+    paths = [Path(p) for p in args.inputs] or [make_default_input(), make_long_input()]
+    results = []
+    for path in paths:
+        info = parse_probe(ffmpeg.probe(str(path)))
+        print(f"input: {path} {info.display_width}x{info.display_height} {info.frame_rate:.2f} fps "
+              f"{info.duration:.1f} s, {path.stat().st_size} bytes; {os.cpu_count()} cores", flush=True)
+        ref = run_reference(path, args.ladder)
+        print(f"  reference: {ref['wall']:.1f} s wall, {ref['cpu']:.1f} CPU-s", flush=True)
+        runs = []
+        for workers in (int(w) for w in args.workers.split(",")):
+            run = run_pipeline(path, workers, args.ladder)
+            print(f"  pipeline, {workers} worker(s): {run['status']}, {run['wall']:.1f} s wall, {run['cpu']:.1f} CPU-s",
+                  flush=True)
+            runs.append(run)
+        results.append({"input": path.name, "duration": info.duration, "reference": ref, "runs": runs})
+    report(results)
+    return 0 if all(r["status"] == "complete" for res in results for r in res["runs"]) else 1
 
 
 if __name__ == "__main__":

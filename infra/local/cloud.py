@@ -330,7 +330,7 @@ class LocalCloud:
         for m in self.mappings:
             m.stop()
         for m in self.mappings:
-            m.join(timeout=5)
+            m.join(timeout=0.2)  # a long poll in flight ends when the emulator stops
         self.mappings = []
         if getattr(self, "alarms", None):
             self.alarms.stop()

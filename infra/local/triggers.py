@@ -19,7 +19,11 @@ log = logging.getLogger("vodpipe.local")
 class EventSourceMapping(threading.Thread):
     """Lambda's SQS event source mapping for one Chalice handler: receive up to
     ``batch_size`` messages, invoke the handler with the Lambda SQS event, delete the batch on
-    success, leave it (to reappear after the visibility timeout) on failure."""
+    success, leave it (to reappear after the visibility timeout) on failure. Long polling
+    (``WAIT_SECONDS``, what Lambda's pollers use): one request per 20 s on an idle queue,
+    answered at once when a message arrives."""
+
+    WAIT_SECONDS = 20
 
     def __init__(self, cloud: "LocalCloud", function_name: str, queue: str, batch_size: int):
         super().__init__(daemon=True, name=f"esm-{function_name}")
@@ -39,7 +43,8 @@ class EventSourceMapping(threading.Thread):
         sqs = self.cloud.client("sqs", f"function:{self.function_name}")
         while not self._halt.is_set():
             try:
-                msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1,
+                msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size,
+                                           WaitTimeSeconds=self.WAIT_SECONDS,
                                            MessageSystemAttributeNames=["All"],
                                            MessageAttributeNames=["All"]).get("Messages", [])
             except Exception:  # noqa: BLE001 - emulator shutting down or restarting

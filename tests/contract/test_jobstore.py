@@ -5,7 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 from chalicelib.domain import jobs as J
 
 TASKS = [{"name": "360p", "kind": "video", "width": 640, "height": 360},
-         {"name": "audio", "kind": "audio"}]
+         {"name": "audio", "kind": "audio"},
+         {"name": "chunk-000", "kind": "chunk", "index": 0, "start": 0, "end": 30, "segs": {"360p": [], "240p": []}}]
 
 
 def new_job(ctx, **extra):
@@ -18,7 +19,7 @@ def test_create_is_idempotent(ctx):
     job_id = new_job(ctx)
     assert not ctx.store.create_job({"job_id": job_id, "job_status": J.QUEUED}, TASKS)
     job, tasks = ctx.store.get(job_id)
-    assert job["status"] == J.QUEUED and sorted(t["name"] for t in tasks) == ["360p", "audio"]
+    assert job["status"] == J.QUEUED and sorted(t["name"] for t in tasks) == ["360p", "audio", "chunk-000"]
     assert ctx.store.get("nope") is None
 
 
@@ -87,11 +88,14 @@ def test_lease_is_exclusive_until_it_expires_or_is_released(ctx):
 
 def test_segment_checkpoints_are_ordered_and_never_duplicated(ctx):
     job_id = new_job(ctx)
-    first = {"start": 1.0, "last_frame": 6.966667, "end": 7.0, "frames": 180}
-    second = {"start": 7.0, "last_frame": 9.066667, "end": 9.1, "frames": 63}
-    assert not ctx.store.add_segment(job_id, "360p", 1, second, 100)   # gap: refused
-    assert ctx.store.add_segment(job_id, "360p", 0, first, 1000)
-    assert not ctx.store.add_segment(job_id, "360p", 0, first, 1000)  # duplicate: refused
-    assert ctx.store.add_segment(job_id, "360p", 1, second, 400)
-    segs = ctx.store.get_task(job_id, "360p")["segs"]
-    assert segs == [{"index": 0, "bytes": 1000, **first}, {"index": 1, "bytes": 400, **second}]
+    first = {"index": 0, "bytes": 1000, "start": 1.0, "last_frame": 6.966667, "end": 7.0, "frames": 180}
+    second = {"index": 1, "bytes": 400, "start": 7.0, "last_frame": 9.066667, "end": 9.1, "frames": 63}
+    # GIVEN a chunk with two renditions WHEN segments are recorded in one write per sweep
+    assert not ctx.store.add_segments(job_id, "chunk-000", {"360p": [second]}, {"360p": 1})  # gap: refused
+    assert ctx.store.add_segments(job_id, "chunk-000", {"360p": [first], "240p": [first, second]},
+                                  {"360p": 0, "240p": 0})
+    # a duplicate (or a stale worker) changes nothing, not even the renditions that would fit
+    assert not ctx.store.add_segments(job_id, "chunk-000", {"360p": [second], "240p": [first]}, {"360p": 1, "240p": 0})
+    assert ctx.store.add_segments(job_id, "chunk-000", {"360p": [second]}, {"360p": 1})
+    segs = ctx.store.get_task(job_id, "chunk-000")["segs"]
+    assert segs == {"360p": [first, second], "240p": [first, second]}

@@ -77,6 +77,10 @@ def rendition(j, name):
     return next(r for r in j["renditions"] if r["name"] == name)
 
 
+def task(j, name):
+    return next(t for t in j["tasks"] if t["name"] == name)
+
+
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     """A 60.7 s clip (flower.mp4, CC0, looped 12 times): eleven segments per rendition."""
@@ -146,16 +150,16 @@ def test_every_media_file_and_bad_upload_ends_terminal_and_no_worker_dies(cloud,
 
 def test_sigkill_mid_rendition_resumes_from_the_last_segment(cloud, long_clip, tmp_path):
     job_id = upload(cloud, long_clip, "kill/flower60.mp4")
-    r = wait_for(lambda: (x := rendition(job(cloud, job_id), "360p")).get("segments_done", 0) >= 2
-                 and x.get("worker") and x, 60, "two checkpointed segments")
+    r = wait_for(lambda: (x := task(job(cloud, job_id), "chunk-000")).get("segments_done", 0) >= 2
+                 and x.get("worker") and x, 60, "two checkpointed segments in every rendition")
     killed_at = time.monotonic()
     os.killpg(worker_pid(r), signal.SIGKILL)  # the whole task, as a container kill would
     j = terminal(cloud, job_id, timeout=180)
     recovered = time.monotonic() - killed_at
     assert j["status"] == "complete", j["error"]
-    r = rendition(j, "360p")
+    r = task(j, "chunk-000")
     assert r["attempts"] == 2 and r["resumed_at_segment"] >= 2, r
-    assert all(x["attempts"] == 1 for x in j["renditions"] if x["name"] != "360p"), "others not redone"
+    assert all(x["attempts"] == 1 for x in j["tasks"] if x["name"] != "chunk-000"), "others not redone"
     url = j["outputs"]["variants"]["360p"]["url"]
     pl = m3u8.load(url)
     duration = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
@@ -177,17 +181,17 @@ def test_sigkill_mid_rendition_resumes_from_the_last_segment(cloud, long_clip, t
 
 def test_sigterm_releases_the_task_at_once(cloud, long_clip):
     job_id = upload(cloud, long_clip, "term/flower60.mp4")
-    r = wait_for(lambda: (x := rendition(job(cloud, job_id), "360p")).get("segments_done", 0) >= 1
+    r = wait_for(lambda: (x := task(job(cloud, job_id), "chunk-000")).get("segments_done", 0) >= 1
                  and x.get("worker") and x, 60, "a checkpointed segment")
     old = r["worker"]
     os.kill(worker_pid(r), signal.SIGTERM)
     t0 = time.monotonic()
-    wait_for(lambda: (x := rendition(job(cloud, job_id), "360p")).get("worker") not in (None, old)
+    wait_for(lambda: (x := task(job(cloud, job_id), "chunk-000")).get("worker") not in (None, old)
              or x["status"] == "complete", VISIBILITY - 5, "another worker to take the task")
     picked_up = time.monotonic() - t0
     j = terminal(cloud, job_id)
     assert j["status"] == "complete"
-    assert rendition(j, "360p")["resumed_at_segment"] >= 1
+    assert task(j, "chunk-000")["resumed_at_segment"] >= 1
     assert picked_up < 10, f"picked up after {picked_up:.1f} s, not within a few seconds"
     print(f"\nSIGTERM: task picked up again after {picked_up:.1f} s")
 
@@ -204,26 +208,26 @@ def test_transient_upload_faults_are_absorbed(cloud, faults_file):
     assert j["status"] == "complete", j["error"]
     # the fault really fired twice on that segment, and the worker absorbed it in-run
     assert fired.read_text().splitlines() == [f"s3_upload {job_id}/360p/seg_00000.ts"] * 2
-    assert rendition(j, "360p")["segments_done"] == 1 and rendition(j, "360p")["attempts"] == 1
+    assert rendition(j, "360p")["segments_done"] == 1 and task(j, "chunk-000")["attempts"] == 1
 
 
 def test_task_that_always_fails_goes_to_the_dlq_and_a_redrive_completes_it(cloud, faults_file):
     events = subscribe(cloud, "faults-test-failed", ["JobFailed"])
     alarm_mail = subscribe_alarms(cloud, "faults-test-alarms")
     alarm = "vodpipe-faults-dead-letters"
-    faults_file.write_text("task_start always /240p\n")
+    faults_file.write_text("task_start always /chunk-000\n")
     job_id = upload(cloud, media("sample_portrait.mp4"), "faults/always.mp4")
     j = terminal(cloud, job_id, timeout=120)
     assert j["status"] == "failed" and j["error"]["code"] == "RETRIES_EXHAUSTED"
-    assert "injected fault" in j["error"]["message"] and j["error"]["task"] == "240p"
-    assert rendition(j, "240p")["status"] == "failed"
+    assert "injected fault" in j["error"]["message"] and j["error"]["task"] == "chunk-000"
+    assert task(j, "chunk-000")["status"] == "failed" and rendition(j, "240p")["status"] == "failed"
     failed_events = drain(cloud, events)
     assert [e["job_id"] for e in failed_events if e["event_type"] == "JobFailed"].count(job_id) == 1
     status, dlq = call(cloud, "/dlq")
     others = [d for d in dlq["dead_letters"] if d["job_id"] != job_id]
     assert not others, f"no other dead letters expected: {others}"
     (dead,) = [d for d in dlq["dead_letters"] if d["job_id"] == job_id]
-    assert dead["task"] == "240p" and "injected fault" in dead["last_error"]["message"]
+    assert dead["task"] == "chunk-000" and "injected fault" in dead["last_error"]["message"]
     # the dead letter drives the dead-letters alarm to ALARM, with an SNS notification
     wait_for(lambda: alarm_state(cloud, alarm) == "ALARM", 30, "the dead-letters alarm")
     notes = wait_for(lambda: [n for n in alarm_notes(cloud, alarm_mail) if n["AlarmName"] == alarm], 15,
@@ -253,11 +257,11 @@ def test_retry_reruns_only_the_failed_renditions(cloud, faults_file):
     finally:
         faults_file.unlink()
     assert j["status"] == "failed"
-    before = {r["name"]: r["attempts"] for r in j["renditions"]}
+    before = {t["name"]: t["attempts"] for t in j["tasks"]}
     assert call(cloud, f"/jobs/{job_id}/retry", "POST")[1]["requeued"] == ["thumbnails"]
     j = terminal(cloud, job_id)
     assert j["status"] == "complete" and "poster" in j["outputs"]
-    assert all(r["attempts"] == before[r["name"]] for r in j["renditions"] if r["name"] != "thumbnails")
+    assert all(t["attempts"] == before[t["name"]] for t in j["tasks"] if t["name"] != "thumbnails")
     assert call(cloud, f"/jobs/{job_id}/retry", "POST")[0] == 409
 
 
@@ -267,8 +271,8 @@ def test_cancel_stops_ffmpeg_within_seconds_and_writes_nothing_more(cloud, long_
     status, body = call(cloud, f"/jobs/{job_id}", "DELETE")
     assert status == 200 and body["status"] == "canceled"
     t0 = time.monotonic()
-    wait_for(lambda: all(r["status"] in ("complete", "failed") for r in job(cloud, job_id)["renditions"]
-                         if r["kind"] == "video"), 15, "the running renditions to stop")
+    wait_for(lambda: all(t["status"] in ("complete", "failed") for t in job(cloud, job_id)["tasks"]
+                         if t["kind"] == "chunk"), 15, "the running chunks to stop")
     stopped = time.monotonic() - t0
     s3 = cloud.client("s3")
     prefix = {"Bucket": cloud.stack.refs["OutputBucket"], "Prefix": f"{job_id}/"}
@@ -298,7 +302,7 @@ def test_duplicate_notifications_make_one_job(cloud):
     wait_for(lambda: ingest.invocations >= handled + 2 and queue_empty(cloud, "IngestQueue"), 30, "both deliveries")
     listing = call(cloud, "/jobs?limit=100")[1]["jobs"]
     assert [j["source"]["key"] for j in listing].count("dup/bear.webm") == 1
-    assert all(r["attempts"] == 1 for r in job(cloud, job_id)["renditions"])
+    assert all(t["attempts"] == 1 for t in job(cloud, job_id)["tasks"])
     mine = [e["event_type"] for e in drain(cloud, events) if e.get("job_id") == job_id]
     assert mine.count("JobQueued") == 1 and mine.count("JobCompleted") == 1, mine
 
@@ -362,7 +366,7 @@ def test_twenty_clips_at_once(cloud, tmp_path):
         assert j["status"] == "complete", j["error"]
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=cloud.stack.refs["OutputBucket"],
                                                             Prefix=f"{job_id}/").get("Contents", []))
-        expected = {f"{job_id}/master.m3u8", f"{job_id}/thumbnails/poster.jpg", f"{job_id}/thumbnails/sprite.jpg",
+        expected = {f"{job_id}/master.m3u8", f"{job_id}/thumbnails/poster.jpg", f"{job_id}/thumbnails/sprite_000.jpg",
                     f"{job_id}/thumbnails/thumbnails.vtt"}
         for r in j["renditions"]:
             if r["kind"] in ("video", "audio"):
@@ -373,3 +377,35 @@ def test_twenty_clips_at_once(cloud, tmp_path):
     events = drain(cloud, completed_events)
     assert sorted(e["job_id"] for e in events) == sorted(ids), "exactly one JobCompleted per job"
     assert all(e["outputs"]["master_playlist"]["uri"].endswith("/master.m3u8") for e in events)
+
+
+def test_a_finished_prefix_is_playable_before_the_job_completes(cloud, long_clip, faults_file, tmp_path):
+    # GIVEN a two-chunk job whose second chunk fails its first attempt (so the first finishes first)
+    events = subscribe(cloud, "faults-test-playable", ["JobPlayable", "JobCompleted"])
+    faults_file.write_text("task_start 1 /chunk-001\n")
+    try:
+        job_id = upload(cloud, long_clip, "playable/flower60.mp4")
+        # WHEN chunk 0 and the audio are done THEN the job is playable: an EVENT presentation of 30 s
+        early = wait_for(lambda: (j := job(cloud, job_id)).get("playable_at") and j, 120, "playable_at")
+        assert early["status"] == "processing" and early["chunks"] == {"total": 2, "published": 1}
+        media = m3u8.load(early["outputs"]["variants"]["360p"]["url"])
+        assert media.playlist_type == "event" and not media.is_endlist and len(media.segments) == 5
+        # the published segments hold exactly the source's frames of [0, 30 s), each once
+        shown = variant_packets(early["outputs"]["variants"]["360p"]["url"], tmp_path)
+        times = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                                "-of", "csv=p=0", str(long_clip)], capture_output=True, text=True, check=True).stdout
+        starts = sorted(float(t) for t in times.split())
+        assert len(shown) == sum(t - starts[0] < 30 for t in starts)
+        assert len({p["pts"] for p in shown}) == len(shown)
+        j = terminal(cloud, job_id)
+    finally:
+        faults_file.unlink()
+    # THEN at completion the same playlist lines, then the rest and ENDLIST (RFC 8216 §6.2.1)
+    assert j["status"] == "complete"
+    final = m3u8.load(j["outputs"]["variants"]["360p"]["url"])
+    assert final.playlist_type == "event" and final.is_endlist and len(final.segments) == 11
+    assert [s.uri for s in final.segments[:5]] == [s.uri for s in media.segments]
+    assert [s.duration for s in final.segments[:5]] == [s.duration for s in media.segments]
+    mine = [e for e in drain(cloud, events) if e.get("job_id") == job_id]
+    assert [e["event_type"] for e in mine] == ["JobPlayable", "JobCompleted"]
+    assert mine[0]["seconds_playable"] == 30.0 and mine[0]["complete"] is False

@@ -243,11 +243,15 @@ def test_thumbnails_poster_sprite_and_track(jobs, name, tmp_path):
     vtt, headers = http_get(out["thumbnails_vtt"]["url"])
     assert headers["content-type"] == "text/vtt"
     cues = [ln for ln in vtt.decode().splitlines() if "#xywh=" in ln]
-    sprite, _ = http_get(out["sprite"]["url"])
-    (tmp_path / "sprite.jpg").write_bytes(sprite)
-    (s,) = stream_of(str(tmp_path / "sprite.jpg"))
-    x, y, w, h = (int(v) for v in cues[-1].split("#xywh=")[1].split(","))
-    assert x + w <= s["width"] and y + h <= s["height"]
+    sheets = {u["url"].rsplit("/", 1)[1]: u["url"] for u in out["sprites"]}
+    for cue in cues:  # every cue names a sheet of this job and a tile inside it
+        sheet, xywh = cue.split("#xywh=")
+        assert sheet in sheets, (sheet, list(sheets))
+        if not (tmp_path / sheet).exists():
+            (tmp_path / sheet).write_bytes(http_get(sheets[sheet])[0])
+        (s,) = stream_of(str(tmp_path / sheet))
+        x, y, w, h = (int(v) for v in xywh.split(","))
+        assert x + w <= s["width"] and y + h <= s["height"]
     assert len(cues) >= 2
 
 
@@ -271,7 +275,7 @@ def test_every_rendition_ends_terminal_and_stats_add_up(jobs, cloud):
     deadline = time.monotonic() + 60
     while True:
         fresh = [api(cloud, f"/jobs/{j['job_id']}") for j in jobs.values()]
-        running = [(j["job_id"], r["name"], r["status"]) for j in fresh for r in j["renditions"]
+        running = [(j["job_id"], t["name"], t["status"]) for j in fresh for t in j["tasks"]
                    if r["status"] not in ("complete", "failed")]
         if not running or time.monotonic() > deadline:
             break
@@ -300,7 +304,7 @@ def test_duplicate_upload_of_the_same_object_is_one_job(jobs, cloud):
     listing = api(cloud, "/jobs?limit=100")["jobs"]
     assert [j["source"]["key"] for j in listing].count(GOOD["flower.mp4"]) == 1
     after = api(cloud, f"/jobs/{before['job_id']}")
-    assert after["status"] == "complete" and after["renditions"] == before["renditions"], "nothing re-ran"
+    assert after["status"] == "complete" and after["tasks"] == before["tasks"], "nothing re-ran"
 
 
 def _cli(*args, env=None, timeout=180):
@@ -412,9 +416,10 @@ def test_pipeline_metrics_reach_cloudwatch(jobs, cloud):
     end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
     queries = [("completed", "JobsCompleted", [], "Sum"), ("failed", "JobsFailed", [], "Sum"),
                ("uploads", "Uploads", [], "Sum"), ("latency", "JobLatency", [], "Maximum"),
-               ("video", "TranscodeSeconds", [{"Name": "kind", "Value": "video"}], "SampleCount"),
-               ("speed", "TranscodeSpeed", [{"Name": "kind", "Value": "video"}], "Average"),
-               ("bytes_out", "BytesOut", [{"Name": "kind", "Value": "video"}], "Sum")]
+               ("video", "TranscodeSeconds", [{"Name": "kind", "Value": "chunk"}], "SampleCount"),
+               ("speed", "TranscodeSpeed", [{"Name": "kind", "Value": "chunk"}], "Average"),
+               ("bytes_out", "BytesOut", [{"Name": "kind", "Value": "chunk"}], "Sum"),
+               ("playable", "TimeToPlayable", [], "Maximum")]
 
     def fetch():
         res = cw.get_metric_data(StartTime=end - dt.timedelta(minutes=30), EndTime=end, MetricDataQueries=[

@@ -45,7 +45,7 @@ def test_workers_follow_the_backlog_from_zero_and_scale_in_spares_running_encode
     wait_for(lambda: runner.desired == 0 and not runner.tasks, 30, "scale-in to zero")
     # AND no encode was interrupted: every task ran once, no task died, nothing was released
     for job_id in ids:
-        assert all(r["attempts"] == 1 for r in job(cloud, job_id)["renditions"]), job(cloud, job_id)
+        assert all(t["attempts"] == 1 for t in job(cloud, job_id)["tasks"]), job(cloud, job_id)
     assert runner.restarts == 0
     low = [(v, r, d) for _, v, r, d in runner.history if d < r]
     assert low, "a scale-in was decided while tasks still ran (their protection kept them)"
