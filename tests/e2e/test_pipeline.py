@@ -276,7 +276,7 @@ def test_every_rendition_ends_terminal_and_stats_add_up(jobs, cloud):
     while True:
         fresh = [api(cloud, f"/jobs/{j['job_id']}") for j in jobs.values()]
         running = [(j["job_id"], t["name"], t["status"]) for j in fresh for t in j["tasks"]
-                   if r["status"] not in ("complete", "failed")]
+                   if t["status"] not in ("complete", "failed")]
         if not running or time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -402,7 +402,7 @@ def test_job_log_lines_are_in_cloudwatch_logs_by_job_id(jobs, cloud):
     assert hits, "log lines of the job in every group"
     worker_lines = hits["/ecs/vodpipe-e2e-transcoder"]
     assert all(line.get("job_id") == job_id for line in worker_lines if "rendition" in line)
-    assert {line.get("rendition") for line in worker_lines} >= {"360p", "240p", "audio", "thumbnails"}
+    assert {line.get("rendition") for line in worker_lines} >= {"chunk-000", "audio", "thumbnails"}
     streams = logs.describe_log_streams(logGroupName="/ecs/vodpipe-e2e-transcoder")["logStreams"]
     assert all(s["logStreamName"].startswith("transcoder/transcoder-firelens-") for s in streams) and len(streams) >= 2
     res = _cli("logs", "--job", job_id, env={**dict(line.removeprefix("export ").split("=", 1)
@@ -433,7 +433,7 @@ def test_pipeline_metrics_reach_cloudwatch(jobs, cloud):
         time.sleep(1)
     assert got["completed"] >= len(GOOD) and got["failed"] >= len(BAD)
     assert got["uploads"] >= len(GOOD) + len(BAD)
-    assert got["video"] >= 2 * len(GOOD) - 1 and got["speed"] > 0 and got["bytes_out"] > 0
+    assert got["video"] >= len(GOOD) and got["speed"] > 0 and got["bytes_out"] > 0
     assert 0 < got["latency"] < 600
 
 
