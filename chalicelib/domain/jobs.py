@@ -146,11 +146,11 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     chunks = [t for t in tasks if t.get("kind") == "chunk"]
     variants = job.get("variants") or {}
     renditions = []
+    total = sum(float(c["end"]) - float(c["start"]) for c in chunks) or 1.0
+    progress = sum((100.0 if c.get("status") == COMPLETE else float(c.get("progress") or 0))
+                   * (float(c["end"]) - float(c["start"])) for c in chunks) / total
     for spec in job.get("ladder") or []:
         name = spec["name"]
-        total = sum(float(c["end"]) - float(c["start"]) for c in chunks) or 1.0
-        progress = sum((100.0 if c.get("status") == COMPLETE else float(c.get("progress") or 0))
-                       * (float(c["end"]) - float(c["start"])) for c in chunks) / total
         r = {"name": name, "kind": "video", "status": _rendition_status(chunks), "progress": round(progress, 1),
              "width": spec.get("width"), "height": spec.get("height"), "video_bitrate": spec.get("video_bitrate"),
              "segments_done": sum(len((c.get("segs") or {}).get(name) or []) for c in chunks)}

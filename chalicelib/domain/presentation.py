@@ -53,7 +53,10 @@ class Presentation:
         return self.chunks, self.complete, self.playlist_type
 
 
-def _weighted(values: Sequence[tuple[float, int]]) -> float | None:
+def _weighted_quality(chunks: Sequence[Mapping], rendition: str, metric: str) -> float | None:
+    """Frame-weighted mean of one chunk-measured quality ``metric`` of ``rendition``."""
+    values = [(float(q[metric]), int(q["frames"])) for c in chunks
+              for q in [(c.get("quality") or {}).get(rendition) or {}] if q.get(metric) is not None]
     total = sum(n for _, n in values)
     return round(sum(v * n for v, n in values) / total, 4) if total else None
 
@@ -82,16 +85,13 @@ def _variant(name: str, spec: Mapping, chunks: Sequence[Mapping], playlist_type:
     text = media_playlist(entries, playlist_type, complete, SEGMENT_SECONDS)
     sizes = {SEGMENT_PATTERN % int(r["index"]): int(r["bytes"]) for r in records}
     stats = measure_segments(text, sizes).to_dict()
-    quality = [(q, int(c["quality"][name]["frames"])) for c in chunks
-               for q in [((c.get("quality") or {}).get(name) or {}).get("psnr_y")] if q is not None]
-    ssim = [(q, int(c["quality"][name]["frames"])) for c in chunks
-            for q in [((c.get("quality") or {}).get(name) or {}).get("ssim_y")] if q is not None]
     stats.update(name=name, width=int(spec["width"]), height=int(spec["height"]),
                  video_bitrate=int(spec["video_bitrate"]),
                  frames=sum(int(r["frames"]) for r in records),
                  frame_rate=measured_frame_rate([int(r["frames"]) for r in records], [d for _, d in entries]),
                  codecs=(chunks[0].get("codecs") or {}).get(name) or "avc1.640028",
-                 psnr_y=_weighted(quality), ssim_y=_weighted(ssim),
+                 psnr_y=_weighted_quality(chunks, name, "psnr_y"),
+                 ssim_y=_weighted_quality(chunks, name, "ssim_y"),
                  transcode_seconds=round(sum(float(c.get("transcode_seconds") or 0) for c in chunks), 2),
                  cpu_seconds=round(sum(float(c.get("cpu_seconds") or 0) for c in chunks), 2))
     return text, stats

@@ -183,8 +183,9 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
-    ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": [r.name for r in plan.videos] + (
-                           [plan.audio.name] if plan.audio else []), "chunks": sum(t["kind"] == "chunk" for t in tasks),
+    renditions = [r.name for r in plan.videos] + ([plan.audio.name] if plan.audio else [])
+    ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": renditions,
+                                                      "chunks": sum(t["kind"] == "chunk" for t in tasks),
                                                       "source": {"bucket": ref.bucket, "key": ref.key}})
     log.info("job %s queued with %d tasks", job_id, len(tasks))
     return {"job_id": job_id, "status": J.QUEUED, "new_job": created, "tasks": len(tasks)}

@@ -359,21 +359,6 @@ class LocalCloud:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def oldest_queued_task_age(self) -> float:
-        """Seconds the oldest still-queued task has waited (0 when none): the local stand-in
-        for SQS's ApproximateAgeOfOldestMessage of the tasks queue."""
-        from chalicelib.aws.jobstore import JobStore, seconds_since
-        store = JobStore(self.stack.app_env()["VODPIPE_JOBS_TABLE"], self.region, self.endpoint_url)
-        oldest = 0.0
-        for status in ("queued", "processing"):
-            items, token = store.list_jobs(status, 100)
-            for job in items:
-                got = store.get(job["job_id"])
-                for task in (got[1] if got else []):
-                    if task.get("status") == "queued":
-                        oldest = max(oldest, seconds_since(task.get("updated_at") or job.get("created_at")))
-        return oldest
-
     # --- conveniences -----------------------------------------------------------------
     def api_call(self, method: str, path: str, body: bytes | None = None, signed: bool = True) -> tuple[int, Any]:
         """Call the local API as an IAM principal would (SigV4 for execute-api with the local
