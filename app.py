@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools import Logger
-from chalice import BadRequestError, Chalice, ConflictError, IAMAuthorizer, NotFoundError, Rate
+from chalice import BadRequestError, Chalice, ConflictError, IAMAuthorizer, NotFoundError, Rate, Response
 
 from chalicelib.config import Settings
-from chalicelib.services import failures, ingest, query, webhooks
+from chalicelib.services import failures, ingest, query, submit, webhooks
 from chalicelib.services.context import Context
 
 app = Chalice(app_name="vodpipe", configure_logs=False)  # Powertools owns the "vodpipe" logger
@@ -51,7 +51,7 @@ def on_ingest(event):
             raise
         try:
             for result in ingest.ingest_event(ctx(), body):
-                logger.set_correlation_id(result["job_id"])
+                logger.set_correlation_id(result.get("job_id"))
                 logger.info("ingested", extra=result)
         except Exception as e:
             ingest.record_failure(ctx(), body, e)  # the dead-letter function names this cause
@@ -128,6 +128,42 @@ def get_job(job_id):
     if job is None:
         raise NotFoundError(f"job {job_id} not found")
     return job
+
+
+@app.route("/jobs", methods=["POST"], authorizer=IAM)
+def create_job():
+    """Submit a job for a file in the ingest bucket: ``{"source": "s3://...", ...settings}``
+    (README: job settings) -> 202 with ``job_id``; 400 naming the invalid field; an
+    ``Idempotency-Key`` header returns the first response to a retry (422 if its body differs)."""
+    request = app.current_request
+    try:
+        body = request.json_body
+    except BadRequestError:
+        raise BadRequestError("body: not JSON")
+    try:
+        accepted = submit.idempotent_submit(ctx(), body, request.headers.get("idempotency-key"))
+    except submit.BadRequest as e:
+        raise BadRequestError(str(e))
+    except submit.KeyReused as e:
+        return Response({"Code": "UnprocessableEntity", "Message": str(e)}, status_code=422)
+    return Response(accepted, status_code=202, headers={"Location": f"/jobs/{accepted['job_id']}"})
+
+
+@app.route("/presets", methods=["GET"], cors=True, authorizer=READ_AUTH)
+def list_presets():
+    """``{"presets": [{name, description, ladder [{name, height, bitrate}], absolute_uris,
+    playlist_content_type}]}``."""
+    return query.list_presets(ctx())
+
+
+@app.route("/jobs/{job_id}/renditions/{name}", methods=["GET"], cors=True, authorizer=READ_AUTH)
+def get_rendition(job_id, name):
+    """302 to a rendition: ``720p`` -> its media playlist, ``720p.mp4`` / ``audio.m4a`` -> the
+    progressive file; 404 when the job or the rendition does not exist (yet)."""
+    location = query.rendition_url(ctx(), job_id, name)
+    if location is None:
+        raise NotFoundError(f"job {job_id} has no published rendition {name}")
+    return Response("", status_code=302, headers={"Location": location})
 
 
 @app.route("/jobs", methods=["GET"], cors=True, authorizer=READ_AUTH)

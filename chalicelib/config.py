@@ -65,6 +65,8 @@ class Settings:
     chunk_parallelism: int = 8
     min_chunk_seconds: float = 30.0
     max_chunk_seconds: float = 600.0
+    #: how long an upload without settings waits for its sidecar ``<key>.json`` (s; 0: never)
+    sidecar_wait_seconds: int = 5
     task_visibility_timeout: int = 120
     poll_wait_seconds: int = 5
     presign_expiry: int = 6 * 3600
@@ -131,6 +133,7 @@ class Settings:
             chunk_parallelism=max(1, int(env.get("VODPIPE_CHUNK_PARALLELISM") or cls.chunk_parallelism)),
             min_chunk_seconds=float(env.get("VODPIPE_MIN_CHUNK_SECONDS", cls.min_chunk_seconds)),
             max_chunk_seconds=float(env.get("VODPIPE_MAX_CHUNK_SECONDS", cls.max_chunk_seconds)),
+            sidecar_wait_seconds=int(env.get("VODPIPE_SIDECAR_WAIT_SECONDS", cls.sidecar_wait_seconds)),
             task_visibility_timeout=int(env.get("VODPIPE_TASK_VISIBILITY_TIMEOUT", cls.task_visibility_timeout)),
             poll_wait_seconds=int(env.get("VODPIPE_POLL_WAIT_SECONDS", cls.poll_wait_seconds)),
             min_speed=float(env.get("VODPIPE_MIN_SPEED", cls.min_speed)),

@@ -16,10 +16,11 @@ class Events:
         self.topic_arn = topic_arn
         self._sns = client("sns", region, endpoint_url)
 
-    def publish(self, event_type: str, job_id: str, status: str, detail: dict) -> str:
-        """Publish ``{"event_type", "job_id", "status", ...detail}`` as JSON. Returns the
-        SNS message id."""
-        body = {"event_type": event_type, "job_id": job_id, "status": status, **detail}
+    def publish(self, event_type: str, job_id: str, status: str, detail: dict, metadata: dict | None = None) -> str:
+        """Publish ``{"event_type", "job_id", "status", "metadata", ...detail}`` as JSON;
+        ``metadata`` is the job's free-form ``metadata`` setting, echoed in every event
+        (``{}`` when it has none). Returns the SNS message id."""
+        body = {"event_type": event_type, "job_id": job_id, "status": status, "metadata": metadata or {}, **detail}
         res = self._sns.publish(TopicArn=self.topic_arn, Message=json.dumps(body, default=str),
                                 MessageAttributes={
                                     "event_type": {"DataType": "String", "StringValue": event_type},

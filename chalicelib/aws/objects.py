@@ -64,6 +64,29 @@ class Objects:
         """HeadObject response (``ContentLength`` bytes, ``ETag``, ``Metadata``...)."""
         return self._s3.head_object(Bucket=bucket, Key=key)
 
+    def head_if_exists(self, bucket: str, key: str) -> dict | None:
+        """HeadObject response, or None when there is no such object (other errors raise)."""
+        try:
+            return self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as e:
+            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+
+    def get_small(self, bucket: str, key: str, limit: int) -> bytes | None:
+        """The object's bytes if it exists and holds at most ``limit`` bytes; None when it does
+        not exist. Raises ValueError when it is larger (only the first ``limit + 1`` bytes are
+        read)."""
+        try:
+            body = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit}")["Body"].read()
+        except ClientError as e:
+            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 416):
+                return None if e.response["ResponseMetadata"]["HTTPStatusCode"] == 404 else b""
+            raise
+        if len(body) > limit:
+            raise ValueError(f"s3://{bucket}/{key} is larger than {limit} bytes")
+        return body
+
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None) -> None:
         """Upload ``data`` with ``content_type`` (default: by the key's extension)."""
         ctype = content_type or content_type_for(key)

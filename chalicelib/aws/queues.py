@@ -34,10 +34,11 @@ class Queues:
             ids += [s["MessageId"] for s in res.get("Successful", [])]
         return ids
 
-    def send_raw(self, queue: str, body: str) -> str:
-        """Send ``body`` unchanged (e.g. an S3 event redriven to the ingest queue). Returns the
-        message id."""
-        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body)["MessageId"]
+    def send_raw(self, queue: str, body: str, delay_seconds: int = 0) -> str:
+        """Send ``body`` unchanged (e.g. an S3 event redriven to the ingest queue), visible
+        after ``delay_seconds`` (0-900, SQS DelaySeconds). Returns the message id."""
+        return self._sqs.send_message(QueueUrl=self.url(queue), MessageBody=body,
+                                      DelaySeconds=int(delay_seconds))["MessageId"]
 
     def receive(self, queue: str, max_messages: int = 1, wait_seconds: int = 5,
                 visibility_timeout: int | None = None) -> list[dict]:

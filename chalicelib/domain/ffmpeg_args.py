@@ -83,10 +83,10 @@ def confined_input(url: str, seek: float = 0.0, limit: float | None = None) -> l
     return [*args, "-i", url]
 
 
-def _hls_output(out_dir: str) -> list[str]:
+def _hls_output(out_dir: str, segment_seconds: int = SEGMENT_SECONDS) -> list[str]:
     return [
         "-f", "hls",
-        "-hls_time", str(SEGMENT_SECONDS),
+        "-hls_time", str(segment_seconds),
         "-hls_playlist_type", "vod",
         "-hls_flags", "independent_segments+temp_file",
         "-hls_segment_type", "mpegts",
@@ -193,10 +193,11 @@ def preroll(start: float) -> float:
     return float(GOP_SECONDS) if start >= GOP_SECONDS else 0.0
 
 
-def segment_of(source_seconds: float) -> int:
-    """Index of the segment a GOP starting at ``source_seconds`` belongs to (IDRs are at the
-    first frame at or after each grid point, so a GOP starts within a frame after it)."""
-    return int(math.floor(source_seconds / SEGMENT_SECONDS + 1e-9))
+def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS) -> int:
+    """Index of the ``segment_seconds`` segment a GOP starting at ``source_seconds`` belongs to
+    (IDRs are at the first frame at or after each grid point, so a GOP starts within a frame
+    after it)."""
+    return int(math.floor(source_seconds / segment_seconds + 1e-9))
 
 
 def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition], start: float, end: float,
@@ -258,12 +259,13 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     return args
 
 
-def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float | None = None) -> list[str]:
+def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float | None = None,
+               segment_seconds: int = SEGMENT_SECONDS) -> list[str]:
     """Arguments that encode the first audio stream once, as the AAC-LC audio rendition
     (reading at most ``read_limit(duration)`` seconds when ``duration`` is given)."""
     return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", "0:a:0", "-vn", "-sn", "-dn",
             "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels), "-ar", str(a.sample_rate),
-            *_hls_output(out_dir)]
+            *_hls_output(out_dir, segment_seconds)]
 
 
 def poster_args(input_url: str, out_path: str, t: ThumbnailPlan, fps: float) -> list[str]:
@@ -303,3 +305,22 @@ def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str 
         args += ["-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),
                  "-ar", str(a.sample_rate), *_hls_output(f"{out_dir}/audio")]
     return args
+
+
+def progressive_args(video_ts: str | None, audio_ts: str | None, out_path: str) -> list[str]:
+    """Arguments that remux a rendition's joined HLS segments (MPEG-TS files: the video, the
+    audio, or both) into one progressive MP4/M4A with the ``moov`` box first (``faststart``:
+    playback starts before the download ends). No re-encode: ``-c copy``; AAC moves from ADTS
+    framing to MP4's (``aac_adtstoasc``). Raises ValueError without any input."""
+    inputs = [p for p in (video_ts, audio_ts) if p]
+    if not inputs:
+        raise ValueError("a progressive file needs a video or an audio input")
+    args: list[str] = ["-y"]
+    for path in inputs:
+        args += confined_input(path)
+    for i in range(len(inputs)):
+        args += ["-map", f"{i}:{'v' if inputs[i] == video_ts else 'a'}:0"]
+    args += ["-c", "copy", "-dn", "-sn"]
+    if audio_ts:
+        args += ["-bsf:a", "aac_adtstoasc"]
+    return [*args, "-movflags", "+faststart", out_path]

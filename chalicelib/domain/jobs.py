@@ -26,29 +26,38 @@ def can_move(current: str, new: str) -> bool:
     return _ORDER[new] > _ORDER[current]
 
 
-def job_id_for(bucket: str, key: str, etag: str) -> str:
+def job_id_for(bucket: str, key: str, etag: str, request: str = "") -> str:
     """Deterministic job id for an uploaded object version: the first 20 hex digits of
-    SHA-256 over bucket, key and ETag (quotes stripped). Duplicate S3 events for the same
-    upload (S3 delivers at least once) map to the same job."""
-    digest = hashlib.sha256(f"{bucket}\n{key}\n{etag.strip(chr(34))}".encode()).hexdigest()
-    return digest[:20]
+    SHA-256 over bucket, key and ETag (quotes stripped), and ``request`` when a ``POST /jobs``
+    names the object (its canonical settings: one object, several jobs). Duplicate S3 events
+    for the same upload (S3 delivers at least once) map to the same job."""
+    text = f"{bucket}\n{key}\n{etag.strip(chr(34))}" + (f"\n{request}" if request else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def output_prefix(job_id: str) -> str:
-    """Key prefix of every output object of a job (``<job_id>/``)."""
-    return f"{job_id}/"
+def output_prefix(job: Mapping[str, Any]) -> str:
+    """Key prefix of every output object of a job or task message, without the trailing
+    ``/``: its ``output_prefix`` setting (``job_settings.JobSettings``) or, by default, its
+    job id."""
+    return str(job.get("output_prefix") or job["job_id"])
 
 
-def output_key(job_id: str, *parts: str) -> str:
-    """Key of an output object under the job's prefix.
+def metadata_of(job: Mapping[str, Any]) -> dict[str, str]:
+    """The free-form ``metadata`` of a stored job's settings (``{}`` without), echoed in the
+    job resource and every event."""
+    return dict((job.get("settings") or {}).get("metadata") or {})
+
+
+def output_key(prefix: str, *parts: str) -> str:
+    """Key of an output object under ``prefix`` (``output_prefix``).
 
     Raises ValueError when a part would escape the prefix (absolute, ``..``, empty).
     """
     for p in parts:
         if not p or p.startswith("/") or ".." in p.split("/"):
             raise ValueError(f"invalid output key part {p!r}")
-    key = posixpath.join(job_id, *parts)
-    if not key.startswith(output_prefix(job_id)):
+    key = posixpath.join(prefix, *parts)
+    if not key.startswith(prefix.rstrip("/") + "/"):
         raise ValueError(f"output key {key!r} escapes the job prefix")
     return key
 
@@ -57,6 +66,7 @@ CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
     ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
     ".m4s": "video/iso.segment",
     ".jpg": "image/jpeg",
     ".vtt": "text/vtt",
@@ -81,21 +91,24 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
     """The ``outputs`` of the job resource: where the master playlist, each variant, the
     poster, the sprite sheets and the thumbnails track are (``s3://`` URIs and, when a base
     URL is known, http URLs). Only published or finished outputs are listed."""
-    job_id = job["job_id"]
+    prefix = output_prefix(job)
     tasks = list(tasks)
     out: dict[str, Any] = {}
     if job.get("master_written"):
-        out["master_playlist"] = _url(base_url, bucket, output_key(job_id, "master.m3u8"))
+        out["master_playlist"] = _url(base_url, bucket, output_key(prefix, "master.m3u8"))
         names = list((job.get("variants") or {}).keys())
         names += [t["name"] for t in tasks if t.get("kind") == "audio" and t.get("status") == COMPLETE]
-        out["variants"] = {n: _url(base_url, bucket, output_key(job_id, n, "index.m3u8")) for n in names}
+        out["variants"] = {n: _url(base_url, bucket, output_key(prefix, n, "index.m3u8")) for n in names}
         sheets = [t["tiles"]["file_name"] for t in sorted(tasks, key=lambda t: int(t.get("index") or 0))
                   if t.get("kind") == "chunk" and t.get("status") == COMPLETE and t.get("tiles")]
         if sheets:
-            out["thumbnails_vtt"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "thumbnails.vtt"))
-            out["sprites"] = [_url(base_url, bucket, output_key(job_id, "thumbnails", n)) for n in sheets]
+            out["thumbnails_vtt"] = _url(base_url, bucket, output_key(prefix, "thumbnails", "thumbnails.vtt"))
+            out["sprites"] = [_url(base_url, bucket, output_key(prefix, "thumbnails", n)) for n in sheets]
     if any(t.get("kind") == "thumbnails" and t.get("status") == COMPLETE for t in tasks):
-        out["poster"] = _url(base_url, bucket, output_key(job_id, "thumbnails", "poster.jpg"))
+        out["poster"] = _url(base_url, bucket, output_key(prefix, "thumbnails", "poster.jpg"))
+    for name, made in (job.get("files") or {}).items():  # progressive MP4 / M4A, made at completion
+        out.setdefault("files", {})[name] = {**_url(base_url, bucket, made["key"]),
+                                             **{k: made[k] for k in ("bytes", "duration", "content_type") if k in made}}
     return out
 
 
@@ -139,7 +152,9 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     codecs, peak/average_bandwidth (bits/s), frame_rate, psnr_y (dB), ssim_y...}], ``tasks``
     [{name, kind (chunk, audio, thumbnails), status, progress, attempts, worker, start/end
     (s), segments_done, resumed_at_segment...}], ``chunks`` {total, published},
-    ``outputs``, ``error`` {code, message} or null, ``created_at``, ``updated_at``,
+    ``outputs`` (``job_outputs``), ``settings`` (the validated document), ``dropped_rungs``
+    (ladder rungs above the source, never upscaled), ``metadata`` (echoed from the settings),
+    ``error`` {code, message} or null, ``created_at``, ``updated_at``,
     ``playable_at``, ``completed_at`` (ISO 8601 UTC).
     """
     tasks = sorted(tasks, key=lambda t: ({"audio": 0, "thumbnails": 1}.get(t.get("kind"), 2), int(t.get("index") or 0)))
@@ -175,6 +190,9 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "tasks": [_task_view(t) for t in tasks],
         "chunks": {"total": len(chunks), "published": int(job.get("published_chunks") or 0)},
         "outputs": job_outputs(job, tasks, output_bucket, base_url),
+        "settings": job.get("settings"),
+        "dropped_rungs": job.get("dropped_rungs") or [],
+        "metadata": metadata_of(job),
         "error": job.get("error"),
         "created_at": job.get("created_at"),
         "updated_at": job.get("updated_at"),

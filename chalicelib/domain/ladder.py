@@ -153,42 +153,72 @@ def _dimensions(info: MediaInfo, short: int) -> tuple[int, int]:
     return (short, long) if info.is_portrait else (long, short)
 
 
-def plan_video(info: MediaInfo, rungs: Iterable[int], max_frame_rate: float = 60.0) -> list[VideoRendition]:
-    """Plan the video renditions for ``info`` from rung heights ``rungs`` (short sides, pixels).
+def plan_video(info: MediaInfo, rungs: Iterable, max_frame_rate: float = 60.0, native_rung: bool = True,
+               exact: bool = False) -> list[VideoRendition]:
+    """Plan the video renditions for ``info`` from ``rungs``: short sides in pixels (named
+    ``<short>p``, bitrate from ``bitrate_for``) or rung objects with ``name``, ``height`` (short
+    side) and ``bitrate`` (bit/s) attributes (``presets.PresetRung``).
 
-    Returns renditions sorted largest first, never larger than the source, each with even
-    dimensions and the source's displayed aspect ratio (within rounding to even pixels).
-    Raises ``PermanentError`` (``INVALID_DIMENSIONS``) for a source under 2 pixels on a side,
-    ValueError for an empty ``rungs``.
+    Returns renditions sorted largest first, never larger than the source (rungs above it are
+    dropped: ``dropped_rungs`` names them), each with even dimensions and the source's displayed
+    aspect ratio (within rounding to even pixels). ``native_rung``: also a rung at the source's
+    own size when it sits >10 % above the highest rung it reaches (or below every rung).
+    ``exact``: an explicit ladder: its names and bitrates as given (no 1.5x for high frame rates),
+    and a source below every rung still gets one rendition at its own size, at the smallest
+    rung's bitrate scaled by pixels. Raises ``PermanentError`` (``INVALID_DIMENSIONS``) for a
+    source under 2 pixels on a side, ValueError for an empty ``rungs``.
     """
     if info.short_side < 2:
         raise PermanentError("INVALID_DIMENSIONS", f"the video is too small ({info.display_width}x{info.display_height})")
     src_short = info.short_side
-    rungs = sorted(set(rungs), reverse=True)
-    if not rungs:
+    specs = sorted({_rung(r).height: _rung(r) for r in rungs}.values(), key=lambda r: r.height, reverse=True)
+    if not specs:
         raise ValueError("the ladder has no rungs")
-    chosen = [r for r in rungs if r <= src_short]
-    top = chosen[0] if chosen else 0
-    if src_short < rungs[0] and (not chosen or src_short > top * (1 + NATIVE_RUNG_MARGIN)):
-        chosen.insert(0, src_short)
+    chosen = [r for r in specs if r.height <= src_short]
+    top = chosen[0].height if chosen else 0
+    if not chosen or (native_rung and src_short < specs[0].height and src_short > top * (1 + NATIVE_RUNG_MARGIN)):
+        smallest = specs[-1]
+        rate = smallest.bitrate if smallest.bitrate and exact else None
+        if rate:
+            rate = max(50_000, int(rate * (src_short / smallest.height) ** 2))
+        chosen.insert(0, _Rung(None, src_short, rate))
     fps = None
     if info.frame_rate and info.frame_rate > max_frame_rate:
         fps = max_frame_rate
     out = []
     seen = set()
-    for short in chosen:
-        width, height = _dimensions(info, short)
-        name = f"{min(width, height)}p"
+    for rung in chosen:
+        width, height = _dimensions(info, rung.height)
+        name = rung.name or f"{min(width, height)}p"
         if name in seen:
             continue
         seen.add(name)
-        rate = bitrate_for(min(width, height))
-        if info.frame_rate and info.frame_rate > 40:
+        rate = rung.bitrate or bitrate_for(min(width, height))
+        if not exact and info.frame_rate and info.frame_rate > 40:
             rate = int(rate * 1.5)  # high frame rate: Apple's table uses ~1.5x for 60 fps rungs
         out.append(VideoRendition(name=name, width=width, height=height, video_bitrate=rate,
                                   max_bitrate=int(rate * MAXRATE_FACTOR),
                                   buffer_size=int(rate * BUFFER_SECONDS), frame_rate=fps))
     return out
+
+
+@dataclass(frozen=True)
+class _Rung:
+    name: str | None
+    height: int
+    bitrate: int | None
+
+
+def _rung(rung) -> _Rung:
+    if isinstance(rung, int):
+        return _Rung(None, rung, None)
+    return _Rung(rung.name, int(rung.height), int(rung.bitrate))
+
+
+def dropped_rungs(info: MediaInfo, rungs: Iterable) -> list[str]:
+    """Names of the ``rungs`` (as for ``plan_video``) taller than the source's displayed short
+    side: never upscaled, reported in the job."""
+    return [r.name or f"{r.height}p" for r in map(_rung, rungs) if r.height > info.short_side]
 
 
 def plan_audio(info: MediaInfo) -> AudioRendition | None:
@@ -227,7 +257,8 @@ def plan_thumbnails(info: MediaInfo, tile_long_side: int = 160, max_tiles: int =
                          width=tw, height=th, poster_time=poster_time, poster_width=pw, poster_height=ph)
 
 
-def plan(info: MediaInfo, rungs: Iterable[int] = (1080, 720, 480, 360, 240), max_frame_rate: float = 60.0) -> Plan:
-    """The full plan for a source: video ladder, audio rendition, thumbnails."""
-    return Plan(videos=tuple(plan_video(info, rungs, max_frame_rate)), audio=plan_audio(info),
+def plan(info: MediaInfo, rungs: Iterable = (1080, 720, 480, 360, 240), max_frame_rate: float = 60.0,
+         native_rung: bool = True, exact: bool = False) -> Plan:
+    """The full plan for a source: video ladder (``plan_video``), audio rendition, thumbnails."""
+    return Plan(videos=tuple(plan_video(info, rungs, max_frame_rate, native_rung, exact)), audio=plan_audio(info),
                 thumbnails=plan_thumbnails(info))

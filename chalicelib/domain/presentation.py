@@ -80,10 +80,17 @@ def rendition_entries(chunks: Sequence[Mapping], rendition: str) -> tuple[list[t
     return entries, records
 
 
-def _variant(name: str, spec: Mapping, chunks: Sequence[Mapping], playlist_type: str, complete: bool) -> tuple[str, dict]:
+def _in(base: str | None, folder: str, entries: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """``entries`` with absolute URIs under ``base/folder/`` when ``base`` is given."""
+    return [(f"{base}/{folder}/{uri}", d) for uri, d in entries] if base else entries
+
+
+def _variant(name: str, spec: Mapping, chunks: Sequence[Mapping], playlist_type: str, complete: bool,
+             segment_seconds: int, base: str | None) -> tuple[str, dict]:
     entries, records = rendition_entries(chunks, name)
-    text = media_playlist(entries, playlist_type, complete, SEGMENT_SECONDS)
-    sizes = {SEGMENT_PATTERN % int(r["index"]): int(r["bytes"]) for r in records}
+    entries = _in(base, name, entries)
+    text = media_playlist(entries, playlist_type, complete, segment_seconds)
+    sizes = {uri: int(r["bytes"]) for (uri, _), r in zip(entries, records)}
     stats = measure_segments(text, sizes).to_dict()
     stats.update(name=name, width=int(spec["width"]), height=int(spec["height"]),
                  video_bitrate=int(spec["video_bitrate"]),
@@ -97,7 +104,8 @@ def _variant(name: str, spec: Mapping, chunks: Sequence[Mapping], playlist_type:
     return text, stats
 
 
-def _audio(audio: Mapping, seconds: float, playlist_type: str, complete: bool) -> tuple[str, dict]:
+def _audio(audio: Mapping, seconds: float, playlist_type: str, complete: bool, segment_seconds: int,
+           base: str | None) -> tuple[str, dict]:
     durations = [float(d) for d in audio["extinf"]]
     keep, at = [], 0.0
     for i, d in enumerate(durations):
@@ -105,23 +113,28 @@ def _audio(audio: Mapping, seconds: float, playlist_type: str, complete: bool) -
             break
         keep.append((SEGMENT_PATTERN % i, d))
         at += d
-    text = media_playlist(keep, playlist_type, complete, SEGMENT_SECONDS)
+    text = media_playlist(_in(base, audio["name"], keep), playlist_type, complete, segment_seconds)
     return text, {"name": audio["name"], "codecs": audio.get("codecs") or "mp4a.40.2",
                   "channels": int(audio.get("channels") or 2),
                   "peak_bandwidth": int(audio.get("peak_bandwidth") or 0),
                   "average_bandwidth": int(audio.get("average_bandwidth") or 0),
-                  "uri": f"{audio['name']}/{PLAYLIST_NAME}"}
+                  "uri": f"{base + '/' if base else ''}{audio['name']}/{PLAYLIST_NAME}"}
 
 
 def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, was_event: bool,
-          thumbnails: ThumbnailPlan | None = None) -> Presentation | None:
+          thumbnails: ThumbnailPlan | None = None, segment_seconds: int = SEGMENT_SECONDS,
+          absolute_base: str | None = None) -> Presentation | None:
     """The presentation the finished tasks allow, or None when nothing is playable yet.
 
     ``ladder``: the job's video renditions (``name``, ``width``, ``height``,
     ``video_bitrate``); ``tasks``: the job's task items (chunk tasks with ``index``, ``end``,
     ``status``, ``segs`` {rendition: checkpoints}, ``codecs``, ``quality``, ``tiles``; the
     audio task with ``extinf`` and its stats); ``duration`` seconds of the source;
-    ``was_event``: an EVENT presentation of this job was already published.
+    ``was_event``: an EVENT presentation of this job was already published;
+    ``segment_seconds`` the job's segment duration (EXT-X-TARGETDURATION); ``absolute_base``:
+    write every URI absolute under this URL (the job's output prefix as served, e.g. the
+    ``roku-hls`` preset), relative URIs otherwise (RFC 8216 §4.1 resolves them against the
+    playlist's own URI).
     """
     chunks = sorted((t for t in tasks if t.get("kind") == "chunk"), key=lambda t: int(t["index"]))
     done = {int(t["index"]) for t in chunks if t.get("status") == "complete"}
@@ -137,19 +150,20 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     files: dict[str, str] = {}
     variants: dict[str, dict] = {}
     for spec in ladder:
-        text, stats = _variant(spec["name"], spec, ready, playlist_type, complete)
+        text, stats = _variant(spec["name"], spec, ready, playlist_type, complete, segment_seconds, absolute_base)
         files[f"{spec['name']}/{PLAYLIST_NAME}"] = text
         variants[spec["name"]] = stats
     audio_entry = None
     if audio is not None:
-        text, audio_entry = _audio(audio, seconds, playlist_type, complete)
+        text, audio_entry = _audio(audio, seconds, playlist_type, complete, segment_seconds, absolute_base)
         files[f"{audio['name']}/{PLAYLIST_NAME}"] = text
     if thumbnails is not None:
         runs = [TileRun(**c["tiles"]) for c in ready if c.get("tiles")]
         if runs:
             files[THUMBNAILS_TRACK] = sprite_vtt(thumbnails, seconds, runs)
     files[MASTER_NAME] = master_playlist(
-        [{**v, "uri": f"{name}/{PLAYLIST_NAME}"} for name, v in variants.items()], audio_entry)
+        [{**v, "uri": f"{absolute_base + '/' if absolute_base else ''}{name}/{PLAYLIST_NAME}"}
+         for name, v in variants.items()], audio_entry)
     return Presentation(chunks=prefix, chunks_total=len(chunks), seconds=round(seconds, 3), complete=complete,
                         playlist_type=playlist_type, files=files, variants=variants)
 

@@ -27,7 +27,7 @@ def encode_audio(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     spec = msg["spec"]
     a = AudioRendition(**{k: spec[k] for k in AudioRendition.__dataclass_fields__})
     duration = float(msg["duration"])
-    res = runner.ffmpeg(A.audio_args(url, out_dir, a, duration), duration, on_progress, "audio rendition", url)
+    res = runner.ffmpeg(A.audio_args(url, out_dir, a, duration, int(msg.get("segment_duration") or A.SEGMENT_SECONDS)), duration, on_progress, "audio rendition", url)
     files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
     spans = []
     for f in files:
@@ -36,7 +36,7 @@ def encode_audio(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     extinf = extinf_from_timing([start for start, _ in spans], spans[-1][1])
     sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
     stats = measure_segments(media_playlist(list(zip(files, extinf))), sizes).to_dict()
-    ctx.objects.upload_files([(os.path.join(out_dir, f), J.output_key(job_id, a.name, f)) for f in files],
+    ctx.objects.upload_files([(os.path.join(out_dir, f), J.output_key(J.output_prefix(msg), a.name, f)) for f in files],
                              ctx.settings.output_bucket)
     probe = next(x for x in ffmpeg.probe(os.path.join(out_dir, files[0]))["streams"] if x.get("codec_type") == "audio")
     stats.update(extinf=extinf, codecs=aac_codec_string(probe.get("profile")), channels=a.channels,

@@ -34,16 +34,19 @@ class ChunkUploader(threading.Thread):
     ``[first_segment, end_segment)`` (the preroll, the lookahead tail) and of segments already
     recorded (a resumed run re-makes them) are dropped.
 
-    ``recorded[rendition]`` holds every checkpoint of the chunk (earlier runs' included) and
+    Segments are ``segment_seconds`` long (the job's ``segment_duration``) and uploaded under
+    ``prefix`` (the job's output prefix). ``recorded[rendition]`` holds every checkpoint of the chunk (earlier runs' included) and
     ``codecs[rendition]`` the RFC 6381 string read from a segment's SPS."""
 
     POLL_SECONDS = 1.0
 
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, recorded: dict[str, list[dict]],
                  canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30,
-                 first_segment: int = 0, end_segment: int | None = None):
+                 first_segment: int = 0, end_segment: int | None = None, prefix: str | None = None,
+                 segment_seconds: int = A.SEGMENT_SECONDS):
         super().__init__(daemon=True, name=f"uploader-{task_name}")
         self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
+        self.prefix, self.segment_seconds = prefix or job_id, segment_seconds
         self.nominal_frame_seconds = nominal_frame_seconds
         self.canceled = canceled or threading.Event()
         self.recorded = {r: list(segs) for r, segs in recorded.items()}
@@ -75,7 +78,7 @@ class ChunkUploader(threading.Thread):
             if not pts:
                 os.remove(local)
                 continue
-            self._pending[rendition].setdefault(A.segment_of(A.source_time(min(pts))), []).append(local)
+            self._pending[rendition].setdefault(A.segment_of(A.source_time(min(pts)), self.segment_seconds), []).append(local)
 
     def _whole_segments(self, rendition: str, ended: bool) -> list[tuple[int, list[str]]]:
         pending = self._pending[rendition]
@@ -114,7 +117,7 @@ class ChunkUploader(threading.Thread):
                     if rendition not in self.codecs and (codec := h264_codec_string(data)):
                         self.codecs[rendition] = codec
                     size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
-                                                        J.output_key(self.job_id, rendition, A.SEGMENT_PATTERN % index))
+                                                        J.output_key(self.prefix, rendition, A.SEGMENT_PATTERN % index))
                     new.setdefault(rendition, []).append({"index": index, "bytes": size, **asdict(timing)})
             if not new:
                 return 0

@@ -66,8 +66,10 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
         ctx.store.update_task(job_id, name, resumed_at_segment=first_segment + done, resumed_at_seconds=start)
     tiles = tiles_in(thumbs, index, start, end, last) if thumbs and not finished else None
     fps = float(behind.frame_rate or msg.get("frame_rate") or 30)
-    end_segment = None if last else A.segment_of(end)
-    uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment)
+    segment_seconds = int(msg.get("segment_duration") or A.SEGMENT_SECONDS)
+    end_segment = None if last else A.segment_of(end, segment_seconds)
+    uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
+                             J.output_prefix(msg), segment_seconds)
     res = None
     if not finished:
         for r in renditions:
@@ -105,14 +107,14 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
         if r.name not in codecs:
             first = A.SEGMENT_PATTERN % int(uploader.recorded[r.name][0]["index"])
             codecs[r.name] = h264_codec_string(ctx.objects.get_bytes(
-                s.output_bucket, J.output_key(job_id, r.name, first))) or "avc1.640028"
+                s.output_bucket, J.output_key(J.output_prefix(msg), r.name, first))) or "avc1.640028"
     quality = {}
     for r, measured in zip(renditions, res.encoder_quality if res else []):
         if measured:
             quality[r.name] = {**measured, "frames": sum(int(x["frames"]) for x in uploader.recorded[r.name])}
     sheet = os.path.join(out_dir, tiles.file_name) if tiles else None
     if sheet and os.path.exists(sheet):
-        ctx.objects.upload_file(sheet, s.output_bucket, J.output_key(job_id, "thumbnails", tiles.file_name))
+        ctx.objects.upload_file(sheet, s.output_bucket, J.output_key(J.output_prefix(msg), "thumbnails", tiles.file_name))
     else:
         tiles = None
     seconds, cpu = (res.seconds, res.cpu_seconds) if res else (0.0, 0.0)

@@ -43,5 +43,12 @@ class Context:
         return Events(s.events_topic_arn, s.region, s.endpoint_url)
 
     @cached_property
+    def idempotency(self):
+        """Powertools Idempotency persistence on the jobs table (``aws.idempotency``)."""
+        from chalicelib.aws.idempotency import persistence_layer
+        s = self.settings
+        return persistence_layer(s.jobs_table, s.region, s.endpoint_url)
+
+    @cached_property
     def protection(self) -> TaskProtection:
         return TaskProtection(self.settings.ecs_agent_uri)

@@ -51,7 +51,7 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
     ctx.store.fail_task(job_id, name, error)
     values = [("DeadLetters", 1, metrics.Unit.Count), ("DeadLettersPending", _pending(ctx), metrics.Unit.Count)]
     if ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
-        ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error})
+        ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error}, msg.get("metadata"))
         values.append(("JobsFailed", 1, metrics.Unit.Count))
     metrics.emit(values)
     log.warning("task %s/%s dead-lettered: %s", job_id, name, error["message"])
@@ -76,7 +76,7 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
     values = [("IngestDeadLetters", 1, metrics.Unit.Count)]
     job_ids = []
     for ref in refs:
-        job_id = J.job_id_for(ref.bucket, ref.key, ref.etag)
+        job_id = ref.job_id
         job_ids.append(job_id)
         last = ctx.records.last_ingest_error(job_id) or {}
         error = {"code": "INGEST_FAILED", "cause": last.get("code", "UNKNOWN"),
@@ -117,7 +117,7 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
     if item.get("queue") == "ingest":
         # the failed job only records the failure: remove it so the event makes the real job
         for ref in objects_in_s3_event(json.loads(item["body"])):
-            ctx.store.delete_job_record(J.job_id_for(ref.bucket, ref.key, ref.etag))
+            ctx.store.delete_job_record(ref.job_id)
         ctx.queues.send_raw(ctx.settings.ingest_queue, item["body"])
         ctx.records.delete_dead_letter(message_id)
         metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
@@ -154,7 +154,8 @@ def cancel_job(ctx: Context, job_id: str) -> dict:
         raise NotFound(f"job {job_id} not found")
     if not ctx.store.set_job_status(job_id, J.CANCELED, completed_at=_now()):
         raise Conflict(f"job {job_id} is already {ctx.store.get_job_status(job_id)}")
-    ctx.events.publish("JobCanceled", job_id, J.CANCELED, {})
+    got = ctx.store.get(job_id)
+    ctx.events.publish("JobCanceled", job_id, J.CANCELED, {}, J.metadata_of(got[0]) if got else None)
     return {"job_id": job_id, "status": J.CANCELED}
 
 

@@ -19,6 +19,7 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain import presentation
 from chalicelib.domain.ladder import ThumbnailPlan
 
+from . import progressive
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
@@ -28,15 +29,25 @@ Unit = metrics.Unit
 MAX_PUBLISH_ROUNDS = 5
 
 
-def _build(job: dict, tasks: list[dict]) -> presentation.Presentation | None:
+def _absolute_base(ctx: Context, job: dict) -> str | None:
+    """Where the job's outputs are served, for presets that write absolute URIs (None: relative
+    URIs; also when no output base URL is configured)."""
+    base = ctx.settings.output_base_url
+    if not job.get("absolute_uris") or not base:
+        return None
+    return f"{base.rstrip('/')}/{J.output_prefix(job)}"
+
+
+def _build(ctx: Context, job: dict, tasks: list[dict]) -> presentation.Presentation | None:
     thumbs = job.get("thumbnails")
     return presentation.build(job.get("ladder") or [], tasks, float((job.get("probe") or {}).get("duration") or 0),
                               bool(job.get("event_published")),
-                              ThumbnailPlan(**{k: thumbs[k] for k in ThumbnailPlan.__dataclass_fields__}) if thumbs else None)
+                              ThumbnailPlan(**{k: thumbs[k] for k in ThumbnailPlan.__dataclass_fields__}) if thumbs else None,
+                              int(job.get("segment_duration") or presentation.SEGMENT_SECONDS), _absolute_base(ctx, job))
 
 
 def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
-    """Write the presentation the job's finished tasks allow, under ``<job_id>/`` (media
+    """Write the presentation the job's finished tasks allow, under the job's output prefix (media
     playlists and the thumbnails track first, ``master.m3u8`` last); return it, or None when
     nothing is playable yet or the job failed or was canceled."""
     wrote = None
@@ -45,7 +56,7 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
         if got is None or got[0]["status"] in (J.FAILED, J.CANCELED):
             return None
         job, tasks = got
-        built = _build(job, tasks)
+        built = _build(ctx, job, tasks)
         if built is None:
             return None
         if wrote is not None and built.state == wrote.state:
@@ -55,7 +66,8 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
             ctx.store.update_job(job_id, event_published=True)
         bucket = ctx.settings.output_bucket
         for key, text in built.files.items():
-            ctx.objects.put_bytes(bucket, J.output_key(job_id, *key.split("/")), text.encode())
+            ctx.objects.put_bytes(bucket, J.output_key(J.output_prefix(job), *key.split("/")), text.encode(),
+                                  job.get("playlist_content_type") if key.endswith(".m3u8") else None)
         ctx.store.update_job(job_id, variants=built.variants, published_chunks=built.chunks, master_written=True)
         wrote = built
     if wrote is not None and ctx.store.set_once(job_id, "playable_at", now_iso()):
@@ -63,15 +75,15 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
         ctx.events.publish("JobPlayable", job_id, J.PROCESSING, {
             "outputs": J.job_outputs({**got[0], "master_written": True}, got[1], ctx.settings.output_bucket,
                                      ctx.settings.output_base_url),
-            "seconds_playable": wrote.seconds, "complete": wrote.complete})
+            "seconds_playable": wrote.seconds, "complete": wrote.complete}, J.metadata_of(got[0]))
         metrics.emit([("TimeToPlayable", latency, Unit.Seconds)])
         log.info("job %s playable (%.1f s of media) %.1f s after upload", job_id, wrote.seconds, latency)
     return wrote
 
 
 def finalize(ctx: Context, job_id: str) -> bool:
-    """When every task of the job is done: publish the whole presentation and mark the job
-    ``complete``. Idempotent; only the call that wins the conditional status write publishes
+    """When every task of the job is done: publish the whole presentation, make the progressive
+    files it asked for (``progressive.make_files``) and mark the job ``complete``. Idempotent; only the call that wins the conditional status write publishes
     ``JobCompleted`` and returns True."""
     got = ctx.store.get(job_id)
     if got is None:
@@ -82,12 +94,15 @@ def finalize(ctx: Context, job_id: str) -> bool:
     shown = publish(ctx, job_id)
     if shown is None or not shown.complete:
         raise RuntimeError(f"job {job_id}: every task is done but the presentation is not whole")
+    files = progressive.make_files(ctx, job, tasks)
+    if files:
+        ctx.store.update_job(job_id, files=files)
     if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso()):
         return False
     fresh = ctx.store.get(job_id)
     outputs = J.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else tasks, ctx.settings.output_bucket,
                             ctx.settings.output_base_url)
-    ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs})
+    ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs}, J.metadata_of(job))
     latency = seconds_since(job.get("uploaded_at") or job.get("created_at"))
     metrics.emit([("JobsCompleted", 1, Unit.Count), ("JobLatency", latency, Unit.Seconds)])
     log.info("job %s complete", job_id)

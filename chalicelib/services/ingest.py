@@ -8,6 +8,7 @@ nothing and a retried event after a crash between the write and the fan-out fini
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,8 +20,10 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
-from chalicelib.domain.ladder import Plan
+from chalicelib.domain import job_settings
+from chalicelib.domain.ladder import Plan, dropped_rungs
 from chalicelib.domain.ladder import plan as plan_ladder
+from chalicelib.domain.presets import presets
 from chalicelib.domain.progress import THUMBNAILS_WEIGHT
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import media_probe
@@ -37,9 +40,15 @@ def _iso(event_time: str | None) -> str:
 log = logging.getLogger("vodpipe.ingest")
 
 
+#: The ingest-queue message of a ``POST /jobs`` request (beside S3's event notifications).
+JOB_REQUEST_KEY = "vodpipe_job_request"
+
+
 @dataclass(frozen=True)
 class ObjectRef:
-    """An uploaded object: ``size`` bytes; ``key`` already URL-decoded."""
+    """An uploaded object: ``size`` bytes; ``key`` already URL-decoded. A ``POST /jobs``
+    request also carries its ``settings`` document and ``request`` (canonical settings, part
+    of the job id)."""
 
     bucket: str
     key: str
@@ -47,14 +56,33 @@ class ObjectRef:
     size: int
     version_id: str | None = None
     event_time: str | None = None  # when S3 received the object (ISO 8601)
+    settings: dict | None = None
+    request: str = ""
+
+    @property
+    def job_id(self) -> str:
+        """The job this object (and request) makes (``jobs.job_id_for``)."""
+        return J.job_id_for(self.bucket, self.key, self.etag, self.request)
+
+
+def job_request(ref: ObjectRef) -> dict:
+    """The ingest-queue message of a job request for ``ref`` (with ``settings``/``request``)."""
+    return {JOB_REQUEST_KEY: {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag, "size": ref.size,
+                              "version_id": ref.version_id, "settings": ref.settings, "request": ref.request}}
 
 
 def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
     """ObjectCreated records of an S3 event notification (the JSON S3 puts in the SQS
-    message). ``s3:TestEvent`` and other event types yield nothing. Keys are decoded with
-    ``unquote_plus`` (S3 URL-encodes them in notifications, '+' for spaces)."""
+    message), or the object of a job request (``job_request``). ``s3:TestEvent`` and other
+    event types yield nothing. Keys are decoded with ``unquote_plus`` (S3 URL-encodes them in
+    notifications, '+' for spaces)."""
     if event.get("Event") == "s3:TestEvent":
         return []
+    request = event.get(JOB_REQUEST_KEY)
+    if isinstance(request, dict):
+        return [ObjectRef(request["bucket"], request["key"], request["etag"], int(request.get("size") or 0),
+                          request.get("version_id"), settings=request.get("settings") or {},
+                          request=request.get("request") or "")]
     refs = []
     for rec in event.get("Records") or []:
         if not str(rec.get("eventName", "")).startswith("ObjectCreated"):
@@ -69,14 +97,23 @@ def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
 
 
 def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,
-                 extra: dict | None = None) -> dict:
+                 extra: dict | None = None, output: dict | None = None) -> dict:
     """The body of one transcode-tasks message. ``source`` pins the probed bytes: ``etag``
-    always, ``version_id`` on a versioned bucket (the template versions the ingest bucket)."""
+    always, ``version_id`` on a versioned bucket (the template versions the ingest bucket).
+    ``output`` (``job_fields``): what the message carries from its job."""
     source = {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag.strip('"'),
               **({"version_id": ref.version_id} if ref.version_id else {})}
     spec = {k: v for k, v in task.items() if k not in ("segs", "weight")}
     return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": {**spec, **(extra or {})},
-            "source": source, "duration": duration, "frame_rate": frame_rate}
+            "source": source, "duration": duration, "frame_rate": frame_rate, **(output or {})}
+
+
+def job_fields(job: dict) -> dict:
+    """What every task message of ``job`` carries from it: ``output_prefix`` (key prefix, no
+    trailing ``/``), ``segment_duration`` (s) and ``metadata`` (echoed in events)."""
+    return {"output_prefix": J.output_prefix(job), "segment_duration": int(job.get("segment_duration") or SEGMENT_SECONDS),
+            "metadata": J.metadata_of(job)}
+
 
 
 SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last"),
@@ -92,25 +129,28 @@ def task_message_for(job: dict, task: dict) -> dict:
                     version_id=job.get("source_version_id"))
     probe = job.get("probe") or {}
     return task_message(job["job_id"], ref, spec, float(probe.get("duration") or 0), float(probe.get("frame_rate") or 0),
-                        chunk_extra(job) if task["kind"] == "chunk" else None)
+                        chunk_extra(job) if task["kind"] == "chunk" else None, job_fields(job))
 
 
 def chunk_extra(job: dict) -> dict:
     """What every chunk message carries besides its span: the video ladder and the
     thumbnails plan (its tiles come from the chunk's decode)."""
-    return {"renditions": job["ladder"], "thumbnails": job["thumbnails"]}
+    return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails")}
 
 
-def plan_tasks(plan: Plan, duration: float, settings) -> list[dict]:
+def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS,
+               thumbnails: bool = True) -> list[dict]:
     """The job's task items, in the order they are queued: the audio rendition (playback
-    needs it first), the poster, then one task per chunk of the timeline (``chunks.plan_chunks``
-    with the deployment's parallelism and chunk bounds), each encoding every video rendition.
-    A chunk's ``weight`` is its share of the ladder's pixels x seconds (job progress)."""
+    needs it first), the poster (when ``thumbnails``), then one task per chunk of the timeline
+    (``chunks.plan_chunks`` on the ``segment_seconds`` grid with the deployment's parallelism
+    and chunk bounds), each encoding every video rendition. A chunk's ``weight`` is its share
+    of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
-    chunks = plan_chunks(duration, settings.chunk_parallelism, SEGMENT_SECONDS, settings.min_chunk_seconds,
+    chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
                          settings.max_chunk_seconds)
     tasks = [t.to_dict() for t in ([plan.audio] if plan.audio else [])]
-    tasks.append({**plan.thumbnails.to_dict(), "weight": THUMBNAILS_WEIGHT})
+    if thumbnails:
+        tasks.append({**plan.thumbnails.to_dict(), "weight": THUMBNAILS_WEIGHT})
     for c in chunks:
         tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
                       "segs": {r.name: [] for r in plan.videos},
@@ -118,16 +158,57 @@ def plan_tasks(plan: Plan, duration: float, settings) -> list[dict]:
     return tasks
 
 
+#: A sidecar settings document sits next to its upload as ``<key>.json``, at most 64 KiB.
+SIDECAR_SUFFIX = ".json"
+SIDECAR_MAX_BYTES = 64 * 1024
+#: Key added to an S3 event sent back to the ingest queue to wait for its sidecar: seconds
+#: it has waited.
+WAITED_KEY = "vodpipe_waited_seconds"
+
+
+def load_sidecar(ctx: Context, ref: ObjectRef) -> dict | None:
+    """The sidecar settings document of an upload (``<key>.json`` in its bucket), or None.
+    Raises ``InvalidSettings`` (field ``sidecar``) when it is not a JSON object or too large."""
+    try:
+        raw = ctx.objects.get_small(ref.bucket, ref.key + SIDECAR_SUFFIX, SIDECAR_MAX_BYTES)
+    except ValueError:
+        raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is larger than {SIDECAR_MAX_BYTES} bytes")
+    if raw is None:
+        return None
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is not JSON ({e})") from None
+    if not isinstance(document, dict):
+        raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is not a JSON object")
+    return document
+
+
+def job_settings_for(ctx: Context, ref: ObjectRef, metadata: dict[str, str],
+                     document: dict | None) -> job_settings.JobSettings:
+    """The validated settings of a job, from the first source that has any: ``document`` (a
+    ``POST /jobs`` body), the upload's S3 metadata, its sidecar (``load_sidecar``); else the
+    defaults. Raises ``InvalidSettings``."""
+    if document is None:
+        document = job_settings.settings_from_metadata(metadata)
+    if document is None:
+        document = load_sidecar(ctx, ref)
+    return job_settings.parse(document, presets(ctx.settings.ladder))
+
+
 def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     """Create (or finish creating) the job for one uploaded object.
 
-    Returns ``{"job_id", "status", "new_job": bool, "tasks": n}``. A file that is not a
-    decodable video creates a ``failed`` job with ``error`` {code, message} and no tasks, and
-    publishes ``JobFailed``. Raises only for transient failures (AWS errors, ffprobe
-    unreachable), so the ingest message is retried.
+    ``ref.settings``: the settings of a ``POST /jobs`` request (else the object's metadata or
+    its sidecar decide, ``job_settings_for``); ``ref.request`` distinguishes that request (its
+    canonical settings), part of the job id so one object may be submitted with several
+    settings. Returns ``{"job_id", "status", "new_job": bool, "tasks": n}``. A file that is
+    not a decodable video, or invalid settings, create a ``failed`` job with ``error`` {code,
+    message} and no tasks, and publish ``JobFailed``. Raises only for transient failures (AWS
+    errors, ffprobe unreachable), so the ingest message is retried.
     """
     s = ctx.settings
-    job_id = J.job_id_for(ref.bucket, ref.key, ref.etag)
+    job_id = ref.job_id
     existing = ctx.store.get(job_id)
     if existing and existing[0].get("fanned_out"):
         log.info("duplicate event for job %s ignored", job_id)
@@ -142,9 +223,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if head.get("VersionId") and head["VersionId"] != "null":
             ref = replace(ref, version_id=head["VersionId"])
             source["source_version_id"] = ref.version_id
-        hook = (head.get("Metadata") or {}).get("webhook-url")  # a per-upload webhook target
-        if hook:
-            source["webhook_url"] = hook
+        settings = job_settings_for(ctx, ref, head.get("Metadata") or {}, ref.settings)
+        source.update(settings_fields(settings, job_id))
         url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry, ref.version_id)
         if ref.size == 0:
             raise PermanentError("EMPTY_FILE", "the uploaded file is empty (0 bytes)")
@@ -161,39 +241,96 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if not decodes:
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
-        plan = plan_ladder(info, s.ladder, s.max_frame_rate)
+        preset = settings.preset(presets(s.ladder))
+        plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
     except PermanentError as e:
         created = ctx.store.create_job({**source, "job_status": J.FAILED, "error": e.as_dict(), "fanned_out": True}, [])
         if created:
-            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": e.as_dict(), "source": {"bucket": ref.bucket, "key": ref.key}})
+            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": e.as_dict(), "source": {"bucket": ref.bucket, "key": ref.key}},
+                               J.metadata_of(source))
             metrics.emit([*received, ("JobsFailed", 1, Unit.Count)])
         log.warning("job %s failed at ingest: %s", job_id, e)
         return {"job_id": job_id, "status": J.FAILED, "new_job": created, "tasks": 0}
-    tasks = plan_tasks(plan, info.duration, s)
+    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration, settings.outputs.thumbnails)
     job = {**source, "job_status": J.QUEUED, "probe": info.to_dict(), "fanned_out": False,
-           "ladder": [r.to_dict() for r in plan.videos], "thumbnails": plan.thumbnails.to_dict()}
+           "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
+           "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
+           **({"thumbnails": plan.thumbnails.to_dict()} if settings.outputs.thumbnails else {})}
     created = ctx.store.create_job(job, tasks)
     if not created:
         current = ctx.store.get(job_id)
         if current and current[0].get("fanned_out"):
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
-    extra = chunk_extra(job)
+    extra, output = chunk_extra(job), job_fields(job)
     ctx.queues.send_json(s.tasks_queue, (task_message(job_id, ref, t, info.duration, info.frame_rate,
-                                                      extra if t["kind"] == "chunk" else None) for t in tasks))
+                                                      extra if t["kind"] == "chunk" else None, output) for t in tasks))
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
     renditions = [r.name for r in plan.videos] + ([plan.audio.name] if plan.audio else [])
     ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": renditions,
                                                       "chunks": sum(t["kind"] == "chunk" for t in tasks),
-                                                      "source": {"bucket": ref.bucket, "key": ref.key}})
+                                                      "dropped_rungs": job["dropped_rungs"],
+                                                      "source": {"bucket": ref.bucket, "key": ref.key}},
+                       settings.metadata)
     log.info("job %s queued with %d tasks", job_id, len(tasks))
     return {"job_id": job_id, "status": J.QUEUED, "new_job": created, "tasks": len(tasks)}
 
 
+def settings_fields(settings: job_settings.JobSettings, job_id: str) -> dict:
+    """The job item's fields from its settings: the document itself (``settings``), and the
+    ones other code reads directly (``output_prefix``, ``segment_duration``, ``priority``,
+    ``webhook_url``, ``source_after``)."""
+    return {"settings": settings.to_dict(), "output_prefix": settings.output_prefix or job_id,
+            "segment_duration": settings.segment_duration, "priority": settings.priority,
+            "source_after": settings.source_after,
+            **({"webhook_url": settings.webhook_url} if settings.webhook_url else {})}
+
+
+def awaits_sidecar(ctx: Context, ref: ObjectRef) -> bool:
+    """True when an upload should wait for a sidecar: it exists, its metadata carries no
+    settings and no ``<key>.json`` is there yet."""
+    head = ctx.objects.head_if_exists(ref.bucket, ref.key)
+    if head is None:
+        return False  # gone: ingest_object names the error
+    try:
+        if job_settings.settings_from_metadata(head.get("Metadata") or {}) is not None:
+            return False
+    except job_settings.InvalidSettings:
+        return False  # ingest_object fails the job with it
+    return ctx.objects.head_if_exists(ref.bucket, ref.key + SIDECAR_SUFFIX) is None
+
+
+def ingest_sidecar(ctx: Context, ref: ObjectRef) -> dict:
+    """A sidecar arrived: ingest its upload now if the upload is there (the upload's own event
+    may be waiting for it; whichever comes second makes the job, the other is a duplicate),
+    else leave it for the upload's event to find."""
+    video = ref.key[: -len(SIDECAR_SUFFIX)]
+    head = ctx.objects.head_if_exists(ref.bucket, video) if video else None
+    if head is None:
+        log.info("sidecar %s waits for its upload %s", ref.key, video)
+        return {"job_id": None, "status": "sidecar waiting", "new_job": False, "tasks": 0}
+    upload = ObjectRef(ref.bucket, video, str(head.get("ETag") or ""), int(head.get("ContentLength") or 0),
+                       version_id=head.get("VersionId") if head.get("VersionId") not in (None, "null") else None,
+                       event_time=_iso(head["LastModified"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                                       if head.get("LastModified") else None))
+    return ingest_object(ctx, upload)
+
+
 def ingest_event(ctx: Context, event: dict) -> list[dict]:
-    """Ingest every ObjectCreated record of one S3 event notification."""
-    return [ingest_object(ctx, ref) for ref in objects_in_s3_event(event)]
+    """Ingest every ObjectCreated record of one S3 event notification. A sidecar
+    (``<key>.json``) ingests its upload if that is there; an upload without settings in its
+    metadata and without a sidecar first waits ``sidecar_wait_seconds`` for one: the event goes
+    back to the ingest queue with that delay (``WAITED_KEY``), once."""
+    wait = ctx.settings.sidecar_wait_seconds
+    refs = objects_in_s3_event(event)
+    uploads = [r for r in refs if not r.key.endswith(SIDECAR_SUFFIX) and r.settings is None]
+    if wait > 0 and int(event.get(WAITED_KEY) or 0) < wait and any(awaits_sidecar(ctx, r) for r in uploads):
+        ctx.queues.send_raw(ctx.settings.ingest_queue, json.dumps({**event, WAITED_KEY: wait}), min(900, wait))
+        log.info("upload %s waits %d s for a sidecar", ", ".join(r.key for r in uploads), wait)
+        return [{"job_id": None, "status": "waiting for a sidecar", "new_job": False, "tasks": 0}]
+    return [ingest_sidecar(ctx, r) if r.key.endswith(SIDECAR_SUFFIX) and r.settings is None else ingest_object(ctx, r)
+            for r in refs]
 
 
 def record_failure(ctx: Context, event: dict, error: BaseException) -> None:
@@ -201,6 +338,6 @@ def record_failure(ctx: Context, event: dict, error: BaseException) -> None:
     dead-letter function (best effort: the store may be what failed)."""
     for ref in objects_in_s3_event(event):
         try:
-            ctx.records.record_ingest_error(J.job_id_for(ref.bucket, ref.key, ref.etag), describe(error))
+            ctx.records.record_ingest_error(ref.job_id, describe(error))
         except Exception:  # noqa: BLE001 - the dead letter then says "unknown"
             log.exception("could not record the ingest error")

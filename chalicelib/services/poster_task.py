@@ -31,9 +31,9 @@ def make_poster(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: 
         seconds, cpu = seconds + res.seconds, cpu + res.cpu_seconds
     if not os.path.exists(poster):  # ffmpeg succeeded but decoded no frame
         raise PermanentError("NO_DECODABLE_FRAMES", "no frame could be decoded for the poster")
-    key = J.output_key(job_id, "thumbnails", "poster.jpg")
+    key = J.output_key(J.output_prefix(msg), "thumbnails", "poster.jpg")
     size = ctx.objects.upload_file(poster, s.output_bucket, key)
     base = f"{s.output_base_url.rstrip('/')}/" if s.output_base_url else None
     ctx.events.publish("ThumbnailReady", job_id, J.PROCESSING, {
-        "poster": {"uri": f"s3://{s.output_bucket}/{key}", **({"url": base + key} if base else {})}})
+        "poster": {"uri": f"s3://{s.output_bucket}/{key}", **({"url": base + key} if base else {})}}, msg.get("metadata"))
     return ({"total_bytes": size, "transcode_seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}, (seconds, cpu))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.domain import jobs as J
+from chalicelib.domain.presets import presets
 
 from .context import Context
 
@@ -18,6 +19,22 @@ def get_job(ctx: Context, job_id: str) -> dict | None:
         return None
     job, tasks = got
     return J.job_resource(job, tasks, ctx.settings.output_bucket, ctx.settings.output_base_url)
+
+
+def list_presets(ctx: Context) -> dict:
+    """``{"presets": [...]}`` (``presets.Preset.to_dict``), ``web`` first."""
+    return {"presets": [p.to_dict() for p in presets(ctx.settings.ladder).values()]}
+
+
+def rendition_url(ctx: Context, job_id: str, name: str) -> str | None:
+    """Where rendition ``name`` of the job is served: a variant's media playlist, or a
+    progressive file (``720p.mp4``, ``audio.m4a``); None when unknown or not published."""
+    got = ctx.store.get(job_id)
+    if got is None:
+        return None
+    outputs = J.job_outputs(got[0], got[1], ctx.settings.output_bucket, ctx.settings.output_base_url)
+    found = (outputs.get("variants") or {}).get(name) or (outputs.get("files") or {}).get(name)
+    return (found.get("url") or found.get("uri")) if found else None
 
 
 def list_jobs(ctx: Context, status: str | None, limit: int, next_token: str | None) -> dict:

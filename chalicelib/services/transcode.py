@@ -186,7 +186,8 @@ class TaskRunner:
                 ctx.store.set_task_progress(job_id, name, pct)
                 if now - last_event[0] >= PROGRESS_EVENT_SECONDS and pct < 100:
                     last_event[0] = now
-                    ctx.events.publish("JobProgress", job_id, J.PROCESSING, {"task": name, "task_progress": pct})
+                    ctx.events.publish("JobProgress", job_id, J.PROCESSING, {"task": name, "task_progress": pct},
+                                      msg.get("metadata"))
 
         try:
             faults.check("task_start", f"{job_id}/{name}")
@@ -220,7 +221,8 @@ class TaskRunner:
         job_id, name = msg["job_id"], msg["task"]
         ctx.store.fail_task(job_id, name, error.as_dict())
         if ctx.store.set_job_status(job_id, J.FAILED, error={**error.as_dict(), "task": name}, completed_at=now_iso()):
-            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": {**error.as_dict(), "task": name}})
+            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": {**error.as_dict(), "task": name}},
+                               msg.get("metadata"))
             metrics.emit([("JobsFailed", 1, Unit.Count)])
             return True
         return False

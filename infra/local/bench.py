@@ -94,7 +94,9 @@ def run_pipeline(path: Path, workers: int, ladder: str | None) -> dict:
             LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state) as cloud:
         s3 = cloud.client("s3")
         t0 = time.monotonic()
-        s3.upload_file(str(path), cloud.stack.refs["IngestBucket"], path.name)
+        # settings in the metadata (the defaults): the upload starts at once, no sidecar wait
+        s3.upload_file(str(path), cloud.stack.refs["IngestBucket"], path.name,
+                       ExtraArgs={"Metadata": {"settings": "{}"}})
         uploaded = time.monotonic()
         job, playable = None, None
         while True:  # the API as a user polls it (read routes open locally)

@@ -360,14 +360,15 @@ class LocalCloud:
         self.stop()
 
     # --- conveniences -----------------------------------------------------------------
-    def api_call(self, method: str, path: str, body: bytes | None = None, signed: bool = True) -> tuple[int, Any]:
+    def api_call(self, method: str, path: str, body: bytes | None = None, signed: bool = True,
+                 headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """Call the local API as an IAM principal would (SigV4 for execute-api with the local
-        credentials). Returns (HTTP status, parsed JSON body or None)."""
+        credentials), with extra ``headers``. Returns (HTTP status, parsed JSON body or None)."""
         import json
         import urllib.error
         import urllib.request
         url = self.api_url + path
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if signed:
             headers.update(sign_request(method, url, body, LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                                         LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], self.region))

@@ -12,8 +12,10 @@ from tests.contract.conftest import client, ctx, emulator  # noqa: F401  (fixtur
 
 
 @pytest.fixture
-def app_client(emulator):  # noqa: F811
+def app_client(emulator, monkeypatch):  # noqa: F811
     import app as app_module
+    # uploads here carry no settings: ingest them at once (test_sidecars covers the wait)
+    monkeypatch.setenv("VODPIPE_SIDECAR_WAIT_SECONDS", "0")
     app_module._ctx = None  # adapters for this emulator
     with Client(app_module.app, stage_name="dev") as c:
         yield c

@@ -1,0 +1,225 @@
+"""Per-job settings end to end on the local cloud: every way in (``POST /jobs`` with an S3
+source, an S3 drop with metadata, an S3 drop with a sidecar before or after the upload) on a
+real clip, with the settings honoured in the outputs, checked from the media itself.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from chalicelib.domain.job_settings import metadata_for
+from infra.local.cloud import LocalCloud
+from tests.conftest import ffprobe_json, media
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 180
+FLOWER = "flower.mp4"  # 960x540, 5.055 s, AAC stereo
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1"}  # default sidecar wait (5 s)
+    with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state"),
+                    params={"Stage": "settings"}) as c:
+        yield c
+
+
+def post_job(cloud, body, key=None):
+    headers = {"Idempotency-Key": key} if key else None
+    return cloud.api_call("POST", "/jobs", json.dumps(body).encode(), headers=headers)
+
+
+def job(cloud, job_id):
+    return cloud.api_call("GET", f"/jobs/{job_id}", signed=False)[1]
+
+
+def wait_terminal(cloud, job_id):
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        status, found = cloud.api_call("GET", f"/jobs/{job_id}", signed=False)
+        if status == 200 and found["status"] in ("complete", "failed", "canceled"):
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"job {job_id} not terminal after {TIMEOUT} s")
+
+
+def wait_for_key(cloud, key):
+    """The job made from upload ``key`` (the listing), once terminal."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        listing = cloud.api_call("GET", "/jobs?limit=100", signed=False)[1]["jobs"]
+        mine = [j for j in listing if j["source"]["key"] == key]
+        if mine:
+            return wait_terminal(cloud, mine[0]["job_id"])
+        time.sleep(0.5)
+    pytest.fail(f"no job for {key}")
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read(), r.headers.get("Content-Type")
+
+
+def top_level_boxes(data: bytes) -> list[str]:
+    """ISO BMFF top-level box types in file order (ISO/IEC 14496-12 §4.2)."""
+    boxes, at = [], 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[at + 8:at + 16])[0]
+        boxes.append(kind.decode("latin-1"))
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+def probe_file(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type,width,height",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def segment_starts(playlist_url, text):
+    """First video PTS of every segment of a media playlist, from the segment files."""
+    base = playlist_url.rsplit("/", 1)[0]
+    starts = []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            data, _ = fetch(line if "://" in line else f"{base}/{line}")
+            out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                                  "-of", "csv=p=0", "-i", "pipe:0"], input=data, capture_output=True, check=True).stdout
+            starts.append(min(float(x.strip(",")) for x in out.decode().split() if x.strip(",")))
+    return starts
+
+
+def test_presets_are_listed(cloud):
+    status, body = cloud.api_call("GET", "/presets", signed=False)
+    presets = {p["name"]: p for p in body["presets"]}
+    assert status == 200 and set(presets) >= {"web", "roku-hls"}
+    assert [r["height"] for r in presets["web"]["ladder"]] == [360, 240]  # the deployment's ladder
+    assert presets["roku-hls"]["absolute_uris"]
+
+
+def test_post_jobs_validates_and_names_the_field(cloud):
+    status, body = post_job(cloud, {"source": "s3://elsewhere/x.mp4"})
+    assert status == 400 and body["Message"].startswith("source:")
+    status, body = post_job(cloud, {"source": f"s3://{cloud.stack.refs['IngestBucket']}/x.mp4",
+                                    "ladder": [{"name": "a", "height": 360, "bitrate": 10}]})
+    assert status == 400 and body["Message"].startswith("ladder.0.bitrate:")
+    status, body = post_job(cloud, {"source": f"s3://{cloud.stack.refs['IngestBucket']}/missing.mp4"})
+    assert status == 400 and "does not exist" in body["Message"]
+
+
+def test_post_jobs_with_an_s3_source_honours_every_setting(cloud, tmp_path):
+    bucket = cloud.stack.refs["IngestBucket"]
+    cloud.client("s3").upload_file(str(media(FLOWER)), bucket, "library/flower.mp4",
+                                   ExtraArgs={"Metadata": metadata_for({"segment_duration": 2})})
+    body = {"source": f"s3://{bucket}/library/flower.mp4",
+            "ladder": [{"name": "big", "height": 1080, "bitrate": 4_000_000},
+                       {"name": "small", "height": 360, "bitrate": 600_000}],
+            "outputs": {"mp4": ["small"], "audio": True}, "segment_duration": 4,
+            "output_prefix": "shows/flower", "metadata": {"title": "Flower", "customer": "c-42"}}
+    # GIVEN a request with an Idempotency-Key WHEN it is sent twice THEN one job, one response
+    status, first = post_job(cloud, body, key="req-1")
+    assert status == 202 and first["status"] == "submitted"
+    assert post_job(cloud, body, key="req-1") == (202, first)
+    # AND the key with another body is refused
+    status, refused = post_job(cloud, {**body, "segment_duration": 6}, key="req-1")
+    assert status == 422 and "Idempotency-Key" in refused["Message"]
+
+    done = wait_terminal(cloud, first["job_id"])
+    assert done["status"] == "complete", done.get("error")
+    # the API body wins over the object's own metadata (segment_duration 2)
+    assert done["settings"]["segment_duration"] == 4 and done["metadata"] == {"title": "Flower", "customer": "c-42"}
+    # never upscale: 1080 is above the 540p source and reported
+    assert done["dropped_rungs"] == ["big"]
+    assert [(r["name"], r["height"]) for r in done["renditions"] if r["kind"] == "video"] == [("small", 360)]
+    small = next(r for r in done["renditions"] if r["name"] == "small")
+    assert small["video_bitrate"] == 600_000
+    outputs = done["outputs"]
+    assert outputs["master_playlist"]["uri"].endswith("/shows/flower/master.m3u8")
+    # 4 s segments: TARGETDURATION 4 and each segment starts on the 4 s grid (from the packets)
+    url = outputs["variants"]["small"]["url"]
+    text = fetch(url)[0].decode()
+    assert "#EXT-X-TARGETDURATION:4" in text
+    starts = segment_starts(url, text)
+    assert len(starts) == 2 and starts[1] - starts[0] == pytest.approx(4.0, abs=0.04)
+
+    # the MP4: moov before mdat (faststart), the source's duration, video + audio, no re-encode
+    source_duration = float(ffprobe_json(FLOWER)["format"]["duration"])
+    mp4 = outputs["files"]["small.mp4"]
+    assert mp4["uri"].endswith("/shows/flower/mp4/small.mp4")
+    data, ctype = fetch(mp4["url"])
+    (tmp_path / "small.mp4").write_bytes(data)
+    boxes = top_level_boxes(data)
+    assert ctype == "video/mp4" and boxes.index("moov") < boxes.index("mdat")
+    info = probe_file(tmp_path / "small.mp4")
+    assert float(info["format"]["duration"]) == pytest.approx(source_duration, abs=0.1)
+    assert mp4["duration"] == pytest.approx(source_duration, abs=0.1) and mp4["bytes"] == len(data)
+    assert {s["codec_type"] for s in info["streams"]} == {"video", "audio"}
+    assert [(s["width"], s["height"]) for s in info["streams"] if s["codec_type"] == "video"] == [(640, 360)]
+    m4a, _ = fetch(outputs["files"]["audio.m4a"]["url"])
+    (tmp_path / "audio.m4a").write_bytes(m4a)
+    assert [s["codec_type"] for s in probe_file(tmp_path / "audio.m4a")["streams"]] == ["audio"]
+
+    # GET /jobs/{id}/renditions/{name} redirects to the playlist or the file
+    opener = urllib.request.build_opener(NoRedirect)
+    for name, target in (("small", url), ("small.mp4", mp4["url"])):
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(f"{cloud.api_url}/jobs/{first['job_id']}/renditions/{name}", timeout=10)
+        assert redirect.value.code == 302 and redirect.value.headers["Location"] == target
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_an_s3_drop_with_metadata_uses_the_roku_preset(cloud):
+    bucket = cloud.stack.refs["IngestBucket"]
+    cloud.client("s3").upload_file(str(media(FLOWER)), bucket, "drops/roku.mp4",
+                                   ExtraArgs={"Metadata": {"preset": "roku-hls", "meta-title": "Roku"}})
+    done = wait_for_key(cloud, "drops/roku.mp4")
+    assert done["status"] == "complete", done.get("error")
+    assert [r["name"] for r in done["renditions"] if r["kind"] == "video"] == ["480p", "360p"]
+    assert done["dropped_rungs"] == ["1080p", "720p"] and done["metadata"] == {"title": "Roku"}
+    master, ctype = fetch(done["outputs"]["master_playlist"]["url"])
+    uris = [line for line in master.decode().splitlines() if line and not line.startswith("#")]
+    uris += [line.split('URI="')[1].split('"')[0] for line in master.decode().splitlines() if 'URI="' in line]
+    assert ctype == "application/x-mpegURL" and uris and all(u.startswith("http://") for u in uris)
+    media_text = fetch(done["outputs"]["variants"]["360p"]["url"])[0].decode()
+    segments = [line for line in media_text.splitlines() if line and not line.startswith("#")]
+    assert segments and all(s.startswith("http://") and "/360p/" in s for s in segments)
+
+
+@pytest.mark.parametrize("sidecar_first", [True, False])
+def test_an_s3_drop_with_a_sidecar_before_or_after_the_upload(cloud, sidecar_first):
+    s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
+    key = f"sidecars/{'first' if sidecar_first else 'after'}.mp4"
+    sidecar = json.dumps({"ladder": "360:500k", "outputs": {"thumbnails": False}, "metadata": {"via": "sidecar"}})
+    if sidecar_first:
+        s3.put_object(Bucket=bucket, Key=key + ".json", Body=sidecar.encode())
+    s3.upload_file(str(media(FLOWER)), bucket, key)
+    if not sidecar_first:  # within the upload's wait for its sidecar
+        s3.put_object(Bucket=bucket, Key=key + ".json", Body=sidecar.encode())
+    done = wait_for_key(cloud, key)
+    assert done["status"] == "complete", done.get("error")
+    assert done["metadata"] == {"via": "sidecar"}
+    assert [(r["name"], r["video_bitrate"]) for r in done["renditions"] if r["kind"] == "video"] == [("360p", 500_000)]
+    assert "poster" not in done["outputs"] and not any(t["kind"] == "thumbnails" for t in done["tasks"])
+
+
+def test_invalid_metadata_fails_the_job_naming_the_key(cloud):
+    bucket = cloud.stack.refs["IngestBucket"]
+    cloud.client("s3").upload_file(str(media(FLOWER)), bucket, "drops/typo.mp4",
+                                   ExtraArgs={"Metadata": {"priorty": "high"}})
+    done = wait_for_key(cloud, "drops/typo.mp4")
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "INVALID_SETTINGS" and done["error"]["message"].startswith("x-amz-meta-priorty:")
