@@ -73,6 +73,12 @@ def on_dead_letter(event):
     _each_dead_letter(event, failures.dead_letter, "dead letter")
 
 
+@app.on_sqs_message(queue=_SETTINGS.tasks_high_dlq, batch_size=1, name="high_dead_letters")
+def on_high_dead_letter(event):
+    """The high-priority task queue's dead letters, handled as ``on_dead_letter``'s."""
+    _each_dead_letter(event, failures.dead_letter, "dead letter")
+
+
 def _each_dead_letter(event, handle, what: str) -> None:
     """Pass each record of a dead-letter queue's event to ``handle(ctx, message_id, body,
     receive_count)`` and log what it kept."""

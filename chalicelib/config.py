@@ -29,6 +29,8 @@ def resource_names(app: str = "vodpipe", stage: str = "dev", account: str = DEFA
         "VODPIPE_INGEST_DLQ": f"{prefix}-ingest-dlq",
         "VODPIPE_TASKS_QUEUE": f"{prefix}-transcode-tasks",
         "VODPIPE_TASKS_DLQ": f"{prefix}-transcode-tasks-dlq",
+        "VODPIPE_TASKS_HIGH_QUEUE": f"{prefix}-transcode-tasks-high",
+        "VODPIPE_TASKS_HIGH_DLQ": f"{prefix}-transcode-tasks-high-dlq",
         "VODPIPE_JOBS_TABLE": f"{prefix}-jobs",
         "VODPIPE_EVENTS_TOPIC": f"{prefix}-job-events",
         "VODPIPE_WEBHOOKS_QUEUE": f"{prefix}-webhooks",
@@ -51,6 +53,9 @@ class Settings:
     ingest_dlq: str = ""
     tasks_queue: str = ""
     tasks_dlq: str = ""
+    #: the high-priority task queue and its dead-letter queue (workers take it first)
+    tasks_high_queue: str = ""
+    tasks_high_dlq: str = ""
     jobs_table: str = ""
     events_topic_arn: str = ""
     output_base_url: str | None = None
@@ -93,6 +98,15 @@ class Settings:
     ecs_agent_uri: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    def tasks_queue_for(self, priority: str | None) -> str:
+        """The task queue of a job's ``priority`` (``high``, else ``normal``)."""
+        return self.tasks_high_queue if priority == "high" else self.tasks_queue
+
+    @property
+    def task_queues(self) -> tuple[str, ...]:
+        """The task queues in the order workers take from them: high first."""
+        return (self.tasks_high_queue, self.tasks_queue)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from ``env`` (default ``os.environ``).
@@ -122,6 +136,8 @@ class Settings:
             ingest_dlq=get("VODPIPE_INGEST_DLQ"),
             tasks_queue=get("VODPIPE_TASKS_QUEUE"),
             tasks_dlq=get("VODPIPE_TASKS_DLQ"),
+            tasks_high_queue=get("VODPIPE_TASKS_HIGH_QUEUE"),
+            tasks_high_dlq=get("VODPIPE_TASKS_HIGH_DLQ"),
             jobs_table=get("VODPIPE_JOBS_TABLE"),
             events_topic_arn=topic_arn,
             output_base_url=base,

@@ -1,6 +1,9 @@
 """The transcode worker loop (the container's process): poll -> lease -> ffmpeg -> record.
 
-* long-polls the transcode-tasks queue, one message at a time;
+* takes one message at a time, from the high-priority task queue first: it checks that queue
+  (no wait) before every long poll of the normal queue, so a high job behind a full normal
+  backlog starts as soon as a worker finishes its current task (an idle worker sees it within
+  ``poll_wait_seconds``);
 * a heartbeat thread extends the message's visibility timeout while ffmpeg runs, so a long
   rendition is never redelivered to a second worker, and a crashed worker's message
   reappears within one visibility timeout;
@@ -44,10 +47,10 @@ class Heartbeat(threading.Thread):
     for at most ``max_seconds`` in all: then it stops extending and calls ``on_overdue()``
     (the task is stopped as runaway), so no message is kept invisible forever."""
 
-    def __init__(self, ctx: Context, receipt: str, timeout: int, max_seconds: float | None = None,
+    def __init__(self, ctx: Context, queue: str, receipt: str, timeout: int, max_seconds: float | None = None,
                  on_overdue: Callable[[], None] | None = None):
         super().__init__(daemon=True)
-        self.ctx, self.receipt, self.timeout = ctx, receipt, timeout
+        self.ctx, self.queue, self.receipt, self.timeout = ctx, queue, receipt, timeout
         self.max_seconds, self.on_overdue = max_seconds, on_overdue
         self._halt = threading.Event()
 
@@ -61,7 +64,7 @@ class Heartbeat(threading.Thread):
                     self.on_overdue()
                 return
             try:
-                self.ctx.queues.change_visibility(self.ctx.settings.tasks_queue, self.receipt, self.timeout)
+                self.ctx.queues.change_visibility(self.queue, self.receipt, self.timeout)
             except Exception:  # noqa: BLE001 - a missed heartbeat only risks a redelivery
                 logger.exception("visibility heartbeat failed")
 
@@ -100,19 +103,18 @@ class Worker:
         """Poll and handle messages until stopped (or the queue is empty with ``burst``).
         Returns the number of messages handled."""
         s = self.ctx.settings
-        logger.info("worker started", extra={"worker_id": self.worker_id, "queue": s.tasks_queue})
+        logger.info("worker started", extra={"worker_id": self.worker_id, "queues": list(s.task_queues)})
         while not self._stopping.is_set():
-            msgs = self.ctx.queues.receive(s.tasks_queue, 1, 0 if burst else s.poll_wait_seconds,
-                                           s.task_visibility_timeout)
+            msgs = self.receive(burst)
             if not msgs:
                 self.ctx.protection.release()
                 if burst:
                     break
                 continue
-            for m in msgs:
+            for queue, m in msgs:
                 self._busy = True
                 try:
-                    self.handle(m)
+                    self.handle(m, queue)
                 finally:
                     self._busy = False
                 self.handled += 1
@@ -122,17 +124,30 @@ class Worker:
         logger.info("worker stopped", extra={"worker_id": self.worker_id, "handled": self.handled})
         return self.handled
 
-    def handle(self, m: dict) -> None:
-        """Handle one received SQS message (see the module docstring for the outcomes).
-        Never raises: whatever goes wrong, the message is left for SQS to redeliver."""
+    def receive(self, burst: bool = False) -> list[tuple[str, dict]]:
+        """The next message as ``[(queue, message)]`` (or ``[]``): the high-priority queue
+        first without waiting, then a long poll (``poll_wait_seconds``; none with ``burst``)
+        of the normal queue."""
+        s = self.ctx.settings
+        high, normal = s.task_queues
+        for queue, wait in ((high, 0), (normal, 0 if burst else s.poll_wait_seconds)):
+            msgs = self.ctx.queues.receive(queue, 1, wait, s.task_visibility_timeout)
+            if msgs:
+                return [(queue, m) for m in msgs]
+        return []
+
+    def handle(self, m: dict, queue: str | None = None) -> None:
+        """Handle one SQS message received from ``queue`` (default: the normal task queue;
+        see the module docstring for the outcomes). Never raises: whatever goes wrong, the
+        message is left for SQS to redeliver."""
         try:
-            self._handle(m)
+            self._handle(m, queue or self.ctx.settings.tasks_queue)
         except Exception:  # noqa: BLE001 - e.g. DynamoDB down while recording a failure
             logger.exception("could not finish handling the message; SQS will redeliver it")
 
-    def _handle(self, m: dict) -> None:
+    def _handle(self, m: dict, q: str) -> None:
         s = self.ctx.settings
-        q, receipt = s.tasks_queue, m["ReceiptHandle"]
+        receipt = m["ReceiptHandle"]
         receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1))
         try:
             body = json.loads(m["Body"])
@@ -144,7 +159,7 @@ class Worker:
         logger.append_keys(job_id=body.get("job_id"), rendition=body.get("task"), attempt=receives,
                            sqs_message_id=m.get("MessageId"))
         self.ctx.protection.protect(self.runner.time_bound(body) + s.heartbeat_grace_seconds)
-        beat = Heartbeat(self.ctx, receipt, s.task_visibility_timeout,
+        beat = Heartbeat(self.ctx, q, receipt, s.task_visibility_timeout,
                          self.runner.time_bound(body) + s.heartbeat_grace_seconds,
                          self.runner.overdue)
         beat.start()
@@ -164,11 +179,11 @@ class Worker:
             self.ctx.queues.delete(q, receipt)
         except TaskLeased as e:
             logger.info("task leased by another worker; message left for later", extra={"reason": str(e)})
-            self._safe_visibility(receipt, LEASED_RETRY_SECONDS)
+            self._safe_visibility(q, receipt, LEASED_RETRY_SECONDS)
         except Exception as e:  # noqa: BLE001 - anything else is transient: retry via SQS
             if self._stopping.is_set():
                 logger.info("stopping: checkpoint kept, task released for another worker")
-                self._safe_visibility(receipt, 0)
+                self._safe_visibility(q, receipt, 0)
             else:
                 delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))
                 logger.exception("task failed, will be retried", extra={"retry_in_seconds": delay, "error": str(e)})
@@ -177,14 +192,14 @@ class Worker:
                         **describe(e), "attempt": receives})
                 except Exception:  # noqa: BLE001
                     logger.exception("could not record the error")
-                self._safe_visibility(receipt, delay)
+                self._safe_visibility(q, receipt, delay)
         finally:
             beat.stop()
             logger.remove_keys(["job_id", "rendition", "attempt", "sqs_message_id"])
 
-    def _safe_visibility(self, receipt: str, seconds: int) -> None:
+    def _safe_visibility(self, queue: str, receipt: str, seconds: int) -> None:
         try:
-            self.ctx.queues.change_visibility(self.ctx.settings.tasks_queue, receipt, seconds)
+            self.ctx.queues.change_visibility(queue, receipt, seconds)
         except Exception:  # noqa: BLE001
             logger.exception("could not change visibility")
 

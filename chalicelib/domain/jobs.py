@@ -114,7 +114,7 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
 
 #: Task fields the job resource shows when present.
 TASK_FIELDS = ("start", "end", "attempts", "resumed_at_segment", "resumed_at_seconds", "last_error", "error",
-               "transcode_seconds", "cpu_seconds")
+               "transcode_seconds", "cpu_seconds", "started_at", "completed_at")
 #: Measured fields of a published video rendition (``chalicelib.domain.presentation``).
 VARIANT_FIELDS = ("codecs", "peak_bandwidth", "average_bandwidth", "segments", "duration", "total_bytes", "frames",
                   "frame_rate", "psnr_y", "ssim_y")
@@ -183,6 +183,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "job_id": job["job_id"],
         "status": status,
         "progress": progress,
+        "priority": job.get("priority") or "normal",
         "source": {"bucket": job.get("source_bucket"), "key": job.get("source_key"), "size": job.get("source_size"),
                    "etag": job.get("source_etag"), "version_id": job.get("source_version_id")},
         "probe": job.get("probe"),

@@ -124,7 +124,8 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
         return {"message_id": message_id, "job_id": item["job_id"], "queue": "ingest", "requeued": True}
     ctx.store.reopen_task(item["job_id"], item["task"])
     ctx.store.reopen_job(item["job_id"])
-    ctx.queues.send_json(ctx.settings.tasks_queue, [json.loads(item["body"])])
+    body = json.loads(item["body"])
+    ctx.queues.send_json(ctx.settings.tasks_queue_for(body.get("priority")), [body])
     ctx.records.delete_dead_letter(message_id)
     metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
     return {"message_id": message_id, "job_id": item["job_id"], "task": item["task"], "requeued": True}
@@ -143,7 +144,7 @@ def retry_job(ctx: Context, job_id: str) -> dict:
     failed = [t for t in tasks if t.get("status") == J.FAILED]
     reopened = [t for t in failed if ctx.store.reopen_task(job_id, t["name"])]
     ctx.store.reopen_job(job_id)
-    ctx.queues.send_json(ctx.settings.tasks_queue, [task_message_for(job, t) for t in reopened])
+    ctx.queues.send_json(ctx.settings.tasks_queue_for(job.get("priority")), [task_message_for(job, t) for t in reopened])
     return {"job_id": job_id, "requeued": [t["name"] for t in reopened]}
 
 

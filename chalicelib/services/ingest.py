@@ -110,9 +110,10 @@ def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame
 
 def job_fields(job: dict) -> dict:
     """What every task message of ``job`` carries from it: ``output_prefix`` (key prefix, no
-    trailing ``/``), ``segment_duration`` (s) and ``metadata`` (echoed in events)."""
+    trailing ``/``), ``segment_duration`` (s), ``metadata`` (echoed in events) and ``priority``
+    (which task queue it goes back to on a retry or redrive)."""
     return {"output_prefix": J.output_prefix(job), "segment_duration": int(job.get("segment_duration") or SEGMENT_SECONDS),
-            "metadata": J.metadata_of(job)}
+            "metadata": J.metadata_of(job), "priority": job.get("priority") or "normal"}
 
 
 
@@ -262,7 +263,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if current and current[0].get("fanned_out"):
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
     extra, output = chunk_extra(job), job_fields(job)
-    ctx.queues.send_json(s.tasks_queue, (task_message(job_id, ref, t, info.duration, info.frame_rate,
+    ctx.queues.send_json(s.tasks_queue_for(settings.priority), (task_message(job_id, ref, t, info.duration, info.frame_rate,
                                                       extra if t["kind"] == "chunk" else None, output) for t in tasks))
     ctx.store.update_job(job_id, fanned_out=True)
     if created:

@@ -123,26 +123,30 @@ class AlarmEvaluator(threading.Thread):
             data.append({"MetricName": "ApproximateNumberOfMessagesVisible", "Timestamp": now, "Unit": "Count",
                          "Value": float(attrs.get("ApproximateNumberOfMessages", 0)),
                          "Dimensions": [{"Name": "QueueName", "Value": stack.attrs[logical]["QueueName"]}]})
-        data.append({"MetricName": "ApproximateAgeOfOldestMessage", "Timestamp": now, "Unit": "Seconds",
-                     "Value": self._oldest_queued_task_age(),
-                     "Dimensions": [{"Name": "QueueName", "Value": stack.attrs["TasksQueue"]["QueueName"]}]})
+        ages = self._oldest_queued_task_age()
+        for logical, priority in (("TasksQueue", "normal"), ("TasksHighQueue", "high")):
+            data.append({"MetricName": "ApproximateAgeOfOldestMessage", "Timestamp": now, "Unit": "Seconds",
+                         "Value": ages[priority],
+                         "Dimensions": [{"Name": "QueueName", "Value": stack.attrs[logical]["QueueName"]}]})
         for i in range(0, len(data), 20):
             self.cw.put_metric_data(Namespace="AWS/SQS", MetricData=data[i:i + 20])
 
-    def _oldest_queued_task_age(self) -> float:
-        """Seconds the oldest still-queued task has waited (0 when none): the local stand-in
-        for SQS's ApproximateAgeOfOldestMessage of the tasks queue."""
+    def _oldest_queued_task_age(self) -> dict[str, float]:
+        """Seconds the oldest still-queued task of each priority has waited (0 when none):
+        the local stand-in for SQS's ApproximateAgeOfOldestMessage of the task queues."""
         from chalicelib.aws.jobstore import JobStore, seconds_since
         cloud = self.cloud
         store = JobStore(cloud.stack.app_env()["VODPIPE_JOBS_TABLE"], cloud.region, cloud.endpoint_url)
-        oldest = 0.0
+        oldest = {"normal": 0.0, "high": 0.0}
         for status in ("queued", "processing"):
             items, _ = store.list_jobs(status, 100)
             for job in items:
                 got = store.get(job["job_id"])
                 for task in (got[1] if got else []):
                     if task.get("status") == "queued":
-                        oldest = max(oldest, seconds_since(task.get("updated_at") or job.get("created_at")))
+                        priority = "high" if (got[0].get("priority") == "high") else "normal"
+                        age = seconds_since(task.get("updated_at") or job.get("created_at"))
+                        oldest[priority] = max(oldest[priority], age)
         return oldest
 
     def _values(self, alarm: dict, now: datetime) -> list[float | None]:

@@ -34,6 +34,8 @@ from rich.table import Table
 
 from chalicelib.config import Settings, resource_names
 from chalicelib.domain.errors import ToolMissingError
+from chalicelib.domain.job_settings import InvalidSettings, parse_ladder_text
+from chalicelib.domain.job_settings import parse as parse_settings
 from chalicelib.domain.jobs import TERMINAL, job_id_for
 
 from .apiauth import sign_request
@@ -91,14 +93,56 @@ def api_get(base: str, path: str) -> dict | None:
         raise ConnectionError(f"the vodpipe API at {base} is not reachable ({e.reason}); is `vodpipe up` running?") from e
 
 
-def submit(path: Path, bucket: str, key: str | None, endpoint_url: str) -> str:
-    """Upload ``path`` to ``s3://bucket/key`` (key defaults to the file name); returns the job
-    id the upload will get (derived from bucket, key and ETag, like ingest does)."""
+def submit(path: Path, bucket: str, key: str | None, endpoint_url: str, settings: dict | None = None) -> str:
+    """Upload ``path`` to ``s3://bucket/key`` (key defaults to the file name) with ``settings``
+    (a job-settings document) in its metadata; returns the job id the upload will get
+    (derived from bucket, key and ETag, like ingest does). The metadata always carries a
+    document (``{}`` for the defaults), so ingest starts at once instead of waiting for a
+    sidecar."""
     key = key or path.name
     s3 = _s3(endpoint_url)
-    s3.upload_file(str(path), bucket, key)
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"settings": json.dumps(settings or {})}})
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     return job_id_for(bucket, key, etag)
+
+
+def api_post(base: str, path: str, body: dict) -> tuple[int, dict]:
+    """Signed POST of ``body`` as JSON; returns (HTTP status, JSON answer)."""
+    url = base.rstrip("/") + path
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **signed_headers("POST", url, data)}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST", headers=headers),
+                                    timeout=30) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+    except urllib.error.URLError as e:
+        raise ConnectionError(f"the vodpipe API at {base} is not reachable ({e.reason}); is `vodpipe up` running?") from e
+
+
+def settings_from_args(args) -> dict:
+    """The job-settings document the ``submit`` options describe (README: job settings)."""
+    doc: dict = {}
+    if args.preset and args.ladder:
+        raise ValueError("--preset and --ladder are exclusive")
+    if args.preset or args.ladder:
+        doc["ladder"] = parse_ladder_text(args.ladder) if args.ladder else args.preset
+    outputs = {}
+    if args.mp4:
+        outputs["mp4"] = [n.strip() for n in args.mp4.split(",") if n.strip()]
+    if args.audio:
+        outputs["audio"] = True
+    if args.no_thumbnails:
+        outputs["thumbnails"] = False
+    if outputs:
+        doc["outputs"] = outputs
+    for field in ("priority", "segment_duration", "output_prefix", "source_after", "webhook_url"):
+        if getattr(args, field, None) is not None:
+            doc[field] = getattr(args, field)
+    if args.meta:
+        doc["metadata"] = dict(pair.split("=", 1) for pair in args.meta)
+    return doc
 
 
 def follow(base: str, job_id: str, timeout: float = 3600.0) -> dict:
@@ -148,10 +192,11 @@ def print_job(job: dict) -> None:
 
 
 def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path) -> Path:
-    """Copy every output object of the job to ``dest/<job_id>/``; returns that folder."""
+    """Copy every output object of the job to ``dest/<output prefix>/``; returns that folder."""
     s3 = _s3(endpoint_url)
-    root = dest / job["job_id"]
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{job['job_id']}/"):
+    prefix = (job.get("settings") or {}).get("output_prefix") or job["job_id"]
+    root = dest / prefix
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
         for obj in page.get("Contents", []):
             target = dest / obj["Key"]
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -207,13 +252,27 @@ def cmd_env(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    path = Path(args.file)
-    if not path.is_file():
-        console.print(f"[red]no such file[/]: {path}")
+    try:
+        settings = settings_from_args(args)
+        parse_settings(settings)  # the service validates again; this names a mistake before any upload
+    except (ValueError, InvalidSettings) as e:
+        console.print(f"[red]invalid settings[/]: {e}")
         return 2
-    bucket = Settings.from_env().ingest_bucket
-    job_id = submit(path, bucket, args.key, endpoint())
-    console.print(f"uploaded to s3://{bucket}/{args.key or path.name}; job {job_id}")
+    if "://" in args.source:  # s3://bucket/key (or a URL): a POST /jobs request
+        status, answer = api_post(api_url(), "/jobs", {"source": args.source, **settings})
+        if status != 202:
+            console.print(f"[red]refused ({status})[/]: {answer.get('Message') or answer}")
+            return 2
+        job_id = answer["job_id"]
+        console.print(f"submitted {args.source}; job {job_id}")
+    else:
+        path = Path(args.source)
+        if not path.is_file():
+            console.print(f"[red]no such file[/]: {path}")
+            return 2
+        bucket = Settings.from_env().ingest_bucket
+        job_id = submit(path, bucket, args.key, endpoint(), settings)
+        console.print(f"uploaded to s3://{bucket}/{args.key or path.name}; job {job_id}")
     if args.follow:
         job = follow(api_url(), job_id)
         print_job(job)
@@ -347,9 +406,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU cores)")
     p.set_defaults(fn=cmd_up)
     sub.add_parser("env", help="print export lines for the local cloud").set_defaults(fn=cmd_env)
-    p = sub.add_parser("submit", help="upload a video to the ingest bucket")
-    p.add_argument("file")
-    p.add_argument("--key", help="object key (default: the file name)")
+    p = sub.add_parser("submit", help="upload a video (or submit s3://... by the API) with job settings")
+    p.add_argument("source", help="a video file (uploaded to the ingest bucket) or s3://<ingest bucket>/<key>")
+    p.add_argument("--key", help="object key of an uploaded file (default: the file name)")
+    p.add_argument("--preset", help="a named ladder (GET /presets): web (default), roku-hls")
+    p.add_argument("--ladder", help="explicit rungs <height>:<bitrate>, e.g. 720:3000k,480:1500k")
+    p.add_argument("--mp4", help="rungs that also get a progressive MP4, e.g. 720p,480p")
+    p.add_argument("--audio", action="store_true", help="also an .m4a of the audio")
+    p.add_argument("--no-thumbnails", action="store_true", help="no poster, no sprite sheets")
+    p.add_argument("--priority", choices=["normal", "high"])
+    p.add_argument("--segment-duration", type=int, dest="segment_duration", help="seconds: 2, 4, 6 (default), 8, 10")
+    p.add_argument("--prefix", dest="output_prefix", help="output key prefix (default: the job id)")
+    p.add_argument("--source-after", dest="source_after", choices=["keep", "delete", "archive"])
+    p.add_argument("--webhook", dest="webhook_url", help="this job's webhook URL")
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="free-form metadata echoed in the job and events")
     p.add_argument("--follow", action="store_true", help="show progress until the job ends")
     p.set_defaults(fn=cmd_submit)
     p = sub.add_parser("status", help="show one job")

@@ -185,12 +185,12 @@ class LocalCloud:
         return str(self.stack.refs["TranscoderCluster"])
 
     def _visible_tasks(self) -> int:
-        """ApproximateNumberOfMessagesVisible of the tasks queue (the scaling metric's numerator)."""
+        """ApproximateNumberOfMessagesVisible of both task queues (the scaling metric's numerator)."""
         if self._scaling_sqs is None:  # one client for every evaluation (every 2 s)
             self._scaling_sqs = self.client("sqs")
-        attrs = self._scaling_sqs.get_queue_attributes(QueueUrl=self.stack.refs["TasksQueue"],
-                                                       AttributeNames=["ApproximateNumberOfMessages"])
-        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        return sum(int(self._scaling_sqs.get_queue_attributes(QueueUrl=self.stack.refs[q], AttributeNames=[
+            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+            for q in ("TasksQueue", "TasksHighQueue"))
 
     @property
     def api_url(self) -> str:

@@ -51,7 +51,7 @@ def test_packaged_template_has_no_scanner_finding_and_every_suppression_says_why
 
 def test_every_function_has_its_own_role_and_its_stacks_resources(template):
     fns = functions(template)
-    assert len(fns) == 6
+    assert len(fns) == 7  # ingest, its dead letters, the two task DLQs, gauge, webhooks, API
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in fns.values()]
     assert len(set(roles)) == len(roles) and "DefaultRole" not in template["Resources"]
     for logical, fn in fns.items():
@@ -68,7 +68,8 @@ def test_the_worker_scales_on_backlog_and_sits_in_private_subnets(template):
     res = template["Resources"]
     tracking = res["TranscoderBacklogScaling"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     expression = [m for m in tracking["CustomizedMetricSpecification"]["Metrics"] if m.get("ReturnData")]
-    assert expression[0]["Expression"] == "visible / IF(running > 0, running, 1)"
+    # both task queues' visible messages per running task
+    assert expression[0]["Expression"] == "(visible_normal + FILL(visible_high, 0)) / IF(running > 0, running, 1)"
     assert res["TranscoderScalableTarget"]["Properties"]["MinCapacity"] == {"Ref": "TranscoderMinTasks"}
     assert template["Parameters"]["TranscoderMinTasks"]["MinValue"] == 0
     network = res["TranscoderService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+from datetime import datetime
 import subprocess
 import time
 import urllib.error
@@ -223,3 +224,35 @@ def test_invalid_metadata_fails_the_job_naming_the_key(cloud):
     done = wait_for_key(cloud, "drops/typo.mp4")
     assert done["status"] == "failed"
     assert done["error"]["code"] == "INVALID_SETTINGS" and done["error"]["message"].startswith("x-amz-meta-priorty:")
+
+
+def test_a_high_priority_job_overtakes_a_normal_backlog(tmp_path_factory):
+    """GIVEN one worker busy with a backlog of normal jobs WHEN a high-priority job arrives THEN
+    its tasks are the next ones the worker takes: every normal task still queued then starts
+    after the high job's last task."""
+    env = {"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1"}
+    with LocalCloud(port=0, api_port=0, workers=1, env=env, state_dir=tmp_path_factory.mktemp("state"),
+                    params={"Stage": "priority"}) as cloud:
+        s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
+        normal = [f"backlog/{i}.mp4" for i in range(3)]
+        for key in normal:
+            s3.upload_file(str(media(FLOWER)), bucket, key, ExtraArgs={"Metadata": metadata_for({"priority": "normal"})})
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:  # the worker has started the backlog
+            listing = cloud.api_call("GET", "/jobs?status=processing", signed=False)[1]["jobs"]
+            if listing:
+                break
+            time.sleep(0.2)
+        s3.upload_file(str(media(FLOWER)), bucket, "urgent.mp4",
+                       ExtraArgs={"Metadata": metadata_for({"priority": "high"})})
+        high = wait_for_key(cloud, "urgent.mp4")
+        backlog = [wait_for_key(cloud, key) for key in normal]
+    assert high["status"] == "complete" and high["priority"] == "high"
+    assert all(j["status"] == "complete" and j["priority"] == "normal" for j in backlog)
+    def at(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    queued = at(high["created_at"])  # its tasks were queued right after
+    high_done = max(at(t["completed_at"]) for t in high["tasks"])
+    later = [t for j in backlog for t in j["tasks"] if at(t["started_at"]) > queued]
+    assert later, "a normal backlog was still queued when the high job's tasks were"
+    assert all(at(t["started_at"]) >= high_done for t in later), (high_done, [t["started_at"] for t in later])

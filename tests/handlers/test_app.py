@@ -122,7 +122,7 @@ def test_api_errors_are_json(app_client):
 
 def test_stats_reports_queues_and_jobs(app_client):
     stats = app_client.http.get("/stats").json_body
-    assert set(stats["queues"]) == {"ingest", "ingest_dlq", "tasks", "tasks_dlq"}
+    assert set(stats["queues"]) == {"ingest", "ingest_dlq", "tasks", "tasks_dlq", "tasks_high", "tasks_high_dlq"}
     assert set(stats["queues"]["tasks"]) == {"visible", "in_flight", "delayed"}
     assert set(stats["jobs"]) == {"queued", "processing", "complete", "failed", "canceled"}
     assert stats["jobs_completed_per_minute"] >= 0

@@ -48,7 +48,7 @@ class FakeCtx:
 
 def test_heartbeat_stops_extending_past_its_cap():
     ctx, overdue = FakeCtx(), threading.Event()
-    beat = Heartbeat(ctx, "receipt", timeout=3, max_seconds=2.5, on_overdue=overdue.set)
+    beat = Heartbeat(ctx, "q", "receipt", timeout=3, max_seconds=2.5, on_overdue=overdue.set)
     beat.start()
     assert overdue.wait(10), "the cap was reported"
     beat.join(5)

@@ -22,6 +22,7 @@ def test_every_function_of_the_app_gets_its_own_role():
     import app
     names = sorted({src.name for src in app.app.event_sources} | {"api"})
     logical = {"ingest": "Ingest", "ingest_dead_letters": "IngestDeadLetters", "dead_letters": "DeadLetters",
+               "high_dead_letters": "HighDeadLetters",
                "dead_letter_gauge": "DeadLetterGauge", "webhooks": "Webhooks", "api": "APIHandler"}
     assert sorted(function_name(logical[n]) for n in names) == names
     template = bind_function_roles(packaged([logical[n] for n in names]))

@@ -17,9 +17,11 @@ def test_policy_is_read_from_the_template_parameters():
     params = {k: v.get("Default") for k, v in template["Parameters"].items()}
     params.update(TranscoderMinTasks=1, TranscoderMaxTasks=6, TranscoderBacklogPerTask=3, TranscoderScaleInCooldown=120)
     stack = Stack(template, params, "us-east-1", "123456789012",
-                  refs={"TranscoderCluster": "vodpipe-dev", "TasksQueue": "url", "TranscoderService": "svc",
+                  refs={"TranscoderCluster": "vodpipe-dev", "TasksQueue": "url", "TasksHighQueue": "url-high",
+                        "TranscoderService": "svc",
                         "TranscoderScalableTarget": "target"},
-                  attrs={"TasksQueue": {"QueueName": "q"}, "TranscoderService": {"Name": "svc"}})
+                  attrs={"TasksQueue": {"QueueName": "q"}, "TasksHighQueue": {"QueueName": "q-high"},
+                         "TranscoderService": {"Name": "svc"}})
     assert ScalingPolicy.from_stack(stack) == ScalingPolicy(1, 6, 3.0, 120.0, 60.0)
 
 
