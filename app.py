@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from chalice import BadRequestError, Chalice, ConflictError, IAMAuthorizer, NotFoundError, Rate, Response
 
 from chalicelib.config import Settings
-from chalicelib.services import failures, ingest, query, submit, webhooks
+from chalicelib.services import failures, ingest, query, submit, uploads, webhooks
 from chalicelib.services.context import Context
 
 app = Chalice(app_name="vodpipe", configure_logs=False)  # Powertools owns the "vodpipe" logger
@@ -153,6 +153,16 @@ def create_job():
     except submit.KeyReused as e:
         return Response({"Code": "UnprocessableEntity", "Message": str(e)}, status_code=422)
     return Response(accepted, status_code=202, headers={"Location": f"/jobs/{accepted['job_id']}"})
+
+
+@app.route("/uploads", methods=["POST"], authorizer=IAM)
+def create_upload():
+    """A presigned POST for a direct upload: ``{"filename", "content_type", ...settings}`` ->
+    ``{"url", "fields", "key", "expires_at", "max_bytes"}``; 400 naming the invalid field."""
+    try:
+        return uploads.presigned_upload(ctx(), app.current_request.json_body)
+    except submit.BadRequest as e:
+        raise BadRequestError(str(e))
 
 
 @app.route("/presets", methods=["GET"], cors=True, authorizer=READ_AUTH)

@@ -70,6 +70,11 @@ class Settings:
     chunk_parallelism: int = 8
     min_chunk_seconds: float = 30.0
     max_chunk_seconds: float = 600.0
+    #: URL imports (POST /jobs with an https source): longest transfer (s; within the ingest
+    #: function's 60 s timeout), and whether private
+    #: addresses and plain http are allowed (the local cloud's test servers; never on AWS)
+    import_timeout: float = 45.0
+    import_allow_private: bool = False
     #: how long an upload without settings waits for its sidecar ``<key>.json`` (s; 0: never)
     sidecar_wait_seconds: int = 5
     task_visibility_timeout: int = 120
@@ -149,6 +154,8 @@ class Settings:
             chunk_parallelism=max(1, int(env.get("VODPIPE_CHUNK_PARALLELISM") or cls.chunk_parallelism)),
             min_chunk_seconds=float(env.get("VODPIPE_MIN_CHUNK_SECONDS", cls.min_chunk_seconds)),
             max_chunk_seconds=float(env.get("VODPIPE_MAX_CHUNK_SECONDS", cls.max_chunk_seconds)),
+            import_timeout=float(env.get("VODPIPE_IMPORT_TIMEOUT", cls.import_timeout)),
+            import_allow_private=env.get("VODPIPE_IMPORT_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
             sidecar_wait_seconds=int(env.get("VODPIPE_SIDECAR_WAIT_SECONDS", cls.sidecar_wait_seconds)),
             task_visibility_timeout=int(env.get("VODPIPE_TASK_VISIBILITY_TIMEOUT", cls.task_visibility_timeout)),
             poll_wait_seconds=int(env.get("VODPIPE_POLL_WAIT_SECONDS", cls.poll_wait_seconds)),

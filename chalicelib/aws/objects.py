@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from typing import Iterable
+
 from botocore.exceptions import ClientError
 
 from chalicelib import faults
@@ -63,6 +65,43 @@ class Objects:
     def head(self, bucket: str, key: str) -> dict:
         """HeadObject response (``ContentLength`` bytes, ``ETag``, ``Metadata``...)."""
         return self._s3.head_object(Bucket=bucket, Key=key)
+
+    def presign_post(self, bucket: str, key: str, fields: dict[str, str], conditions: list, expires: int) -> dict:
+        """A presigned POST (``{"url", "fields"}``) for ``key`` with ``fields`` and policy
+        ``conditions`` (S3 API reference, "Creating a POST policy"), valid ``expires`` seconds."""
+        return self._s3.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=expires)
+
+    def upload_stream(self, bucket: str, key: str, parts: Iterable[bytes], metadata: dict[str, str],
+                      content_type: str = "application/octet-stream") -> dict:
+        """Multipart-upload the byte chunks of ``parts`` (each >= 5 MiB but the last) as one
+        object; returns ``{"ETag", "VersionId"?, "size"}``. Whatever ``parts`` raises aborts the
+        upload (no orphan parts) and propagates."""
+        upload = self._s3.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata, ContentType=content_type)
+        done, size = [], 0
+        try:
+            for number, data in enumerate(parts, start=1):
+                res = self._s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=number, Body=data)
+                done.append({"PartNumber": number, "ETag": res["ETag"]})
+                size += len(data)
+            if not done:  # an empty body: one empty part
+                res = self._s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"")
+                done.append({"PartNumber": 1, "ETag": res["ETag"]})
+            res = self._s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                                     MultipartUpload={"Parts": done})
+        except BaseException:
+            self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            raise
+        return {"ETag": res["ETag"], "size": size, **({"VersionId": res["VersionId"]} if res.get("VersionId") else {})}
+
+    def delete_version(self, bucket: str, key: str, version_id: str | None) -> None:
+        """Remove ``version_id`` of the object for good (no delete marker), or the object
+        itself on an unversioned bucket."""
+        self._s3.delete_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
+
+    def tag_version(self, bucket: str, key: str, version_id: str | None, tags: dict[str, str]) -> None:
+        """Set the tags of one object version (replacing any)."""
+        self._s3.put_object_tagging(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}),
+                                    Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
 
     def head_if_exists(self, bucket: str, key: str) -> dict | None:
         """HeadObject response, or None when there is no such object (other errors raise)."""

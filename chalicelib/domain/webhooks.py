@@ -41,7 +41,8 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance: int = T
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def validate_url(url: str, resolve: Callable[[str], Iterable[str]], allow_private: bool = False) -> str:
+def validate_url(url: str, resolve: Callable[[str], Iterable[str]], allow_private: bool = False,
+                 what: str = "webhook") -> str:
     """Check a webhook target: http(s) with a host; unless ``allow_private``, every address
     the host resolves to (``resolve(host)`` -> IP strings) must be public (not private,
     loopback, link-local, reserved or multicast: SSRF protection). Returns the URL.
@@ -49,24 +50,25 @@ def validate_url(url: str, resolve: Callable[[str], Iterable[str]], allow_privat
     Raises ValueError with the reason."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"webhook URL must be http or https, not {parts.scheme or 'none'!r}")
+        raise ValueError(f"{what} URL must be http or https, not {parts.scheme or 'none'!r}")
     if not parts.hostname:
-        raise ValueError("webhook URL has no host")
+        raise ValueError(f"{what} URL has no host")
     if parts.username or parts.password:
-        raise ValueError("webhook URL must not carry credentials")
+        raise ValueError(f"{what} URL must not carry credentials")
     if allow_private:
         return url
     addresses = list(resolve(parts.hostname))
     if not addresses:
-        raise ValueError(f"webhook host {parts.hostname} does not resolve")
+        raise ValueError(f"{what} host {parts.hostname} does not resolve")
     for a in addresses:
         ip = ipaddress.ip_address(a)
         if not ip.is_global or ip.is_multicast:
-            raise ValueError(f"webhook host {parts.hostname} resolves to a non-public address ({ip})")
+            raise ValueError(f"{what} host {parts.hostname} resolves to a non-public address ({ip})")
     return url
 
 
-def validate_target(url: str, resolve: Callable[[str], Iterable[str]], allow_private: bool = False) -> str:
+def validate_target(url: str, resolve: Callable[[str], Iterable[str]], allow_private: bool = False,
+                    what: str = "webhook") -> str:
     """``validate_url`` on one resolution of the host, then the address to connect to: the
     first of the addresses that all passed. Delivery connects to exactly this address, so a
     name that resolves differently a moment later (DNS rebinding) changes nothing. Raises
@@ -76,7 +78,7 @@ def validate_target(url: str, resolve: Callable[[str], Iterable[str]], allow_pri
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
         addresses = list(resolve(host)) if host else []
-    validate_url(url, lambda _host: addresses, allow_private)  # checks this one answer
+    validate_url(url, lambda _host: addresses, allow_private, what)  # checks this one answer
     if not addresses:
-        raise ValueError(f"webhook host {host} does not resolve")
+        raise ValueError(f"{what} host {host} does not resolve")
     return addresses[0]

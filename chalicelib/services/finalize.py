@@ -19,7 +19,7 @@ from chalicelib.domain import jobs as J
 from chalicelib.domain import presentation
 from chalicelib.domain.ladder import ThumbnailPlan
 
-from . import progressive
+from . import progressive, source_after
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
@@ -83,7 +83,8 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
 
 def finalize(ctx: Context, job_id: str) -> bool:
     """When every task of the job is done: publish the whole presentation, make the progressive
-    files it asked for (``progressive.make_files``) and mark the job ``complete``. Idempotent; only the call that wins the conditional status write publishes
+    files it asked for (``progressive.make_files``), mark the job ``complete`` and apply its
+    ``source_after`` (``source_after.apply``; ``source_state`` on the job). Idempotent; only the call that wins the conditional status write publishes
     ``JobCompleted`` and returns True."""
     got = ctx.store.get(job_id)
     if got is None:
@@ -99,6 +100,7 @@ def finalize(ctx: Context, job_id: str) -> bool:
         ctx.store.update_job(job_id, files=files)
     if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso()):
         return False
+    ctx.store.update_job(job_id, source_state=source_after.apply(ctx, job))
     fresh = ctx.store.get(job_id)
     outputs = J.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else tasks, ctx.settings.output_bucket,
                             ctx.settings.output_base_url)

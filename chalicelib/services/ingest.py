@@ -28,6 +28,7 @@ from chalicelib.domain.progress import THUMBNAILS_WEIGHT
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import media_probe
 
+from . import url_import
 from .context import Context
 
 Unit = metrics.Unit
@@ -58,17 +59,23 @@ class ObjectRef:
     event_time: str | None = None  # when S3 received the object (ISO 8601)
     settings: dict | None = None
     request: str = ""
+    #: a ``POST /jobs`` https source, imported into the ingest bucket by ingest
+    source_url: str | None = None
 
     @property
     def job_id(self) -> str:
-        """The job this object (and request) makes (``jobs.job_id_for``)."""
+        """The job this object (and request) makes (``jobs.job_id_for``; for a URL source, from
+        the URL and the request, before and after the import)."""
+        if self.source_url:
+            return J.job_id_for("url", self.source_url, "", self.request)
         return J.job_id_for(self.bucket, self.key, self.etag, self.request)
 
 
 def job_request(ref: ObjectRef) -> dict:
     """The ingest-queue message of a job request for ``ref`` (with ``settings``/``request``)."""
     return {JOB_REQUEST_KEY: {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag, "size": ref.size,
-                              "version_id": ref.version_id, "settings": ref.settings, "request": ref.request}}
+                              "version_id": ref.version_id, "settings": ref.settings, "request": ref.request,
+                              **({"url": ref.source_url} if ref.source_url else {})}}
 
 
 def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
@@ -80,9 +87,10 @@ def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
         return []
     request = event.get(JOB_REQUEST_KEY)
     if isinstance(request, dict):
-        return [ObjectRef(request["bucket"], request["key"], request["etag"], int(request.get("size") or 0),
-                          request.get("version_id"), settings=request.get("settings") or {},
-                          request=request.get("request") or "")]
+        return [ObjectRef(request.get("bucket") or "", request.get("key") or "", request.get("etag") or "",
+                          int(request.get("size") or 0), request.get("version_id"),
+                          settings=request.get("settings") or {}, request=request.get("request") or "",
+                          source_url=request.get("url"))]
     refs = []
     for rec in event.get("Records") or []:
         if not str(rec.get("eventName", "")).startswith("ObjectCreated"):
@@ -216,17 +224,27 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         return {"job_id": job_id, "status": existing[0]["status"], "new_job": False, "tasks": 0}
     source = {"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key, "source_size": ref.size,
               "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time)}
-    received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
+    if ref.source_url:
+        source["source_url"] = ref.source_url
     faults.check("ingest", ref.key)
     try:
+        if ref.source_url and not ref.bucket:
+            ref = url_import.import_source(ctx, ref, job_id)
+            source.update(source_bucket=ref.bucket, source_key=ref.key, source_size=ref.size,
+                          source_etag=ref.etag.strip('"'))
         # Pin the exact bytes the event announced (ETag, and the version on a versioned bucket)
         head = ctx.objects.pin_source(ref.bucket, ref.key, ref.etag, ref.version_id)
+        imported_for = (head.get("Metadata") or {}).get(url_import.IMPORT_JOB_KEY)
+        if imported_for and not ref.source_url:  # the import's own S3 event: its job is made already
+            log.info("%s was imported for job %s; its upload event makes no job", ref.key, imported_for)
+            return {"job_id": imported_for, "status": "imported", "new_job": False, "tasks": 0}
         if head.get("VersionId") and head["VersionId"] != "null":
             ref = replace(ref, version_id=head["VersionId"])
             source["source_version_id"] = ref.version_id
         settings = job_settings_for(ctx, ref, head.get("Metadata") or {}, ref.settings)
         source.update(settings_fields(settings, job_id))
         url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry, ref.version_id)
+        received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
         if ref.size == 0:
             raise PermanentError("EMPTY_FILE", "the uploaded file is empty (0 bytes)")
         if ref.size > s.max_bytes:
@@ -245,6 +263,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         preset = settings.preset(presets(s.ladder))
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
     except PermanentError as e:
+        received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
         created = ctx.store.create_job({**source, "job_status": J.FAILED, "error": e.as_dict(), "fanned_out": True}, [])
         if created:
             ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": e.as_dict(), "source": {"bucket": ref.bucket, "key": ref.key}},

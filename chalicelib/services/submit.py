@@ -17,6 +17,10 @@ from urllib.parse import urlsplit
 from chalicelib.domain import job_settings
 from chalicelib.domain.presets import presets
 
+from chalicelib.domain.webhooks import validate_target
+from chalicelib.tools.pinned_http import resolve
+
+from . import url_import
 from .context import Context
 from .ingest import ObjectRef, job_request
 
@@ -39,7 +43,7 @@ def parse_source(value: Any, ingest_bucket: str) -> tuple[str, str]:
         raise BadRequest("source: required, e.g. s3://<ingest bucket>/<key> or an https URL")
     parts = urlsplit(value)
     if parts.scheme != "s3":
-        raise BadRequest(f"source: {parts.scheme or 'no'} scheme; expected s3://{ingest_bucket}/<key>")
+        raise BadRequest(f"source: {parts.scheme or 'no'} scheme; expected s3://{ingest_bucket}/<key> or https://...")
     key = parts.path.lstrip("/")
     if parts.netloc != ingest_bucket or not key:
         raise BadRequest(f"source: the deployment reads sources from s3://{ingest_bucket}/<key> only")
@@ -62,7 +66,10 @@ def submit(ctx: Context, body: Any) -> dict:
         settings = job_settings.parse(document, presets(ctx.settings.ladder))
     except job_settings.InvalidSettings as e:
         raise BadRequest(e.message) from None
-    bucket, key = parse_source(body.get("source"), ctx.settings.ingest_bucket)
+    source = body.get("source")
+    if isinstance(source, str) and urlsplit(source).scheme in ("http", "https"):
+        return _submit_url(ctx, source, settings)
+    bucket, key = parse_source(source, ctx.settings.ingest_bucket)
     head = ctx.objects.head_if_exists(bucket, key)
     if head is None:
         raise SourceNotFound(f"source: s3://{bucket}/{key} does not exist")
@@ -73,6 +80,24 @@ def submit(ctx: Context, body: Any) -> dict:
     return {"job_id": ref.job_id, "status": "submitted",
             "source": {"bucket": bucket, "key": key, "etag": ref.etag, "version_id": version, "size": ref.size},
             "settings": settings.to_dict(), "links": {"job": f"/jobs/{ref.job_id}"}}
+
+
+def _submit_url(ctx: Context, url: str, settings: job_settings.JobSettings) -> dict:
+    """Accept an https source: checked now (scheme, public address, as the import will check
+    it again), imported by ingest (``url_import``)."""
+    s = ctx.settings
+    if len(url) > 2048:
+        raise BadRequest("source: the URL is longer than 2048 characters")
+    if urlsplit(url).scheme not in url_import.source_schemes(s.import_allow_private):
+        raise BadRequest("source: only https URLs are imported")
+    try:
+        validate_target(url, resolve, s.import_allow_private, "source")
+    except ValueError as e:
+        raise BadRequest(f"source: {e}") from None
+    ref = ObjectRef("", "", "", 0, settings=settings.to_dict(), request=request_id(settings), source_url=url)
+    ctx.queues.send_json(s.ingest_queue, [job_request(ref)])
+    return {"job_id": ref.job_id, "status": "submitted", "source": {"url": url}, "settings": settings.to_dict(),
+            "links": {"job": f"/jobs/{ref.job_id}"}}
 
 
 def idempotent_submit(ctx: Context, body: Any, key: str | None) -> dict:

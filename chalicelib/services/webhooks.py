@@ -13,15 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import http.client
-import socket
-import ssl
 import time
 from typing import Callable
-from urllib.parse import urlsplit
 
 from chalicelib.domain import webhooks as W
 from chalicelib.domain.errors import ConfigurationError
+from chalicelib.tools.pinned_http import http_post, resolve  # noqa: F401 - http_post: deliver's default
 
 from .context import Context
 
@@ -31,56 +28,6 @@ USER_AGENT = "vodpipe-webhooks/1"
 
 class DeliveryFailed(Exception):
     """At least one target did not accept the event; the message is retried."""
-
-
-def resolve(host: str) -> list[str]:
-    """Every address ``host`` resolves to."""
-    try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
-    except socket.gaierror:
-        return []
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to ``address`` (the one that passed validation) while the request keeps
-    the URL's host in its Host header: no second name resolution, so no DNS rebinding."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """As ``_PinnedHTTPConnection`` over TLS: SNI and certificate checks use the URL's host."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
-
-    def connect(self) -> None:
-        raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
-
-
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float, address: str) -> int:
-    """POST ``body`` to ``url`` through a connection to ``address`` (Host header and TLS SNI
-    stay the URL's host). Returns the HTTP status; a redirect is returned, never followed
-    (following would re-send the signature to a host nobody validated). Raises OSError for
-    connection failures."""
-    parts = urlsplit(url)
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    conn_cls = _PinnedHTTPSConnection if secure else _PinnedHTTPConnection
-    conn = conn_cls(parts.hostname or "", port, address, timeout)
-    try:
-        conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
-                     headers=headers)
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def targets_for(ctx: Context, event: dict) -> list[str]:

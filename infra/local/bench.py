@@ -32,12 +32,14 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain.chunks import chunk_count
+from chalicelib.domain.jobs import job_id_for
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools import ffmpeg
@@ -84,28 +86,37 @@ def _seconds_between(a: str | None, b: str | None) -> float | None:
     return (parse(b) - parse(a)).total_seconds()
 
 
+_RUNS = iter(range(1, 1000))
+
+
 def run_pipeline(path: Path, workers: int, ladder: str | None) -> dict:
-    """One upload through a fresh local cloud with ``workers`` worker processes."""
+    """One upload through a fresh local cloud with ``workers`` worker processes (its own
+    stage: moto servers in one process share state, DESIGN §5)."""
     env = {"VODPIPE_POLL_WAIT_SECONDS": "20"}
     if ladder:
         env["VODPIPE_LADDER"] = ladder
     with tempfile.TemporaryDirectory() as state, \
-            LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state) as cloud:
+            LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state,
+                       params={"Stage": f"bench{next(_RUNS)}"}) as cloud:
         # from here: start-up (packaging, provisioning) is not the pipeline's cost
         children0, self0 = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
         s3 = cloud.client("s3")
         t0 = time.monotonic()
         # settings in the metadata (the defaults): the upload starts at once, no sidecar wait
-        s3.upload_file(str(path), cloud.stack.refs["IngestBucket"], path.name,
-                       ExtraArgs={"Metadata": {"settings": "{}"}})
+        bucket = cloud.stack.refs["IngestBucket"]
+        s3.upload_file(str(path), bucket, path.name, ExtraArgs={"Metadata": {"settings": "{}"}})
         uploaded = time.monotonic()
+        job_id = job_id_for(bucket, path.name, s3.head_object(Bucket=bucket, Key=path.name)["ETag"])
         job, playable = None, None
         while True:  # the API as a user polls it (read routes open locally)
-            with urllib.request.urlopen(cloud.api_url + "/jobs?limit=1") as r:
-                listing = json.load(r)["jobs"]
-            if listing:
-                with urllib.request.urlopen(cloud.api_url + f"/jobs/{listing[0]['job_id']}") as r:
+            try:
+                with urllib.request.urlopen(cloud.api_url + f"/jobs/{job_id}") as r:
                     job = json.load(r)
+            except urllib.error.HTTPError as e:
+                if e.code != 404:
+                    raise
+                job = None
+            if job:
                 if job.get("playable_at") and playable is None:
                     playable = time.monotonic() - uploaded
                 if job["status"] in ("complete", "failed"):

@@ -130,9 +130,10 @@ class LocalCloud:
             env.update(self.stack.app_env())
             # players read the outputs from the emulator's bucket (CloudFront's URL on AWS)
             env["VODPIPE_OUTPUT_BASE_URL"] = f"{self.endpoint_url}/{env['VODPIPE_OUTPUT_BUCKET']}"
-        # locally, webhooks may target this machine (a receiver on 127.0.0.1) and are signed
-        # with a development secret (the WebhookSecret parameter on AWS)
-        env.update({"VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+        # locally, webhooks and URL imports may target this machine (a receiver or a file
+        # server on 127.0.0.1; never on AWS) and webhooks are signed with a development secret
+        # (the WebhookSecret parameter on AWS)
+        env.update({"VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_IMPORT_ALLOW_PRIVATE": "1", "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
                     "VODPIPE_API_READ_AUTH": "true" if self.api_read_auth else "false"})
         env.update(self.extra_env)
         return env

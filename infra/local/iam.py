@@ -137,6 +137,9 @@ def _s3_permissions(method: str, path: str, query: str, headers: dict[str, str])
     if key:
         resource = f"arn:aws:s3:::{bucket}/{key}"
         versioned = "versionId" in params
+        if "tagging" in params:  # object tags: their own actions (Service Authorization Reference)
+            verb = {"GET": "Get", "DELETE": "Delete"}.get(method, "Put")
+            return [(f"s3:{verb}Object{'Version' if versioned else ''}Tagging", resource)]
         if method in ("GET", "HEAD"):
             return [("s3:GetObjectVersion" if versioned else "s3:GetObject", resource)]
         if method in ("PUT", "POST"):  # PutObject, multipart create/part/complete
@@ -185,8 +188,10 @@ class IamEnforcingApp:
     """WSGI middleware in front of moto: denies what the caller's role does not allow.
     ``principals`` by access key; keys not listed (the local administrator) pass."""
 
-    def __init__(self, app: Callable, principals: Iterable[Principal], region: str, account: str):
+    def __init__(self, app: Callable, principals: Iterable[Principal], region: str, account: str,
+                 admin_secrets: dict[str, str] | None = None):
         self.app, self.region, self.account = app, region, account
+        self.admin_secrets = dict(admin_secrets or {"test": "test"})
         self.principals = {p.access_key: p for p in principals}
         self.denials: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -195,7 +200,37 @@ class IamEnforcingApp:
         with self._lock:
             self.principals = {p.access_key: p for p in principals}
 
+    def _form_upload(self, environ: dict, start_response: Callable, content_type: str) -> Any:
+        """An S3 POST Object (browser upload): its POST policy and signature checked as S3
+        does (``post_policy.check``), then the signer's ``s3:PutObject`` on the key."""
+        from .post_policy import check, parse_form
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        fields, data = parse_form(content_type, body)
+        bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
+        access_key = fields.get("x-amz-credential", "").split("/")[0]
+        principal = self.principals.get(access_key)
+        secret = principal.secret_key if principal else self.admin_secrets.get(access_key)
+        refusal = check(bucket, fields, len(data or b""), secret)
+        resource = f"arn:aws:s3:::{bucket}/{fields.get('key', '')}"
+        if refusal is None and principal is not None and not principal.decide("s3:PutObject", resource):
+            refusal = f"{principal.name} may not s3:PutObject on {resource}"
+        if refusal is None:
+            return self.app(environ, start_response)
+        log.warning("AccessDenied: browser upload to %s refused: %s", bucket, refusal)
+        with self._lock:
+            self.denials.append({"principal": principal.name if principal else access_key, "action": "s3:PutObject",
+                                 "resource": resource})
+        payload = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>"
+                   f"<Message>Invalid according to Policy: {refusal}</Message></Error>").encode()
+        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        content_type = environ.get("CONTENT_TYPE", "")
+        if environ.get("REQUEST_METHOD") == "POST" and content_type.startswith("multipart/form-data"):
+            return self._form_upload(environ, start_response, content_type)
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         query = environ.get("QUERY_STRING", "")
         match = _CREDENTIAL.search(headers.get("authorization", "")) or _CREDENTIAL.search(

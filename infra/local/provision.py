@@ -215,7 +215,17 @@ def _camel(value: Any) -> Any:
 
 def lifecycle_rule(rule: dict) -> dict:
     """A CloudFormation ``AWS::S3::Bucket`` lifecycle rule as the S3 API spells it."""
-    out = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    tags = rule.get("TagFilters") or []
+    if len(tags) == 1 and not rule.get("Prefix"):
+        selector = {"Tag": {"Key": tags[0]["Key"], "Value": tags[0]["Value"]}}
+    elif tags:
+        selector = {"And": {"Prefix": rule.get("Prefix", ""), "Tags": [{"Key": t["Key"], "Value": t["Value"]} for t in tags]}}
+    else:
+        selector = {"Prefix": rule.get("Prefix", "")}
+    out = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": selector}
+    if "Transitions" in rule:
+        out["Transitions"] = [{"Days": int(t.get("TransitionInDays", 0)), "StorageClass": t["StorageClass"]}
+                              for t in rule["Transitions"]]
     if "NoncurrentVersionExpiration" in rule:
         out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
     if "ExpirationInDays" in rule:

@@ -256,3 +256,87 @@ def test_a_high_priority_job_overtakes_a_normal_backlog(tmp_path_factory):
     later = [t for j in backlog for t in j["tasks"] if at(t["started_at"]) > queued]
     assert later, "a normal backlog was still queued when the high job's tasks were"
     assert all(at(t["started_at"]) >= high_done for t in later), (high_done, [t["started_at"] for t in later])
+
+
+def form_post(url, fields, data, filename="clip.mp4"):
+    """POST a multipart/form-data form (the fields, then the file) like a browser; returns
+    (status, body)."""
+    boundary = "vodpipe-test-boundary"
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 f"Content-Type: video/mp4\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_a_presigned_browser_upload_carries_its_settings_and_nothing_else(cloud):
+    settings = {"ladder": "240:300k", "outputs": {"mp4": ["240p"]}, "metadata": {"via": "browser"}}
+    status, upload = cloud.api_call("POST", "/uploads", json.dumps(
+        {"filename": "../../My Clip.mp4", "content_type": "video/mp4", **settings}).encode())
+    assert status == 200 and upload["key"].startswith("uploads/") and upload["key"].endswith("/My_Clip.mp4")
+    data = media(FLOWER).read_bytes()
+    # S3 refuses a form whose settings were changed, or another content type, or a file past the range
+    tampered = {**upload["fields"], "x-amz-meta-settings": json.dumps({"priority": "high"})}
+    assert form_post(upload["url"], tampered, data)[0] == 403
+    assert form_post(upload["url"], {**upload["fields"], "Content-Type": "text/html"}, data)[0] == 403
+    status, _ = form_post(upload["url"], upload["fields"], data)
+    assert status in (200, 204)
+    done = wait_for_key(cloud, upload["key"])
+    assert done["status"] == "complete", done.get("error")
+    assert done["metadata"] == {"via": "browser"} and list(done["outputs"]["files"]) == ["240p.mp4"]
+    status, refused = cloud.api_call("POST", "/uploads", json.dumps({"content_type": "text/html"}).encode())
+    assert status == 400 and refused["Message"].startswith("content_type:")
+
+
+@pytest.fixture(scope="module")
+def file_server():
+    """An HTTP server on 127.0.0.1 serving the media folder, with /redirect/<name> -> /<name>."""
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    folder = str(media(FLOWER).parent)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=folder, **kwargs)
+
+        def do_GET(self):
+            if self.path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", "/" + self.path.split("/", 2)[2])
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_post_jobs_with_a_url_imports_it_through_a_redirect(cloud, file_server):
+    status, accepted = post_job(cloud, {"source": f"{file_server}/redirect/{FLOWER}", "ladder": "240:300k"})
+    assert status == 202, accepted
+    done = wait_terminal(cloud, accepted["job_id"])
+    assert done["status"] == "complete", done.get("error")
+    assert done["source"]["key"] == f"imports/{accepted['job_id']}/{FLOWER}"
+    assert done["source"]["size"] == media(FLOWER).stat().st_size
+    # the imported object's own upload event made no second job
+    listing = cloud.api_call("GET", "/jobs?limit=100", signed=False)[1]["jobs"]
+    assert [j["job_id"] for j in listing if j["source"]["key"] == done["source"]["key"]] == [accepted["job_id"]]
+    status, missing = post_job(cloud, {"source": f"{file_server}/nothing-here.mp4"})
+    failed = wait_terminal(cloud, missing["job_id"])
+    assert failed["status"] == "failed" and failed["error"]["code"] == "SOURCE_URL_FAILED"
+    assert "404" in failed["error"]["message"]

@@ -1,0 +1,55 @@
+"""``POST /uploads``: a presigned POST for a direct upload from a browser or a client into the
+ingest bucket, with the job's settings bound into the POST policy as the object's metadata
+(``x-amz-meta-settings``, exact match), a size range, a video content type and a short expiry.
+The upload then triggers the normal S3 path, which reads the settings from the metadata.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from chalicelib.domain import job_settings
+from chalicelib.domain.presets import presets
+
+from .context import Context
+from .submit import BadRequest
+
+#: How long a presigned POST stays valid (s).
+UPLOAD_EXPIRY_SECONDS = 900
+#: Key prefix of browser uploads in the ingest bucket.
+UPLOAD_PREFIX = "uploads"
+
+
+def safe_filename(name: Any) -> str:
+    """The last path part of ``name`` with anything but letters, digits, ``.``, ``_``, ``-``
+    replaced by ``_`` (at most 120 characters; ``upload`` when nothing is left)."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", str(name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip("._")
+    return base[:120] or "upload"
+
+
+def presigned_upload(ctx: Context, body: Any) -> dict:
+    """``body``: ``{"filename", "content_type" (video/*), ...settings}``. Returns ``{"url",
+    "fields" (the form fields to send before the file), "key", "bucket", "max_bytes",
+    "expires_at"}``. Raises ``BadRequest`` naming the field."""
+    if not isinstance(body, dict):
+        raise BadRequest("body: must be a JSON object")
+    document = {k: v for k, v in body.items() if k not in ("filename", "content_type")}
+    try:
+        settings = job_settings.parse(document, presets(ctx.settings.ladder))
+    except job_settings.InvalidSettings as e:
+        raise BadRequest(e.message) from None
+    content_type = str(body.get("content_type") or "video/mp4")
+    if not re.fullmatch(r"video/[A-Za-z0-9.+-]{1,64}", content_type):
+        raise BadRequest("content_type: must be a video/* media type")
+    key = f"{UPLOAD_PREFIX}/{uuid.uuid4().hex}/{safe_filename(body.get('filename'))}"
+    meta = job_settings.metadata_for(settings.to_dict()) or {"settings": "{}"}
+    fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": v for k, v in meta.items()}}
+    conditions = [{"Content-Type": content_type}, *({f"x-amz-meta-{k}": v} for k, v in meta.items()),
+                  ["content-length-range", 1, ctx.settings.max_bytes]]
+    post = ctx.objects.presign_post(ctx.settings.ingest_bucket, key, fields, conditions, UPLOAD_EXPIRY_SECONDS)
+    expires = datetime.now(timezone.utc) + timedelta(seconds=UPLOAD_EXPIRY_SECONDS)
+    return {"url": post["url"], "fields": post["fields"], "bucket": ctx.settings.ingest_bucket, "key": key,
+            "max_bytes": ctx.settings.max_bytes, "settings": settings.to_dict(),
+            "expires_at": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
