@@ -292,6 +292,27 @@ class JobStore(DynamoTable):
                 return False
             raise
 
+    def task_states(self, job_id: str) -> list[dict]:
+        """``[{"name", "status", "updated_at"}]`` of the job's tasks: one Query projected to
+        those fields (none of the checkpoints), for pollers that only need the states."""
+        items: list[dict] = []
+        kwargs = {"TableName": self.table_name, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)",
+                  "ExpressionAttributeValues": {":pk": {"S": _pk(job_id)}, ":t": {"S": "TASK#"}},
+                  "ProjectionExpression": "sk, #s, updated_at", "ExpressionAttributeNames": {"#s": "status"}}
+        while True:
+            res = self._ddb.query(**kwargs)
+            items += [self._plain(i) for i in res.get("Items", [])]
+            if "LastEvaluatedKey" not in res:
+                return [{"name": i["sk"][5:], "status": i.get("status"), "updated_at": i.get("updated_at")} for i in items]
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
+    def get_job_field(self, job_id: str, field: str) -> Any:
+        """One top-level field of the job item (one GetItem, projected), or None."""
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                                 ProjectionExpression="#f", ExpressionAttributeNames={"#f": field}, ConsistentRead=True)
+        item = res.get("Item")
+        return self._plain(item).get(field) if item else None
+
     def get_job_status(self, job_id: str) -> str | None:
         """The job's status alone (one GetItem), or None when the job does not exist."""
         res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),

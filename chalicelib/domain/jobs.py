@@ -114,7 +114,7 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
 
 #: Task fields the job resource shows when present.
 TASK_FIELDS = ("start", "end", "attempts", "resumed_at_segment", "resumed_at_seconds", "last_error", "error",
-               "transcode_seconds", "cpu_seconds", "started_at", "completed_at")
+               "transcode_seconds", "cpu_seconds", "worker_cpu_seconds", "started_at", "completed_at")
 #: Measured fields of a published video rendition (``chalicelib.domain.presentation``).
 VARIANT_FIELDS = ("codecs", "peak_bandwidth", "average_bandwidth", "segments", "duration", "total_bytes", "frames",
                   "frame_rate", "psnr_y", "ssim_y")
@@ -154,7 +154,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     (s), segments_done, resumed_at_segment...}], ``chunks`` {total, published},
     ``outputs`` (``job_outputs``), ``settings`` (the validated document), ``dropped_rungs``
     (ladder rungs above the source, never upscaled), ``metadata`` (echoed from the settings),
-    ``error`` {code, message} or null, ``created_at``, ``updated_at``,
+    ``error`` {code, message} or null, ``uploaded_at`` (S3's time of the upload), ``created_at``, ``updated_at``,
     ``playable_at``, ``completed_at`` (ISO 8601 UTC).
     """
     tasks = sorted(tasks, key=lambda t: ({"audio": 0, "thumbnails": 1}.get(t.get("kind"), 2), int(t.get("index") or 0)))
@@ -196,6 +196,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "dropped_rungs": job.get("dropped_rungs") or [],
         "metadata": metadata_of(job),
         "error": job.get("error"),
+        "uploaded_at": job.get("uploaded_at"),
         "created_at": job.get("created_at"),
         "updated_at": job.get("updated_at"),
         "playable_at": job.get("playable_at"),

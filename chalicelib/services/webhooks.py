@@ -35,8 +35,7 @@ def targets_for(ctx: Context, event: dict) -> list[str]:
     urls = list(ctx.settings.webhook_urls)
     job_id = event.get("job_id")
     if job_id:
-        got = ctx.store.get(job_id)
-        own = got[0].get("webhook_url") if got else None
+        own = ctx.store.get_job_field(job_id, "webhook_url")  # one projected GetItem per event
         if own:
             urls.insert(0, own)
     return list(dict.fromkeys(urls))

@@ -76,6 +76,7 @@ class AlarmEvaluator(threading.Thread):
         super().__init__(daemon=True, name="alarm-evaluator")
         self.cloud, self.alarm_names, self.history_group, self.interval = cloud, alarm_names, history_group, interval
         self.cw, self.sns, self.logs = cloud.client("cloudwatch"), cloud.client("sns"), cloud.client("logs")
+        self._sqs = self._store = None  # built on first use, then reused every evaluation
         self._halt = threading.Event()
         self.history: list[dict] = []
         self._stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/evaluator"
@@ -112,7 +113,9 @@ class AlarmEvaluator(threading.Thread):
 
     # --- metrics ----------------------------------------------------------------------
     def publish_queue_metrics(self) -> None:
-        stack, sqs = self.cloud.stack, self.cloud.client("sqs")
+        if self._sqs is None:
+            self._sqs = self.cloud.client("sqs")
+        stack, sqs = self.cloud.stack, self._sqs
         now = datetime.now(timezone.utc)
         data = []
         for logical, res in stack.template["Resources"].items():
@@ -136,17 +139,20 @@ class AlarmEvaluator(threading.Thread):
         the local stand-in for SQS's ApproximateAgeOfOldestMessage of the task queues."""
         from chalicelib.aws.jobstore import JobStore, seconds_since
         cloud = self.cloud
-        store = JobStore(cloud.stack.app_env()["VODPIPE_JOBS_TABLE"], cloud.region, cloud.endpoint_url)
+        if self._store is None:
+            self._store = JobStore(cloud.stack.app_env()["VODPIPE_JOBS_TABLE"], cloud.region, cloud.endpoint_url)
+        store = self._store
         oldest = {"normal": 0.0, "high": 0.0}
         for status in ("queued", "processing"):
             items, _ = store.list_jobs(status, 100)
             for job in items:
-                got = store.get(job["job_id"])
-                for task in (got[1] if got else []):
-                    if task.get("status") == "queued":
-                        priority = "high" if (got[0].get("priority") == "high") else "normal"
-                        age = seconds_since(task.get("updated_at") or job.get("created_at"))
-                        oldest[priority] = max(oldest[priority], age)
+                queued = [t for t in store.task_states(job["job_id"]) if t["status"] == "queued"]
+                if not queued:
+                    continue
+                priority = "high" if store.get_job_field(job["job_id"], "priority") == "high" else "normal"
+                for task in queued:
+                    age = seconds_since(task.get("updated_at") or job.get("created_at"))
+                    oldest[priority] = max(oldest[priority], age)
         return oldest
 
     def _values(self, alarm: dict, now: datetime) -> list[float | None]:

@@ -53,6 +53,8 @@ class EventSourceMapping(threading.Thread):
                 continue
             if not msgs:
                 continue
+            if self._halt.is_set():  # the mapping was disabled during the poll: the batch reappears later
+                return
             event = {"Records": [lambda_sqs_record(m, arn, self.cloud.region) for m in msgs]}
             self.invocations += 1
             try:

@@ -340,3 +340,31 @@ def test_post_jobs_with_a_url_imports_it_through_a_redirect(cloud, file_server):
     failed = wait_terminal(cloud, missing["job_id"])
     assert failed["status"] == "failed" and failed["error"]["code"] == "SOURCE_URL_FAILED"
     assert "404" in failed["error"]["message"]
+
+
+@pytest.mark.parametrize("after", ["delete", "archive"])
+def test_source_after_a_silent_portrait_job_with_an_mp4(cloud, tmp_path, after):
+    """A source without audio, portrait: the MP4 is silent video at the rendition's size; then
+    the source version is deleted for good, or tagged for the archive lifecycle rule."""
+    s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
+    key = f"after/{after}.mp4"
+    s3.upload_file(str(media("mv_with_2_top_shots.mp4")), bucket, key,  # HEVC, rotated 90: portrait; no audio
+                   ExtraArgs={"Metadata": metadata_for({"ladder": "240:300k", "outputs": {"mp4": ["240p"]},
+                                                        "source_after": after})})
+    done = wait_for_key(cloud, key)
+    assert done["status"] == "complete", done.get("error")
+    data, _ = fetch(done["outputs"]["files"]["240p.mp4"]["url"])
+    (tmp_path / "out.mp4").write_bytes(data)
+    streams = probe_file(tmp_path / "out.mp4")["streams"]
+    assert [(s["codec_type"], s["width"], s["height"]) for s in streams] == [("video", 240, 320)]
+    version = done["source"]["version_id"]
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    if after == "delete":
+        assert done["source"]["state"] == "deleted" and not [v for v in versions if v["VersionId"] == version]
+    else:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key, VersionId=version)["TagSet"]
+        assert done["source"]["state"] == "archived" and tags == [{"Key": "vodpipe-source", "Value": "archive"}]
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        archive = next(r for r in rules if r["ID"] == "archive-processed-sources")
+        assert archive["Filter"] == {"Tag": {"Key": "vodpipe-source", "Value": "archive"}}
+        assert archive["Transitions"][0]["StorageClass"] == "DEEP_ARCHIVE"
