@@ -306,6 +306,22 @@ class JobStore(DynamoTable):
                 return [{"name": i["sk"][5:], "status": i.get("status"), "updated_at": i.get("updated_at")} for i in items]
             kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
 
+    def claim_prefix(self, prefix: str, job_id: str) -> str | None:
+        """Claim the output ``prefix`` for ``job_id`` (item ``pk = PREFIX#<prefix>``, a
+        conditional put: idempotent for the same job). Returns None when the job holds it, else
+        the job id that does."""
+        key = {"pk": f"PREFIX#{prefix}", "sk": "PREFIX"}
+        try:
+            self._ddb.put_item(TableName=self.table_name, Item=self._item({**key, "job_id": job_id, "created_at": now_iso()}),
+                               ConditionExpression="attribute_not_exists(pk) OR job_id = :j",
+                               ExpressionAttributeValues=self._vals({":j": job_id}))
+            return None
+        except ClientError as e:
+            if not _conditional_failed(e):
+                raise
+        owner = self._ddb.get_item(TableName=self.table_name, Key=self._item(key), ConsistentRead=True).get("Item")
+        return self._plain(owner).get("job_id") if owner else "another job"
+
     def get_job_field(self, job_id: str, field: str) -> Any:
         """One top-level field of the job item (one GetItem, projected), or None."""
         res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),

@@ -260,6 +260,11 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if not decodes:
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
+        if settings.output_prefix:
+            owner = ctx.store.claim_prefix(settings.output_prefix, job_id)
+            if owner:
+                raise PermanentError("OUTPUT_PREFIX_IN_USE", f"output_prefix {settings.output_prefix!r} belongs to job "
+                                                             f"{owner}; choose another prefix")
         preset = settings.preset(presets(s.ladder))
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
     except PermanentError as e:

@@ -368,3 +368,20 @@ def test_source_after_a_silent_portrait_job_with_an_mp4(cloud, tmp_path, after):
         archive = next(r for r in rules if r["ID"] == "archive-processed-sources")
         assert archive["Filter"] == {"Tag": {"Key": "vodpipe-source", "Value": "archive"}}
         assert archive["Transitions"][0]["StorageClass"] == "DEEP_ARCHIVE"
+
+
+def test_an_output_prefix_belongs_to_one_job(cloud):
+    """Two jobs asking for one output prefix: the second fails, the first's outputs stay."""
+    bucket = cloud.stack.refs["IngestBucket"]
+    body = {"ladder": "240:300k", "output_prefix": "shared/name"}
+    cloud.client("s3").upload_file(str(media(FLOWER)), bucket, "prefix/first.mp4",
+                                   ExtraArgs={"Metadata": metadata_for(body)})
+    first = wait_for_key(cloud, "prefix/first.mp4")
+    cloud.client("s3").upload_file(str(media("bigbuckbunny.mp4")), bucket, "prefix/second.mp4",
+                                   ExtraArgs={"Metadata": metadata_for(body)})
+    second = wait_for_key(cloud, "prefix/second.mp4")
+    assert first["status"] == "complete" and first["outputs"]["master_playlist"]["uri"].endswith("/shared/name/master.m3u8")
+    assert second["status"] == "failed" and second["error"]["code"] == "OUTPUT_PREFIX_IN_USE"
+    assert first["job_id"] in second["error"]["message"]
+    text, _ = fetch(first["outputs"]["variants"]["240p"]["url"])
+    assert b"#EXT-X-ENDLIST" in text
