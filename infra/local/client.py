@@ -1,0 +1,184 @@
+"""The pipeline as a user's client sees it: signed API calls (SigV4 with the caller's AWS
+credentials), uploads that carry job settings, live progress bars, job summaries and output
+downloads. Used by the ``vodpipe`` commands (``infra.local.cli``)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chalicelib.domain.job_settings import parse_ladder_text
+from chalicelib.domain.jobs import TERMINAL, job_id_for
+
+from .apiauth import sign_request
+from .cloud import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS
+
+console = Console()
+
+
+# --- clients ----------------------------------------------------------------------------
+def endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def api_url() -> str:
+    return os.environ.get("VODPIPE_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
+
+
+def _client(service: str, endpoint_url: str | None = None):
+    """A boto3 client for the local cloud (credentials from the environment, else the local
+    test ones; endpoint from ``AWS_ENDPOINT_URL``, else 127.0.0.1:4566)."""
+    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
+    return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                                 region_name=creds["AWS_DEFAULT_REGION"]).client(
+        service, endpoint_url=endpoint_url or endpoint())
+
+
+def _s3(endpoint_url: str):
+    return _client("s3", endpoint_url)
+
+
+def signed_headers(method: str, url: str, body: bytes | None = None) -> dict[str, str]:
+    """SigV4 (execute-api) headers for a request to the API, with the caller's AWS
+    credentials (environment, profile...; the local cloud's when none are configured)."""
+    creds = boto3.session.Session().get_credentials()
+    key, secret, token = ((creds.access_key, creds.secret_key, creds.token) if creds else
+                          (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or LOCAL_CREDENTIALS["AWS_REGION"]
+    return sign_request(method, url, body, key, secret, region, token)
+
+
+def api_get(base: str, path: str) -> dict | None:
+    """Signed GET ``base + path`` as JSON; None for 404. Raises ConnectionError when
+    unreachable."""
+    url = base.rstrip("/") + path
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=signed_headers("GET", url)),
+                                    timeout=10) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+    except urllib.error.URLError as e:
+        raise ConnectionError(f"the vodpipe API at {base} is not reachable ({e.reason}); is `vodpipe up` running?") from e
+
+
+def submit(path: Path, bucket: str, key: str | None, endpoint_url: str, settings: dict | None = None) -> str:
+    """Upload ``path`` to ``s3://bucket/key`` (key defaults to the file name) with ``settings``
+    (a job-settings document) in its metadata; returns the job id the upload will get
+    (derived from bucket, key and ETag, like ingest does). The metadata always carries a
+    document (``{}`` for the defaults), so ingest starts at once instead of waiting for a
+    sidecar."""
+    key = key or path.name
+    s3 = _s3(endpoint_url)
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"settings": json.dumps(settings or {})}})
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    return job_id_for(bucket, key, etag)
+
+
+def api_post(base: str, path: str, body: dict) -> tuple[int, dict]:
+    """Signed POST of ``body`` as JSON; returns (HTTP status, JSON answer)."""
+    url = base.rstrip("/") + path
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **signed_headers("POST", url, data)}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST", headers=headers),
+                                    timeout=30) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+    except urllib.error.URLError as e:
+        raise ConnectionError(f"the vodpipe API at {base} is not reachable ({e.reason}); is `vodpipe up` running?") from e
+
+
+def settings_from_args(args) -> dict:
+    """The job-settings document the ``submit`` options describe (README: job settings)."""
+    doc: dict = {}
+    if args.preset and args.ladder:
+        raise ValueError("--preset and --ladder are exclusive")
+    if args.preset or args.ladder:
+        doc["ladder"] = parse_ladder_text(args.ladder) if args.ladder else args.preset
+    outputs = {}
+    if args.mp4:
+        outputs["mp4"] = [n.strip() for n in args.mp4.split(",") if n.strip()]
+    if args.audio:
+        outputs["audio"] = True
+    if args.no_thumbnails:
+        outputs["thumbnails"] = False
+    if outputs:
+        doc["outputs"] = outputs
+    for field in ("priority", "segment_duration", "output_prefix", "source_after", "webhook_url"):
+        if getattr(args, field, None) is not None:
+            doc[field] = getattr(args, field)
+    if args.meta:
+        doc["metadata"] = dict(pair.split("=", 1) for pair in args.meta)
+    return doc
+
+
+def follow(base: str, job_id: str, timeout: float = 3600.0) -> dict:
+    """Show live progress bars (job and each rendition) until the job is terminal; returns
+    the final job resource. Raises TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as bars:
+        overall = bars.add_task("job", total=100, status="waiting for ingest")
+        rows: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            job = api_get(base, f"/jobs/{job_id}")
+            if job:
+                bars.update(overall, completed=job["progress"], status=job["status"])
+                for r in job["renditions"]:
+                    if r["name"] not in rows:
+                        rows[r["name"]] = bars.add_task(f"  {r['name']}", total=100, status="")
+                    bars.update(rows[r["name"]], completed=r["progress"], status=r["status"])
+                if job["status"] in TERMINAL:
+                    return job
+            time.sleep(0.5)
+    raise TimeoutError(f"job {job_id} not finished after {timeout:.0f} s")
+
+
+def print_job(job: dict) -> None:
+    """Human summary of a job resource."""
+    colour = {"complete": "green", "failed": "red"}.get(job["status"], "yellow")
+    console.print(f"[bold]job[/] {job['job_id']}  [{colour}]{job['status']}[/]  {job['progress']:.0f}%")
+    src, probe = job.get("source") or {}, job.get("probe") or {}
+    console.print(f"source  s3://{src.get('bucket')}/{src.get('key')} ({src.get('size')} bytes)")
+    if probe:
+        console.print(f"probe   {probe['display_width']}x{probe['display_height']} (coded {probe['width']}x{probe['height']}, "
+                      f"rotation {probe['rotation']}) {probe['video_codec']}/{probe.get('audio_codec') or 'no audio'} "
+                      f"{probe['frame_rate']:.3f} fps {probe['duration']:.2f} s")
+    if job.get("error"):
+        console.print(f"[red]error[/]   {job['error']['code']}: {job['error']['message']}")
+    table = Table("rendition", "size", "bitrate (bit/s)", "peak (bit/s)", "codecs", "segments", "status")
+    for r in job["renditions"]:
+        size = f"{r['width']}x{r['height']}" if r.get("kind") == "video" else ""
+        rate = r.get("video_bitrate") or r.get("bitrate") or ""
+        table.add_row(r["name"], size, str(rate), str(r.get("peak_bandwidth", "")), r.get("codecs", ""),
+                      str(r.get("segments", "")), r["status"])
+    console.print(table)
+    master = (job.get("outputs") or {}).get("master_playlist")
+    if master:
+        console.print(f"[bold]master playlist[/] {master.get('url') or master['uri']}")
+
+
+def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path) -> Path:
+    """Copy every output object of the job to ``dest/<output prefix>/``; returns that folder."""
+    s3 = _s3(endpoint_url)
+    prefix = (job.get("settings") or {}).get("output_prefix") or job["job_id"]
+    root = dest / prefix
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        for obj in page.get("Contents", []):
+            target = dest / obj["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(target))
+    return root
