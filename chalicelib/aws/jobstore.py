@@ -292,35 +292,23 @@ class JobStore(DynamoTable):
                 return False
             raise
 
+    def _query(self, **kwargs: Any) -> list[dict]:
+        """Every item a Query returns, all pages, as plain values."""
+        items: list[dict] = []
+        while True:
+            res = self._ddb.query(TableName=self.table_name, **kwargs)
+            items += [self._plain(i) for i in res.get("Items", [])]
+            if "LastEvaluatedKey" not in res:
+                return items
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+
     def task_states(self, job_id: str) -> list[dict]:
         """``[{"name", "status", "updated_at"}]`` of the job's tasks: one Query projected to
         those fields (none of the checkpoints), for pollers that only need the states."""
-        items: list[dict] = []
-        kwargs = {"TableName": self.table_name, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)",
-                  "ExpressionAttributeValues": {":pk": {"S": _pk(job_id)}, ":t": {"S": "TASK#"}},
-                  "ProjectionExpression": "sk, #s, updated_at", "ExpressionAttributeNames": {"#s": "status"}}
-        while True:
-            res = self._ddb.query(**kwargs)
-            items += [self._plain(i) for i in res.get("Items", [])]
-            if "LastEvaluatedKey" not in res:
-                return [{"name": i["sk"][5:], "status": i.get("status"), "updated_at": i.get("updated_at")} for i in items]
-            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
-
-    def claim_prefix(self, prefix: str, job_id: str) -> str | None:
-        """Claim the output ``prefix`` for ``job_id`` (item ``pk = PREFIX#<prefix>``, a
-        conditional put: idempotent for the same job). Returns None when the job holds it, else
-        the job id that does."""
-        key = {"pk": f"PREFIX#{prefix}", "sk": "PREFIX"}
-        try:
-            self._ddb.put_item(TableName=self.table_name, Item=self._item({**key, "job_id": job_id, "created_at": now_iso()}),
-                               ConditionExpression="attribute_not_exists(pk) OR job_id = :j",
-                               ExpressionAttributeValues=self._vals({":j": job_id}))
-            return None
-        except ClientError as e:
-            if not _conditional_failed(e):
-                raise
-        owner = self._ddb.get_item(TableName=self.table_name, Key=self._item(key), ConsistentRead=True).get("Item")
-        return self._plain(owner).get("job_id") if owner else "another job"
+        items = self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
+                            ExpressionAttributeValues={":pk": {"S": _pk(job_id)}, ":t": {"S": "TASK#"}},
+                            ProjectionExpression="sk, #s, updated_at", ExpressionAttributeNames={"#s": "status"})
+        return [{"name": i["sk"][5:], "status": i.get("status"), "updated_at": i.get("updated_at")} for i in items]
 
     def get_job_field(self, job_id: str, field: str) -> Any:
         """One top-level field of the job item (one GetItem, projected), or None."""
@@ -331,9 +319,7 @@ class JobStore(DynamoTable):
 
     def get_job_status(self, job_id: str) -> str | None:
         """The job's status alone (one GetItem), or None when the job does not exist."""
-        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
-                                 ProjectionExpression="job_status", ConsistentRead=True)
-        return res.get("Item", {}).get("job_status", {}).get("S")
+        return self.get_job_field(job_id, "job_status")
 
     def delete_job_record(self, job_id: str) -> None:
         """Delete a job item that holds no tasks (a failure recorded at ingest), so a redriven
@@ -350,15 +336,8 @@ class JobStore(DynamoTable):
     def get(self, job_id: str) -> tuple[dict, list[dict]] | None:
         """(job item, task items) of a job, or None when it does not exist. The job item's
         ``job_status`` is also given as ``status``."""
-        items: list[dict] = []
-        kwargs = {"TableName": self.table_name, "KeyConditionExpression": "pk = :pk",
-                  "ExpressionAttributeValues": {":pk": {"S": _pk(job_id)}}, "ConsistentRead": True}
-        while True:
-            res = self._ddb.query(**kwargs)
-            items += [self._plain(i) for i in res.get("Items", [])]
-            if "LastEvaluatedKey" not in res:
-                break
-            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+        items = self._query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": _pk(job_id)}},
+                            ConsistentRead=True)
         job = next((i for i in items if i["sk"] == JOB_SK), None)
         if job is None:
             return None

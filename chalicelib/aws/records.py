@@ -1,13 +1,17 @@
 """Operational records in the jobs table, beside the jobs (DESIGN §3): dead letters kept for
 ``GET /dlq`` and redrive, why an upload's ingest last failed, and which webhook deliveries
-succeeded. None of them is part of a job's state machine; all but dead letters expire (TTL).
+succeeded, and which job owns an output prefix. None of them is part of a job's state machine;
+ingest errors and deliveries expire (TTL).
 
 Keys: dead letters ``pk = "DLQ"``, ``sk = <SQS message id>``; ingest errors
-``pk = "INGEST#<job_id>"``; deliveries ``pk = "HOOK#<delivery id>"``.
+``pk = "INGEST#<job_id>"``; deliveries ``pk = "HOOK#<delivery id>"``; output prefixes
+``pk = "PREFIX#<prefix>"``.
 """
 from __future__ import annotations
 
 import time
+
+from botocore.exceptions import ClientError
 
 from .table import DynamoTable, now_iso
 
@@ -15,7 +19,7 @@ DLQ_PK = "DLQ"
 
 
 class Records(DynamoTable):
-    """Dead letters, ingest errors and webhook deliveries."""
+    """Dead letters, ingest errors, webhook deliveries and output-prefix owners."""
 
     def put_dead_letter(self, message_id: str, record: dict) -> None:
         """Keep a dead-lettered task message (``record``: job_id, task, body, error,
@@ -65,3 +69,18 @@ class Records(DynamoTable):
             "pk": f"HOOK#{delivery_id}", "sk": "HOOK", "url": url, "job_id": job_id, "event_type": event_type,
             "delivered_at": now_iso(), "expires_at": int(time.time()) + 14 * 86400}))
 
+    def claim_prefix(self, prefix: str, job_id: str) -> str | None:
+        """Claim the output ``prefix`` for ``job_id`` (item ``pk = PREFIX#<prefix>``, a
+        conditional put: idempotent for the same job). Returns None when the job holds it, else
+        the job id that does."""
+        key = {"pk": f"PREFIX#{prefix}", "sk": "PREFIX"}
+        try:
+            self._ddb.put_item(TableName=self.table_name, Item=self._item({**key, "job_id": job_id, "created_at": now_iso()}),
+                               ConditionExpression="attribute_not_exists(pk) OR job_id = :j",
+                               ExpressionAttributeValues=self._vals({":j": job_id}))
+            return None
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        owner = self._ddb.get_item(TableName=self.table_name, Key=self._item(key), ConsistentRead=True).get("Item")
+        return self._plain(owner).get("job_id") if owner else "another job"

@@ -261,7 +261,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
         if settings.output_prefix:
-            owner = ctx.store.claim_prefix(settings.output_prefix, job_id)
+            owner = ctx.records.claim_prefix(settings.output_prefix, job_id)
             if owner:
                 raise PermanentError("OUTPUT_PREFIX_IN_USE", f"output_prefix {settings.output_prefix!r} belongs to job "
                                                              f"{owner}; choose another prefix")

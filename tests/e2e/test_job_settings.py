@@ -353,6 +353,10 @@ def test_source_after_a_silent_portrait_job_with_an_mp4(cloud, tmp_path, after):
                                                         "source_after": after})})
     done = wait_for_key(cloud, key)
     assert done["status"] == "complete", done.get("error")
+    deadline = time.monotonic() + 30  # source_after runs right after the status turns complete
+    while done["source"]["state"] is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        done = job(cloud, done["job_id"])
     data, _ = fetch(done["outputs"]["files"]["240p.mp4"]["url"])
     (tmp_path / "out.mp4").write_bytes(data)
     streams = probe_file(tmp_path / "out.mp4")["streams"]
