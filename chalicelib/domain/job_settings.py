@@ -262,7 +262,7 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
     for key, value in meta.items():
         field = key.replace("-", "_")
         if key in ("preset", "ladder"):
-            doc["ladder"] = parse_ladder_text(value)
+            doc["ladder"] = value  # a preset name or rung text: ``parse`` reads both
         elif key == "mp4":
             outputs["mp4"] = [n.strip() for n in value.split(",") if n.strip()]
         elif key in ("audio", "thumbnails"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
+from chalicelib.domain.presentation import rendition_entries
 from chalicelib.tools import ffmpeg
 
 from .context import Context
@@ -44,13 +45,15 @@ def _join(ctx: Context, bucket: str, keys: list[str], path: str) -> None:
 
 
 def _segment_keys(prefix: str, rendition: str, tasks: list[dict]) -> list[str]:
-    if rendition == "audio":
-        audio = next(t for t in tasks if t.get("kind") == "audio")
-        count = len(audio.get("extinf") or [])
-        return [J.output_key(prefix, rendition, A.SEGMENT_PATTERN % i) for i in range(count)]
-    chunks = sorted((t for t in tasks if t.get("kind") == "chunk"), key=lambda t: int(t["index"]))
-    indexes = [int(s["index"]) for c in chunks for s in (c.get("segs") or {}).get(rendition) or []]
-    return [J.output_key(prefix, rendition, A.SEGMENT_PATTERN % i) for i in indexes]
+    """Keys of a rendition's segments in order: the audio task's, or the chunks' checkpoints
+    as the published playlist lists them (``presentation.rendition_entries``)."""
+    audio = next((t for t in tasks if t.get("kind") == "audio" and t["name"] == rendition), None)
+    if audio is not None:
+        names = [A.SEGMENT_PATTERN % i for i in range(len(audio.get("extinf") or []))]
+    else:
+        chunks = sorted((t for t in tasks if t.get("kind") == "chunk"), key=lambda t: int(t["index"]))
+        names = [uri for uri, _ in rendition_entries(chunks, rendition)[0]]
+    return [J.output_key(prefix, rendition, name) for name in names]
 
 
 def make_files(ctx: Context, job: dict[str, Any], tasks: list[dict], workdir: str | None = None) -> dict[str, dict]:

@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chalicelib.domain.job_settings import parse_ladder_text
 from chalicelib.domain.jobs import TERMINAL, job_id_for
 
 from .apiauth import sign_request
@@ -107,7 +106,7 @@ def settings_from_args(args) -> dict:
     if args.preset and args.ladder:
         raise ValueError("--preset and --ladder are exclusive")
     if args.preset or args.ladder:
-        doc["ladder"] = parse_ladder_text(args.ladder) if args.ladder else args.preset
+        doc["ladder"] = args.ladder or args.preset  # rung text or a preset name: the schema reads both
     outputs = {}
     if args.mp4:
         outputs["mp4"] = [n.strip() for n in args.mp4.split(",") if n.strip()]
