@@ -11,14 +11,40 @@ STAMP  := $(VENV)/.installed
 # apt-get when missing: directly as root, through sudo otherwise.
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: ffmpeg deps
+.PHONY: ffmpeg node chromium console deps
 ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
 	  echo "installing ffmpeg (Debian package)"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg; }
 
-deps: ffmpeg $(STAMP)
+# Node.js and npm (Debian's) vendor the console's third-party assets; chromium (Debian's) runs
+# the browser tests through Playwright, which never downloads a browser of its own.
+node:
+	@command -v npm >/dev/null || { \
+	  echo "installing Node.js and npm (Debian packages)"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; }
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium (Debian package) for the browser tests"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
+# The web console's vendored assets (hls.js, uPlot) from the npm registry, pinned by
+# console/package-lock.json, copied into console/vendor/ (served as static files, no CDN).
+CONSOLE_STAMP := console/vendor/.installed
+$(CONSOLE_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p console/vendor
+	cp console/node_modules/hls.js/dist/hls.min.js console/node_modules/uplot/dist/uPlot.iife.min.js \
+	   console/node_modules/uplot/dist/uPlot.min.css console/vendor/
+	touch $(CONSOLE_STAMP)
+
+console: node $(CONSOLE_STAMP)
+
+deps: ffmpeg console $(STAMP)
 
 # checkov, the CloudFormation security scanner, in its own venv: its pinned dependencies
 # (constraints-scan.txt) conflict with the app's. The test suite scans the packaged template.
@@ -39,7 +65,7 @@ demo: deps
 	$(BIN)/vodpipe demo $(INPUT)
 
 ## Run the whole test suite (unit, contract, handlers, end to end). CI runs exactly this.
-test: deps $(SCAN_STAMP)
+test: deps chromium $(SCAN_STAMP)
 	VODPIPE_CHECKOV=$(SCAN_VENV)/bin/checkov $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).
@@ -60,4 +86,4 @@ up: deps
 	$(BIN)/vodpipe up
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache output .vodpipe out
+	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache output .vodpipe out console/node_modules console/vendor

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools import Logger
-from chalice import BadRequestError, Chalice, ConflictError, IAMAuthorizer, NotFoundError, Rate, Response
+from chalice import (BadRequestError, Chalice, CognitoUserPoolAuthorizer, ConflictError, IAMAuthorizer, NotFoundError,
+                     Rate, Response)
 
 from chalicelib.config import Settings
-from chalicelib.services import failures, ingest, query, submit, uploads, webhooks
+from chalicelib.services import failures, ingest, operations, query, submit, uploads, webhooks
 from chalicelib.services.context import Context
 
 app = Chalice(app_name="vodpipe", configure_logs=False)  # Powertools owns the "vodpipe" logger
@@ -26,6 +27,26 @@ _ctx: Context | None = None
 #: browsers may read jobs, never cancel or redrive them from another origin.
 IAM = IAMAuthorizer()
 READ_AUTH = IAM if _SETTINGS.api_read_auth else None
+#: The web console's twin of every route, under ``CONSOLE_API``, authorized by the console's
+#: Cognito user pool (API Gateway gives a method one authorizer, so the ID token and SigV4 are
+#: accepted on separate paths of one API, by the same handlers). The pool's ARN is not known
+#: when the app is imported: ``infra/package.py`` replaces this placeholder with the template's
+#: ``ConsoleUserPool``, and the local cloud checks tokens against its own pool. CORS is on:
+#: the console is served from the CDN, another origin, and every call carries the token
+#: explicitly (no cookie a third-party page could borrow).
+CONSOLE_API = "/console/api"
+CONSOLE_USER_POOL_PLACEHOLDER = "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_VodpipeConsoleUsers"
+CONSOLE_USERS = CognitoUserPoolAuthorizer("ConsoleUsers", provider_arns=[CONSOLE_USER_POOL_PLACEHOLDER])
+
+
+def api_route(path: str, methods: list[str], authorizer, cors: bool = False):
+    """Register a view on ``path`` (``authorizer``: IAM or None) and on ``CONSOLE_API + path``
+    (the console's Cognito authorizer)."""
+    def register(view):
+        app.route(path, methods=methods, cors=cors, authorizer=authorizer)(view)
+        app.route(CONSOLE_API + path, methods=methods, cors=True, authorizer=CONSOLE_USERS)(view)
+        return view
+    return register
 
 
 def ctx() -> Context:
@@ -127,7 +148,7 @@ def _operation(fn, *args):
         raise ConflictError(str(e))
 
 
-@app.route("/jobs/{job_id}", methods=["GET"], cors=True, authorizer=READ_AUTH)
+@api_route("/jobs/{job_id}", ["GET"], READ_AUTH, cors=True)
 def get_job(job_id):
     """The job resource; 404 for an unknown job."""
     job = query.get_job(ctx(), job_id)
@@ -136,7 +157,7 @@ def get_job(job_id):
     return job
 
 
-@app.route("/jobs", methods=["POST"], authorizer=IAM)
+@api_route("/jobs", ["POST"], IAM)
 def create_job():
     """Submit a job for a file in the ingest bucket: ``{"source": "s3://...", ...settings}``
     (README: job settings) -> 202 with ``job_id``; 400 naming the invalid field; an
@@ -155,7 +176,7 @@ def create_job():
     return Response(accepted, status_code=202, headers={"Location": f"/jobs/{accepted['job_id']}"})
 
 
-@app.route("/uploads", methods=["POST"], authorizer=IAM)
+@api_route("/uploads", ["POST"], IAM)
 def create_upload():
     """A presigned POST for a direct upload: ``{"filename", "content_type", ...settings}`` ->
     ``{"url", "fields", "key", "expires_at", "max_bytes"}``; 400 naming the invalid field."""
@@ -165,14 +186,24 @@ def create_upload():
         raise BadRequestError(str(e))
 
 
-@app.route("/presets", methods=["GET"], cors=True, authorizer=READ_AUTH)
+@api_route("/uploads/{upload_id}", ["GET"], READ_AUTH, cors=True)
+def get_upload(upload_id):
+    """Where a ``POST /uploads`` upload stands: ``{"upload_id", "received", "key", "size",
+    "job_id", "job_status"}`` (the job its S3 event makes, once S3 has the object)."""
+    try:
+        return uploads.upload_status(ctx(), upload_id)
+    except submit.BadRequest as e:
+        raise BadRequestError(str(e))
+
+
+@api_route("/presets", ["GET"], READ_AUTH, cors=True)
 def list_presets():
     """``{"presets": [{name, description, ladder [{name, height, bitrate}], absolute_uris,
     playlist_content_type}]}``."""
     return query.list_presets(ctx())
 
 
-@app.route("/jobs/{job_id}/renditions/{name}", methods=["GET"], cors=True, authorizer=READ_AUTH)
+@api_route("/jobs/{job_id}/renditions/{name}", ["GET"], READ_AUTH, cors=True)
 def get_rendition(job_id, name):
     """302 to a rendition: ``720p`` -> its media playlist, ``720p.mp4`` / ``audio.m4a`` -> the
     progressive file; 404 when the job or the rendition does not exist (yet)."""
@@ -182,7 +213,7 @@ def get_rendition(job_id, name):
     return Response("", status_code=302, headers={"Location": location})
 
 
-@app.route("/jobs", methods=["GET"], cors=True, authorizer=READ_AUTH)
+@api_route("/jobs", ["GET"], READ_AUTH, cors=True)
 def list_jobs():
     """``?status=&limit=&next_token=`` -> ``{"jobs": [...], "next_token": ...}``."""
     params = app.current_request.query_params or {}
@@ -193,32 +224,49 @@ def list_jobs():
         raise BadRequestError(str(e))
 
 
-@app.route("/stats", methods=["GET"], cors=True, authorizer=READ_AUTH)
+@api_route("/stats", ["GET"], READ_AUTH, cors=True)
 def stats():
     """Queue depths, jobs by status, jobs completed per minute."""
     return query.stats(ctx())
 
 
-@app.route("/jobs/{job_id}", methods=["DELETE"], authorizer=IAM)
+@api_route("/jobs/{job_id}", ["DELETE"], IAM)
 def cancel_job(job_id):
     """Cancel a queued or processing job: its ffmpeg processes stop within seconds; 409 if it
     already ended."""
     return _operation(failures.cancel_job, job_id)
 
 
-@app.route("/jobs/{job_id}/retry", methods=["POST"], authorizer=IAM)
+@api_route("/jobs/{job_id}/retry", ["POST"], IAM)
 def retry_job(job_id):
     """Re-run only the failed renditions of a failed job (they resume from checkpoints)."""
     return _operation(failures.retry_job, job_id)
 
 
-@app.route("/dlq", methods=["GET"], authorizer=IAM)
+@api_route("/dlq", ["GET"], IAM)
 def get_dead_letters():
     """Dead-lettered tasks with their job, rendition and last error."""
     return failures.list_dead_letters(ctx())
 
 
-@app.route("/dlq/{message_id}/retry", methods=["POST"], authorizer=IAM)
+@api_route("/dlq/{message_id}/retry", ["POST"], IAM)
 def redrive(message_id):
     """Send one dead letter back to the tasks queue."""
     return _operation(failures.redrive_dead_letter, message_id)
+
+
+@api_route("/alarms", ["GET"], IAM)
+def get_alarms():
+    """The stack's alarms: state, reason and time of the last transition (ALARM first)."""
+    return operations.alarms(ctx())
+
+
+@api_route("/metrics", ["GET"], IAM)
+def get_metrics():
+    """``?window=3600&period=60`` (s) -> throughput, latency P50/P95, failures and queue
+    depth series from CloudWatch (``services.operations.metrics``)."""
+    params = app.current_request.query_params or {}
+    try:
+        return operations.metrics(ctx(), int(params.get("window", 3600)), int(params.get("period", 60)))
+    except ValueError as e:
+        raise BadRequestError(str(e))

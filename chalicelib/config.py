@@ -34,6 +34,7 @@ def resource_names(app: str = "vodpipe", stage: str = "dev", account: str = DEFA
         "VODPIPE_JOBS_TABLE": f"{prefix}-jobs",
         "VODPIPE_EVENTS_TOPIC": f"{prefix}-job-events",
         "VODPIPE_WEBHOOKS_QUEUE": f"{prefix}-webhooks",
+        "VODPIPE_ALARM_PREFIX": f"{prefix}-",
     }
 
 
@@ -93,6 +94,8 @@ class Settings:
     max_pixels: int = 7680 * 4320
     #: webhooks: deployment-wide targets, HMAC secret, POST timeout (s), private targets allowed
     webhooks_queue: str = ""
+    #: every alarm of the stack is named ``<alarm_prefix><what>`` (GET /alarms lists them)
+    alarm_prefix: str = ""
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str = ""
     webhook_timeout: float = 5.0
@@ -168,6 +171,7 @@ class Settings:
             webhooks_queue=get("VODPIPE_WEBHOOKS_QUEUE"),
             webhook_urls=tuple(u for u in env.get("VODPIPE_WEBHOOK_URLS", "").split(",") if u.strip()),
             webhook_secret=env.get("VODPIPE_WEBHOOK_SECRET", ""),
+            alarm_prefix=get("VODPIPE_ALARM_PREFIX"),
             webhook_timeout=float(env.get("VODPIPE_WEBHOOK_TIMEOUT", cls.webhook_timeout)),
             webhook_allow_private=env.get("VODPIPE_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
             api_read_auth=env.get("VODPIPE_API_READ_AUTH", "true").lower() not in ("0", "false", "no"),

@@ -7,7 +7,8 @@ Chalice derives ``DefaultRole`` from the boto3 calls it finds in ``app.py`` (non
 ``chalicelib/``), so it would allow CloudWatch Logs and SQS receive/delete only (DESIGN §10). The
 template defines one role per function, marked ``Metadata.VodpipePrincipal: function:<name>`` —
 the same roles the local cloud enforces — and ``bind_function_roles`` points each packaged
-function at its role and removes ``DefaultRole``. ``apply_function_metadata`` then gives every
+function at its role and removes ``DefaultRole``. ``bind_console_authorizer`` points the console routes' Cognito authorizer at the template's
+user pool. ``apply_function_metadata`` then gives every
 function the environment in ``Metadata.VodpipeFunctions.Environment`` (resource names by
 reference) and the scanner suppressions in ``Metadata.VodpipeFunctions.ScannerSuppressions``
 (each with its reason) to the resources Chalice generates. Writes ``OUT_DIR/sam.yaml`` and the
@@ -106,6 +107,26 @@ def bind_event_queues(template: dict) -> dict:
     return template
 
 
+def bind_console_authorizer(template: dict, pool: str = "ConsoleUserPool") -> dict:
+    """Point the REST API's Cognito authorizer (``app.CONSOLE_USERS``) at the template's user
+    pool ``pool`` (``Fn::GetAtt [pool, Arn]``) instead of the placeholder ARN the app holds at
+    packaging time. Returns the template (changed in place).
+
+    Raises ValueError when the API has a Cognito authorizer but the template no such pool."""
+    for res in template["Resources"].values():
+        if res.get("Type") != "AWS::Serverless::Api":
+            continue
+        definitions = (res["Properties"].get("DefinitionBody") or {}).get("securityDefinitions") or {}
+        for definition in definitions.values():
+            authorizer = definition.get("x-amazon-apigateway-authorizer") or {}
+            if authorizer.get("type") != "cognito_user_pools":
+                continue
+            if template["Resources"].get(pool, {}).get("Type") != "AWS::Cognito::UserPool":
+                raise ValueError(f"the API has a Cognito authorizer but the template has no user pool {pool}")
+            authorizer["providerARNs"] = [{"Fn::GetAtt": [pool, "Arn"]}]
+    return template
+
+
 FINGERPRINTED = ("app.py", "requirements.txt", ".chalice/config.json", "infra/template.yaml", "infra/package.py")
 
 
@@ -131,7 +152,8 @@ def build(out: Path) -> None:
                     str(ROOT / "infra" / "template.yaml"), str(out)], cwd=ROOT, check=True, env=env,
                    stdout=subprocess.DEVNULL)
     sam = out / "sam.yaml"
-    template = apply_function_metadata(bind_event_queues(bind_function_roles(yaml.safe_load(sam.read_text()))))
+    template = apply_function_metadata(bind_console_authorizer(bind_event_queues(bind_function_roles(
+        yaml.safe_load(sam.read_text())))))
     sam.write_text(yaml.safe_dump(template, sort_keys=False))
 
 

@@ -112,6 +112,14 @@ class Objects:
                 return None
             raise
 
+    def first_object(self, bucket: str, prefix: str) -> dict | None:
+        """``{"key", "etag", "size"}`` of the first object (in key order) under ``prefix``, or
+        None when there is none (ListObjectsV2, one key)."""
+        found = self._s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("Contents") or []
+        if not found:
+            return None
+        return {"key": found[0]["Key"], "etag": found[0]["ETag"].strip('"'), "size": found[0]["Size"]}
+
     def get_small(self, bucket: str, key: str, limit: int) -> bytes | None:
         """The object's bytes if it exists and holds at most ``limit`` bytes; None when it does
         not exist. Raises ValueError when it is larger (only the first ``limit + 1`` bytes are

@@ -6,6 +6,7 @@ from functools import cached_property
 
 from chalicelib.aws.events import Events
 from chalicelib.aws.jobstore import JobStore
+from chalicelib.aws.monitoring import Monitoring
 from chalicelib.aws.objects import Objects
 from chalicelib.aws.queues import Queues
 from chalicelib.aws.records import Records
@@ -36,6 +37,10 @@ class Context:
     @cached_property
     def objects(self) -> Objects:
         return Objects(self.settings.region, self.settings.endpoint_url)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        return Monitoring(self.settings.region, self.settings.endpoint_url)
 
     @cached_property
     def events(self) -> Events:

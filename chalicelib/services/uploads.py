@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain import job_settings
+from chalicelib.domain import jobs as J
 from chalicelib.domain.presets import presets
 
 from .context import Context
@@ -31,8 +32,8 @@ def safe_filename(name: Any) -> str:
 
 def presigned_upload(ctx: Context, body: Any) -> dict:
     """``body``: ``{"filename", "content_type" (video/*), ...settings}``. Returns ``{"url",
-    "fields" (the form fields to send before the file), "key", "bucket", "max_bytes",
-    "expires_at"}``. Raises ``BadRequest`` naming the field."""
+    "fields" (the form fields to send before the file), "upload_id", "key", "bucket",
+    "max_bytes", "expires_at"}``. Raises ``BadRequest`` naming the field."""
     if not isinstance(body, dict):
         raise BadRequest("body: must be a JSON object")
     document = {k: v for k, v in body.items() if k not in ("filename", "content_type")}
@@ -43,13 +44,32 @@ def presigned_upload(ctx: Context, body: Any) -> dict:
     content_type = str(body.get("content_type") or "video/mp4")
     if not re.fullmatch(r"video/[A-Za-z0-9.+-]{1,64}", content_type):
         raise BadRequest("content_type: must be a video/* media type")
-    key = f"{UPLOAD_PREFIX}/{uuid.uuid4().hex}/{safe_filename(body.get('filename'))}"
+    upload_id = uuid.uuid4().hex
+    key = f"{UPLOAD_PREFIX}/{upload_id}/{safe_filename(body.get('filename'))}"
     meta = job_settings.metadata_for(settings.to_dict()) or {"settings": "{}"}
     fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": v for k, v in meta.items()}}
     conditions = [{"Content-Type": content_type}, *({f"x-amz-meta-{k}": v} for k, v in meta.items()),
                   ["content-length-range", 1, ctx.settings.max_bytes]]
     post = ctx.objects.presign_post(ctx.settings.ingest_bucket, key, fields, conditions, UPLOAD_EXPIRY_SECONDS)
     expires = datetime.now(timezone.utc) + timedelta(seconds=UPLOAD_EXPIRY_SECONDS)
-    return {"url": post["url"], "fields": post["fields"], "bucket": ctx.settings.ingest_bucket, "key": key,
+    return {"upload_id": upload_id, "url": post["url"], "fields": post["fields"],
+            "bucket": ctx.settings.ingest_bucket, "key": key,
             "max_bytes": ctx.settings.max_bytes, "settings": settings.to_dict(),
             "expires_at": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+
+def upload_status(ctx: Context, upload_id: str) -> dict:
+    """Where the upload ``upload_id`` (from ``presigned_upload``) stands: ``{"upload_id",
+    "received": bool, "key", "size" (bytes), "job_id", "job_status"}``. Once S3 holds the
+    object, ``job_id`` is the job its event makes (``jobs.job_id_for`` over bucket, key and
+    ETag, as ingest computes it); ``job_status`` stays None until ingest has recorded the job.
+    Raises ``BadRequest`` for an id that ``presigned_upload`` cannot have made."""
+    if not re.fullmatch(r"[0-9a-f]{32}", upload_id or ""):
+        raise BadRequest("upload_id: not an upload id")
+    found = ctx.objects.first_object(ctx.settings.ingest_bucket, f"{UPLOAD_PREFIX}/{upload_id}/")
+    if found is None:
+        return {"upload_id": upload_id, "received": False, "key": None, "size": None, "job_id": None,
+                "job_status": None}
+    job_id = J.job_id_for(ctx.settings.ingest_bucket, found["key"], found["etag"])
+    return {"upload_id": upload_id, "received": True, "key": found["key"], "size": found["size"],
+            "job_id": job_id, "job_status": ctx.store.get_job_status(job_id)}

@@ -1,6 +1,6 @@
 """API authorization in the local cloud: what API Gateway does for routes with Chalice's
-``IAMAuthorizer`` (``AWS_IAM`` authorization), so the local API is not more permissive than
-AWS's.
+``IAMAuthorizer`` (``AWS_IAM`` authorization) and ``CognitoUserPoolAuthorizer`` (Cognito user
+pool authorizers), so the local API is not more permissive than AWS's.
 
 API Gateway checks the request's Signature Version 4 (service ``execute-api``) against the
 caller's credentials before the function runs; a missing or wrong signature is answered with
@@ -9,9 +9,18 @@ caller's credentials before the function runs; a missing or wrong signature is a
 with botocore's own SigV4 implementation from the local credentials and compared. Clients sign
 with ``sign_request`` (the ``vodpipe`` CLI, the tests), exactly as they would for AWS.
 
+Chalice's local server would also admit any token on a Cognito-authorized route (it only
+decodes the claims). Here the ID token in the ``Authorization`` header must verify against the
+user pool's JSON Web Key Set (RS256), be issued by that pool (``iss``), to one of its app
+clients (``aud``), as an ID token (``token_use``), and not be expired; anything else is answered
+401 ``{"message": "Unauthorized"}`` before the function runs, and the verified claims reach it in
+``requestContext.authorizer.claims`` as API Gateway passes them.
+
 Rules: AWS General Reference, "Signature Version 4 signing process" (canonical request,
 string to sign, 5-minute clock skew); API Gateway developer guide, "Control access to an API
-with IAM permissions" (403 responses, ``x-amzn-ErrorType``).
+with IAM permissions" (403 responses, ``x-amzn-ErrorType``) and "Control access to a REST API
+using Amazon Cognito user pools as authorizer"; Cognito developer guide, "Verifying a JSON Web
+Token".
 """
 from __future__ import annotations
 
@@ -25,8 +34,8 @@ from urllib.parse import urlsplit
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from chalice.app import IAMAuthorizer
-from chalice.local import ForbiddenError, LocalGatewayAuthorizer
+from chalice.app import CognitoUserPoolAuthorizer, IAMAuthorizer
+from chalice.local import ForbiddenError, LocalGatewayAuthorizer, NotAuthorizedError
 
 SERVICE = "execute-api"
 MAX_SKEW_SECONDS = 300
@@ -95,16 +104,65 @@ def verify(method: str, url: str, headers: Mapping[str, str], body: bytes, secre
     return access_key
 
 
+class TokenRejected(Exception):
+    """An ID token a Cognito user pool authorizer refuses; the message says why (for logs)."""
+
+
+class UserPoolTokens:
+    """Verifies ID tokens of one user pool: ``issuer`` (``https://cognito-idp.<region>.
+    amazonaws.com/<pool id>``), its app ``client_ids``, and ``jwks`` (the pool's JSON Web Key
+    Set, as served at ``<issuer>/.well-known/jwks.json``)."""
+
+    def __init__(self, issuer: str, client_ids: list[str], jwks: dict):
+        from joserfc.jwk import KeySet
+        self.issuer, self.client_ids = issuer, set(client_ids)
+        self.keys = KeySet.import_key_set(jwks)
+
+    def verify(self, token: str, now: float | None = None) -> dict:
+        """The claims of ``token`` (a compact JWS). Raises ``TokenRejected`` for a bad
+        signature or algorithm, another issuer or client, an access token, or an expired one."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        try:
+            claims = jwt.decode(token, self.keys, algorithms=["RS256"]).claims
+        except (JoseError, ValueError) as e:
+            raise TokenRejected(f"not a valid token of this pool: {e}") from None
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected(f"issuer {claims.get('iss')!r} is not {self.issuer}")
+        if claims.get("token_use") != "id":
+            raise TokenRejected("not an ID token (an authorizer without scopes accepts ID tokens only)")
+        if claims.get("aud") not in self.client_ids:
+            raise TokenRejected("issued to another app client")
+        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= (now or datetime.now(timezone.utc).timestamp()):
+            raise TokenRejected("expired")
+        return claims
+
+
 class SigV4GatewayAuthorizer(LocalGatewayAuthorizer):
     """Chalice's local authorizer plus API Gateway's ``AWS_IAM`` check for routes whose
-    authorizer is ``IAMAuthorizer``; custom and Cognito authorizers behave as in Chalice."""
+    authorizer is ``IAMAuthorizer`` and the user pool check (``user_pool``) for routes whose
+    authorizer is ``CognitoUserPoolAuthorizer``; custom authorizers behave as in Chalice."""
 
-    def __init__(self, app_object: Any, secrets: Mapping[str, str], region: str, origin: str):
+    def __init__(self, app_object: Any, secrets: Mapping[str, str], region: str, origin: str,
+                 user_pool: "UserPoolTokens | None" = None):
         super().__init__(app_object)
         self.secrets, self.region, self.origin = dict(secrets), region, origin.rstrip("/")
+        self.user_pool = user_pool
 
     def authorize(self, raw_path: str, lambda_event: dict, lambda_context: Any):
         route = self._route_for_event(lambda_event)
+        if route is not None and isinstance(route.authorizer, CognitoUserPoolAuthorizer):
+            token = (lambda_event.get("headers") or {}).get("authorization") or ""
+            try:
+                if self.user_pool is None:
+                    raise TokenRejected("no user pool in this stack")
+                claims = self.user_pool.verify(token)
+            except TokenRejected:
+                raise NotAuthorizedError({"x-amzn-RequestId": lambda_context.aws_request_id,
+                                          "x-amzn-ErrorType": "UnauthorizedException"},
+                                         json.dumps({"message": "Unauthorized"}).encode())
+            lambda_event["requestContext"]["authorizer"] = {"claims": {k: str(v) for k, v in claims.items()}}
+            return lambda_event, lambda_context
         if route is not None and isinstance(route.authorizer, IAMAuthorizer):
             body = lambda_event.get("body") or b""
             body = body.encode() if isinstance(body, str) else body

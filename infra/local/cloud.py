@@ -39,6 +39,7 @@ import boto3
 
 from .alarms import AlarmEvaluator
 from .apiauth import sign_request
+from .console import local_console
 from .emulator import EmulatorServer
 from .iam import Principal, access_key_for
 from .logs import LogShipper
@@ -197,6 +198,11 @@ class LocalCloud:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def console_url(self) -> str:
+        """The web console, served at the API's origin."""
+        return f"{self.api_url}/console/"
+
     # --- lifecycle --------------------------------------------------------------------
     def start(self) -> "LocalCloud":
         """Start everything; returns self. Raises RuntimeError when a port is taken."""
@@ -321,7 +327,9 @@ class LocalCloud:
         elif port_in_use(self.api_port):
             raise RuntimeError(f"API port {self.api_port} is in use; choose another with --api-port")
         secrets = {LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-        self._api = ApiGateway(self.app, self.api_port, lambda event: self.invoke("api", event), secrets, self.region)
+        user_pool, site = local_console(self.stack, self.client("cognito-idp"), self.endpoint_url, self.region)
+        self._api = ApiGateway(self.app, self.api_port, lambda event: self.invoke("api", event), secrets, self.region,
+                               user_pool, site)
         self._api.start()
 
     def stop(self) -> None:

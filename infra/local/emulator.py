@@ -6,12 +6,14 @@
   Serialising DynamoDB requests restores the guarantee the job store relies on (DESIGN §3).
 * ``iam.IamEnforcingApp`` (optional): every call of a function or worker checked against its
   role.
+* ``metric_percentiles``: ``pNN`` statistics in ``GetMetricData`` (moto has none).
 """
 from __future__ import annotations
 
 import threading
 from typing import Any, Callable
 
+from . import metric_percentiles
 from .iam import IamEnforcingApp
 
 
@@ -38,6 +40,7 @@ class EmulatorServer:
         from moto.server import ThreadedMotoServer
         from werkzeug.serving import make_server
 
+        metric_percentiles.install()
         app: Callable = AtomicItemWrites(DomainDispatcherApplication(create_backend_app))
         self.iam = IamEnforcingApp(app, [], region, "123456789012") if enforce_iam else None
         outer_app = self.iam or app

@@ -84,6 +84,13 @@ def request_permissions(method: str, path: str, query: str, headers: dict[str, s
     operations map to ``<service>:<Operation>`` on ``*``; an S3 request on a bucket to the
     S3 action of its sub-resource. ``headers`` are lower-cased."""
     target = headers.get("x-amz-target", "")
+    if service == "monitoring":  # CloudWatch signs as "monitoring"; its IAM prefix is "cloudwatch"
+        operation = (target.rsplit(".", 1)[1] if target else path.rsplit("/", 1)[1] if "/operation/" in path
+                     else parse_qs(body.decode("utf-8", "replace") if body else query).get("Action", ["Unknown"])[0])
+        if operation == "DescribeAlarms":  # resource type alarm (Service Authorization Reference,
+            # Amazon CloudWatch): a query by name prefix is checked as one on every alarm
+            return [("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:*")]
+        return [(f"cloudwatch:{operation}", "*")]
     if service == "s3":
         return _s3_permissions(method, path, query, headers)
     if target:  # JSON protocol: DynamoDB, SQS, CloudWatch Logs, ECS...
@@ -93,8 +100,6 @@ def request_permissions(method: str, path: str, query: str, headers: dict[str, s
         except ValueError:
             payload = {}
         return _json_permissions(service, operation, payload, region, account)
-    if "/operation/" in path:  # smithy RPC v2 (CloudWatch): /service/<id>/operation/<Operation>
-        return [(f"{'cloudwatch' if service == 'monitoring' else service}:{path.rsplit('/', 1)[1]}", "*")]
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace") if body else query).items()}
     operation = form.get("Action", "Unknown")
     resource = form.get("TopicArn") or form.get("TargetArn") or "*"

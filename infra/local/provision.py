@@ -397,3 +397,20 @@ class Provisioner:
         arn = res["taskDefinition"]["taskDefinitionArn"]
         stack.refs[logical] = arn
         stack.attrs[logical] = {"TaskDefinitionArn": arn}
+
+    def _cognito_userpool(self, stack: Stack, logical: str, p: dict) -> None:
+        kwargs = {k: p[k] for k in ("Policies", "AdminCreateUserConfig", "UsernameAttributes", "AutoVerifiedAttributes",
+                                    "MfaConfiguration", "AccountRecoverySetting") if k in p}
+        pool = self.client("cognito-idp").create_user_pool(PoolName=p["UserPoolName"], **kwargs)["UserPool"]
+        stack.refs[logical] = pool["Id"]
+        stack.attrs[logical] = {"Arn": pool["Arn"], "UserPoolId": pool["Id"],
+                                "ProviderName": f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}",
+                                "ProviderURL": f"https://cognito-idp.{self.region}.amazonaws.com/{pool['Id']}"}
+
+    def _cognito_userpoolclient(self, stack: Stack, logical: str, p: dict) -> None:
+        kwargs = {k: p[k] for k in ("GenerateSecret", "ExplicitAuthFlows", "PreventUserExistenceErrors", "IdTokenValidity",
+                                    "AccessTokenValidity", "RefreshTokenValidity", "TokenValidityUnits") if k in p}
+        client = self.client("cognito-idp").create_user_pool_client(
+            UserPoolId=p["UserPoolId"], ClientName=p.get("ClientName") or logical, **kwargs)["UserPoolClient"]
+        stack.refs[logical] = client["ClientId"]
+        stack.attrs[logical] = {"ClientId": client["ClientId"]}

@@ -150,9 +150,12 @@ class FunctionPool:
 class ApiGateway(threading.Thread):
     """The REST API on 127.0.0.1:``port``: routes of ``app`` (a Chalice app, read for its route
     table only), SigV4 for IAM-authorized routes with ``secrets`` (access key -> secret key),
-    and each request invoked as an API Gateway proxy event through ``invoke``."""
+    ID tokens of ``user_pool`` for Cognito-authorized ones, and each request invoked as an API
+    Gateway proxy event through ``invoke``. ``site`` (``console.ConsoleSite``) serves the web
+    console's GETs at the same origin."""
 
-    def __init__(self, app: Any, port: int, invoke: Callable[[dict], Any], secrets: dict[str, str], region: str):
+    def __init__(self, app: Any, port: int, invoke: Callable[[dict], Any], secrets: dict[str, str], region: str,
+                 user_pool: Any = None, site: Any = None):
         super().__init__(daemon=True, name="api-gateway")
         from http.server import BaseHTTPRequestHandler
 
@@ -186,8 +189,18 @@ class ApiGateway(threading.Thread):
         class GatewayHandler(ChaliceRequestHandler):
             def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
                 self.local_gateway = LocalGateway(integration, config)
-                self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin)
+                self.local_gateway._authorizer = SigV4GatewayAuthorizer(app, secrets, region, origin, user_pool)
                 BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
+            def do_GET(self) -> None:
+                if site is None or not site.handles(self.path):
+                    return self._generic_handle()
+                status, headers, body = site.respond(self.path, origin)
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:  # no access log
                 pass
