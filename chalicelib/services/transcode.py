@@ -9,7 +9,6 @@ playlists are written by ``finalize.publish`` from what every task recorded.
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import shutil
 import tempfile
@@ -228,7 +227,7 @@ class TaskRunner:
         """Record a permanent failure of the task and its job; publish ``JobFailed`` once.
         Returns True when this call moved the job to ``failed``."""
         ctx = self.ctx
-        job_id, name = msg["job_id"], msg["task"]
+        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
         ctx.store.fail_task(job_id, name, error.as_dict())
         if ctx.store.set_job_status(job_id, J.FAILED, error={**error.as_dict(), "task": name}, completed_at=now_iso()):
             ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": {**error.as_dict(), "task": name}},

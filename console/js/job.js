@@ -41,6 +41,9 @@ export async function render(view, ctx, jobId) {
     wireActions(view, job, ctx);
     const master = job.outputs && job.outputs.master_playlist && job.outputs.master_playlist.url;
     if (master && !player) player = attachPlayer(view, master, ctx);
+    if (!master && ENDED.has(job.status)) {  // nothing was published: no player to show
+      view.querySelector(".player").innerHTML = `<p class="muted">No output to play: the job ${esc(job.status)} before its first chunk was published.</p>`;
+    }
     if (player && job.outputs.thumbnails_vtt && !player.previews) player.loadPreviews(job.outputs.thumbnails_vtt.url);
     return ENDED.has(job.status);
   };

@@ -66,6 +66,7 @@ def cmd_up(args) -> int:
     try:
         console.print(f"[green]vodpipe local cloud up[/]: emulator {cloud.endpoint_url}, API {cloud.api_url}, "
                       f"up to {cloud.workers} worker(s), scaling with the backlog; logs in {cloud.state_dir / 'logs'}")
+        console.print(f"[bold]web console[/]  {cloud.console_url}  (drop a video on it)")
         console.print("In another shell:  eval \"$(vodpipe env)\"  then  aws s3 cp clip.mp4 s3://$VODPIPE_INGEST_BUCKET/")
         print("\n".join(cloud.export_lines()), flush=True)
         console.print("Ctrl-C stops everything.")
@@ -211,6 +212,7 @@ def cmd_demo(args) -> int:
     try:
         console.print(f"local cloud up in {time.monotonic() - t0:.1f} s: emulator {cloud.endpoint_url}, "
                       f"API {cloud.api_url}, {cloud.workers} worker(s)")
+        console.print(f"[bold]web console[/]  {cloud.console_url}")
         settings = Settings.from_env()
         t1 = time.monotonic()
         job_id = submit(path, settings.ingest_bucket, None, cloud.endpoint_url)
@@ -218,11 +220,12 @@ def cmd_demo(args) -> int:
         job = follow(cloud.api_url, job_id)
         console.print(f"job finished in {time.monotonic() - t1:.1f} s")
         print_job(job)
+        console.print(f"[bold]in the console[/]  {cloud.console_url}#/jobs/{job_id}")
         if job["status"] == "complete":
             out = download_outputs(job, settings.output_bucket, cloud.endpoint_url, Path(args.output))
             console.print(f"[bold]local copy[/]      {out / 'master.m3u8'}  (e.g. ffplay {out / 'master.m3u8'})")
         if sys.stdin.isatty() and not args.no_wait:
-            console.print("The playlist URL works while this runs (hls.js, VLC, ffplay). Ctrl-C to stop.")
+            console.print("The console and the playlist URL work while this runs (hls.js, VLC, ffplay). Ctrl-C to stop.")
             _wait_for_interrupt()
         return 0 if job["status"] == "complete" else 1
     finally:

@@ -48,7 +48,8 @@ from .runtime import ApiGateway, FunctionContainer, FunctionPool, runtime_enviro
 from .scaling import ScalingPolicy
 from .tasks import TaskRunner
 from .triggers import EventSourceMapping, Schedule
-from .provision import Provisioner, Stack
+from .provision import Provisioner
+from .stack import Stack
 
 log = logging.getLogger("vodpipe.local")
 ROOT = Path(__file__).resolve().parents[2]

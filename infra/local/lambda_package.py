@@ -27,7 +27,7 @@ import yaml
 from infra.package import ROOT, ensure_package, function_name
 
 if TYPE_CHECKING:
-    from .provision import Stack
+    from .stack import Stack
 
 #: What the python3.11 Lambda runtime provides besides the standard library (AWS documents
 #: boto3 and botocore as included; these are them and their dependencies).

@@ -97,3 +97,21 @@ def test_outputs_are_delivered_through_cloudfront_with_origin_access_control(tem
     assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"} and "AWS:SourceArn" in read["Condition"]["StringEquals"]
     base = template["Metadata"]["VodpipeFunctions"]["Environment"]["VODPIPE_OUTPUT_BASE_URL"]["Fn::If"]
     assert base[0] == "UseCdn" and "OutputDistribution.DomainName" in base[1]["Fn::Sub"]
+
+
+def test_console_routes_take_the_console_pools_id_tokens_and_the_others_sigv4(template):
+    """API Gateway allows one authorizer per method: the console's twins under /console/api use
+    the template's user pool (not the placeholder the app holds at packaging time)."""
+    (api,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
+    body = api["Properties"]["DefinitionBody"]
+    cognito = body["securityDefinitions"]["ConsoleUsers"]["x-amazon-apigateway-authorizer"]
+    assert cognito == {"type": "cognito_user_pools", "providerARNs": [{"Fn::GetAtt": ["ConsoleUserPool", "Arn"]}]}
+    assert template["Resources"]["ConsoleUserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
+    assert template["Resources"]["ConsoleUserPoolClient"]["Properties"]["GenerateSecret"] is False
+    console = [m for path, ms in body["paths"].items() if path.startswith("/console/api/")
+               for verb, m in ms.items() if verb != "options"]
+    others = [m for path, ms in body["paths"].items() if not path.startswith("/console/")
+              for verb, m in ms.items() if verb != "options"]
+    assert console and len(console) == len(others)
+    assert all(m["security"] == [{"ConsoleUsers": []}] for m in console)
+    assert all(m.get("security") in ([{"sigv4": []}], None) for m in others)

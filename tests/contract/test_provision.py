@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from chalicelib.config import resource_names
-from infra.local.provision import TEMPLATE, load_template
+from infra.local.stack import TEMPLATE, load_template
 
 
 def test_template_passes_cfn_lint():

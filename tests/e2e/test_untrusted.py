@@ -150,7 +150,7 @@ def test_a_role_missing_one_statement_fails_where_aws_would(tmp_path):
     action and resource), retried, and the upload ends INGEST_FAILED naming AccessDenied."""
     import copy
 
-    from infra.local.provision import load_template
+    from infra.local.stack import load_template
     template = copy.deepcopy(load_template())
     policy = template["Resources"]["IngestFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "FanOut"]

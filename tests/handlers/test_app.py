@@ -159,3 +159,22 @@ def test_ingest_dead_letter_fails_the_job_with_the_last_error(app_client, client
     event = app_client.events.generate_sqs_event(message_bodies=["not json"], queue_name="vodpipe-dev-ingest-dlq")
     app_client.lambda_.invoke("ingest_dead_letters", event)
     assert app_module.ctx().records.get_dead_letter("message-id")["error"]["code"] == "MALFORMED_EVENT"
+
+
+def test_an_upload_is_found_by_its_upload_id_once_s3_has_it(app_client, client, emulator, queues):  # noqa: F811
+    """GIVEN a presigned upload WHEN the file lands and ingest runs THEN GET /uploads/{id}
+    names the job its S3 event made."""
+    res = app_client.http.post("/uploads", headers={"Content-Type": "application/json"},
+                               body=json.dumps({"filename": "flower.mp4", "content_type": "video/mp4"}))
+    upload = res.json_body
+    assert app_client.http.get(f"/uploads/{upload['upload_id']}").json_body == {
+        "upload_id": upload["upload_id"], "received": False, "key": None, "size": None, "job_id": None,
+        "job_status": None}
+    body = upload_and_get_event(client, emulator, queues, media("flower.mp4"), upload["key"])
+    found = app_client.http.get(f"/uploads/{upload['upload_id']}").json_body
+    assert found["received"] and found["key"] == upload["key"] and found["job_status"] is None
+    invoke_ingest(app_client, body)
+    after = app_client.http.get(f"/uploads/{upload['upload_id']}").json_body
+    assert after["job_id"] == found["job_id"] and after["job_status"] == "queued"
+    assert app_client.http.get(f"/jobs/{found['job_id']}").json_body["source"]["key"] == upload["key"]
+    assert app_client.http.get("/uploads/..%2Fjobs").status_code == 400

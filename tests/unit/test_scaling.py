@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from infra.local.provision import Stack, load_template
+from infra.local.stack import Stack, load_template
 from infra.local.scaling import Scaler, ScalingPolicy
 
 

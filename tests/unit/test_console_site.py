@@ -1,0 +1,37 @@
+"""The console's static files in the local cloud (``infra.local.console.ConsoleSite``)."""
+import json
+
+import pytest
+
+from infra.local.console import ConsoleSite
+
+
+@pytest.fixture
+def site(tmp_path):
+    (tmp_path / "js").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    (tmp_path / "js" / "app.js").write_text("export {}")
+    (tmp_path.parent / "secret.txt").write_text("not for the web")
+    return ConsoleSite(lambda origin: {"api_url": origin + "/console/api"}, tmp_path)
+
+
+def test_root_redirects_to_the_console_and_the_api_twin_is_not_a_file(site):
+    assert site.respond("/", "http://h")[:2] == (302, {"Location": "/console/"})
+    assert site.handles("/") and site.handles("/console/js/app.js") and site.handles("/console")
+    assert not site.handles("/console/api/jobs") and not site.handles("/jobs")
+
+
+def test_files_are_served_with_their_type_and_config_for_the_origin(site):
+    status, headers, body = site.respond("/console/", "http://h")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and body == b"<!doctype html>"
+    status, headers, body = site.respond("/console/js/app.js?v=1", "http://h")
+    assert status == 200 and "javascript" in headers["Content-Type"]
+    status, headers, body = site.respond("/console/config.json", "http://127.0.0.1:8000")
+    assert json.loads(body) == {"api_url": "http://127.0.0.1:8000/console/api"}
+    assert headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/console/../secret.txt", "/console/js/../../secret.txt", "/console/missing.js",
+                                  "/console/%2e%2e/secret.txt"])
+def test_nothing_outside_the_console_folder_is_served(site, path):
+    assert site.respond(path, "http://h")[0] == 404
