@@ -110,7 +110,8 @@ def bind_event_queues(template: dict) -> dict:
 def bind_console_authorizer(template: dict, pool: str = "ConsoleUserPool") -> dict:
     """Point the REST API's Cognito authorizer (``app.CONSOLE_USERS``) at the template's user
     pool ``pool`` (``Fn::GetAtt [pool, Arn]``) instead of the placeholder ARN the app holds at
-    packaging time. Returns the template (changed in place).
+    packaging time, and give API Gateway's default 4XX/5XX responses CORS headers (API Gateway
+    developer guide, "Gateway responses"). Returns the template (changed in place).
 
     Raises ValueError when the API has a Cognito authorizer but the template no such pool."""
     for res in template["Resources"].values():
@@ -124,6 +125,12 @@ def bind_console_authorizer(template: dict, pool: str = "ConsoleUserPool") -> di
             if template["Resources"].get(pool, {}).get("Type") != "AWS::Cognito::UserPool":
                 raise ValueError(f"the API has a Cognito authorizer but the template has no user pool {pool}")
             authorizer["providerARNs"] = [{"Fn::GetAtt": [pool, "Arn"]}]
+            # API Gateway's own 4XX/5XX answers (401 for a missing or expired token) carry CORS
+            # headers too, or the console on the CDN's origin could not read them and sign in again
+            cors = {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+                    "gatewayresponse.header.Access-Control-Allow-Headers": "'Authorization,Content-Type'"}
+            res["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"] = {
+                kind: {"responseParameters": cors} for kind in ("DEFAULT_4XX", "DEFAULT_5XX")}
     return template
 
 

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { age, badge, bar, bitrate, bytes, clock, esc, fileName } from "./format.js";
 
-const ENDED = new Set(["complete", "failed", "cancelled"]);
+const ENDED = new Set(["complete", "failed", "canceled"]);
 
 export async function render(view, ctx, jobId) {
   view.innerHTML = `

@@ -3,7 +3,7 @@
 import { api, uploadFile } from "./api.js";
 import { age, bar, badge, bytes, esc, fileName } from "./format.js";
 
-const STATUSES = ["", "queued", "processing", "complete", "failed", "cancelled"];
+const STATUSES = ["", "queued", "processing", "complete", "failed", "canceled"];
 let presets = null;
 
 export async function render(view, ctx) {

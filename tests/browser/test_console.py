@@ -195,6 +195,22 @@ def test_a_broken_upload_shows_its_reason(cloud, page, screenshots):
     page.screenshot(path=str(screenshots / "3-failed-upload.png"), full_page=True)
 
 
+def test_a_running_job_is_canceled_from_its_page(cloud, page, faults_file):
+    faults_file.write_text("task_start always /chunk-000\n")  # the chunk keeps failing: the job stays open
+    try:
+        page.goto(cloud.console_url)
+        page.wait_for_selector("#settings select[name=preset] option", state="attached")
+        drop(page, media("sample_portrait.mp4"))
+        page.wait_for_url("**/#/jobs/*", timeout=60_000)
+        job_id = page.url.rsplit("/", 1)[1]
+        page.click("#cancel")
+        page.wait_for_selector("#status .badge.canceled", timeout=30_000)
+        assert not page.is_visible("#cancel") and not page.is_visible("#retry")
+        assert api(cloud, f"/jobs/{job_id}")["status"] == "canceled"
+    finally:
+        faults_file.unlink()
+
+
 def test_a_dead_letter_is_redriven_from_the_operations_view(cloud, page, screenshots, faults_file):
     faults_file.write_text("task_start always /chunk-000\n")
     s3 = cloud.client("s3")

@@ -106,6 +106,8 @@ def test_console_routes_take_the_console_pools_id_tokens_and_the_others_sigv4(te
     body = api["Properties"]["DefinitionBody"]
     cognito = body["securityDefinitions"]["ConsoleUsers"]["x-amazon-apigateway-authorizer"]
     assert cognito == {"type": "cognito_user_pools", "providerARNs": [{"Fn::GetAtt": ["ConsoleUserPool", "Arn"]}]}
+    unauthorized = body["x-amazon-apigateway-gateway-responses"]["DEFAULT_4XX"]["responseParameters"]
+    assert unauthorized["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"  # a 401 the console can read
     assert template["Resources"]["ConsoleUserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
     assert template["Resources"]["ConsoleUserPoolClient"]["Properties"]["GenerateSecret"] is False
     console = [m for path, ms in body["paths"].items() if path.startswith("/console/api/")
