@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import subprocess
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def ffprobe_json(name: str) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
                           str(media(name))], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """``predicate()``'s first truthy value, polled every 0.3 s; AssertionError naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def looped_clip(directory: Path, name: str, loops: int) -> Path:

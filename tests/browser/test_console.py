@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from infra.local.cloud import LocalCloud
-from tests.conftest import looped_clip, media
+from tests.conftest import looped_clip, media, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 FLOWER = "flower.mp4"
@@ -38,16 +38,6 @@ def api(cloud, path, method="GET"):
     """The IAM-authorized API (SigV4 with the local credentials): what the test checks against."""
     status, body = cloud.api_call(method, path, b"{}" if method == "POST" else None)
     return body
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def drop(page, path, target="#drop", content_type="video/mp4"):

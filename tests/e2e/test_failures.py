@@ -22,7 +22,7 @@ import m3u8
 import pytest
 
 from infra.local.cloud import LocalCloud
-from tests.conftest import MEDIA, looped_clip, manifest, media
+from tests.conftest import MEDIA, looped_clip, manifest, media, wait_for
 
 pytestmark = pytest.mark.e2e
 VISIBILITY = 20
@@ -56,16 +56,6 @@ def upload(cloud, path, key) -> str:
     job_id = job_id_for(bucket, key, s3.head_object(Bucket=bucket, Key=key)["ETag"])
     wait_for(lambda: call(cloud, f"/jobs/{job_id}")[0] == 200, 30, f"ingest of {key}")
     return job_id
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def terminal(cloud, job_id, timeout=180):
