@@ -47,7 +47,7 @@ export async function render(view, ctx, jobId) {
     if (player && job.outputs.thumbnails_vtt && !player.previews) player.loadPreviews(job.outputs.thumbnails_vtt.url);
     return ENDED.has(job.status);
   };
-  if (!(await refresh())) ctx.every(1500, async () => { if (await refresh()) ctx.stopTimers(); });
+  if (!(await refresh())) ctx.every(1000, async () => { if (await refresh()) ctx.stopTimers(); });
 }
 
 function update(view, job, seen) {
