@@ -10,9 +10,15 @@ from typing import Any
 from .clients import client
 
 
+def iso_utc(moment: datetime, timespec: str = "milliseconds") -> str:
+    """``moment`` (timezone-aware) as ISO 8601 UTC with a ``Z`` (``timespec`` as
+    ``datetime.isoformat``), e.g. ``2026-11-22T18:05:00.000Z``."""
+    return moment.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def now_iso() -> str:
     """Current UTC time, ISO 8601 with milliseconds (sorts as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(timezone.utc))
 
 
 def seconds_since(iso: str | None, until_iso: str | None = None) -> float:

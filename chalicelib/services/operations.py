@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.aws.table import iso_utc
 from chalicelib.metrics import NAMESPACE
 
 from .context import Context
@@ -40,18 +41,12 @@ CHARTS: dict[str, tuple[str, str, list[tuple[str, str, str, str, str | None]]]] 
 }
 
 
-def _iso(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return str(value) if value else None
-
-
 def alarms(ctx: Context) -> dict:
     """``{"alarms": [{name, description, state (OK|ALARM|INSUFFICIENT_DATA), reason,
     changed_at (ISO 8601), metric, threshold, comparison}]}``, alarming ones first."""
     order = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
     found = [{"name": a["AlarmName"], "description": a.get("AlarmDescription") or "", "state": a.get("StateValue"),
-              "reason": a.get("StateReason") or "", "changed_at": _iso(a.get("StateUpdatedTimestamp")),
+              "reason": a.get("StateReason") or "", "changed_at": iso_utc(a["StateUpdatedTimestamp"], "seconds"),
               "metric": a.get("MetricName") or "", "threshold": a.get("Threshold"),
               "comparison": a.get("ComparisonOperator") or ""}
              for a in ctx.monitoring.alarms(ctx.settings.alarm_prefix)]
@@ -90,8 +85,8 @@ def metrics(ctx: Context, window_seconds: int = 3600, period: int = MIN_PERIOD_S
         lines = []
         for n, (label, *_rest) in enumerate(series):
             got = results.get(f"{chart}_{n}") or {}
-            points = sorted((_iso(t), v) for t, v in zip(got.get("Timestamps") or [], got.get("Values") or [])
+            points = sorted((iso_utc(t, "seconds"), v) for t, v in zip(got.get("Timestamps") or [], got.get("Values") or [])
                             if v is not None)
             lines.append({"label": label, "points": [list(p) for p in points]})
         charts.append({"id": chart, "title": title, "unit": unit, "series": lines})
-    return {"start": _iso(start), "end": _iso(end), "period": period, "charts": charts}
+    return {"start": iso_utc(start, "seconds"), "end": iso_utc(end, "seconds"), "period": period, "charts": charts}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.domain import jobs as J
+from chalicelib.aws.table import iso_utc
 from chalicelib.domain.presets import presets
 
 from .context import Context
@@ -54,8 +55,7 @@ def stats(ctx: Context) -> dict:
     """Queue depths (ingest, tasks, high-priority tasks and their DLQs), jobs by status, dead letters kept for
     ``GET /dlq``, and jobs completed per minute over the last ``THROUGHPUT_WINDOW_MINUTES``."""
     s = ctx.settings
-    since = (datetime.now(timezone.utc) - timedelta(minutes=THROUGHPUT_WINDOW_MINUTES)).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z")
+    since = iso_utc(datetime.now(timezone.utc) - timedelta(minutes=THROUGHPUT_WINDOW_MINUTES))
     return {
         "queues": {"ingest": ctx.queues.depth(s.ingest_queue), "ingest_dlq": ctx.queues.depth(s.ingest_dlq),
                    "tasks": ctx.queues.depth(s.tasks_queue), "tasks_dlq": ctx.queues.depth(s.tasks_dlq),

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.domain import job_settings
 from chalicelib.domain import jobs as J
+from chalicelib.aws.table import iso_utc
 from chalicelib.domain.presets import presets
 
 from .context import Context
@@ -55,7 +56,7 @@ def presigned_upload(ctx: Context, body: Any) -> dict:
     return {"upload_id": upload_id, "url": post["url"], "fields": post["fields"],
             "bucket": ctx.settings.ingest_bucket, "key": key,
             "max_bytes": ctx.settings.max_bytes, "settings": settings.to_dict(),
-            "expires_at": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
+            "expires_at": iso_utc(expires, "seconds")}
 
 
 def upload_status(ctx: Context, upload_id: str) -> dict:

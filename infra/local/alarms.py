@@ -25,6 +25,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
+from chalicelib.aws.table import now_iso
+
 log = logging.getLogger("vodpipe.local.alarms")
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -190,7 +192,7 @@ class AlarmEvaluator(threading.Thread):
 
     def _transition(self, alarm: dict, state: str, reason: str, notify: bool = True) -> None:
         old = alarm["StateValue"]
-        when = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        when = now_iso()
         self.cw.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue=state, StateReason=reason,
                                 StateReasonData=json.dumps({"version": "1.0", "evaluatedAt": when}))
         entry = {"AlarmName": alarm["AlarmName"], "OldStateValue": old, "NewStateValue": state,

@@ -83,27 +83,25 @@ def request_permissions(method: str, path: str, query: str, headers: dict[str, s
     """The (IAM action, resource ARN) pairs a request needs (all must be allowed). Unknown
     operations map to ``<service>:<Operation>`` on ``*``; an S3 request on a bucket to the
     S3 action of its sub-resource. ``headers`` are lower-cased."""
+    if service == "s3":
+        return _s3_permissions(method, path, query, headers)
     target = headers.get("x-amz-target", "")
+    form = {} if target else {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace") if body else query).items()}
+    # the operation, by wire protocol: JSON (X-Amz-Target), smithy RPC v2 (/service/<id>/operation/<Op>), query
+    operation = (target.split(".", 1)[1] if target else path.rsplit("/", 1)[1] if "/operation/" in path
+                 else form.get("Action", "Unknown"))
     if service == "monitoring":  # CloudWatch signs as "monitoring"; its IAM prefix is "cloudwatch"
-        operation = (target.rsplit(".", 1)[1] if target else path.rsplit("/", 1)[1] if "/operation/" in path
-                     else parse_qs(body.decode("utf-8", "replace") if body else query).get("Action", ["Unknown"])[0])
         if operation == "DescribeAlarms":  # resource type alarm (Service Authorization Reference,
             # Amazon CloudWatch): a query by name prefix is checked as one on every alarm
             return [("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:*")]
         return [(f"cloudwatch:{operation}", "*")]
-    if service == "s3":
-        return _s3_permissions(method, path, query, headers)
     if target:  # JSON protocol: DynamoDB, SQS, CloudWatch Logs, ECS...
-        operation = target.split(".", 1)[1]
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
             payload = {}
         return _json_permissions(service, operation, payload, region, account)
-    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace") if body else query).items()}
-    operation = form.get("Action", "Unknown")
-    resource = form.get("TopicArn") or form.get("TargetArn") or "*"
-    return [(f"{service}:{operation}", resource)]
+    return [(f"{service}:{operation}", form.get("TopicArn") or form.get("TargetArn") or "*")]
 
 
 def _json_permissions(service: str, operation: str, payload: dict, region: str,
