@@ -44,7 +44,12 @@ export async function render(view, ctx, jobId) {
     if (!master && ENDED.has(job.status)) {  // nothing was published: no player to show
       view.querySelector(".player").innerHTML = `<p class="muted">No output to play: the job ${esc(job.status)} before its first chunk was published.</p>`;
     }
-    if (player && job.outputs.thumbnails_vtt && !player.previews) player.loadPreviews(job.outputs.thumbnails_vtt.url);
+    // the track grows with every published chunk: read it again when a sprite sheet is added
+    const sheets = (job.outputs && job.outputs.sprites || []).length;
+    if (player && player.loadPreviews && job.outputs.thumbnails_vtt && sheets !== player.sheets) {
+      player.sheets = sheets;
+      player.loadPreviews(job.outputs.thumbnails_vtt.url);
+    }
     return ENDED.has(job.status);
   };
   if (!(await refresh())) ctx.every(1000, async () => { if (await refresh()) ctx.stopTimers(); });
@@ -112,7 +117,7 @@ function attachPlayer(view, master, ctx) {
   const level = view.querySelector("#level");
   const playing = view.querySelector("#playing");
   const play = view.querySelector("#play");
-  const player = { previews: null };
+  const player = { previews: null, sheets: 0 };
   let hls = null;
   if (window.Hls && window.Hls.isSupported()) {
     hls = new window.Hls({ capLevelToPlayerSize: false });
@@ -163,8 +168,9 @@ function attachPlayer(view, master, ctx) {
   };
   seek.onmouseleave = () => { preview.style.display = "none"; };
   player.loadPreviews = async (url) => {
-    player.previews = [];
-    try { player.previews = parseThumbnails(await (await fetch(url)).text(), url); } catch { player.previews = null; }
+    try { player.previews = parseThumbnails(await (await fetch(url, { cache: "no-store" })).text(), url); } catch {
+      player.sheets = null;  // read it again at the next refresh
+    }
   };
   return player;
 }
