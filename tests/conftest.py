@@ -66,7 +66,7 @@ def media_dir() -> Path:
 def one_rendition(src, base: Path, rendition, duration: float, start: float = 0.0):
     """(ffmpeg arguments, output directory) encoding ``rendition`` alone from ``start`` to the
     end of ``src``: a chunk with a one-rung ladder, as the chunk task runs it (one file per
-    GOP, ``gop_<n>.ts``, numbered on the absolute grid; a preroll GOP before ``start``)."""
+    GOP, ``gop_<n>.ts``, numbered on the absolute grid; a preroll before ``start``)."""
     from chalicelib.domain import ffmpeg_args as A
     out = Path(base) / rendition.name
     out.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,8 @@ class ChunkUploader(threading.Thread):
         self.end_segment = end_segment
         self.codecs: dict[str, str] = {}
         self._seen: dict[str, set[str]] = {r: set() for r in recorded}
-        self._pending: dict[str, dict[int, list[str]]] = {r: {} for r in recorded}
+        # GOP files waiting to join a segment: (path, its video PTS) by segment index
+        self._pending: dict[str, dict[int, list[tuple[str, list[float]]]]] = {r: {} for r in recorded}
         self._halt = threading.Event()
         self._lock = threading.Lock()
 
@@ -78,15 +79,16 @@ class ChunkUploader(threading.Thread):
             if not pts:
                 os.remove(local)
                 continue
-            self._pending[rendition].setdefault(A.segment_of(A.source_time(min(pts)), self.segment_seconds), []).append(local)
+            index = A.segment_of(A.source_time(min(pts)), self.segment_seconds)
+            self._pending[rendition].setdefault(index, []).append((local, pts))
 
-    def _whole_segments(self, rendition: str, ended: bool) -> list[tuple[int, list[str]]]:
+    def _whole_segments(self, rendition: str, ended: bool) -> list[tuple[int, list[tuple[str, list[float]]]]]:
         pending = self._pending[rendition]
         out = []
         for index in sorted(pending):
             beyond = self.end_segment is not None and index >= self.end_segment
             if index < self.next_index[rendition] or beyond:  # preroll, tail, or already recorded
-                for f in pending.pop(index):
+                for f, _ in pending.pop(index):
                     os.remove(f)
                 continue
             if not (ended or any(i > index for i in pending)):
@@ -108,12 +110,14 @@ class ChunkUploader(threading.Thread):
                     expected = self.next_index[rendition] + len(new.get(rendition, []))
                     if index != expected:
                         raise RuntimeError(f"{rendition}: segment {index} is whole before {expected}")
-                    data = b"".join(open(f, "rb").read() for f in sorted(gops))
+                    gops = sorted(gops)
+                    data = b"".join(open(f, "rb").read() for f, _ in gops)
                     local = os.path.join(self.out_dir, rendition, A.SEGMENT_PATTERN % index)
                     with open(local, "wb") as fh:
                         fh.write(data)
                     # EXTINF comes from the packets, not from the muxer's estimate (DESIGN §10)
-                    timing = segment_timing(video_pts(data), self.nominal_frame_seconds)
+                    # (each GOP file's packets were read once, when it was listed)
+                    timing = segment_timing([p for _, pts in gops for p in pts], self.nominal_frame_seconds)
                     if rendition not in self.codecs and (codec := h264_codec_string(data)):
                         self.codecs[rendition] = codec
                     size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
@@ -128,7 +132,7 @@ class ChunkUploader(threading.Thread):
                 self.recorded[rendition] += entries
                 self.next_index[rendition] += len(entries)
                 for e in entries:
-                    for f in self._pending[rendition].pop(e["index"]):
+                    for f, _ in self._pending[rendition].pop(e["index"]):
                         os.remove(f)
                     os.remove(os.path.join(self.out_dir, rendition, A.SEGMENT_PATTERN % e["index"]))
             return sum(len(e) for e in new.values())

@@ -75,7 +75,7 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
         for r in renditions:
             os.makedirs(os.path.join(out_dir, r.name), exist_ok=True)
         length = max(end - start, 0.001)
-        warmup = A.preroll(start)
+        warmup = A.preroll(start, fps)
 
         def progress(pct: float) -> None:  # pct of the run, preroll included
             whole = max(end - chunk_start, 0.001)
@@ -87,7 +87,7 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
         uploader.start()
         res = None
         try:
-            res = runner.ffmpeg(args, length + A.preroll(start), progress, f"chunk {name}", url, check_result=False,
+            res = runner.ffmpeg(args, length + warmup, progress, f"chunk {name}", url, check_result=False,
                                 measure_quality=True)
         finally:
             uploader.finish(ended=res is not None and res.returncode == 0 and not runner.interrupted)

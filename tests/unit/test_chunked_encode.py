@@ -51,7 +51,7 @@ def encodes(tmp_path_factory):
 
 def joined(base, kind, chunks, rendition):
     """The rendition's segments from every chunk in order, as the worker joins and keeps them
-    (the preroll GOP and the lookahead tail left out)."""
+    (the preroll and the lookahead tail left out)."""
     segments = {}
     for c in chunks:
         end = None if c is chunks[-1] else A.segment_of(c.end)
@@ -95,7 +95,7 @@ def test_chunked_output_equals_a_single_run_frame_for_frame(encodes):
 
 #: Largest mean luma PSNR difference (dB) allowed over the 60 frames around a boundary. The
 #: frames before a boundary are identical to the single run's (the chunk encodes a lookahead
-#: tail past its end); after it, the next chunk's rate control was warmed by a preroll GOP.
+#: tail past its end); after it, the next chunk's rate control was warmed by a preroll (x264's look-ahead window).
 BOUNDARY_PSNR_TOLERANCE = 0.1
 
 

@@ -75,9 +75,16 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_run(clip, tmp_path):
     # resume just after the last frame of the last whole segment, as the worker does
     last = segment_timing(video_pts((resumed_dir / kept[-1].uri).read_bytes()), 1 / 30)
     start = A.resume_point(last.last_frame)
-    # the run re-encodes one preroll GOP before the resume point; the worker drops it
-    rest = [s for s in run(src, info, tmp_path / "resumed", start=start, first=len(kept))
-            if s.uri >= A.GOP_PATTERN % len(kept)]
+    # the resumed run writes into a fresh folder (the worker's new attempt) and re-encodes a
+    # preroll (the end of the GOP before the resume point), which the worker drops
+    rerun_dir = tmp_path / "rerun" / "360p"
+    rerun = run(src, info, tmp_path / "rerun", start=start, first=len(kept))
+    preroll = [s for s in rerun if s.uri < A.GOP_PATTERN % len(kept)]
+    preroll_pts = video_pts((rerun_dir / preroll[0].uri).read_bytes()) if len(preroll) == 1 else []
+    assert preroll_pts and max(preroll_pts) < start + A.OUTPUT_TS_BASE, "one preroll GOP, before the resume point"
+    rest = [s for s in rerun if s.uri >= A.GOP_PATTERN % len(kept)]
+    for s in rest:  # what the worker uploads next to the checkpointed segments
+        shutil.copy(rerun_dir / s.uri, resumed_dir / s.uri)
     resumed = [*kept, *rest]
     assert rest[0].uri == A.GOP_PATTERN % 2
     assert [s.uri for s in resumed] == [s.uri for s in full]

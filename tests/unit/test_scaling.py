@@ -8,8 +8,11 @@ from infra.local.stack import Stack, load_template
 from infra.local.scaling import Scaler, ScalingPolicy
 
 
-def policy(min_tasks=0, max_tasks=4, target=1.0, scale_in=300.0):
-    return ScalingPolicy(min_tasks, max_tasks, target, scale_in, 60.0)
+FIRST_STEPS = ((0.0, 1.0, 1), (1.0, 2.0, 2), (2.0, 3.0, 3), (3.0, None, 4))
+
+
+def policy(min_tasks=0, max_tasks=4, target=1.0, scale_in=300.0, first_steps=((0.0, None, 1),)):
+    return ScalingPolicy(min_tasks, max_tasks, target, scale_in, 60.0, first_steps, 1.0)
 
 
 def test_policy_is_read_from_the_template_parameters():
@@ -22,7 +25,16 @@ def test_policy_is_read_from_the_template_parameters():
                         "TranscoderScalableTarget": "target"},
                   attrs={"TasksQueue": {"QueueName": "q"}, "TasksHighQueue": {"QueueName": "q-high"},
                          "TranscoderService": {"Name": "svc"}})
-    assert ScalingPolicy.from_stack(stack) == ScalingPolicy(1, 6, 3.0, 120.0, 60.0)
+    assert ScalingPolicy.from_stack(stack) == ScalingPolicy(1, 6, 3.0, 120.0, 60.0, FIRST_STEPS, 1.0)
+
+
+@pytest.mark.parametrize("visible,expected", [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (9, 4)])
+def test_out_of_zero_one_task_per_waiting_message_up_to_four(visible, expected):
+    # GIVEN the template's steps (relative to the alarm's threshold of one message)
+    first = policy(max_tasks=8, first_steps=FIRST_STEPS)
+    # WHEN messages wait and no task runs THEN the step policy starts that many tasks at once
+    assert first.capacity(visible, 0) == expected
+    assert policy(max_tasks=2, first_steps=FIRST_STEPS).capacity(visible, 0) == min(expected, 2), "clamped"
 
 
 @pytest.mark.parametrize("visible,running,expected", [
