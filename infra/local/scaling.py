@@ -52,7 +52,8 @@ class ScalingPolicy:
         if steps.get("AdjustmentType") != "ChangeInCapacity":
             raise ValueError(f"{first_logical}: only ChangeInCapacity steps are played locally")
         threshold = float(stack.resolve(resources[first_alarm_logical]["Properties"]["Threshold"]))
-        first = tuple((float(a.get("MetricIntervalLowerBound", 0)),
+        # an absent bound is infinite (Application Auto Scaling API reference, StepAdjustment)
+        first = tuple((float(a.get("MetricIntervalLowerBound", "-inf")),
                        float(a["MetricIntervalUpperBound"]) if "MetricIntervalUpperBound" in a else None,
                        int(a["ScalingAdjustment"])) for a in steps["StepAdjustments"])
         return cls(int(target["MinCapacity"]), int(target["MaxCapacity"]), float(tracking["TargetValue"]),
