@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain import jobs as J
 
-from .table import DynamoTable, now_iso, seconds_since  # noqa: F401 - now_iso/seconds_since are part of this API
+from .table import DynamoTable, conditional_failed, now_iso, seconds_since  # noqa: F401 - now_iso/seconds_since are part of this API
 
 JOB_SK = "JOB"
 STATUS_INDEX = "by-status"
@@ -33,10 +33,6 @@ STATUS_INDEX = "by-status"
 
 def _pk(job_id: str) -> str:
     return f"JOB#{job_id}"
-
-
-def _conditional_failed(e: ClientError) -> bool:
-    return e.response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 class JobStore(DynamoTable):
@@ -62,7 +58,7 @@ class JobStore(DynamoTable):
             self._ddb.transact_write_items(TransactItems=items)
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -85,7 +81,7 @@ class JobStore(DynamoTable):
                                   ExpressionAttributeValues=self._vals({":v": value}))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -105,7 +101,7 @@ class JobStore(DynamoTable):
                                   ExpressionAttributeNames=names, ExpressionAttributeValues=self._vals(values))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -131,7 +127,7 @@ class JobStore(DynamoTable):
                 ReturnValues="ALL_NEW")
             return "acquired", self._plain(res["Attributes"])
         except ClientError as e:
-            if not _conditional_failed(e):
+            if not conditional_failed(e):
                 raise
         got = self.get_task(job_id, name)
         if got is None or got.get("status") in J.TERMINAL:
@@ -155,7 +151,7 @@ class JobStore(DynamoTable):
                 ExpressionAttributeValues=self._vals({":u": now + lease_seconds, ":o": owner, ":p": J.PROCESSING}))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -167,7 +163,7 @@ class JobStore(DynamoTable):
                 UpdateExpression="SET lease_until = :z", ConditionExpression="lease_owner = :o",
                 ExpressionAttributeValues=self._vals({":z": 0, ":o": owner}))
         except ClientError as e:
-            if not _conditional_failed(e):
+            if not conditional_failed(e):
                 raise
 
     def add_segments(self, job_id: str, name: str, new: dict[str, list[dict]], recorded: dict[str, int]) -> bool:
@@ -195,7 +191,7 @@ class JobStore(DynamoTable):
                 ExpressionAttributeNames=names, ExpressionAttributeValues=self._vals(values))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -219,7 +215,7 @@ class JobStore(DynamoTable):
                 ExpressionAttributeValues=self._vals({":v": round(progress, 1), ":t": now_iso(), ":p": J.PROCESSING}))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -237,7 +233,7 @@ class JobStore(DynamoTable):
                 ExpressionAttributeValues=self._vals({":c": J.COMPLETE, ":h": 100, ":t": now_iso(),
                                                       **{f":f_{k}": v for k, v in stats.items()}}))
         except ClientError as e:
-            if not _conditional_failed(e):
+            if not conditional_failed(e):
                 raise
             first = False
         res = self._ddb.update_item(
@@ -259,7 +255,7 @@ class JobStore(DynamoTable):
                                                       ":q": J.QUEUED, ":p": J.PROCESSING}))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -274,7 +270,7 @@ class JobStore(DynamoTable):
                 ExpressionAttributeValues=self._vals({":q": J.QUEUED, ":f": J.FAILED, ":z": 0, ":t": now_iso()}))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -288,7 +284,7 @@ class JobStore(DynamoTable):
                 ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":f": J.FAILED, ":t": now_iso()}))
             return True
         except ClientError as e:
-            if _conditional_failed(e):
+            if conditional_failed(e):
                 return False
             raise
 
@@ -329,7 +325,7 @@ class JobStore(DynamoTable):
                                   ConditionExpression="attribute_not_exists(tasks) OR size(tasks) = :zero",
                                   ExpressionAttributeValues=self._vals({":zero": 0}))
         except ClientError as e:
-            if not _conditional_failed(e):
+            if not conditional_failed(e):
                 raise
 
     # --- reads -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from .table import DynamoTable, now_iso
+from .table import DynamoTable, conditional_failed, now_iso
 
 DLQ_PK = "DLQ"
 
@@ -80,7 +80,7 @@ class Records(DynamoTable):
                                ExpressionAttributeValues=self._vals({":j": job_id}))
             return None
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not conditional_failed(e):
                 raise
         owner = self._ddb.get_item(TableName=self.table_name, Key=self._item(key), ConsistentRead=True).get("Item")
         return self._plain(owner).get("job_id") if owner else "another job"

@@ -7,7 +7,16 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .clients import client
+
+
+def conditional_failed(error: ClientError) -> bool:
+    """True when ``error`` is a lost condition (a conditional write or a transaction whose
+    condition failed), which the adapters report as ``False`` rather than raise."""
+    return error.response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException",
+                                                          "TransactionCanceledException")
 
 
 def iso_utc(moment: datetime, timespec: str = "milliseconds") -> str:
