@@ -6,8 +6,11 @@ Items, all under partition ``pk = JOB#<job_id>`` so one Query reads a whole job:
   ``created_at`` as its sort key), source, probe, ``tasks`` (names), ``done`` (string set of
   finished task names), ``master_written``, ``error``, timestamps;
 * one item per task: ``sk = "TASK#<name>"``, ``kind``, spec fields, ``status``, ``progress``,
-  ``attempts``, measured output stats; a chunk task also holds ``segs``, its segment
-  checkpoints by rendition (``{"720p": [{index, bytes, frames, start, last_frame, end}]}``).
+  ``attempts``, measured output stats; a chunk task also holds ``seg_counts``, its number
+  of segment checkpoints by rendition;
+* one item per segment checkpoint: ``sk = "CKPT#<task>#<rendition>#<index>"``, written and
+  read by ``chalicelib.aws.checkpoints``. They sort before ``JOB``, so reads of a job that
+  need no checkpoint (status, the API's resource) skip them.
 
 Conditional writes keep the state machine honest under duplicate deliveries and races:
 statuses only move forward, progress never goes back, completion is a set (``ADD``), and the
@@ -25,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain import jobs as J
 
+from .checkpoints import PREFIX as CHECKPOINT_PREFIX, group
 from .table import DynamoTable, conditional_failed, now_iso, seconds_since  # noqa: F401 - now_iso/seconds_since are part of this API
 
 JOB_SK = "JOB"
@@ -166,35 +170,6 @@ class JobStore(DynamoTable):
             if not conditional_failed(e):
                 raise
 
-    def add_segments(self, job_id: str, name: str, new: dict[str, list[dict]], recorded: dict[str, int]) -> bool:
-        """Checkpoint: segments of several renditions of a chunk task are uploaded, in one
-        write. ``new[rendition]`` lists entries ``{index, bytes, frames, start, last_frame,
-        end}`` (times in seconds on the output timeline, see
-        ``chalicelib.domain.mpegts.SegmentTiming``), appended to the task's ``segs[rendition]``
-        only when that list holds exactly ``recorded[rendition]`` entries, so checkpoints stay
-        ordered and a duplicate is refused (False, nothing written)."""
-        rungs = [r for r in new if new[r]]
-        if not rungs:
-            return True
-        names = {f"#r{i}": r for i, r in enumerate(rungs)}
-        values: dict[str, Any] = {":t": now_iso()}
-        for i, r in enumerate(rungs):
-            values[f":e{i}"] = [{"index": int(e["index"]), "bytes": int(e["bytes"]), "frames": int(e["frames"]),
-                                 **{k: round(float(e[k]), 6) for k in ("start", "last_frame", "end")}} for e in new[r]]
-            values[f":n{i}"] = int(recorded[r])
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET " + ", ".join(f"segs.#r{i} = list_append(segs.#r{i}, :e{i})"
-                                                    for i in range(len(rungs))) + ", updated_at = :t",
-                ConditionExpression=" AND ".join(f"size(segs.#r{i}) = :n{i}" for i in range(len(rungs))),
-                ExpressionAttributeNames=names, ExpressionAttributeValues=self._vals(values))
-            return True
-        except ClientError as e:
-            if conditional_failed(e):
-                return False
-            raise
-
     def update_task(self, job_id: str, name: str, **fields: Any) -> None:
         """Set plain attributes on a task item."""
         names = {f"#{k}": k for k in fields}
@@ -329,16 +304,25 @@ class JobStore(DynamoTable):
                 raise
 
     # --- reads -----------------------------------------------------------------------
-    def get(self, job_id: str) -> tuple[dict, list[dict]] | None:
+    def get(self, job_id: str, checkpoints: bool = False) -> tuple[dict, list[dict]] | None:
         """(job item, task items) of a job, or None when it does not exist. The job item's
-        ``job_status`` is also given as ``status``."""
-        items = self._query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": _pk(job_id)}},
-                            ConsistentRead=True)
+        ``job_status`` is also given as ``status``. With ``checkpoints`` (one Query of the
+        whole partition), each chunk task also gets ``segs``, its checkpoints by rendition
+        (``chalicelib.aws.checkpoints.group``); without, the Query skips them."""
+        key = "pk = :pk" if checkpoints else "pk = :pk AND sk >= :j"
+        values = {":pk": {"S": _pk(job_id)}, **({} if checkpoints else {":j": {"S": JOB_SK}})}
+        items = self._query(KeyConditionExpression=key, ExpressionAttributeValues=values, ConsistentRead=True)
         job = next((i for i in items if i["sk"] == JOB_SK), None)
         if job is None:
             return None
         job["status"] = job.get("job_status")
-        return job, [i for i in items if i["sk"] != JOB_SK]
+        tasks = [i for i in items if i["sk"].startswith("TASK#")]
+        if checkpoints:
+            by_task = group(i for i in items if i["sk"].startswith(CHECKPOINT_PREFIX))
+            for t in tasks:
+                if t.get("kind") == "chunk":
+                    t["segs"] = {r: by_task.get(t["name"], {}).get(r, []) for r in (t.get("seg_counts") or {})}
+        return job, tasks
 
     def list_jobs(self, status: str | None = None, limit: int = 20, next_token: str | None = None) -> tuple[list[dict], str | None]:
         """Job items, newest first when filtered by ``status`` (the ``by-status`` index),

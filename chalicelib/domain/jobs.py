@@ -133,7 +133,7 @@ def _task_view(t: Mapping) -> dict:
     view = {"name": t.get("name"), "kind": t.get("kind"), "status": t.get("status"),
             "progress": 100.0 if t.get("status") == COMPLETE else float(t.get("progress") or 0)}
     if t.get("kind") == "chunk":
-        view["segments_done"] = min((len(v) for v in (t.get("segs") or {}).values()), default=0)
+        view["segments_done"] = min((int(n) for n in (t.get("seg_counts") or {}).values()), default=0)
     if t.get("status") == PROCESSING and t.get("lease_owner"):
         view["worker"] = t["lease_owner"]
     view.update({k: t[k] for k in TASK_FIELDS if t.get(k) is not None})
@@ -168,7 +168,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         name = spec["name"]
         r = {"name": name, "kind": "video", "status": _rendition_status(chunks), "progress": round(progress, 1),
              "width": spec.get("width"), "height": spec.get("height"), "video_bitrate": spec.get("video_bitrate"),
-             "segments_done": sum(len((c.get("segs") or {}).get(name) or []) for c in chunks)}
+             "segments_done": sum(int((c.get("seg_counts") or {}).get(name) or 0) for c in chunks)}
         r.update({k: variants[name][k] for k in VARIANT_FIELDS if variants.get(name, {}).get(k) is not None})
         renditions.append(r)
     for t in tasks:

@@ -1,6 +1,6 @@
 """Segment checkpoints of a chunk task: each segment ffmpeg finishes, in every rendition, is
 measured (its packets' timestamps: EXTINF and the resume point come from them, DESIGN §10),
-uploaded, and recorded in the chunk task's ``segs`` while ffmpeg goes on (DESIGN §9). One
+uploaded, and recorded as the chunk task's checkpoints (``chalicelib.aws.checkpoints``) while ffmpeg goes on (DESIGN §9). One
 DynamoDB write records what one sweep found in all renditions."""
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ class ChunkUploader(threading.Thread):
             if not new:
                 return 0
             counts = {r: len(self.recorded[r]) for r in new}
-            if not self.ctx.store.add_segments(self.job_id, self.task_name, new, counts):
+            if not self.ctx.checkpoints.record(self.job_id, self.task_name, new, counts):
                 raise RuntimeError(f"checkpoints of {self.task_name} changed under this worker")
             for rendition, entries in new.items():
                 self.recorded[rendition] += entries

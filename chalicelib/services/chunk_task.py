@@ -40,7 +40,7 @@ def _fields(cls, spec: dict) -> dict:
     return {k: spec[k] for k in names if k in spec}
 
 
-def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any], task: dict,
+def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any],
                  on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
     """Encode (or resume) the chunk of ``msg`` and return (stats to record on the task,
     (ffmpeg seconds, ffmpeg CPU seconds)).
@@ -56,7 +56,8 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     thumbs = ThumbnailPlan(**_fields(ThumbnailPlan, spec["thumbnails"])) if spec.get("thumbnails") else None
     index, first_segment, last = int(spec["index"]), int(spec["first_segment"]), bool(spec["last"])
     chunk_start, end = float(spec["start"]), duration if spec["last"] else float(spec["end"])
-    recorded = {r.name: list((task.get("segs") or {}).get(r.name) or []) for r in renditions}
+    stored = ctx.checkpoints.of_task(job_id, name)
+    recorded = {r.name: list(stored.get(r.name) or []) for r in renditions}
     behind = min(renditions, key=lambda r: len(recorded[r.name]))
     done = len(recorded[behind.name])
     start = A.resume_point(float(recorded[behind.name][-1]["last_frame"])) if done else chunk_start

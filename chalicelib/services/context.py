@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from chalicelib.aws.checkpoints import CheckpointStore
 from chalicelib.aws.events import Events
 from chalicelib.aws.jobstore import JobStore
 from chalicelib.aws.monitoring import Monitoring
@@ -24,6 +25,11 @@ class Context:
     def store(self) -> JobStore:
         s = self.settings
         return JobStore(s.jobs_table, s.region, s.endpoint_url)
+
+    @cached_property
+    def checkpoints(self) -> CheckpointStore:
+        s = self.settings
+        return CheckpointStore(s.jobs_table, s.region, s.endpoint_url)
 
     @cached_property
     def records(self) -> Records:

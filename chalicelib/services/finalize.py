@@ -52,7 +52,7 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
     nothing is playable yet or the job failed or was canceled."""
     wrote = None
     for _ in range(MAX_PUBLISH_ROUNDS):
-        got = ctx.store.get(job_id)
+        got = ctx.store.get(job_id, checkpoints=True)
         if got is None or got[0]["status"] in (J.FAILED, J.CANCELED):
             return None
         job, tasks = got
@@ -95,7 +95,10 @@ def finalize(ctx: Context, job_id: str) -> bool:
     shown = publish(ctx, job_id)
     if shown is None or not shown.complete:
         raise RuntimeError(f"job {job_id}: every task is done but the presentation is not whole")
-    files = progressive.make_files(ctx, job, tasks)
+    if progressive.planned(job, tasks):  # remuxed from the segments the checkpoints list
+        files = progressive.make_files(ctx, job, ctx.store.get(job_id, checkpoints=True)[1])
+    else:
+        files = {}
     if files:
         ctx.store.update_job(job_id, files=files)
     if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso()):

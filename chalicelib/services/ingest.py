@@ -111,7 +111,7 @@ def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame
     ``output`` (``job_fields``): what the message carries from its job."""
     source = {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag.strip('"'),
               **({"version_id": ref.version_id} if ref.version_id else {})}
-    spec = {k: v for k, v in task.items() if k not in ("segs", "weight")}
+    spec = {k: v for k, v in task.items() if k not in ("seg_counts", "weight")}
     return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": {**spec, **(extra or {})},
             "source": source, "duration": duration, "frame_rate": frame_rate, **(output or {})}
 
@@ -162,7 +162,7 @@ def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEG
         tasks.append({**plan.thumbnails.to_dict(), "weight": THUMBNAILS_WEIGHT})
     for c in chunks:
         tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
-                      "segs": {r.name: [] for r in plan.videos},
+                      "seg_counts": {r.name: 0 for r in plan.videos},
                       "weight": round(pixels * c.seconds / max(duration, 1e-3), 1)})
     return tasks
 

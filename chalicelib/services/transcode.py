@@ -199,7 +199,7 @@ class TaskRunner:
         try:
             faults.check("task_start", f"{job_id}/{name}")
             if kind == "chunk":
-                stats, res = encode_chunk(self, url, out_dir, job_id, msg, task, on_progress)
+                stats, res = encode_chunk(self, url, out_dir, job_id, msg, on_progress)
             elif kind == "audio":
                 stats, res = encode_audio(self, url, out_dir, job_id, msg, on_progress)
             elif kind == "thumbnails":

@@ -6,7 +6,7 @@ from chalicelib.domain import jobs as J
 
 TASKS = [{"name": "360p", "kind": "video", "width": 640, "height": 360},
          {"name": "audio", "kind": "audio"},
-         {"name": "chunk-000", "kind": "chunk", "index": 0, "start": 0, "end": 30, "segs": {"360p": [], "240p": []}}]
+         {"name": "chunk-000", "kind": "chunk", "index": 0, "start": 0, "end": 30, "seg_counts": {"360p": 0, "240p": 0}}]
 
 
 def new_job(ctx, **extra):
@@ -91,11 +91,34 @@ def test_segment_checkpoints_are_ordered_and_never_duplicated(ctx):
     first = {"index": 0, "bytes": 1000, "start": 1.0, "last_frame": 6.966667, "end": 7.0, "frames": 180}
     second = {"index": 1, "bytes": 400, "start": 7.0, "last_frame": 9.066667, "end": 9.1, "frames": 63}
     # GIVEN a chunk with two renditions WHEN segments are recorded in one write per sweep
-    assert not ctx.store.add_segments(job_id, "chunk-000", {"360p": [second]}, {"360p": 1})  # gap: refused
-    assert ctx.store.add_segments(job_id, "chunk-000", {"360p": [first], "240p": [first, second]},
+    assert not ctx.checkpoints.record(job_id, "chunk-000", {"360p": [second]}, {"360p": 1})  # gap: refused
+    assert ctx.checkpoints.record(job_id, "chunk-000", {"360p": [first], "240p": [first, second]},
                                   {"360p": 0, "240p": 0})
     # a duplicate (or a stale worker) changes nothing, not even the renditions that would fit
-    assert not ctx.store.add_segments(job_id, "chunk-000", {"360p": [second], "240p": [first]}, {"360p": 1, "240p": 0})
-    assert ctx.store.add_segments(job_id, "chunk-000", {"360p": [second]}, {"360p": 1})
-    segs = ctx.store.get_task(job_id, "chunk-000")["segs"]
-    assert segs == {"360p": [first, second], "240p": [first, second]}
+    assert not ctx.checkpoints.record(job_id, "chunk-000", {"360p": [second], "240p": [first]},
+                                      {"360p": 1, "240p": 0})
+    assert ctx.checkpoints.record(job_id, "chunk-000", {"360p": [second]}, {"360p": 1})
+    # THEN the chunk reads them back in order, and the task item holds only their counts
+    assert ctx.checkpoints.of_task(job_id, "chunk-000") == {"360p": [first, second], "240p": [first, second]}
+    task = ctx.store.get_task(job_id, "chunk-000")
+    assert task["seg_counts"] == {"360p": 2, "240p": 2} and "segs" not in task
+    # a plain read of the job skips the checkpoint items; a read with checkpoints groups them
+    job, tasks = ctx.store.get(job_id)
+    assert sorted(t["name"] for t in tasks) == ["360p", "audio", "chunk-000"]
+    assert all("segs" not in t for t in tasks)
+    chunk = next(t for t in ctx.store.get(job_id, checkpoints=True)[1] if t["name"] == "chunk-000")
+    assert chunk["segs"] == {"360p": [first, second], "240p": [first, second]}
+    view = J.job_resource(job, tasks, "out", None)
+    assert next(t for t in view["tasks"] if t["name"] == "chunk-000")["segments_done"] == 2
+
+
+def test_a_sweep_larger_than_one_transaction_is_recorded_whole_and_in_order(ctx):
+    # GIVEN 120 segments of each of two renditions (a finish sweep after a long upload outage)
+    job_id = new_job(ctx)
+    entries = [{"index": i, "bytes": 100 + i, "start": 1.0 + 2 * i, "last_frame": round(2.966667 + 2 * i, 6),
+                "end": 3.0 + 2 * i, "frames": 60} for i in range(120)]
+    # WHEN they are recorded in one call (DynamoDB takes at most 100 actions per transaction)
+    assert ctx.checkpoints.record(job_id, "chunk-000", {"360p": entries, "240p": entries}, {"360p": 0, "240p": 0})
+    # THEN every one is stored, in order, and the counts match
+    assert ctx.checkpoints.of_task(job_id, "chunk-000") == {"360p": entries, "240p": entries}
+    assert ctx.store.get_task(job_id, "chunk-000")["seg_counts"] == {"360p": 120, "240p": 120}
