@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from .confinement import input_options
 from .ladder import AudioRendition, Plan, ThumbnailPlan, VideoRendition
-from .thumbnails import TileRun
+from .thumbnails import POSTER_WINDOW_SECONDS, PosterRun, TileRun, poster_window
 
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 6
@@ -206,7 +206,7 @@ def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS) ->
 def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition], start: float, end: float,
                last: bool, preset: str = "veryfast", threads: int = 0,
                rate_control: str = "crf", tiles: "TileRun | None" = None, measure_quality: bool = True,
-               frame_rate: float = 30.0) -> list[str]:
+               frame_rate: float = 30.0, poster: PosterRun | None = None) -> list[str]:
     """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
     and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
     per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
@@ -228,20 +228,25 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
 
     ``tiles``: one more branch of the same decode picks the sprite-sheet tiles whose times
     fall in the chunk and writes them as one sheet (``TileRun``), so thumbnails never decode
-    the source again. ``rate_control``: see ``x264_options``. ``threads``: x264 threads per
+    the source again. ``poster``: one more branch picks the poster from the frames of its
+    window (``PosterRun``) and writes ``out_dir/<file_name>`` atomically (a temporary file,
+    then a rename), so the worker can publish it while the chunk encodes. ``rate_control``: see ``x264_options``. ``threads``: x264 threads per
     rendition (0 = x264's choice). ``measure_quality``: each encoder computes the PSNR and SSIM
     of its output against its input (read with ``chalicelib.tools.ffmpeg.encoder_quality``).
     """
     tail = 0.0 if last else lookahead_tail(frame_rate)
     start = round(start - preroll(start, frame_rate), 6)
     length = end - start
-    branches = len(renditions) + (1 if tiles else 0)
+    branches = len(renditions) + (1 if tiles else 0) + (1 if poster else 0)
     head = "[0:v:0]" + ("" if last else f"trim=end={length + tail:.6f},") + f"split={branches}"
     graph = head + "".join(f"[s{i}]" for i in range(branches))
     graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(renditions))
     if tiles:  # (the tail's frames are past the chunk's last tile time)
         graph += (f";[s{len(renditions)}]{tile_select(tiles.first_time - start, tiles.interval)},"
                   f"scale={tiles.width}:{tiles.height},setsar=1,tile={tiles.columns}x{tiles.rows}[tiles]")
+    if poster:
+        graph += (f";[s{branches - 1}]trim=start={max(0.0, poster.time - start):.6f}:duration={POSTER_WINDOW_SECONDS:g},"
+                  f"thumbnail={poster.frames},scale={poster.width}:{poster.height},setsar=1[poster]")
     limit = read_limit(length + tail)
     args = [*confined_input(input_url, start, limit), "-filter_complex", graph]
     keyframes = keyframe_list(start, end + tail)
@@ -259,6 +264,9 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     if tiles:
         args += ["-map", "[tiles]", "-fps_mode:v:0", "passthrough", "-frames:v:0", "1", "-q:v:0", "4",
                  f"{out_dir}/{tiles.file_name}"]
+    if poster:
+        args += ["-map", "[poster]", "-fps_mode:v:0", "passthrough", "-frames:v:0", "1", "-q:v:0", "3",
+                 "-atomic_writing", "1", f"{out_dir}/{poster.file_name}"]
     return args
 
 
@@ -269,15 +277,6 @@ def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float 
     return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", "0:a:0", "-vn", "-sn", "-dn",
             "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels), "-ar", str(a.sample_rate),
             *_hls_output(out_dir, segment_seconds)]
-
-
-def poster_args(input_url: str, out_path: str, t: ThumbnailPlan, fps: float) -> list[str]:
-    """Arguments for the poster: seek to ``poster_time``, let the ``thumbnail`` filter pick the
-    most representative of the next ~2 s of frames (it avoids black and transition frames)."""
-    window = max(2, min(100, int(round((fps or 25) * 2))))
-    return [*confined_input(input_url, t.poster_time, 10.0), "-map", "0:v:0", "-an",
-            "-vf", f"thumbnail={window},scale={t.poster_width}:{t.poster_height},setsar=1",
-            "-frames:v", "1", "-q:v", "3", out_path]
 
 
 def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast",
@@ -294,8 +293,8 @@ def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str 
     graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(videos))
     graph += (f";[s{len(videos)}]{tile_select(0.0, t.interval)},scale={t.width}:{t.height},setsar=1,"
               f"tile={t.columns}x{t.rows}[tiles]")
-    graph += (f";[s{len(videos) + 1}]trim=start={t.poster_time:.3f}:duration=2,"
-              f"thumbnail={max(2, min(100, int(round(2 * (frame_rate or 25)))))},"
+    graph += (f";[s{len(videos) + 1}]trim=start={t.poster_time:.3f}:duration={POSTER_WINDOW_SECONDS:g},"
+              f"thumbnail={poster_window(frame_rate)},"
               f"scale={t.poster_width}:{t.poster_height},setsar=1[poster]")
     args = [*confined_input(input_url), "-filter_complex", graph]
     for i, r in enumerate(videos):  # per-output options apply to the next output only

@@ -1,8 +1,9 @@
 """Jobs: identity, the status state machine, output keys and the public job resource.
 
 Status only moves forward (DESIGN §3): queued -> processing -> complete | failed | canceled.
-A task (a chunk of the timeline encoded to every video rendition, the audio rendition or the
-poster) moves queued -> processing -> complete | failed. The one way back is an operator's explicit retry of a failed job (``POST
+A task (a chunk of the timeline encoded to every video rendition, or the audio rendition)
+moves queued -> processing -> complete | failed. The one way back is an operator's explicit
+retry of a failed job (``POST
 /jobs/{id}/retry`` or a dead-letter redrive), which reopens it: failed -> processing.
 """
 from __future__ import annotations
@@ -104,7 +105,7 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
         if sheets:
             out["thumbnails_vtt"] = _url(base_url, bucket, output_key(prefix, "thumbnails", "thumbnails.vtt"))
             out["sprites"] = [_url(base_url, bucket, output_key(prefix, "thumbnails", n)) for n in sheets]
-    if any(t.get("kind") == "thumbnails" and t.get("status") == COMPLETE for t in tasks):
+    if job.get("poster_at"):  # set when the chunk that holds the poster uploaded it
         out["poster"] = _url(base_url, bucket, output_key(prefix, "thumbnails", "poster.jpg"))
     for name, made in (job.get("files") or {}).items():  # progressive MP4 / M4A, made at completion
         out.setdefault("files", {})[name] = {**_url(base_url, bucket, made["key"]),
@@ -150,14 +151,14 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     audio_codec, frame_rate, ...}, ``renditions`` [{name, kind, width, height,
     video_bitrate, status, progress, segments_done, and once published the measured
     codecs, peak/average_bandwidth (bits/s), frame_rate, psnr_y (dB), ssim_y...}], ``tasks``
-    [{name, kind (chunk, audio, thumbnails), status, progress, attempts, worker, start/end
+    [{name, kind (chunk, audio), status, progress, attempts, worker, start/end
     (s), segments_done, resumed_at_segment...}], ``chunks`` {total, published},
     ``outputs`` (``job_outputs``), ``settings`` (the validated document), ``dropped_rungs``
     (ladder rungs above the source, never upscaled), ``metadata`` (echoed from the settings),
     ``error`` {code, message} or null, ``uploaded_at`` (S3's time of the upload), ``created_at``, ``updated_at``,
-    ``playable_at``, ``completed_at`` (ISO 8601 UTC).
+    ``poster_at``, ``playable_at``, ``completed_at`` (ISO 8601 UTC).
     """
-    tasks = sorted(tasks, key=lambda t: ({"audio": 0, "thumbnails": 1}.get(t.get("kind"), 2), int(t.get("index") or 0)))
+    tasks = sorted(tasks, key=lambda t: (0 if t.get("kind") == "audio" else 1, int(t.get("index") or 0)))
     chunks = [t for t in tasks if t.get("kind") == "chunk"]
     variants = job.get("variants") or {}
     renditions = []
@@ -199,6 +200,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "uploaded_at": job.get("uploaded_at"),
         "created_at": job.get("created_at"),
         "updated_at": job.get("updated_at"),
+        "poster_at": job.get("poster_at"),
         "playable_at": job.get("playable_at"),
         "completed_at": job.get("completed_at"),
     }

@@ -69,23 +69,20 @@ class Throttle:
         return False
 
 
-#: Relative cost of the audio and thumbnail tasks, in "pixels" of a video rendition.
+#: Relative cost of the audio task, in "pixels" of a video rendition.
 AUDIO_WEIGHT = 640 * 360 * 0.1
-THUMBNAILS_WEIGHT = 640 * 360 * 0.2
 
 
 def task_weight(task: Mapping) -> float:
     """Estimated relative cost of one task: its ``weight`` when it has one (a chunk: the
     ladder's pixels x its share of the duration), a video rendition its pixel count; audio
-    and thumbnails a fixed fraction of a 360p rendition."""
+    a fixed fraction of a 360p rendition."""
     if task.get("weight") is not None:
         return float(task["weight"])
     kind = task.get("kind")
     if kind == "video":
         return float(task["width"]) * float(task["height"])
-    if kind == "audio":
-        return AUDIO_WEIGHT
-    return THUMBNAILS_WEIGHT
+    return AUDIO_WEIGHT
 
 
 def job_progress(tasks: Iterable[Mapping]) -> float:

@@ -5,7 +5,9 @@ Fragments URI §4.2.1 spatial dimension).
 Tile ``k`` shows the first frame at or after ``k * interval`` seconds. Each chunk task picks
 the tiles whose times fall in its span from the frames it decodes anyway, and writes them as
 one sheet (``sprite_<chunk>.jpg``, row-major, at most ``columns`` per row); the track maps
-every tile to its sheet and cell, so no task decodes the source again for thumbnails.
+every tile to its sheet and cell, so no task decodes the source again for thumbnails. The
+poster comes from the same decode: the chunk that holds ``poster_time`` adds one more branch
+(``poster_in``).
 """
 from __future__ import annotations
 
@@ -58,6 +60,41 @@ def tiles_in(plan: ThumbnailPlan, chunk_index: int, start: float, end: float, la
     return TileRun(first=first, count=count, first_time=first * plan.interval, interval=plan.interval,
                    width=plan.width, height=plan.height, columns=columns, rows=math.ceil(count / columns),
                    file_name=sheet_name(chunk_index))
+
+
+#: Seconds of frames the poster is picked from, starting at ``poster_time``.
+POSTER_WINDOW_SECONDS = 2.0
+POSTER_FILE = "poster.jpg"
+
+
+def poster_window(frame_rate: float) -> int:
+    """Frames the ``thumbnail`` filter compares for the poster: ``POSTER_WINDOW_SECONDS`` at
+    ``frame_rate`` frames/s (25 when unknown), 2 to 100 (the filter's bounds)."""
+    return max(2, min(100, int(round((frame_rate or 25) * POSTER_WINDOW_SECONDS))))
+
+
+@dataclass(frozen=True)
+class PosterRun:
+    """The poster a chunk run picks: the most representative frame (ffmpeg's ``thumbnail``
+    filter, which avoids black and transition frames) of ``frames`` frames from ``time``
+    seconds of the source, scaled to ``width`` x ``height`` pixels, written as ``file_name``."""
+
+    time: float
+    frames: int
+    width: int
+    height: int
+    file_name: str = POSTER_FILE
+
+
+def poster_in(plan: ThumbnailPlan, chunk_start: float, run_start: float, end: float, last: bool,
+              frame_rate: float) -> PosterRun | None:
+    """The poster of the chunk ``[chunk_start, end)`` (s) when ``plan.poster_time`` falls in it
+    (or after it, for the ``last`` chunk), else None. A run resumed at ``run_start`` past
+    ``poster_time`` picks from its own first frames instead."""
+    if plan.poster_time < chunk_start or (plan.poster_time >= end and not last):
+        return None
+    return PosterRun(time=max(plan.poster_time, run_start), frames=poster_window(frame_rate),
+                     width=plan.poster_width, height=plan.poster_height)
 
 
 def sprite_vtt(plan: ThumbnailPlan, duration: float, runs: Sequence[TileRun]) -> str:

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from dataclasses import asdict
+from typing import Callable
 
 import m3u8
 
@@ -36,7 +37,11 @@ class ChunkUploader(threading.Thread):
 
     Segments are ``segment_seconds`` long (the job's ``segment_duration``) and uploaded under
     ``prefix`` (the job's output prefix). ``recorded[rendition]`` holds every checkpoint of the chunk (earlier runs' included) and
-    ``codecs[rendition]`` the RFC 6381 string read from a segment's SPS."""
+    ``codecs[rendition]`` the RFC 6381 string read from a segment's SPS.
+
+    ``watch(path, publish)``: a side output of the same run (the poster), written atomically
+    by ffmpeg; the first sweep that finds it calls ``publish(path)`` (again on the next sweep
+    if that raised)."""
 
     POLL_SECONDS = 1.0
 
@@ -56,8 +61,18 @@ class ChunkUploader(threading.Thread):
         self._seen: dict[str, set[str]] = {r: set() for r in recorded}
         # GOP files waiting to join a segment: (path, its video PTS) by segment index
         self._pending: dict[str, dict[int, list[tuple[str, list[float]]]]] = {r: {} for r in recorded}
+        self._watched: dict[str, Callable[[str], None]] = {}
         self._halt = threading.Event()
         self._lock = threading.Lock()
+
+    def watch(self, path: str, publish: Callable[[str], None]) -> None:
+        """Call ``publish(path)`` once the file at ``path`` exists (see the class docstring)."""
+        self._watched[path] = publish
+
+    @property
+    def pending_side_outputs(self) -> list[str]:
+        """Watched files not published yet."""
+        return list(self._watched)
 
     def run(self) -> None:
         while not self._halt.wait(self.POLL_SECONDS):
@@ -103,6 +118,10 @@ class ChunkUploader(threading.Thread):
         if self.canceled.is_set():  # nothing is written for a canceled job
             return 0
         with self._lock:
+            for path, publish in list(self._watched.items()):
+                if os.path.exists(path):
+                    publish(path)
+                    del self._watched[path]
             new: dict[str, list[dict]] = {}
             for rendition in self.recorded:
                 self._collect(rendition)

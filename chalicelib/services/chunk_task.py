@@ -1,5 +1,7 @@
 """Chunk task: decode one span of the source once and encode it to every video rendition,
-with a checkpoint per segment per rendition, and the sprite tiles of the span.
+with a checkpoint per segment per rendition, the sprite tiles of the span and, in the chunk
+that holds ``poster_time``, the poster (published with ``ThumbnailReady`` as soon as ffmpeg
+has written it, while the chunk goes on encoding).
 
 A killed or stopped chunk task resumes at the first segment not yet recorded for every
 rendition (DESIGN §9: at the boundary after that rendition's last checkpointed frame);
@@ -12,16 +14,18 @@ import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Callable
 
+from chalicelib.aws.jobstore import now_iso
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain import jobs as J
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import ThumbnailPlan, VideoRendition
 from chalicelib.domain.playlist import h264_codec_string
 from chalicelib.domain.presentation import chunk_end_seconds
-from chalicelib.domain.thumbnails import tiles_in
+from chalicelib.domain.thumbnails import poster_in, tiles_in
 from chalicelib.tools import ffmpeg
 
 from .checkpoints import ChunkUploader
+from .context import Context
 
 if TYPE_CHECKING:
     from .transcode import TaskRunner
@@ -38,6 +42,20 @@ TRUNCATION_MIN_SECONDS = 0.5
 def _fields(cls, spec: dict) -> dict:
     names = cls.__dataclass_fields__.keys()
     return {k: spec[k] for k in names if k in spec}
+
+
+def publish_poster(ctx: Context, job_id: str, msg: dict[str, Any], path: str) -> None:
+    """Upload the poster at ``path`` as ``thumbnails/poster.jpg`` under the job's prefix and,
+    the first time for the job (``poster_at``, a conditional write), publish
+    ``ThumbnailReady`` with its location."""
+    s = ctx.settings
+    key = J.output_key(J.output_prefix(msg), "thumbnails", "poster.jpg")
+    ctx.objects.upload_file(path, s.output_bucket, key)
+    if ctx.store.set_once(job_id, "poster_at", now_iso()):
+        base = f"{s.output_base_url.rstrip('/')}/" if s.output_base_url else None
+        ctx.events.publish("ThumbnailReady", job_id, J.PROCESSING, {
+            "poster": {"uri": f"s3://{s.output_bucket}/{key}", **({"url": base + key} if base else {})}},
+            msg.get("metadata"))
 
 
 def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any],
@@ -67,6 +85,9 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
         ctx.store.update_task(job_id, name, resumed_at_segment=first_segment + done, resumed_at_seconds=start)
     tiles = tiles_in(thumbs, index, start, end, last) if thumbs and not finished else None
     fps = float(behind.frame_rate or msg.get("frame_rate") or 30)
+    poster = poster_in(thumbs, chunk_start, start, end, last, fps) if thumbs and not finished else None
+    if poster and ctx.store.get_job_field(job_id, "poster_at"):  # an earlier run published it
+        poster = None
     segment_seconds = int(msg.get("segment_duration") or A.SEGMENT_SECONDS)
     end_segment = None if last else A.segment_of(end, segment_seconds)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
@@ -84,7 +105,9 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
             on_progress(round(100.0 * (start - chunk_start + encoded) / whole, 1) if pct < 100 else 100.0)
 
         args = A.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
-                            tiles, frame_rate=fps)
+                            tiles, frame_rate=fps, poster=poster)
+        if poster:
+            uploader.watch(os.path.join(out_dir, poster.file_name), lambda path: publish_poster(ctx, job_id, msg, path))
         uploader.start()
         res = None
         try:
@@ -94,6 +117,8 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
             uploader.finish(ended=res is not None and res.returncode == 0 and not runner.interrupted)
         runner.raise_if_interrupted(job_id, name)
         ffmpeg.check(res, f"chunk {name}", url)
+        if uploader.pending_side_outputs:  # its window held no decodable frame; the job goes on without
+            log.warning("chunk %s/%s made no poster from %.2f s", job_id, name, poster.time if poster else -1)
     reached = min(chunk_end_seconds(uploader.recorded[r.name]) for r in renditions)
     if not any(uploader.recorded[r.name] for r in renditions):
         if chunk_start > 0:

@@ -24,7 +24,6 @@ from chalicelib.domain import job_settings
 from chalicelib.domain.ladder import Plan, dropped_rungs
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.presets import presets
-from chalicelib.domain.progress import THUMBNAILS_WEIGHT
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.tools import media_probe
 
@@ -126,9 +125,7 @@ def job_fields(job: dict) -> dict:
 
 
 SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last"),
-               "audio": ("name", "bitrate", "channels", "sample_rate"),
-               "thumbnails": ("name", "interval", "count", "columns", "rows", "width", "height", "poster_time",
-                              "poster_width", "poster_height")}
+               "audio": ("name", "bitrate", "channels", "sample_rate")}
 
 
 def task_message_for(job: dict, task: dict) -> dict:
@@ -143,23 +140,21 @@ def task_message_for(job: dict, task: dict) -> dict:
 
 def chunk_extra(job: dict) -> dict:
     """What every chunk message carries besides its span: the video ladder and the
-    thumbnails plan (its tiles come from the chunk's decode)."""
+    thumbnails plan (its tiles, and the poster for the chunk that holds ``poster_time``, come
+    from the chunk's decode)."""
     return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails")}
 
 
-def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS,
-               thumbnails: bool = True) -> list[dict]:
+def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS) -> list[dict]:
     """The job's task items, in the order they are queued: the audio rendition (playback
-    needs it first), the poster (when ``thumbnails``), then one task per chunk of the timeline
-    (``chunks.plan_chunks`` on the ``segment_seconds`` grid with the deployment's parallelism
-    and chunk bounds), each encoding every video rendition. A chunk's ``weight`` is its share
+    needs it first), then one task per chunk of the timeline (``chunks.plan_chunks`` on the
+    ``segment_seconds`` grid with the deployment's parallelism and chunk bounds), each
+    encoding every video rendition (and making the job's thumbnails of its span). A chunk's ``weight`` is its share
     of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
     chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
                          settings.max_chunk_seconds)
     tasks = [t.to_dict() for t in ([plan.audio] if plan.audio else [])]
-    if thumbnails:
-        tasks.append({**plan.thumbnails.to_dict(), "weight": THUMBNAILS_WEIGHT})
     for c in chunks:
         tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
                       "seg_counts": {r.name: 0 for r in plan.videos},
@@ -276,7 +271,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             metrics.emit([*received, ("JobsFailed", 1, Unit.Count)])
         log.warning("job %s failed at ingest: %s", job_id, e)
         return {"job_id": job_id, "status": J.FAILED, "new_job": created, "tasks": 0}
-    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration, settings.outputs.thumbnails)
+    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration)
     job = {**source, "job_status": J.QUEUED, "probe": info.to_dict(), "fanned_out": False,
            "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
            "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,

@@ -1,5 +1,6 @@
 """Transcode use case: run one task (a chunk of the timeline encoded to every video
-rendition, the audio rendition or the poster) from its SQS message under a lease, record
+rendition, with its sprite tiles and, for the chunk that holds it, the poster; or the audio
+rendition) from its SQS message under a lease, record
 it, publish what became playable, and finalize the job when it was the last task.
 
 Each task writes only under ``<job_id>/`` of the output bucket: segments under
@@ -29,7 +30,6 @@ from .audio_task import encode_audio
 from .chunk_task import encode_chunk
 from .context import Context
 from .finalize import finalize, publish
-from .poster_task import make_poster
 
 log = logging.getLogger("vodpipe.transcode")
 Unit = metrics.Unit
@@ -202,8 +202,6 @@ class TaskRunner:
                 stats, res = encode_chunk(self, url, out_dir, job_id, msg, on_progress)
             elif kind == "audio":
                 stats, res = encode_audio(self, url, out_dir, job_id, msg, on_progress)
-            elif kind == "thumbnails":
-                stats, res = make_poster(self, url, out_dir, job_id, msg)
             else:
                 raise PermanentError("BAD_TASK", f"unknown task kind {kind!r}")
         except SourceUnreachable:
@@ -216,7 +214,7 @@ class TaskRunner:
         ctx.store.complete_task(job_id, name, stats)
         values = [("TranscodeSeconds", res[0], Unit.Seconds), ("BytesOut", stats.get("total_bytes", 0), Unit.Bytes)]
         media_seconds = A.task_media_seconds(msg)
-        if res[0] > 0 and kind != "thumbnails":
+        if res[0] > 0:
             values.append(("TranscodeSpeed", media_seconds / res[0], Unit.NoUnit))
         if int(task.get("attempts") or 1) == 1 and job.get("uploaded_at"):
             values.append(("TimeQueued", seconds_since(job["uploaded_at"], task.get("started_at")), Unit.Seconds))

@@ -78,20 +78,26 @@ class AlarmEvaluator(threading.Thread):
         super().__init__(daemon=True, name="alarm-evaluator")
         self.cloud, self.alarm_names, self.history_group, self.interval = cloud, alarm_names, history_group, interval
         self.cw, self.sns, self.logs = cloud.client("cloudwatch"), cloud.client("sns"), cloud.client("logs")
-        self._sqs = self._store = None  # built on first use, then reused every evaluation
+        # built once, before the cloud is up, and reused every evaluation
+        from chalicelib.aws.jobstore import JobStore
+        self._sqs = cloud.client("sqs")
+        self._store = JobStore(cloud.stack.app_env()["VODPIPE_JOBS_TABLE"], cloud.region, cloud.endpoint_url)
         self._halt = threading.Event()
         self.history: list[dict] = []
         self._stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/evaluator"
+        try:  # the alarms start in INSUFFICIENT_DATA when they are created, not on a first poll
+            self._setup()
+            self._ready = True
+        except Exception:  # noqa: BLE001
+            log.exception("alarm evaluator could not start")
+            self._ready = False
 
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=5)
 
     def run(self) -> None:
-        try:
-            self._setup()
-        except Exception:  # noqa: BLE001
-            log.exception("alarm evaluator could not start")
+        if not self._ready:
             return
         while not self._halt.wait(self.interval):
             try:
@@ -115,8 +121,6 @@ class AlarmEvaluator(threading.Thread):
 
     # --- metrics ----------------------------------------------------------------------
     def publish_queue_metrics(self) -> None:
-        if self._sqs is None:
-            self._sqs = self.cloud.client("sqs")
         stack, sqs = self.cloud.stack, self._sqs
         now = datetime.now(timezone.utc)
         data = []
@@ -139,10 +143,7 @@ class AlarmEvaluator(threading.Thread):
     def _oldest_queued_task_age(self) -> dict[str, float]:
         """Seconds the oldest still-queued task of each priority has waited (0 when none):
         the local stand-in for SQS's ApproximateAgeOfOldestMessage of the task queues."""
-        from chalicelib.aws.jobstore import JobStore, seconds_since
-        cloud = self.cloud
-        if self._store is None:
-            self._store = JobStore(cloud.stack.app_env()["VODPIPE_JOBS_TABLE"], cloud.region, cloud.endpoint_url)
+        from chalicelib.aws.jobstore import seconds_since
         store = self._store
         oldest = {"normal": 0.0, "high": 0.0}
         for status in ("queued", "processing"):

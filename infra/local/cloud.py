@@ -189,8 +189,6 @@ class LocalCloud:
 
     def _visible_tasks(self) -> int:
         """ApproximateNumberOfMessagesVisible of both task queues (the scaling metric's numerator)."""
-        if self._scaling_sqs is None:  # one client for every evaluation (every 2 s)
-            self._scaling_sqs = self.client("sqs")
         return sum(int(self._scaling_sqs.get_queue_attributes(QueueUrl=self.stack.refs[q], AttributeNames=[
             "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
             for q in ("TasksQueue", "TasksHighQueue"))
@@ -261,6 +259,7 @@ class LocalCloud:
                 sched.start()
                 self.mappings.append(sched)
         self._start_api()
+        self._scaling_sqs = self.client("sqs")  # one client for every evaluation (every 2 s)
         self.task_runner = TaskRunner(self, self.stack.task_definition(), ScalingPolicy.from_stack(self.stack),
                                       self.state_dir / "logs", self._visible_tasks, self.scale_interval)
         self.task_runner.start()

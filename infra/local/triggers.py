@@ -30,17 +30,20 @@ class EventSourceMapping(threading.Thread):
         self.cloud, self.function_name, self.queue, self.batch_size = cloud, function_name, queue, batch_size
         self._halt = threading.Event()
         self.invocations = self.errors = 0
+        # configured when the mapping is created (before the cloud is up), not when it polls:
+        # the mapping's configuration names the queue (its ARN)
+        admin = self.cloud.client("sqs")
+        self.url = admin.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        self.arn = admin.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # Lambda polls and deletes with the function's execution role: it needs
+        # sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue
+        self.sqs = self.cloud.client("sqs", f"function:{self.function_name}")
 
     def stop(self) -> None:
         self._halt.set()
 
     def run(self) -> None:
-        admin = self.cloud.client("sqs")  # the mapping's configuration names the queue (its ARN)
-        url = admin.get_queue_url(QueueName=self.queue)["QueueUrl"]
-        arn = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        # Lambda polls and deletes with the function's execution role: it needs
-        # sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue
-        sqs = self.cloud.client("sqs", f"function:{self.function_name}")
+        sqs, url, arn = self.sqs, self.url, self.arn
         while not self._halt.is_set():
             try:
                 msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=self.batch_size,

@@ -402,7 +402,7 @@ def test_job_log_lines_are_in_cloudwatch_logs_by_job_id(jobs, cloud):
     assert hits, "log lines of the job in every group"
     worker_lines = hits["/ecs/vodpipe-e2e-transcoder"]
     assert all(line.get("job_id") == job_id for line in worker_lines if "rendition" in line)
-    assert {line.get("rendition") for line in worker_lines} >= {"chunk-000", "audio", "thumbnails"}
+    assert {line.get("rendition") for line in worker_lines} >= {"chunk-000", "audio"}
     streams = logs.describe_log_streams(logGroupName="/ecs/vodpipe-e2e-transcoder")["logStreams"]
     assert all(s["logStreamName"].startswith("transcoder/transcoder-firelens-") for s in streams) and len(streams) >= 2
     res = _cli("logs", "--job", job_id, env={**dict(line.removeprefix("export ").split("=", 1)

@@ -61,14 +61,14 @@ def task_messages(queues, emulator):  # noqa: F811
     return [json.loads(m["Body"]) for m in msgs]
 
 
-def test_ingest_creates_one_job_and_fans_out_audio_poster_and_chunks(app_client, client, emulator, queues):  # noqa: F811
+def test_ingest_creates_one_job_and_fans_out_audio_and_chunks(app_client, client, emulator, queues):  # noqa: F811
     key = "uploads/My Clip + ümlaut 100%.mp4"  # spaces, '+', unicode, '%', a folder
     body = upload_and_get_event(client, emulator, queues, media("flower.mp4"), key)
     assert "My+Clip" in body or "My%20Clip" in body  # S3 URL-encodes keys in notifications
     invoke_ingest(app_client, body)
     tasks = task_messages(queues, emulator)
     names = sorted(t["task"] for t in tasks)
-    assert names == ["audio", "chunk-000", "thumbnails"]  # 5 s: one chunk carrying the whole ladder
+    assert names == ["audio", "chunk-000"]  # 5 s: one chunk carrying the whole ladder, tiles and poster
     (chunk,) = [t for t in tasks if t["kind"] == "chunk"]
     assert [r["name"] for r in chunk["spec"]["renditions"]] == ["540p", "480p", "360p", "240p"]
     assert chunk["spec"]["start"] == 0 and chunk["spec"]["last"] and chunk["spec"]["thumbnails"]["count"] == 6

@@ -2,6 +2,7 @@
 checked from the media (packet timestamps, keyframe flags, decoded pixels), not from our
 playlists."""
 import json
+import math
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +12,7 @@ from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
-from chalicelib.domain.thumbnails import tiles_in
+from chalicelib.domain.thumbnails import poster_in, poster_window, tiles_in
 from chalicelib.tools.ffmpeg import FfmpegProcess, check
 from tests.conftest import looped_clip, segments_of_run
 
@@ -37,8 +38,9 @@ def encodes(tmp_path_factory):
             (out / r.name).mkdir(parents=True)
         last = c.index == len(runs[kind]) - 1
         tiles = tiles_in(p.thumbnails, c.index, c.start, c.end, last)
+        poster = poster_in(p.thumbnails, c.start, c.start, c.end, last, info.frame_rate)
         res = FfmpegProcess().run(A.chunk_args(str(src), str(out), p.videos, c.start, c.end, last,
-                                               tiles=tiles, frame_rate=info.frame_rate), c.seconds,
+                                               tiles=tiles, frame_rate=info.frame_rate, poster=poster), c.seconds,
                                   measure_quality=True)
         check(res, c.name)
         return res
@@ -46,7 +48,7 @@ def encodes(tmp_path_factory):
     jobs = [(k, c) for k, chunks in runs.items() for c in chunks]
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip([(k, c.name) for k, c in jobs], pool.map(encode, jobs)))
-    return base, src, p, runs, results
+    return base, src, p, runs, results, info
 
 
 def joined(base, kind, chunks, rendition):
@@ -77,7 +79,7 @@ def frame_psnr(encoded, src, rendition) -> list[float]:
 
 
 def test_chunked_output_equals_a_single_run_frame_for_frame(encodes):
-    base, src, p, runs, _ = encodes
+    base, src, p, runs, _, _ = encodes
     source_frames = int(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
                                         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(src)],
                                        capture_output=True, text=True, check=True).stdout)
@@ -100,7 +102,7 @@ BOUNDARY_PSNR_TOLERANCE = 0.1
 
 
 def test_quality_around_each_boundary_matches_the_single_run(encodes):
-    base, src, p, runs, _ = encodes
+    base, src, p, runs, _, _ = encodes
     measured = []
     for r in p.videos:
         single = frame_psnr(joined(base, "single", runs["single"], r.name)[1], src, r)
@@ -120,7 +122,7 @@ def test_quality_around_each_boundary_matches_the_single_run(encodes):
 
 
 def test_each_chunk_reports_its_encoders_quality_and_its_tiles(encodes):
-    base, _, p, runs, results = encodes
+    base, _, p, runs, results, _ = encodes
     for c in runs["chunked"]:
         quality = results[("chunked", c.name)].encoder_quality
         assert len(quality) == len(p.videos)
@@ -130,3 +132,34 @@ def test_each_chunk_reports_its_encoders_quality_and_its_tiles(encodes):
         size = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
                                str(sheet)], capture_output=True, text=True, check=True).stdout.strip()
         assert size == f"{tiles.columns * tiles.width},{tiles.rows * tiles.height}"
+
+
+def luma(path, width, height, extra_input=(), vf=""):
+    """Decoded 8-bit luma plane of one picture (an image, or the frame ``extra_input`` selects)."""
+    chain = f"{vf + ',' if vf else ''}scale={width}:{height},format=gray"
+    return subprocess.run(["ffmpeg", "-v", "error", *extra_input, "-i", str(path), "-vf", chain, "-frames:v", "1",
+                           "-f", "rawvideo", "-"], capture_output=True, check=True).stdout
+
+
+def test_the_poster_comes_from_the_chunk_decode_as_a_seek_would_pick_it(encodes):
+    base, src, p, runs, _, info = encodes
+    t = p.thumbnails
+    # GIVEN the chunked encode WHEN the first chunk holds poster_time THEN only it wrote a poster
+    posters = [c.name for c in runs["chunked"] if (base / "chunked" / c.name / "poster.jpg").exists()]
+    assert posters == ["chunk-000"]
+    poster = base / "chunked" / "chunk-000" / "poster.jpg"
+    size = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+                           str(poster)], capture_output=True, text=True, check=True).stdout.strip()
+    assert size == f"{t.poster_width},{t.poster_height}"
+    # AND its pixels are the frame a seek to poster_time + ffmpeg's thumbnail filter picks
+    frames = poster_window(info.frame_rate)
+    picked = luma(src, t.poster_width, t.poster_height, ("-ss", f"{t.poster_time:.3f}"), f"thumbnail={frames}")
+    ours = luma(poster, t.poster_width, t.poster_height)
+    mse = sum((a - b) ** 2 for a, b in zip(ours, picked)) / len(ours)
+    psnr = 10 * math.log10(255 ** 2 / max(mse, 1e-9))
+    assert psnr > 30, f"poster differs from the seek's pick: {psnr:.1f} dB"
+    # (and not the frame before or after the window: a different frame of flower scores far lower)
+    other = luma(src, t.poster_width, t.poster_height, ("-ss", f"{t.poster_time + 3:.3f}"))
+    mse_other = sum((a - b) ** 2 for a, b in zip(ours, other)) / len(ours)
+    print(f"\nposter against the seek's pick: {psnr:.1f} dB; MSE {mse:.1f}, against a frame 3 s later {mse_other:.1f}")
+    assert mse_other > 4 * max(mse, 1.0)

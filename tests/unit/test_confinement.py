@@ -12,8 +12,8 @@ import pytest
 from chalicelib.domain import confinement
 from chalicelib.domain import ffmpeg_args as A
 from chalicelib.domain.errors import PermanentError
-from chalicelib.domain.thumbnails import tiles_in
-from chalicelib.domain.ladder import ThumbnailPlan, VideoRendition
+from chalicelib.domain.thumbnails import poster_in, tiles_in
+from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
 from chalicelib.tools import ffmpeg
 from tests.hostile import FifoTrap, Listener, crafted_files
 
@@ -52,8 +52,10 @@ def test_every_ffmpeg_run_refuses_too(traps, name, tmp_path):
     thumbs = ThumbnailPlan(name="thumbnails", interval=5, count=1, columns=1, rows=1, width=160, height=90,
                            poster_time=0.0, poster_width=320, poster_height=180)
     tiles = tiles_in(thumbs, 0, 0.0, 2.0, True)
-    runs = [A.chunk_args(url, str(tmp_path), [rendition], 0.0, 2.0, True, tiles=tiles),
-            A.poster_args(url, str(tmp_path / "p.jpg"), thumbs, 25)]
+    poster = poster_in(thumbs, 0.0, 0.0, 2.0, True, 25)
+    runs = [A.chunk_args(url, str(tmp_path), [rendition], 0.0, 2.0, True, tiles=tiles, poster=poster),
+            A.audio_args(url, str(tmp_path), AudioRendition(name="audio", bitrate=128_000, channels=2,
+                                                             sample_rate=48_000))]
     for args in runs:
         result = ffmpeg.FfmpegProcess().run(args, 2.0, timeout=60)
         with pytest.raises(PermanentError) as err:

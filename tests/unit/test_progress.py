@@ -42,8 +42,7 @@ def test_throttle_writes_every_10_points_or_5_seconds():
 def test_job_progress_weights_renditions_by_pixels():
     tasks = [{"kind": "video", "width": 1920, "height": 1080, "progress": 50, "status": "processing"},
              {"kind": "video", "width": 640, "height": 360, "status": "complete"},
-             {"kind": "audio", "progress": 0, "status": "queued"},
-             {"kind": "thumbnails", "progress": 0, "status": "queued"}]
+             {"kind": "audio", "progress": 0, "status": "queued"}]
     p = job_progress(tasks)
     # 1080p dominates: half done there and the 360p complete -> a bit over 50 %
     assert 50 < p < 60
