@@ -70,7 +70,7 @@ def one_rendition(src, base: Path, rendition, duration: float, start: float = 0.
     from chalicelib.domain import ffmpeg_args as A
     out = Path(base) / rendition.name
     out.mkdir(parents=True, exist_ok=True)
-    return A.chunk_args(str(src), str(base), [rendition], start, duration, True, measure_quality=False), out
+    return A.chunk_args(str(src), str(base), [rendition], start, duration, True, quality_metrics=()), out
 
 
 def segments_of_run(folder: Path, first_segment: int = 0, end_segment: int | None = None) -> dict[int, bytes]:

@@ -205,8 +205,8 @@ def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS) ->
 
 def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition], start: float, end: float,
                last: bool, preset: str = "veryfast", threads: int = 0,
-               rate_control: str = "crf", tiles: "TileRun | None" = None, measure_quality: bool = True,
-               frame_rate: float = 30.0, poster: PosterRun | None = None) -> list[str]:
+               rate_control: str = "crf", tiles: "TileRun | None" = None,
+               quality_metrics: Sequence[str] = ("psnr",), frame_rate: float = 30.0, poster: PosterRun | None = None) -> list[str]:
     """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
     and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
     per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
@@ -231,8 +231,9 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     the source again. ``poster``: one more branch picks the poster from the frames of its
     window (``PosterRun``) and writes ``out_dir/<file_name>`` atomically (a temporary file,
     then a rename), so the worker can publish it while the chunk encodes. ``rate_control``: see ``x264_options``. ``threads``: x264 threads per
-    rendition (0 = x264's choice). ``measure_quality``: each encoder computes the PSNR and SSIM
-    of its output against its input (read with ``chalicelib.tools.ffmpeg.encoder_quality``).
+    rendition (0 = x264's choice). ``quality_metrics``: what each encoder computes of its output
+    against its input, ``psnr`` and/or ``ssim`` (read with
+    ``chalicelib.tools.ffmpeg.encoder_quality``; see ``job_settings.QUALITY_METRICS``).
     """
     tail = 0.0 if last else lookahead_tail(frame_rate)
     start = round(start - preroll(start, frame_rate), 6)
@@ -253,8 +254,10 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     for i, r in enumerate(renditions):
         opts = x264_options(r, preset, threads, "v:0", rate_control)
         opts[opts.index("-force_key_frames:v:0") + 1] = keyframes
-        if measure_quality:
-            opts += ["-flags:v:0", "+psnr", "-ssim:v:0", "1"]
+        if "psnr" in quality_metrics:
+            opts += ["-flags:v:0", "+psnr"]
+        if "ssim" in quality_metrics:
+            opts += ["-ssim:v:0", "1"]
         args += ["-map", f"[v{i}]", "-an", "-sn", "-dn", "-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", "-1",
                  *opts, "-output_ts_offset", f"{start + OUTPUT_TS_BASE:.6f}", "-muxdelay", "0",
                  "-f", "hls", "-hls_time", "0.1", "-hls_playlist_type", "event",

@@ -63,7 +63,7 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     """Encode (or resume) the chunk of ``msg`` and return (stats to record on the task,
     (ffmpeg seconds, ffmpeg CPU seconds)).
 
-    Stats: ``codecs`` and ``quality`` ({psnr_y dB, ssim_y, frames}) by rendition, ``tiles``
+    Stats: ``codecs`` and ``quality`` ({psnr_y dB, ssim_y when asked for, frames}) by rendition, ``tiles``
     (the ``TileRun`` of its sprite sheet, or None), ``total_bytes`` of its segments.
     Raises ``PermanentError`` ``TRUNCATED_MEDIA`` / ``NO_DECODABLE_FRAMES`` when the source
     holds less video than probed, and what ``TaskRunner.ffmpeg`` raises."""
@@ -105,7 +105,7 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
             on_progress(round(100.0 * (start - chunk_start + encoded) / whole, 1) if pct < 100 else 100.0)
 
         args = A.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
-                            tiles, frame_rate=fps, poster=poster)
+                            tiles, spec.get("quality_metrics", ("psnr",)), frame_rate=fps, poster=poster)
         if poster:
             uploader.watch(os.path.join(out_dir, poster.file_name), lambda path: publish_poster(ctx, job_id, msg, path))
         uploader.start()

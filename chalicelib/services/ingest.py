@@ -139,10 +139,11 @@ def task_message_for(job: dict, task: dict) -> dict:
 
 
 def chunk_extra(job: dict) -> dict:
-    """What every chunk message carries besides its span: the video ladder and the
-    thumbnails plan (its tiles, and the poster for the chunk that holds ``poster_time``, come
-    from the chunk's decode)."""
-    return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails")}
+    """What every chunk message carries besides its span: the video ladder, the thumbnails
+    plan (its tiles, and the poster for the chunk that holds ``poster_time``, come from the
+    chunk's decode) and the job's ``quality_metrics``."""
+    metrics = (job.get("settings") or {}).get("quality_metrics", job_settings.DEFAULT_QUALITY_METRICS)
+    return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails"), "quality_metrics": list(metrics)}
 
 
 def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS) -> list[dict]:

@@ -41,7 +41,7 @@ def encode(path: Path, rate_control: str) -> dict[str, dict]:
         for r in ladder:
             (out / r.name).mkdir()
         args = A.chunk_args(str(path), str(out), ladder, 0.0, info.duration, True, rate_control=rate_control,
-                            frame_rate=info.frame_rate or 30.0)
+                            quality_metrics=("psnr", "ssim"), frame_rate=info.frame_rate or 30.0)
         res = ffmpeg.FfmpegProcess().run(args, info.duration, measure_quality=True)
         ffmpeg.check(res, f"{rate_control} {path.name}")
         result = {}

@@ -126,7 +126,8 @@ def test_post_jobs_with_an_s3_source_honours_every_setting(cloud, tmp_path):
             "ladder": [{"name": "big", "height": 1080, "bitrate": 4_000_000},
                        {"name": "small", "height": 360, "bitrate": 600_000}],
             "outputs": {"mp4": ["small"], "audio": True}, "segment_duration": 4,
-            "output_prefix": "shows/flower", "metadata": {"title": "Flower", "customer": "c-42"}}
+            "output_prefix": "shows/flower", "metadata": {"title": "Flower", "customer": "c-42"},
+            "quality_metrics": ["ssim", "psnr"]}
     # GIVEN a request with an Idempotency-Key WHEN it is sent twice THEN one job, one response
     status, first = post_job(cloud, body, key="req-1")
     assert status == 202 and first["status"] == "submitted"
@@ -144,6 +145,9 @@ def test_post_jobs_with_an_s3_source_honours_every_setting(cloud, tmp_path):
     assert [(r["name"], r["height"]) for r in done["renditions"] if r["kind"] == "video"] == [("small", 360)]
     small = next(r for r in done["renditions"] if r["name"] == "small")
     assert small["video_bitrate"] == 600_000
+    # SSIM asked for: each encoder measured both (x264's own luma PSNR and SSIM of its output)
+    assert done["settings"]["quality_metrics"] == ["psnr", "ssim"]
+    assert 30 < small["psnr_y"] < 60 and 0.9 < small["ssim_y"] <= 1
     outputs = done["outputs"]
     assert outputs["master_playlist"]["uri"].endswith("/shows/flower/master.m3u8")
     # 4 s segments: TARGETDURATION 4 and each segment starts on the 4 s grid (from the packets)

@@ -40,7 +40,8 @@ def encodes(tmp_path_factory):
         tiles = tiles_in(p.thumbnails, c.index, c.start, c.end, last)
         poster = poster_in(p.thumbnails, c.start, c.start, c.end, last, info.frame_rate)
         res = FfmpegProcess().run(A.chunk_args(str(src), str(out), p.videos, c.start, c.end, last,
-                                               tiles=tiles, frame_rate=info.frame_rate, poster=poster), c.seconds,
+                                               tiles=tiles, quality_metrics=("psnr", "ssim"), frame_rate=info.frame_rate,
+                                               poster=poster), c.seconds,
                                   measure_quality=True)
         check(res, c.name)
         return res
