@@ -1,7 +1,8 @@
 """Segment checkpoints of a chunk task: each segment ffmpeg finishes, in every rendition, is
 measured (its packets' timestamps: EXTINF and the resume point come from them, DESIGN §10),
-uploaded, and recorded as the chunk task's checkpoints (``chalicelib.aws.checkpoints``) while ffmpeg goes on (DESIGN §9). One
-DynamoDB write records what one sweep found in all renditions."""
+uploaded, and recorded as the chunk task's checkpoints (``chalicelib.aws.checkpoints``) while
+ffmpeg goes on (DESIGN §9). One DynamoDB transaction records what one sweep found in all
+renditions."""
 from __future__ import annotations
 
 import logging
