@@ -100,14 +100,6 @@ class CheckpointStore(DynamoTable):
 
     def of_task(self, job_id: str, task: str) -> dict[str, list[dict]]:
         """``{rendition: [entry...]}`` of one chunk task, ordered by index (``group``)."""
-        items: list[dict] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name, "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":p": {"S": f"{PREFIX}{task}#"}}}
-        while True:
-            res = self._ddb.query(**kwargs)
-            items += [self._plain(i) for i in res.get("Items", [])]
-            if "LastEvaluatedKey" not in res:
-                return group(items).get(task, {})
-            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
+        items = self._query(ConsistentRead=True, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                            ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":p": {"S": f"{PREFIX}{task}#"}})
+        return group(items).get(task, {})

@@ -263,16 +263,6 @@ class JobStore(DynamoTable):
                 return False
             raise
 
-    def _query(self, **kwargs: Any) -> list[dict]:
-        """Every item a Query returns, all pages, as plain values."""
-        items: list[dict] = []
-        while True:
-            res = self._ddb.query(TableName=self.table_name, **kwargs)
-            items += [self._plain(i) for i in res.get("Items", [])]
-            if "LastEvaluatedKey" not in res:
-                return items
-            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
-
     def task_states(self, job_id: str) -> list[dict]:
         """``[{"name", "status", "updated_at"}]`` of the job's tasks: one Query projected to
         those fields (none of the checkpoints), for pollers that only need the states."""

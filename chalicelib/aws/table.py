@@ -74,3 +74,13 @@ class DynamoTable:
 
     def _vals(self, d: dict) -> dict:
         return {k: self._ser.serialize(v) for k, v in _to_ddb(d).items()}
+
+    def _query(self, **kwargs: Any) -> list[dict]:
+        """Every item a Query returns, all pages, as plain values."""
+        items: list[dict] = []
+        while True:
+            res = self._ddb.query(TableName=self.table_name, **kwargs)
+            items += [self._plain(i) for i in res.get("Items", [])]
+            if "LastEvaluatedKey" not in res:
+                return items
+            kwargs["ExclusiveStartKey"] = res["LastEvaluatedKey"]
