@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from .domain.chunks import MAX_CHUNK_SECONDS, MIN_CHUNK_SECONDS
+
 DEFAULT_ACCOUNT = "123456789012"
 
 
@@ -69,8 +71,8 @@ class Settings:
     #: chunking: how many tasks may encode one job at once (the service's maximum task count
     #: on AWS, the worker count locally), and the shortest and longest chunk (s)
     chunk_parallelism: int = 8
-    min_chunk_seconds: float = 30.0
-    max_chunk_seconds: float = 600.0
+    min_chunk_seconds: float = MIN_CHUNK_SECONDS
+    max_chunk_seconds: float = MAX_CHUNK_SECONDS
     #: URL imports (POST /jobs with an https source): longest transfer (s; within the ingest
     #: function's 60 s timeout), and whether private
     #: addresses and plain http are allowed (the local cloud's test servers; never on AWS)

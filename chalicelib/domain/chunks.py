@@ -20,9 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-#: Default shortest chunk (s). 30 s chunks cost nothing measurable against one run over the
-#: whole timeline; 12 s chunks cost about 14 % more work (DESIGN §9, §10).
-MIN_CHUNK_SECONDS = 30.0
+#: Default shortest chunk (s). Each chunk pays a fixed cost: its ffmpeg start-up, the preroll
+#: before its first IDR, the lookahead tail past its end and a task's orchestration, measured
+#: at 2.7 ffmpeg CPU-s plus ~1 CPU-s of orchestration for the bench's 1080p 5-rung ladder
+#: (``make bench``), against ~2 CPU-s per media second of encoding. That is ~6 % of a 30 s
+#: chunk and ~3 % of a 60 s one; 12 s chunks cost about 14 % (DESIGN §9, §10). A minute is the
+#: shortest chunk that keeps the pipeline within 10 % of one ffmpeg over the whole timeline
+#: (the 60 s bench clip: 1.13x the CPU in two 30 s chunks, 1.04-1.06x in one); deployments that
+#: prefer latency on short uploads lower it (template parameter ``ChunkMinSeconds``).
+MIN_CHUNK_SECONDS = 60.0
 #: Default longest chunk (s): 100 segments of 6 s.
 MAX_CHUNK_SECONDS = 600.0
 

@@ -10,7 +10,9 @@ input, in the same run on this machine:
   once and splits to every rendition, the audio, the poster and the sprite sheet (the
   physical limit of this machine for these outputs);
 * pipeline, once per worker count: a fresh local cloud (moto, the packaged functions, N worker
-  processes), one upload; upload latency (the PUT), processing latency (upload done to
+  processes, warm: ``TranscoderMinTasks`` = N, as a deployment that wants latency runs it,
+  since a Fargate task takes tens of seconds to start; ``--cold`` starts from zero tasks and
+  adds the scaler's evaluation interval and the workers' start-up), one upload; upload latency (the PUT), processing latency (upload done to
   ``complete``), time to first playable (upload done to ``playable_at``), wall and CPU
   seconds of everything it ran (this process's threads: emulator, pollers, API; every child
   process: functions, workers and their ffmpeg), split into ffmpeg (as the tasks report it)
@@ -92,15 +94,18 @@ _RUNS = iter(range(1, 1000))
 POLL_SECONDS = 5.0
 
 
-def run_pipeline(path: Path, workers: int, ladder: str | None) -> dict:
+def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True) -> dict:
     """One upload through a fresh local cloud with ``workers`` worker processes (its own
-    stage: moto servers in one process share state, DESIGN §5)."""
+    stage: moto servers in one process share state, DESIGN §5); ``warm``: they run and poll
+    before the upload (minimum tasks = ``workers``), else the service scales out from zero."""
     env = {"VODPIPE_POLL_WAIT_SECONDS": "20"}
     if ladder:
         env["VODPIPE_LADDER"] = ladder
+    params = {"Stage": f"bench{next(_RUNS)}", **({"TranscoderMinTasks": workers} if warm else {})}
     with tempfile.TemporaryDirectory() as state, \
-            LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state,
-                       params={"Stage": f"bench{next(_RUNS)}"}) as cloud:
+            LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state, params=params) as cloud:
+        if warm:
+            cloud.task_runner.wait_ready()
         # from here: start-up (packaging, provisioning) is not the pipeline's cost
         children0, self0 = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
         s3 = cloud.client("s3")
@@ -137,10 +142,13 @@ def run_pipeline(path: Path, workers: int, ladder: str | None) -> dict:
     ffmpeg_cpu = sum(float(t.get("cpu_seconds") or 0) for t in tasks)
     worker_cpu = sum(float(t.get("worker_cpu_seconds") or 0) for t in tasks)
     chunks = [t for t in tasks if t["kind"] == "chunk"]
+    starts = [t["started_at"] for t in tasks if t.get("started_at")]
+    first_task = _seconds_between(job.get("uploaded_at"), min(starts)) if starts else None
     processing = processing if processing is not None else done - uploaded
     return {"status": job["status"], "workers": workers, "upload": uploaded - t0, "processing": processing,
             "wall": uploaded - t0 + processing, "cpu": cpu, "ffmpeg_cpu": ffmpeg_cpu, "local_cloud_cpu": local_cloud,
             "worker_cpu": worker_cpu, "playable": playable, "chunks": len(chunks),
+            "first_task": first_task, "warm": warm,
             "chunk_cpu": sum(float(t.get("cpu_seconds") or 0) for t in chunks),
             "renditions": [r["name"] for r in job["renditions"]], "job": job}
 
@@ -186,6 +194,9 @@ def report(results: list[dict]) -> None:
     playable = [r["playable"] for r in runs if r["playable"] is not None]
     if playable:
         print(f"first playable      {_dist(playable)}")
+    waits = [r["first_task"] for r in runs if r.get("first_task") is not None]
+    if waits:
+        print(f"upload to 1st task  {_dist(waits)} ({'warm' if all(r['warm'] for r in runs) else 'some cold'} service)")
     head = (f"{'':40}{'wall s':>8}{'CPU s':>8}{'ffmpeg':>8}{'orch.':>7}{'(cloud)':>8}{'(workers)':>10}{'wall x':>8}{'CPU x':>7}"
             f"{'playable':>9}{'chunks':>7}")
     for res in results:
@@ -195,7 +206,8 @@ def report(results: list[dict]) -> None:
         print(f"{'reference (1 ffmpeg, decode once)':40}{ref['wall']:8.1f}{ref['cpu']:8.1f}{ref['cpu']:8.1f}"
               f"{0:7.1f}{0:8.1f}{0:10.1f}{1:8.2f}{1:7.2f}{'':>9}{'':>7}")
         for r in res["runs"]:
-            label = f"pipeline, {r['workers']} worker{'s' if r['workers'] > 1 else ''} ({r['status']})"
+            label = (f"pipeline, {r['workers']} worker{'s' if r['workers'] > 1 else ''}{'' if r['warm'] else ', cold'} "
+                     f"({r['status']})")
             playable = f"{r['playable']:.1f}" if r["playable"] is not None else "-"
             print(f"{label:40}{r['wall']:8.1f}{r['cpu']:8.1f}{r['ffmpeg_cpu']:8.1f}{r['cpu'] - r['ffmpeg_cpu']:7.1f}"
                   f"{r['local_cloud_cpu']:8.1f}{r['worker_cpu']:10.1f}{r['wall'] / ref['wall']:8.2f}{r['cpu'] / ref['cpu']:7.2f}{playable:>9}{r['chunks']:7d}")
@@ -240,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="*")
     ap.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     ap.add_argument("--ladder", default=None, help="rung heights, e.g. 1080,720,480,360,240 (default)")
+    ap.add_argument("--cold", action="store_true", help="start each run's service from zero tasks")
     args = ap.parse_args(argv)
     paths = [Path(p) for p in args.inputs] or [make_default_input(), make_long_input()]
     results = []
@@ -251,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  reference: {ref['wall']:.1f} s wall, {ref['cpu']:.1f} CPU-s", flush=True)
         runs = []
         for workers in (int(w) for w in args.workers.split(",")):
-            run = run_pipeline(path, workers, args.ladder)
+            run = run_pipeline(path, workers, args.ladder, warm=not args.cold)
             print(f"  pipeline, {workers} worker(s): {run['status']}, {run['wall']:.1f} s wall, {run['cpu']:.1f} CPU-s",
                   flush=True)
             runs.append(run)

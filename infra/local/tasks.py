@@ -103,6 +103,20 @@ class TaskRunner(threading.Thread):
         self.started += 1
         return task
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the desired count of tasks runs and each has logged ``worker started``
+        (what follows is its first long poll): ECS's RUNNING for a container without a health
+        check. Raises TimeoutError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                running = [t for t in self.tasks if not t.stopping and t.proc.poll() is None]
+            if len(running) >= self.desired and all(b"worker started" in t.log_path.read_bytes() for t in running):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(running)} of {self.desired} worker tasks ready after {timeout:.0f} s")
+            self._halt.wait(0.05)
+
     def run(self) -> None:
         self.agent.start()
         quick_exits = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra.local.cloud import LocalCloud
-from tests.conftest import looped_clip
+from tests.conftest import looped_clip, media
 from tests.e2e.test_failures import job, terminal, upload, wait_for
 
 
@@ -51,3 +51,19 @@ def test_workers_follow_the_backlog_from_zero_and_scale_in_spares_running_encode
     low = [(v, r, d) for _, v, r, d in runner.history if d < r]
     assert low, "a scale-in was decided while tasks still ran (their protection kept them)"
     assert cloud.denials == []
+
+
+def test_a_warm_service_runs_its_minimum_before_any_upload_and_uses_it(tmp_path_factory):
+    # GIVEN a service whose minimum is 1 task (a deployment that keeps a warm worker)
+    params = {"Stage": "warm", "TranscoderMinTasks": 1}
+    with LocalCloud(port=0, api_port=0, workers=2, env={"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1"},
+                    params=params, state_dir=tmp_path_factory.mktemp("state")) as cloud:
+        runner = cloud.task_runner
+        # WHEN the local cloud is up THEN that task runs and polls before anything is uploaded
+        runner.wait_ready()
+        assert runner.desired == 1 and len(runner.tasks) == 1 and runner.started == 1
+        assert b"worker started" in runner.tasks[0].log_path.read_bytes()
+        # AND an upload completes on the warm service
+        job_id = upload(cloud, media("bear-vp9-odd-dimensions.webm"), "warm/bear.webm")
+        assert terminal(cloud, job_id, timeout=120)["status"] == "complete"
+        assert runner.restarts == 0 and cloud.denials == []

@@ -10,17 +10,21 @@ LADDER = [{"name": "360p", "width": 640, "height": 360, "video_bitrate": 800_000
 
 
 def test_chunks_follow_parallelism_on_the_segment_grid_within_bounds():
-    # GIVEN a minute of video and two workers WHEN planned THEN two 30 s chunks
-    assert [(c.start, c.end, c.first_segment) for c in plan_chunks(60.0, 2, 6)] == [(0, 30, 0), (30, 60, 5)]
+    # GIVEN a minute of video and two workers WHEN planned with 30 s chunks THEN two of them
+    assert [(c.start, c.end, c.first_segment) for c in plan_chunks(60.0, 2, 6, 30)] == [(0, 30, 0), (30, 60, 5)]
+    # AND with the default minimum (60 s) one: a second chunk would cost more than it saves
+    assert [(c.start, c.end) for c in plan_chunks(60.0, 2, 6)] == [(0, 60)]
+    assert [(c.start, c.end) for c in plan_chunks(150.0, 2, 6)] == [(0, 72), (72, 150)]
     # a 5-minute upload on 8 tasks: 8 chunks of 37.5 s on the 6 s grid
-    chunks = plan_chunks(300.0, 8, 6)
+    chunks = plan_chunks(300.0, 8, 6, 30)
     assert all(c.start % 6 == 0 for c in chunks) and chunks[-1].end == 300.0
     assert len(chunks) == 8 and {c.seconds for c in chunks} == {36.0, 42.0}
     # never under the minimum, never over the maximum, one chunk for a short clip
-    assert chunk_count(60.0, 100) == 2 and chunk_count(7200.0, 1) == 12
+    assert chunk_count(60.0, 100, 30) == 2 and chunk_count(60.0, 100) == 1 and chunk_count(7200.0, 1) == 12
+    assert chunk_count(7200.0, 100) == 100
     assert [(c.start, c.end) for c in plan_chunks(5.3, 4, 6)] == [(0, 5.3)]
-    assert [(c.start, c.end) for c in plan_chunks(61.0, 2, 6)] == [(0, 30), (30, 61.0)]
-    assert [c.name for c in plan_chunks(61.0, 2, 6)] == ["chunk-000", "chunk-001"]
+    assert [(c.start, c.end) for c in plan_chunks(61.0, 2, 6, 30)] == [(0, 30), (30, 61.0)]
+    assert [c.name for c in plan_chunks(61.0, 2, 6, 30)] == ["chunk-000", "chunk-001"]
     with pytest.raises(ValueError):
         plan_chunks(0, 2, 6)
 
