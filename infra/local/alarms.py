@@ -9,9 +9,9 @@ Alarms start INSUFFICIENT_DATA. A state change is set on the emulator with its r
 in the history log group and published to the alarm's actions (SNS) as CloudWatch's alarm
 notification JSON.
 
-Also publishes the SQS metrics CloudWatch would (``AWS/SQS`` ``ApproximateNumberOfMessagesVisible``
-per queue; ``ApproximateAgeOfOldestMessage`` of the tasks queue, locally measured as the age of
-the oldest queued task, since the SQS API does not expose it).
+Also publishes the SQS metrics SQS would (``AWS/SQS`` ``ApproximateNumberOfMessagesVisible``
+per queue, ``ApproximateAgeOfOldestMessage`` of the task queues), read from the emulator's
+queues (``sqs_metrics``), as SQS publishes them from its own state.
 moto has no percentile statistics: ``pNN`` alarms are evaluated from the values the local EMF
 extraction saw (``LogShipper.values``).
 """
@@ -26,6 +26,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from chalicelib.aws.table import now_iso
+
+from .sqs_metrics import QueueMetrics
 
 log = logging.getLogger("vodpipe.local.alarms")
 
@@ -79,9 +81,7 @@ class AlarmEvaluator(threading.Thread):
         self.cloud, self.alarm_names, self.history_group, self.interval = cloud, alarm_names, history_group, interval
         self.cw, self.sns, self.logs = cloud.client("cloudwatch"), cloud.client("sns"), cloud.client("logs")
         # built once, before the cloud is up, and reused every evaluation
-        from chalicelib.aws.jobstore import JobStore
-        self._sqs = cloud.client("sqs")
-        self._store = JobStore(cloud.stack.app_env()["VODPIPE_JOBS_TABLE"], cloud.region, cloud.endpoint_url)
+        self._queues = QueueMetrics(cloud.stack.account, cloud.region)
         self._halt = threading.Event()
         self.history: list[dict] = []
         self._stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/evaluator"
@@ -121,42 +121,22 @@ class AlarmEvaluator(threading.Thread):
 
     # --- metrics ----------------------------------------------------------------------
     def publish_queue_metrics(self) -> None:
-        stack, sqs = self.cloud.stack, self._sqs
-        now = datetime.now(timezone.utc)
+        """Put the ``AWS/SQS`` metrics of the stack's queues (see the module docstring)."""
+        stack, now = self.cloud.stack, datetime.now(timezone.utc)
         data = []
         for logical, res in stack.template["Resources"].items():
             if res["Type"] != "AWS::SQS::Queue" or logical not in stack.refs:
                 continue
-            attrs = sqs.get_queue_attributes(QueueUrl=stack.refs[logical],
-                                             AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            name = stack.attrs[logical]["QueueName"]
             data.append({"MetricName": "ApproximateNumberOfMessagesVisible", "Timestamp": now, "Unit": "Count",
-                         "Value": float(attrs.get("ApproximateNumberOfMessages", 0)),
-                         "Dimensions": [{"Name": "QueueName", "Value": stack.attrs[logical]["QueueName"]}]})
-        ages = self._oldest_queued_task_age()
-        for logical, priority in (("TasksQueue", "normal"), ("TasksHighQueue", "high")):
+                         "Value": float(self._queues.visible(name)), "Dimensions": [{"Name": "QueueName", "Value": name}]})
+        for logical in ("TasksQueue", "TasksHighQueue"):
+            name = stack.attrs[logical]["QueueName"]
             data.append({"MetricName": "ApproximateAgeOfOldestMessage", "Timestamp": now, "Unit": "Seconds",
-                         "Value": ages[priority],
-                         "Dimensions": [{"Name": "QueueName", "Value": stack.attrs[logical]["QueueName"]}]})
+                         "Value": self._queues.oldest_age(name, now.timestamp()),
+                         "Dimensions": [{"Name": "QueueName", "Value": name}]})
         for i in range(0, len(data), 20):
             self.cw.put_metric_data(Namespace="AWS/SQS", MetricData=data[i:i + 20])
-
-    def _oldest_queued_task_age(self) -> dict[str, float]:
-        """Seconds the oldest still-queued task of each priority has waited (0 when none):
-        the local stand-in for SQS's ApproximateAgeOfOldestMessage of the task queues."""
-        from chalicelib.aws.jobstore import seconds_since
-        store = self._store
-        oldest = {"normal": 0.0, "high": 0.0}
-        for status in ("queued", "processing"):
-            items, _ = store.list_jobs(status, 100)
-            for job in items:
-                queued = [t for t in store.task_states(job["job_id"]) if t["status"] == "queued"]
-                if not queued:
-                    continue
-                priority = "high" if store.get_job_field(job["job_id"], "priority") == "high" else "normal"
-                for task in queued:
-                    age = seconds_since(task.get("updated_at") or job.get("created_at"))
-                    oldest[priority] = max(oldest[priority], age)
-        return oldest
 
     def _values(self, alarm: dict, now: datetime) -> list[float | None]:
         period, n = int(alarm["Period"]), int(alarm["EvaluationPeriods"])

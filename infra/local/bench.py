@@ -1,6 +1,6 @@
 """Benchmark: the pipeline against one hand-written ffmpeg command making the same outputs.
 
-    python -m infra.local.bench [INPUT ...] [--workers 1,2] [--ladder 1080,720,...]
+    python -m infra.local.bench [INPUT ...] [--workers 1,2] [--ladder 1080,720,...] [--repeat N] [--cold]
 
 Without INPUT it uses two clips built from the Big Buck Bunny sample (cached under
 ~/.cache/vodpipe): 60 s of 1080p30 H.264/AAC and the same minute looped to 5 minutes. For each
@@ -10,14 +10,22 @@ input, in the same run on this machine:
   once and splits to every rendition, the audio, the poster and the sprite sheet (the
   physical limit of this machine for these outputs);
 * pipeline, once per worker count: a fresh local cloud (moto, the packaged functions, N worker
-  processes, warm: ``TranscoderMinTasks`` = N, as a deployment that wants latency runs it,
-  since a Fargate task takes tens of seconds to start; ``--cold`` starts from zero tasks and
-  adds the scaler's evaluation interval and the workers' start-up), one upload; upload latency (the PUT), processing latency (upload done to
-  ``complete``), time to first playable (upload done to ``playable_at``), wall and CPU
-  seconds of everything it ran (this process's threads: emulator, pollers, API; every child
-  process: functions, workers and their ffmpeg), split into ffmpeg (as the tasks report it)
-  and orchestration (the rest; ``(cloud)`` is the part spent in this process: the emulator,
-  event-source pollers, API server, alarms and log shipping).
+  processes), one upload. By default the service is measured in its steady state: warm worker
+  tasks (``TranscoderMinTasks`` = N, as a deployment that wants latency runs it, since a
+  Fargate task takes tens of seconds to start) and one 2 s warm-up upload through it first, so
+  the functions' execution environments exist; ``--cold`` starts from zero tasks and cold
+  environments, inside the measurement. The bench waits for the job's terminal event on an
+  SQS queue subscribed to the job-events topic. Measured: upload latency (the PUT),
+  processing latency (upload done to ``complete``), time to first playable (upload done to
+  ``playable_at``), wall and CPU seconds of everything it ran (this process's threads:
+  emulator, pollers, API; every child process: functions, workers and their ffmpeg), split
+  into ffmpeg (as the tasks report it) and orchestration (the rest; ``(cloud)`` is the part
+  spent in this process: the emulator, event-source pollers, API server, alarms and log
+  shipping).
+
+``--repeat N`` runs N rounds of (reference, pipeline per worker count), interleaved so slow
+and fast spells of the machine fall on both, and reports each figure's median over the rounds
+(ratios: the median of each round's pipeline / reference).
 
 Prints the report (jobs, success rate, throughput, latency min/mean/P50/P95, then per run:
 wall, CPU, ratios to the reference, time to first playable, chunks, per-chunk cost) and the
@@ -35,7 +43,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +89,23 @@ def _cpu(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _live_children_cpu() -> float:
+    """CPU seconds already spent by this process's running children (and the children they
+    have reaped), from ``/proc/<pid>/stat`` (utime, stime, cutime, cstime; proc(5)). What a
+    run started before its window must not count when those children are reaped later."""
+    me, total, tick = os.getpid(), 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:  # fields after the command name: state, ppid, ...
+            total += sum(int(x) for x in fields[11:15]) / tick
+    return total
+
+
 def _seconds_between(a: str | None, b: str | None) -> float | None:
     if not a or not b:
         return None
@@ -90,52 +114,84 @@ def _seconds_between(a: str | None, b: str | None) -> float | None:
 
 
 _RUNS = iter(range(1, 1000))
-#: How often the bench reads ``GET /jobs/{id}`` while a job runs (s).
-POLL_SECONDS = 5.0
+
+
+def _events_queue(cloud: LocalCloud) -> str:
+    """An SQS queue subscribed to the job-events topic for terminal events (how a client of a
+    queue-based transcoder waits: MediaConvert's EventBridge rules, our SNS topic); its URL."""
+    sqs, sns = cloud.client("sqs"), cloud.client("sns")
+    url = sqs.create_queue(QueueName="bench-job-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=cloud.stack.refs["JobEventsTopic"], Protocol="sqs", Endpoint=arn,
+                  Attributes={"RawMessageDelivery": "true",
+                              "FilterPolicy": json.dumps({"event_type": ["JobCompleted", "JobFailed", "JobCanceled"]})})
+    return url
+
+
+def _wait_for_end(cloud: LocalCloud, queue_url: str, job_id: str, timeout: float = 3600.0) -> None:
+    """Long-poll ``queue_url`` until ``job_id``'s terminal event arrives. Raises TimeoutError."""
+    sqs, deadline = cloud.client("sqs"), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            if json.loads(m["Body"]).get("job_id") == job_id:
+                return
+    raise TimeoutError(f"job {job_id}: no terminal event in {timeout:.0f} s")
+
+
+def _upload(cloud: LocalCloud, path: Path, key: str) -> str:
+    """Upload ``path`` as ``key`` (settings in the metadata: the defaults, so the upload starts
+    at once without a sidecar wait); the job id."""
+    s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"settings": "{}"}})
+    return job_id_for(bucket, key, s3.head_object(Bucket=bucket, Key=key)["ETag"])
+
+
+def warm_up_clip(path: Path, seconds: float = 2.0) -> Path:
+    """The first ``seconds`` of ``path`` (stream copy), cached beside the bench inputs."""
+    target = cache_dir() / f"warmup_{seconds:g}s_{path.stem}.mp4"
+    if not target.exists():
+        tmp = target.with_suffix(".part.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-t", f"{seconds:g}", "-c", "copy", str(tmp)],
+                       check=True)
+        tmp.rename(target)
+    return target
 
 
 def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True) -> dict:
     """One upload through a fresh local cloud with ``workers`` worker processes (its own
-    stage: moto servers in one process share state, DESIGN §5); ``warm``: they run and poll
-    before the upload (minimum tasks = ``workers``), else the service scales out from zero."""
+    stage: moto servers in one process share state, DESIGN §5).
+
+    ``warm`` measures the steady state of a running service: the worker tasks run and poll
+    before the upload (minimum tasks = ``workers``), and a 2 s warm-up upload has gone through
+    end to end first, so the functions' execution environments and the workers' clients exist,
+    as they do for every upload but a service's first. Without it the service scales out from
+    zero and every environment starts cold, inside the measurement."""
     env = {"VODPIPE_POLL_WAIT_SECONDS": "20"}
     if ladder:
         env["VODPIPE_LADDER"] = ladder
     params = {"Stage": f"bench{next(_RUNS)}", **({"TranscoderMinTasks": workers} if warm else {})}
     with tempfile.TemporaryDirectory() as state, \
             LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state, params=params) as cloud:
+        events = _events_queue(cloud)
         if warm:
             cloud.task_runner.wait_ready()
-        # from here: start-up (packaging, provisioning) is not the pipeline's cost
-        children0, self0 = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
-        s3 = cloud.client("s3")
+            _wait_for_end(cloud, events, _upload(cloud, warm_up_clip(path), f"warmup/{path.name}"), 600)
+        # from here: start-up (packaging, provisioning, warm-up) is not the pipeline's cost; the
+        # running workers' and function environments' CPU so far is subtracted when they are reaped
+        children0 = _cpu(resource.RUSAGE_CHILDREN) + _live_children_cpu()
+        self0 = _cpu(resource.RUSAGE_SELF)
         t0 = time.monotonic()
-        # settings in the metadata (the defaults): the upload starts at once, no sidecar wait
-        bucket = cloud.stack.refs["IngestBucket"]
-        s3.upload_file(str(path), bucket, path.name, ExtraArgs={"Metadata": {"settings": "{}"}})
+        job_id = _upload(cloud, path, path.name)
         uploaded = time.monotonic()
-        job_id = job_id_for(bucket, path.name, s3.head_object(Bucket=bucket, Key=path.name)["ETag"])
-        job, playable = None, None
-        while True:  # the API as a user polls it (read routes open locally)
-            try:
-                with urllib.request.urlopen(cloud.api_url + f"/jobs/{job_id}") as r:
-                    job = json.load(r)
-            except urllib.error.HTTPError as e:
-                if e.code != 404:
-                    raise
-                job = None
-            if job:
-                if job["status"] in ("complete", "failed"):
-                    break
-            # latencies come from the job's own timestamps, not from this poll; every 5 s, as a
-            # client that waits on a long encode would (each poll reads the whole job)
-            time.sleep(POLL_SECONDS)
-        done = time.monotonic()
+        _wait_for_end(cloud, events, job_id)
+        with urllib.request.urlopen(cloud.api_url + f"/jobs/{job_id}") as r:  # read routes open locally
+            job = json.load(r)
     # the workers and functions have exited: their CPU (and their ffmpeg's) is in RUSAGE_CHILDREN
     local_cloud = _cpu(resource.RUSAGE_SELF) - self0  # emulator, pollers, API server, alarms, log shipping
     cpu = _cpu(resource.RUSAGE_CHILDREN) - children0 + local_cloud
     # latencies from the job's own timestamps (S3's event time of the upload, then the
-    # pipeline's), so a slow poll above adds nothing
+    # pipeline's), so the event's delivery adds nothing
     playable = _seconds_between(job.get("uploaded_at"), job.get("playable_at"))
     processing = _seconds_between(job.get("uploaded_at"), job.get("completed_at"))
     tasks = job.get("tasks") or []
@@ -144,7 +200,7 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
     chunks = [t for t in tasks if t["kind"] == "chunk"]
     starts = [t["started_at"] for t in tasks if t.get("started_at")]
     first_task = _seconds_between(job.get("uploaded_at"), min(starts)) if starts else None
-    processing = processing if processing is not None else done - uploaded
+    processing = processing if processing is not None else time.monotonic() - uploaded
     return {"status": job["status"], "workers": workers, "upload": uploaded - t0, "processing": processing,
             "wall": uploaded - t0 + processing, "cpu": cpu, "ffmpeg_cpu": ffmpeg_cpu, "local_cloud_cpu": local_cloud,
             "worker_cpu": worker_cpu, "playable": playable, "chunks": len(chunks),
@@ -181,9 +237,25 @@ def _dist(values: list[float]) -> str:
             f"P95 {percentile(values, 95):.1f} s")
 
 
+_MEDIAN_FIELDS = ("upload", "processing", "wall", "cpu", "ffmpeg_cpu", "local_cloud_cpu", "worker_cpu", "playable",
+                  "first_task", "chunk_cpu", "wall_x", "cpu_x")
+
+
+def median_run(runs: list[dict]) -> dict:
+    """One run of the same configuration summarised over rounds: each figure's median (None
+    when any round lacks it), ``status`` complete only when every round completed."""
+    out = dict(runs[0])
+    for key in _MEDIAN_FIELDS:
+        values = [r.get(key) for r in runs]
+        out[key] = statistics.median(values) if values and None not in values else None
+    out["status"] = "complete" if all(r["status"] == "complete" for r in runs) else "failed"
+    return out
+
+
 def report(results: list[dict]) -> None:
-    """Print the report for ``results`` [{input, duration, reference, runs: [pipeline...]}]."""
-    runs = [r for res in results for r in res["runs"]]
+    """Print the report for ``results`` [{input, duration, rounds, reference, runs: [pipeline
+    summary per worker count], all_runs: [every pipeline run]}]."""
+    runs = [r for res in results for r in res["all_runs"]]
     ok = [r for r in runs if r["status"] == "complete"]
     total_wall = sum(r["wall"] for r in runs)
     print("\n== vodpipe benchmark ==")
@@ -201,7 +273,8 @@ def report(results: list[dict]) -> None:
             f"{'playable':>9}{'chunks':>7}")
     for res in results:
         ref, d = res["reference"], res["duration"]
-        print(f"\n{res['input']} ({d:.0f} s, ladder {', '.join(ref['renditions'])} + audio + poster + sprites)")
+        rounds = f"; median of {res['rounds']} rounds" if res["rounds"] > 1 else ""
+        print(f"\n{res['input']} ({d:.0f} s, ladder {', '.join(ref['renditions'])} + audio + poster + sprites{rounds})")
         print(head)
         print(f"{'reference (1 ffmpeg, decode once)':40}{ref['wall']:8.1f}{ref['cpu']:8.1f}{ref['cpu']:8.1f}"
               f"{0:7.1f}{0:8.1f}{0:10.1f}{1:8.2f}{1:7.2f}{'':>9}{'':>7}")
@@ -210,7 +283,7 @@ def report(results: list[dict]) -> None:
                      f"({r['status']})")
             playable = f"{r['playable']:.1f}" if r["playable"] is not None else "-"
             print(f"{label:40}{r['wall']:8.1f}{r['cpu']:8.1f}{r['ffmpeg_cpu']:8.1f}{r['cpu'] - r['ffmpeg_cpu']:7.1f}"
-                  f"{r['local_cloud_cpu']:8.1f}{r['worker_cpu']:10.1f}{r['wall'] / ref['wall']:8.2f}{r['cpu'] / ref['cpu']:7.2f}{playable:>9}{r['chunks']:7d}")
+                  f"{r['local_cloud_cpu']:8.1f}{r['worker_cpu']:10.1f}{r['wall_x']:8.2f}{r['cpu_x']:7.2f}{playable:>9}{r['chunks']:7d}")
         by_chunks = sorted(res["runs"], key=lambda r: r["chunks"])
         if len(by_chunks) > 1 and by_chunks[-1]["chunks"] > by_chunks[0]["chunks"]:
             a, b = by_chunks[0], by_chunks[-1]
@@ -252,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("inputs", nargs="*")
     ap.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     ap.add_argument("--ladder", default=None, help="rung heights, e.g. 1080,720,480,360,240 (default)")
-    ap.add_argument("--cold", action="store_true", help="start each run's service from zero tasks")
+    ap.add_argument("--cold", action="store_true", help="start each run's service from zero tasks, environments cold")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds per input (medians reported)")
     args = ap.parse_args(argv)
     paths = [Path(p) for p in args.inputs] or [make_default_input(), make_long_input()]
     results = []
@@ -260,17 +334,27 @@ def main(argv: list[str] | None = None) -> int:
         info = parse_probe(ffmpeg.probe(str(path)))
         print(f"input: {path} {info.display_width}x{info.display_height} {info.frame_rate:.2f} fps "
               f"{info.duration:.1f} s, {path.stat().st_size} bytes; {os.cpu_count()} cores", flush=True)
-        ref = run_reference(path, args.ladder)
-        print(f"  reference: {ref['wall']:.1f} s wall, {ref['cpu']:.1f} CPU-s", flush=True)
-        runs = []
-        for workers in (int(w) for w in args.workers.split(",")):
-            run = run_pipeline(path, workers, args.ladder, warm=not args.cold)
-            print(f"  pipeline, {workers} worker(s): {run['status']}, {run['wall']:.1f} s wall, {run['cpu']:.1f} CPU-s",
-                  flush=True)
-            runs.append(run)
-        results.append({"input": path.name, "duration": info.duration, "reference": ref, "runs": runs})
+        counts = [int(w) for w in args.workers.split(",")]
+        rounds: list[tuple[dict, list[dict]]] = []
+        for _ in range(args.repeat):
+            ref = run_reference(path, args.ladder)
+            print(f"  reference: {ref['wall']:.1f} s wall, {ref['cpu']:.1f} CPU-s", flush=True)
+            runs = []
+            for workers in counts:
+                run = run_pipeline(path, workers, args.ladder, warm=not args.cold)
+                run.update(wall_x=run["wall"] / ref["wall"], cpu_x=run["cpu"] / ref["cpu"])
+                print(f"  pipeline, {workers} worker(s): {run['status']}, {run['wall']:.1f} s wall, "
+                      f"{run['cpu']:.1f} CPU-s ({run['wall_x']:.3f}x, {run['cpu_x']:.3f}x)", flush=True)
+                runs.append(run)
+            rounds.append((ref, runs))
+        refs = [ref for ref, _ in rounds]
+        reference = {**refs[0], "wall": statistics.median(r["wall"] for r in refs),
+                     "cpu": statistics.median(r["cpu"] for r in refs)}
+        results.append({"input": path.name, "duration": info.duration, "rounds": args.repeat, "reference": reference,
+                        "runs": [median_run([runs[i] for _, runs in rounds]) for i in range(len(counts))],
+                        "all_runs": [r for _, runs in rounds for r in runs]})
     report(results)
-    return 0 if all(r["status"] == "complete" for res in results for r in res["runs"]) else 1
+    return 0 if all(r["status"] == "complete" for res in results for r in res["all_runs"]) else 1
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from .logs import LogShipper
 from .lambda_package import FunctionSpec, LambdaPackage
 from .runtime import ApiGateway, FunctionContainer, FunctionPool, runtime_environment
 from .scaling import ScalingPolicy
+from .sqs_metrics import QueueMetrics
 from .tasks import TaskRunner
 from .triggers import EventSourceMapping, Schedule
 from .provision import Provisioner
@@ -102,7 +103,6 @@ class LocalCloud:
         # Locally, players read the outputs straight from the emulator's bucket.
         self.params = {"PublicOutputs": "true", "TranscoderMaxTasks": self.workers, **(params or {})}
         self.scale_interval = scale_interval
-        self._scaling_sqs = None
         self.region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
         self._moto = None
         self._api: ApiGateway | None = None
@@ -189,9 +189,7 @@ class LocalCloud:
 
     def _visible_tasks(self) -> int:
         """ApproximateNumberOfMessagesVisible of both task queues (the scaling metric's numerator)."""
-        return sum(int(self._scaling_sqs.get_queue_attributes(QueueUrl=self.stack.refs[q], AttributeNames=[
-            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
-            for q in ("TasksQueue", "TasksHighQueue"))
+        return sum(self.queue_metrics.visible(self.stack.attrs[q]["QueueName"]) for q in ("TasksQueue", "TasksHighQueue"))
 
     @property
     def api_url(self) -> str:
@@ -259,7 +257,7 @@ class LocalCloud:
                 sched.start()
                 self.mappings.append(sched)
         self._start_api()
-        self._scaling_sqs = self.client("sqs")  # one client for every evaluation (every 2 s)
+        self.queue_metrics = QueueMetrics(self.stack.account, self.region)  # the scaler's metric, as SQS publishes it
         self.task_runner = TaskRunner(self, self.stack.task_definition(), ScalingPolicy.from_stack(self.stack),
                                       self.state_dir / "logs", self._visible_tasks, self.scale_interval)
         self.task_runner.start()

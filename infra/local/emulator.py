@@ -7,13 +7,15 @@
 * ``iam.IamEnforcingApp`` (optional): every call of a function or worker checked against its
   role.
 * ``metric_percentiles``: ``pNN`` statistics in ``GetMetricData`` (moto has none).
+* ``dynamodb_transactions``: one rollback snapshot per table per transaction (moto takes one
+  per action, each a deep copy of the whole table).
 """
 from __future__ import annotations
 
 import threading
 from typing import Any, Callable
 
-from . import metric_percentiles
+from . import dynamodb_transactions, metric_percentiles
 from .iam import IamEnforcingApp
 
 
@@ -41,6 +43,7 @@ class EmulatorServer:
         from werkzeug.serving import make_server
 
         metric_percentiles.install()
+        dynamodb_transactions.install()
         app: Callable = AtomicItemWrites(DomainDispatcherApplication(create_backend_app))
         self.iam = IamEnforcingApp(app, [], region, "123456789012") if enforce_iam else None
         outer_app = self.iam or app
