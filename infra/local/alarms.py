@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from chalicelib.aws.table import now_iso
 
-from .sqs_metrics import QueueMetrics
+from .sqs_metrics import queue_metrics
 
 log = logging.getLogger("vodpipe.local.alarms")
 
@@ -81,7 +81,7 @@ class AlarmEvaluator(threading.Thread):
         self.cloud, self.alarm_names, self.history_group, self.interval = cloud, alarm_names, history_group, interval
         self.cw, self.sns, self.logs = cloud.client("cloudwatch"), cloud.client("sns"), cloud.client("logs")
         # built once, before the cloud is up, and reused every evaluation
-        self._queues = QueueMetrics(cloud.stack.account, cloud.region)
+        self._queues = queue_metrics(cloud)
         self._halt = threading.Event()
         self.history: list[dict] = []
         self._stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/evaluator"
@@ -132,9 +132,10 @@ class AlarmEvaluator(threading.Thread):
                          "Value": float(self._queues.visible(name)), "Dimensions": [{"Name": "QueueName", "Value": name}]})
         for logical in ("TasksQueue", "TasksHighQueue"):
             name = stack.attrs[logical]["QueueName"]
-            data.append({"MetricName": "ApproximateAgeOfOldestMessage", "Timestamp": now, "Unit": "Seconds",
-                         "Value": self._queues.oldest_age(name, now.timestamp()),
-                         "Dimensions": [{"Name": "QueueName", "Value": name}]})
+            age = self._queues.oldest_age(name, now.timestamp())
+            if age is not None:
+                data.append({"MetricName": "ApproximateAgeOfOldestMessage", "Timestamp": now, "Unit": "Seconds",
+                             "Value": age, "Dimensions": [{"Name": "QueueName", "Value": name}]})
         for i in range(0, len(data), 20):
             self.cw.put_metric_data(Namespace="AWS/SQS", MetricData=data[i:i + 20])
 

@@ -46,7 +46,7 @@ from .logs import LogShipper
 from .lambda_package import FunctionSpec, LambdaPackage
 from .runtime import ApiGateway, FunctionContainer, FunctionPool, runtime_environment
 from .scaling import ScalingPolicy
-from .sqs_metrics import QueueMetrics
+from .sqs_metrics import queue_metrics
 from .tasks import TaskRunner
 from .triggers import EventSourceMapping, Schedule
 from .provision import Provisioner
@@ -257,7 +257,7 @@ class LocalCloud:
                 sched.start()
                 self.mappings.append(sched)
         self._start_api()
-        self.queue_metrics = QueueMetrics(self.stack.account, self.region)  # the scaler's metric, as SQS publishes it
+        self.queue_metrics = queue_metrics(self)  # the scaler's metric, as SQS publishes it
         self.task_runner = TaskRunner(self, self.stack.task_definition(), ScalingPolicy.from_stack(self.stack),
                                       self.state_dir / "logs", self._visible_tasks, self.scale_interval)
         self.task_runner.start()

@@ -15,10 +15,15 @@ Definitions (Amazon SQS developer guide, "Available CloudWatch metrics for Amazo
   flight too); a message received three times or more without being deleted no longer
   counts ("the metric points at the second-oldest message that hasn't been received more
   than three times"); 0 for an empty queue.
+
+Against an external emulator (``AWS_ENDPOINT_URL``) there is no state to read:
+``ApiQueueMetrics`` asks ``GetQueueAttributes`` for the visible count and has no age (the
+alarm on it then sees missing data).
 """
 from __future__ import annotations
 
 import time
+from typing import Any
 
 #: Receives after which a message no longer sets ApproximateAgeOfOldestMessage.
 RECEIVES_NOT_COUNTED = 3
@@ -44,3 +49,31 @@ class QueueMetrics:
         sent = [m.sent_timestamp for m in list(self._backend.get_queue(queue_name)._messages)
                 if m.sent_timestamp and m.approximate_receive_count < RECEIVES_NOT_COUNTED]
         return max(0.0, now - min(sent) / 1000) if sent else 0.0
+
+
+class ApiQueueMetrics:
+    """The same readings through the SQS API (``sqs``: a boto3 client), for an emulator in
+    another process: the visible count from ``GetQueueAttributes``; no age (None)."""
+
+    def __init__(self, sqs: Any):
+        self._sqs = sqs
+        self._urls: dict[str, str] = {}
+
+    def visible(self, queue_name: str) -> int:
+        """ApproximateNumberOfMessagesVisible (count; the API's ``ApproximateNumberOfMessages``)."""
+        if queue_name not in self._urls:
+            self._urls[queue_name] = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        attrs = self._sqs.get_queue_attributes(QueueUrl=self._urls[queue_name],
+                                               AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
+
+    def oldest_age(self, queue_name: str, now: float | None = None) -> float | None:
+        """Not exposed by the SQS API: None."""
+        return None
+
+
+def queue_metrics(cloud: Any) -> QueueMetrics | ApiQueueMetrics:
+    """The reader for ``cloud`` (a ``LocalCloud``): its in-process emulator's queues, else the API."""
+    if getattr(cloud, "_moto", None) is not None:
+        return QueueMetrics(cloud.stack.account, cloud.region)
+    return ApiQueueMetrics(cloud.client("sqs"))

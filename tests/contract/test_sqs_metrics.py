@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.local.sqs_metrics import QueueMetrics
+from infra.local.sqs_metrics import ApiQueueMetrics, QueueMetrics
 
 
 def test_visible_messages_and_the_age_of_the_oldest_non_deleted_message(emulator, client):
@@ -17,6 +17,9 @@ def test_visible_messages_and_the_age_of_the_oldest_non_deleted_message(emulator
     sqs.send_message(QueueUrl=url, MessageBody="first")
     sqs.send_message(QueueUrl=url, MessageBody="second")
     assert metrics.visible("metrics-test") == 2
+    # AND through the API (an emulator in another process) the same count, and no age
+    over_api = ApiQueueMetrics(sqs)
+    assert over_api.visible("metrics-test") == 2 and over_api.oldest_age("metrics-test") is None
 
     def receive_first():
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=30,
