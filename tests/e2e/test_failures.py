@@ -30,8 +30,10 @@ VISIBILITY = 20
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, faults_file):
-    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file)}
-    # 30 s chunks: the 60 s clips below are two chunks (a prefix can be playable, both resume)
+    # two chunks of 30 s for the 60 s clips below, whatever this machine's cores (a prefix can
+    # be playable, both resume)
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file),
+           "VODPIPE_CHUNK_PARALLELISM": "2"}
     params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3,
               "AlarmPeriodSeconds": 10, "ChunkMinSeconds": 30}
     with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params, alarm_interval=2, schedule_seconds=3,
