@@ -47,7 +47,7 @@ from .lambda_package import FunctionSpec, LambdaPackage
 from .runtime import ApiGateway, FunctionContainer, FunctionPool, runtime_environment
 from .scaling import ScalingPolicy
 from .sqs_metrics import queue_metrics
-from .tasks import TaskRunner
+from .tasks import TaskRunner, tasks_that_fit
 from .triggers import EventSourceMapping, Schedule
 from .provision import Provisioner
 from .stack import Stack
@@ -132,7 +132,9 @@ class LocalCloud:
             env.update(self.stack.app_env())
             # players read the outputs from the emulator's bucket (CloudFront's URL on AWS)
             env["VODPIPE_OUTPUT_BASE_URL"] = f"{self.endpoint_url}/{env['VODPIPE_OUTPUT_BUCKET']}"
-            env["VODPIPE_CHUNK_PARALLELISM"] = str(self.chunk_parallelism())
+            # workers share this machine: plan no more chunks than it holds tasks (tasks.py)
+            env["VODPIPE_CHUNK_PARALLELISM"] = str(tasks_that_fit(self.stack.task_definition(), os.cpu_count() or 1,
+                                                                  self.workers))
         # locally, webhooks and URL imports may target this machine (a receiver or a file
         # server on 127.0.0.1; never on AWS) and webhooks are signed with a development secret
         # (the WebhookSecret parameter on AWS)
@@ -140,18 +142,6 @@ class LocalCloud:
                     "VODPIPE_API_READ_AUTH": "true" if self.api_read_auth else "false"})
         env.update(self.extra_env)
         return env
-
-    def chunk_parallelism(self) -> int:
-        """How many chunks ingest plans for: on AWS the service's maximum task count, since
-        every task has the vCPUs its task definition asks for; here the workers share this
-        machine, so at most as many as it holds tasks of that size (cores / the task
-        definition's ``Cpu`` in vCPUs), never fewer than one. On 2 cores and 2-vCPU tasks that
-        is one: a second chunk cannot run faster beside the first, it only adds its preroll,
-        tail and contention (5-minute bench clip, same run: 2 chunks 1.13x the reference's wall
-        and +30.7 ffmpeg CPU-s, 1 chunk 1.04x). ``env={"VODPIPE_CHUNK_PARALLELISM": ...}``
-        overrides it."""
-        task_vcpus = max(1, int(self.stack.task_definition().get("Cpu", 1024)) // 1024)
-        return max(1, min(self.workers, (os.cpu_count() or 1) // task_vcpus))
 
     def _apply_env(self, env: dict[str, str]) -> None:
         for k, v in env.items():

@@ -75,3 +75,14 @@ def test_a_short_dip_does_not_scale_in():
     assert scaler.decide(130, 4, 4, 4) == 4, "back on target: the low period restarts"
     assert scaler.decide(170, 0, 4, 4) == 4
     assert scaler.decide(231, 0, 4, 4) == 0
+
+
+def test_chunk_parallelism_is_the_tasks_this_machine_holds():
+    from infra.local.tasks import tasks_that_fit
+    two_vcpu = {"Cpu": "2048"}
+    # 2 cores hold one 2-vCPU task, however many workers; 8 cores hold 4, capped by the workers
+    assert tasks_that_fit(two_vcpu, cores=2, workers=2) == 1
+    assert tasks_that_fit(two_vcpu, cores=8, workers=2) == 2 and tasks_that_fit(two_vcpu, cores=8, workers=6) == 4
+    # never fewer than one, even when a task is larger than the machine
+    assert tasks_that_fit({"Cpu": "4096"}, cores=2, workers=2) == 1
+    assert tasks_that_fit({"Cpu": "1024"}, cores=2, workers=4) == 2
