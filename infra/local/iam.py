@@ -243,6 +243,11 @@ class IamEnforcingApp:
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
+        if len(body) < length:
+            # the client went away mid-request (a worker stopped by SIGTERM between sending the
+            # headers and the body): nothing to authorize, and no AccessDenied to record
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "18")])
+            return [b"incomplete request"]
         environ["wsgi.input"] = io.BytesIO(body)
         service = match.group(3)
         for action, resource in request_permissions(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), query,

@@ -68,3 +68,30 @@ def test_denials_look_like_the_service_s_own():
     assert status.startswith("403") and b"<Code>AccessDenied</Code>" in body
     status, _, body = denial_response("sns", {}, role, "sns:Publish", "arn:aws:sns:us-east-1:1:t")
     assert b"<Code>AuthorizationError</Code>" in body
+
+
+def test_a_request_whose_client_went_away_is_refused_without_a_denial():
+    import io
+
+    from infra.local.iam import IamEnforcingApp
+    role = Principal("task:transcoder", "arn:aws:iam::1:role/T", "AK", "SK")  # allowed nothing
+    passed = []
+    app = IamEnforcingApp(lambda environ, start: passed.append(environ) or [b"{}"], [role], REGION, ACCOUNT)
+    body = json.dumps({"QueueUrl": "http://127.0.0.1:4566/123456789012/tasks"}).encode()
+
+    def call(sent: bytes):
+        statuses = []
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "CONTENT_TYPE": "application/x-amz-json-1.0",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(sent),
+                   "HTTP_X_AMZ_TARGET": "AmazonSQS.ReceiveMessage",
+                   "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=AK/20261123/us-east-1/sqs/aws4_request, ..."}
+        app(environ, lambda status, headers: statuses.append(status))
+        return statuses[0]
+
+    # GIVEN a worker stopped between sending its headers and its body WHEN the body is short
+    # THEN the request is refused as incomplete, nothing is authorized and no denial is recorded
+    assert call(body[:0]).startswith("400") and app.denials == [] and not passed
+    # AND the whole request is still checked: the role may not receive, so that is a denial
+    assert call(body).startswith("400") and app.denials == [
+        {"principal": "task:transcoder", "action": "sqs:ReceiveMessage",
+         "resource": f"arn:aws:sqs:{REGION}:{ACCOUNT}:tasks"}]
