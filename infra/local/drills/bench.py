@@ -1,6 +1,6 @@
 """Benchmark: the pipeline against one hand-written ffmpeg command making the same outputs.
 
-    python -m infra.local.bench [INPUT ...] [--workers 1,2] [--ladder 1080,720,...] [--repeat N] [--cold]
+    python -m infra.local.drills.bench [INPUT ...] [--workers 1,2] [--ladder 1080,720,...] [--repeat N] [--cold]
 
 Without INPUT it uses two clips built from the Big Buck Bunny sample (cached under
 ~/.cache/vodpipe): 60 s of 1080p30 H.264/AAC and the same minute looped to 5 minutes. For each
@@ -47,15 +47,16 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain.statistics import percentile
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.chunks import chunk_count
 from chalicelib.domain.jobs import job_id_for
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools import ffmpeg
 
-from .cloud import LocalCloud
-from .sample import cache_dir, sample_clip
+from infra.local.cloud import LocalCloud
+from infra.local.sample import cache_dir, sample_clip
 
 
 def make_default_input() -> Path:
@@ -160,7 +161,7 @@ def warm_up_clip(path: Path, seconds: float = 2.0) -> Path:
 
 def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True) -> dict:
     """One upload through a fresh local cloud with ``workers`` worker processes (its own
-    stage: moto servers in one process share state, DESIGN §5).
+    stage: moto servers in one process share state, docs/local-cloud.md).
 
     ``warm`` measures the steady state of a running service: the worker tasks run and poll
     before the upload (minimum tasks = ``workers``), and a 2 s warm-up upload has gone through
@@ -175,7 +176,7 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
             LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state, params=params) as cloud:
         events = _events_queue(cloud)
         if warm:
-            cloud.task_runner.wait_ready()
+            cloud.transcoder.wait_ready()
             _wait_for_end(cloud, events, _upload(cloud, warm_up_clip(path), f"warmup/{path.name}"), 600)
         # from here: start-up (packaging, provisioning, warm-up) is not the pipeline's cost; the
         # running workers' and function environments' CPU so far is subtracted when they are reaped
@@ -218,18 +219,12 @@ def run_reference(path: Path, ladder: str | None) -> dict:
     try:
         for r in [*p.videos, *([p.audio] if p.audio else [])]:
             (out / r.name).mkdir()
-        args = A.reference_ladder_args(str(path), str(out), p, frame_rate=info.frame_rate)
+        args = ffmpeg_args.reference_ladder_args(str(path), str(out), p, frame_rate=info.frame_rate)
         res = ffmpeg.FfmpegProcess().run(args, info.duration)
         ffmpeg.check(res, "reference ladder")
         return {"wall": res.seconds, "cpu": res.cpu_seconds, "renditions": [r.name for r in p.videos]}
     finally:
         shutil.rmtree(out, ignore_errors=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` percentile (0-100) of ``values``, nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def _dist(values: list[float]) -> str:

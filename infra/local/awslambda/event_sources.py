@@ -1,6 +1,6 @@
 """Lambda's event sources, played locally: the SQS event-source mapping and the EventBridge
-schedule of a Chalice function. Both invoke the function through the local cloud
-(``LocalCloud.invoke``: its own process, its own role)."""
+schedule of a Chalice function. Both invoke the function through ``invoke`` (in the local
+cloud: ``LambdaService.invoke``, its own process, its own role)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,10 +8,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .cloud import LocalCloud
+from typing import Any, Callable
 
 log = logging.getLogger("vodpipe.local")
 
@@ -25,19 +22,23 @@ class EventSourceMapping(threading.Thread):
 
     WAIT_SECONDS = 20
 
-    def __init__(self, cloud: "LocalCloud", function_name: str, queue: str, batch_size: int):
+    def __init__(self, function_name: str, queue: str, batch_size: int, invoke: Callable[[str, dict], Any],
+                 admin_sqs: Any, function_sqs: Any, region: str):
+        """``invoke(function_name, event)`` runs the function; ``admin_sqs`` (a boto3 SQS
+        client) reads the queue's URL and ARN when the mapping is created; ``function_sqs``
+        polls and deletes with the function's execution role, as Lambda does (it needs
+        sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue)."""
         super().__init__(daemon=True, name=f"esm-{function_name}")
-        self.cloud, self.function_name, self.queue, self.batch_size = cloud, function_name, queue, batch_size
+        self.function_name, self.queue, self.batch_size = function_name, queue, batch_size
+        self.invoke, self.region = invoke, region
         self._halt = threading.Event()
         self.invocations = self.errors = 0
         # configured when the mapping is created (before the cloud is up), not when it polls:
         # the mapping's configuration names the queue (its ARN)
-        admin = self.cloud.client("sqs")
-        self.url = admin.get_queue_url(QueueName=self.queue)["QueueUrl"]
-        self.arn = admin.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        # Lambda polls and deletes with the function's execution role: it needs
-        # sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue
-        self.sqs = self.cloud.client("sqs", f"function:{self.function_name}")
+        self.url = admin_sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        self.arn = admin_sqs.get_queue_attributes(QueueUrl=self.url,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sqs = function_sqs
 
     def stop(self) -> None:
         self._halt.set()
@@ -58,10 +59,10 @@ class EventSourceMapping(threading.Thread):
                 continue
             if self._halt.is_set():  # the mapping was disabled during the poll: the batch reappears later
                 return
-            event = {"Records": [lambda_sqs_record(m, arn, self.cloud.region) for m in msgs]}
+            event = {"Records": [lambda_sqs_record(m, arn, self.region) for m in msgs]}
             self.invocations += 1
             try:
-                self.cloud.invoke(self.function_name, event)
+                self.invoke(self.function_name, event)
             except Exception:  # noqa: BLE001 - a failed invocation leaves the batch for redelivery
                 self.errors += 1
                 log.exception("function %s failed; batch left on %s for redelivery", self.function_name, self.queue)
@@ -76,9 +77,13 @@ class Schedule(threading.Thread):
 
     UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
-    def __init__(self, cloud: "LocalCloud", function_name: str, seconds: float):
+    def __init__(self, function_name: str, seconds: float, invoke: Callable[[str, dict], Any], account: str,
+                 region: str):
+        """``invoke(function_name, event)`` runs the function every ``seconds`` with the
+        scheduled event of ``account`` and ``region``."""
         super().__init__(daemon=True, name=f"schedule-{function_name}")
-        self.cloud, self.function_name, self.seconds = cloud, function_name, seconds
+        self.function_name, self.seconds, self.invoke = function_name, seconds, invoke
+        self.account, self.region = account, region
         self._halt = threading.Event()
 
     @classmethod
@@ -97,10 +102,10 @@ class Schedule(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(self.seconds):
             event = {"version": "0", "id": uuid.uuid4().hex, "detail-type": "Scheduled Event", "source": "aws.events",
-                     "account": self.cloud.stack.account, "region": self.cloud.region, "detail": {},
+                     "account": self.account, "region": self.region, "detail": {},
                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": []}
             try:
-                self.cloud.invoke(self.function_name, event)
+                self.invoke(self.function_name, event)
             except Exception:  # noqa: BLE001
                 log.exception("scheduled function %s failed", self.function_name)
 

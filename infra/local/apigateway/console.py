@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONSOLE_DIR = ROOT / "console"
 #: where the page is served, and its API twin (``app.CONSOLE_API``) that is not a file
 PREFIX, API_PREFIX = "/console/", "/console/api/"
@@ -78,7 +78,7 @@ def local_console(stack, cognito, endpoint_url: str, region: str, pool: str = "C
     every console API call is refused."""
     import urllib.request
 
-    from .apiauth import UserPoolTokens
+    from infra.local.apigateway.auth import UserPoolTokens
     pool_id, client_id = stack.refs.get(pool), stack.refs.get(client)
     if not pool_id or not client_id:
         return None, ConsoleSite(lambda origin: {"api_url": origin + API_PREFIX.rstrip("/"), "region": region})

@@ -12,22 +12,23 @@ notification JSON.
 Also publishes the SQS metrics SQS would (``AWS/SQS`` ``ApproximateNumberOfMessagesVisible``
 per queue, ``ApproximateAgeOfOldestMessage`` of the task queues), read from the emulator's
 queues (``sqs_metrics``), as SQS publishes them from its own state.
-moto has no percentile statistics: ``pNN`` alarms are evaluated from the values the local EMF
-extraction saw (``LogShipper.values``).
+``pNN`` alarms are evaluated from the raw values the local EMF extraction saw
+(``LogShipper.values``) with the project's one percentile definition
+(``chalicelib/domain/statistics.py``), the same the emulator's ``GetMetricData`` answers with
+(``percentiles.py``).
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence
+from typing import Any, Callable
 
 from chalicelib.aws.table import now_iso
+from chalicelib.domain.statistics import percentile
 
-from .sqs_metrics import queue_metrics
 
 log = logging.getLogger("vodpipe.local.alarms")
 
@@ -65,23 +66,21 @@ def evaluate(alarm: dict, values: Sequence[float | None], current: str) -> tuple
                   f"the threshold ({threshold:g}) (minimum {m} datapoints for ALARM transition).")
 
 
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """The ``p``-th percentile (0-100) by nearest rank; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 class AlarmEvaluator(threading.Thread):
     """Evaluates the stack's alarms every ``interval`` seconds (see the module docstring)."""
 
-    def __init__(self, cloud, alarm_names: list[str], history_group: str, interval: float = 10.0):
+    def __init__(self, client: Callable[[str], Any], stack: Any, shipper: Any, queues: Any, alarm_names: list[str],
+                 history_group: str, interval: float = 10.0):
+        """``client(service)``: boto3 clients (CloudWatch, SNS, Logs) as the service itself;
+        ``stack``: the resolved stack (its queues, account, region); ``shipper``: the log
+        shipper, whose raw metric values answer percentile alarms; ``queues``: the ``AWS/SQS``
+        metrics reader (``sqs_metrics.queue_metrics``, built once and reused every
+        evaluation); ``alarm_names``: the alarms to evaluate; ``history_group``: the log group
+        of their state changes; ``interval`` in s."""
         super().__init__(daemon=True, name="alarm-evaluator")
-        self.cloud, self.alarm_names, self.history_group, self.interval = cloud, alarm_names, history_group, interval
-        self.cw, self.sns, self.logs = cloud.client("cloudwatch"), cloud.client("sns"), cloud.client("logs")
-        # built once, before the cloud is up, and reused every evaluation
-        self._queues = queue_metrics(cloud)
+        self.stack, self.shipper, self._queues = stack, shipper, queues
+        self.alarm_names, self.history_group, self.interval = alarm_names, history_group, interval
+        self.cw, self.sns, self.logs = client("cloudwatch"), client("sns"), client("logs")
         self._halt = threading.Event()
         self.history: list[dict] = []
         self._stream = f"{datetime.now(timezone.utc):%Y/%m/%d}/evaluator"
@@ -122,7 +121,7 @@ class AlarmEvaluator(threading.Thread):
     # --- metrics ----------------------------------------------------------------------
     def publish_queue_metrics(self) -> None:
         """Put the ``AWS/SQS`` metrics of the stack's queues (see the module docstring)."""
-        stack, now = self.cloud.stack, datetime.now(timezone.utc)
+        stack, now = self.stack, datetime.now(timezone.utc)
         data = []
         for logical, res in stack.template["Resources"].items():
             if res["Type"] != "AWS::SQS::Queue" or logical not in stack.refs:
@@ -144,7 +143,7 @@ class AlarmEvaluator(threading.Thread):
         start = now - timedelta(seconds=period * n)
         if alarm.get("ExtendedStatistic"):
             p = float(alarm["ExtendedStatistic"].lstrip("p"))
-            seen = self.cloud.shipper.values(alarm["Namespace"], alarm["MetricName"], alarm.get("Dimensions", []))
+            seen = self.shipper.values(alarm["Namespace"], alarm["MetricName"], alarm.get("Dimensions", []))
             out = []
             for k in range(n):
                 lo, hi = start + timedelta(seconds=period * k), start + timedelta(seconds=period * (k + 1))
@@ -186,12 +185,12 @@ class AlarmEvaluator(threading.Thread):
         if not notify:
             return
         actions = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}[state]
-        message = {**entry, "AlarmDescription": alarm.get("AlarmDescription"), "AWSAccountId": self.cloud.stack.account,
-                   "Region": self.cloud.region, "AlarmArn": alarm.get("AlarmArn"),
+        message = {**entry, "AlarmDescription": alarm.get("AlarmDescription"), "AWSAccountId": self.stack.account,
+                   "Region": self.stack.region, "AlarmArn": alarm.get("AlarmArn"),
                    "Trigger": {k: alarm.get(k) for k in ("MetricName", "Namespace", "Statistic", "ExtendedStatistic",
                                                           "Period", "EvaluationPeriods", "DatapointsToAlarm",
                                                           "ComparisonOperator", "Threshold", "TreatMissingData",
                                                           "Dimensions")}}
         for arn in alarm.get(actions) or []:
-            self.sns.publish(TopicArn=arn, Subject=f'{state}: "{alarm["AlarmName"]}" in {self.cloud.region}'[:100],
+            self.sns.publish(TopicArn=arn, Subject=f'{state}: "{alarm["AlarmName"]}" in {self.stack.region}'[:100],
                              Message=json.dumps(message, default=str))

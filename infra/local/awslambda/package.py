@@ -27,12 +27,12 @@ import yaml
 from infra.package import ROOT, ensure_package, function_name
 
 if TYPE_CHECKING:
-    from .stack import Stack
+    from infra.local.cloudformation.template import Stack
 
 #: What the python3.11 Lambda runtime provides besides the standard library (AWS documents
 #: boto3 and botocore as included; these are them and their dependencies).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
-BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,7 @@ class ApiQueueMetrics:
         return None
 
 
-def queue_metrics(cloud: Any) -> QueueMetrics | ApiQueueMetrics:
-    """The reader for ``cloud`` (a ``LocalCloud``): its in-process emulator's queues, else the API."""
-    if getattr(cloud, "_moto", None) is not None:
-        return QueueMetrics(cloud.stack.account, cloud.region)
-    return ApiQueueMetrics(cloud.client("sqs"))
+def queue_metrics(in_process: bool, account: str, region: str, sqs: Any) -> QueueMetrics | ApiQueueMetrics:
+    """The reader of the queues of ``account``/``region``: the emulator's own queues when it
+    runs in this process (``in_process``), else the SQS API through ``sqs`` (a boto3 client)."""
+    return QueueMetrics(account, region) if in_process else ApiQueueMetrics(sqs)

@@ -8,18 +8,11 @@ statistics the nearest-rank percentile of the period's raw values.
 """
 from __future__ import annotations
 
-import math
 import re
 
+from chalicelib.domain.statistics import percentile
+
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d{1,2})?|100)")
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """The nearest-rank ``p``-th percentile (0 < p <= 100) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def install() -> None:

@@ -1,7 +1,7 @@
 """Rate control report: capped CRF (the default) against one-pass ABR (the previous default) on
 the test corpus, per rendition: bytes, and the encoder's own PSNR (Y, dB) and SSIM (Y).
 
-    python -m infra.local.ratecontrol [CLIP ...]
+    python -m infra.local.drills.ratecontrol [CLIP ...]
 
 Without CLIP it uses every decodable clip of ``../shared/media`` (MANIFEST.tsv) plus the
 benchmark's 60 s 1080p clip. Each clip is encoded once per mode with the chunk recipe
@@ -17,12 +17,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools import ffmpeg
 
-MEDIA = Path(os.environ.get("VODPIPE_MEDIA_DIR") or Path(__file__).resolve().parents[2].parent / "shared" / "media")
+MEDIA = Path(os.environ.get("VODPIPE_MEDIA_DIR") or Path(__file__).resolve().parents[3].parent / "shared" / "media")
 
 
 def corpus() -> list[Path]:
@@ -40,7 +40,7 @@ def encode(path: Path, rate_control: str) -> dict[str, dict]:
     try:
         for r in ladder:
             (out / r.name).mkdir()
-        args = A.chunk_args(str(path), str(out), ladder, 0.0, info.duration, True, rate_control=rate_control,
+        args = ffmpeg_args.chunk_args(str(path), str(out), ladder, 0.0, info.duration, True, rate_control=rate_control,
                             quality_metrics=("psnr", "ssim"), frame_rate=info.frame_rate or 30.0)
         res = ffmpeg.FfmpegProcess().run(args, info.duration, measure_quality=True)
         ffmpeg.check(res, f"{rate_control} {path.name}")
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     clips = [Path(c) for c in args.clips] or corpus()
     if not args.clips:
-        from .bench import make_default_input
+        from infra.local.drills.bench import make_default_input
         clips.append(make_default_input())
     totals = {"abr": [0, 0.0, 0.0, 0], "crf": [0, 0.0, 0.0, 0]}
     print(f"{'clip':44}{'rendition':>10}{'ABR bytes':>12}{'CRF bytes':>12}{'bytes x':>8}"

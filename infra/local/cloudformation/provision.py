@@ -1,7 +1,7 @@
-"""Provision an AWS endpoint (moto, LocalStack) from ``infra/template.yaml`` (read by ``stack.py``).
+"""Provision an AWS endpoint (moto, LocalStack) from ``infra/template.yaml`` (read by ``template.py``).
 
-moto's CloudFormation silently drops bucket notifications, queue policies and more (DESIGN
-§5), so this reads the template itself: parameters and conditions, ``Ref``, ``Fn::GetAtt``,
+The executor half of provisioning: ``plan.py`` decides, this creates. moto's CloudFormation
+silently drops bucket notifications, queue policies and more (``docs/local-cloud.md``), so this reads the template itself: parameters and conditions, ``Ref``, ``Fn::GetAtt``,
 ``Fn::Sub``, ``Fn::Join``, ``Fn::Not``, ``Fn::Equals``, ``DependsOn``, and creates each
 resource from its own properties with boto3. Same names, visibility timeouts, redrive
 policies, CORS rules and notifications as a real deployment. Re-running against an endpoint
@@ -19,18 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .stack import Stack, load_template
+from infra.local.cloudformation.plan import CREATE, PLAY, Plan, plan_stack
+from infra.local.cloudformation.template import Stack, load_template
 
-#: Types the emulator needs nothing for: the local cloud plays their part (IAM roles: the local
-#: IAM; the ECS service and Application Auto Scaling: the task runner and its scaler; the
-#: network: one machine; CloudFront: the emulator's bucket URLs; ECR: the worker runs from
-#: this checkout). They get placeholder ids and attributes.
-LOCAL_NOOP = {"AWS::IAM::Role", "AWS::ECS::Service", "AWS::ApplicationAutoScaling::ScalableTarget",
-              "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::ECR::Repository", "AWS::ECR::PullThroughCacheRule",
-              "AWS::CloudFront::Distribution", "AWS::CloudFront::OriginAccessControl", "AWS::CloudFront::CachePolicy",
-              "AWS::CloudFront::ResponseHeadersPolicy", "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::RouteTable",
-              "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::SecurityGroup", "AWS::EC2::VPCEndpoint",
-              "AWS::EC2::FlowLog"}
 #: CloudFormation CorsRule property -> S3 API CORSRule member.
 CORS_KEYS = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
 
@@ -96,32 +87,42 @@ class Provisioner:
     def client(self, service: str):
         return self.session.client(service, endpoint_url=self.endpoint, region_name=self.region)
 
-    def provision(self, params: dict[str, Any] | None = None, template: dict | None = None) -> Stack:
-        """Create every resource of ``template`` (default ``infra/template.yaml``); returns the
-        resolved stack."""
+    def handler(self, kind: str):
+        """The method creating resources of ``kind`` (``AWS::SQS::Queue`` -> ``_sqs_queue``), or None."""
+        return getattr(self, "_" + kind.replace("AWS::", "").replace("::", "_").lower(), None)
+
+    def creatable(self, template: dict) -> set[str]:
+        """The resource types of ``template`` this provisioner creates."""
+        return {r["Type"] for r in template["Resources"].values() if self.handler(r["Type"])}
+
+    def plan(self, params: dict[str, Any] | None = None, template: dict | None = None) -> Plan:
+        """The plan for ``template`` (default ``infra/template.yaml``) in this endpoint's
+        account (``sts:GetCallerIdentity``)."""
         template = template or load_template()
         account = self.client("sts").get_caller_identity()["Account"]
-        values = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
-        values.update(params or {})
-        for k, spec in template.get("Parameters", {}).items():
-            if spec.get("Type") == "CommaDelimitedList" and isinstance(values[k], str):
-                values[k] = [x for x in values[k].split(",") if x]
-        stack = Stack(template, values, self.region, account)
-        for name, expr in template.get("Conditions", {}).items():
-            stack.conditions[name] = bool(stack.resolve(expr))
-        for logical in stack.order():
-            res = template["Resources"][logical]
-            if "Condition" in res and not stack.conditions[res["Condition"]]:
-                continue
-            handler = getattr(self, "_" + res["Type"].replace("AWS::", "").replace("::", "_").lower(), None)
-            if handler is None:
-                if res["Type"] in LOCAL_NOOP:
-                    stack.refs[logical], stack.attrs[logical] = _placeholder(res["Type"], logical, account,
-                                                                             self.region, res.get("Properties", {}))
-                    continue
-                raise NotImplementedError(f"the local provisioner cannot create {res['Type']} ({logical})")
-            handler(stack, logical, stack.resolve(res.get("Properties", {})))
+        return plan_stack(template, params, self.region, account, self.creatable(template))
+
+    def execute(self, plan: Plan) -> Stack:
+        """Carry out ``plan`` step by step; returns its stack with every physical id and
+        attribute. Raises ``NotImplementedError`` for a plan with unsupported steps (before
+        creating anything), ``botocore`` errors from the endpoint."""
+        if plan.unsupported:
+            raise NotImplementedError("the local provisioner cannot create "
+                                      + ", ".join(f"{s.type} ({s.logical})" for s in plan.unsupported))
+        stack = plan.stack
+        for step in plan.steps:
+            props = stack.template["Resources"][step.logical].get("Properties", {})
+            if step.action == PLAY:
+                stack.refs[step.logical], stack.attrs[step.logical] = _placeholder(step.type, step.logical,
+                                                                                   stack.account, self.region, props)
+            elif step.action == CREATE:
+                self.handler(step.type)(stack, step.logical, stack.resolve(props))
         return stack
+
+    def provision(self, params: dict[str, Any] | None = None, template: dict | None = None) -> Stack:
+        """Plan and execute ``template`` (default ``infra/template.yaml``); returns the
+        resolved stack."""
+        return self.execute(self.plan(params, template))
 
     # --- resource types ---------------------------------------------------------------
     def _sqs_queue(self, stack: Stack, logical: str, p: dict) -> None:

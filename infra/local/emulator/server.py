@@ -3,7 +3,7 @@
 * ``AtomicItemWrites``: DynamoDB makes each conditional write atomic per item; moto's server
   evaluates the condition and writes without a lock, so two racing ``UpdateItem`` calls can
   both pass the same condition (seen here: a task "completed first" three times out of two).
-  Serialising DynamoDB requests restores the guarantee the job store relies on (DESIGN §3).
+  Serialising DynamoDB requests restores the guarantee the job store relies on (docs/state.md).
 * ``iam.IamEnforcingApp`` (optional): every call of a function or worker checked against its
   role.
 * ``metric_percentiles``: ``pNN`` statistics in ``GetMetricData`` (moto has none).
@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from . import dynamodb_transactions, metric_percentiles
-from .iam import IamEnforcingApp
+from infra.local.emulator import dynamodb_transactions
+from infra.local.cloudwatch import percentiles as metric_percentiles
+from infra.local.iam.enforcement import IamEnforcingApp
 
 
 class AtomicItemWrites:

@@ -2,6 +2,7 @@
 
     vodpipe up [--port 4566] [--api-port 8000] [--workers N]   the local cloud, foreground
     vodpipe env                                                export lines for another shell
+    vodpipe plan [--param KEY=VALUE ...]                       what provisioning would do
     vodpipe submit FILE [--key KEY] [--follow]                 upload to the ingest bucket
     vodpipe status JOB                                         the job resource (JSON)
     vodpipe jobs [--status S] [--limit N]                      list jobs
@@ -27,14 +28,15 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from chalicelib.config import Settings, resource_names
+from chalicelib.config import DEFAULT_ACCOUNT, Settings, resource_names
 from chalicelib.domain.errors import ToolMissingError
 from chalicelib.domain.job_settings import InvalidSettings
 from chalicelib.domain.job_settings import parse as parse_settings
 
-from .client import (_client, api_get, api_post, api_url, console, download_outputs, endpoint, follow, print_job,
+from infra.local.cli.client import (_client, api_get, api_post, api_url, console, download_outputs, endpoint, follow, print_job,
                      settings_from_args, submit)
-from .cloud import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, LocalCloud, port_in_use
+from infra.local.cloud import LocalCloud
+from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, port_in_use
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -46,7 +48,7 @@ def _wait_for_interrupt(cloud: LocalCloud | None = None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     shown = (None, None)
     while not stop.wait(1):
-        runner = cloud.task_runner if cloud else None
+        runner = cloud.transcoder if cloud else None
         if runner and runner.history:
             when, visible, running, desired = runner.history[-1]
             if (running, desired) != shown:
@@ -83,6 +85,30 @@ def cmd_env(args) -> int:
            "LOCALSTACK_HOST": endpoint().split("//", 1)[1], **names}
     print("\n".join(f"export {k}={v}" for k, v in sorted(env.items())))
     return 0
+
+
+def cmd_plan(args) -> int:
+    """Print the provisioning plan of ``infra/template.yaml`` (``--param KEY=VALUE`` over the
+    defaults and the local cloud's own): one line per resource, in the order it is created."""
+    from infra.local.cloudformation.plan import plan_stack
+    from infra.local.cloudformation.provision import Provisioner
+    from infra.local.cloudformation.template import load_template
+    params = {"PublicOutputs": "true", "TranscoderMaxTasks": os.cpu_count() or 2}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            console.print(f"[red]--param wants KEY=VALUE[/], got {item!r}")
+            return 2
+        params[key] = value
+    template = load_template()
+    unknown = sorted(set(params) - set(template.get("Parameters", {})))
+    if unknown:
+        console.print(f"[red]unknown template parameter(s)[/]: {', '.join(unknown)}")
+        return 2
+    region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
+    plan = plan_stack(template, params, region, DEFAULT_ACCOUNT, Provisioner(None, None, region).creatable(template))
+    print("\n".join(plan.describe()))
+    return 1 if plan.unsupported else 0
 
 
 def cmd_submit(args) -> int:
@@ -193,7 +219,7 @@ def cmd_alarms(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .sample import sample_clip
+    from infra.local.sample import sample_clip
     if args.input:
         path = Path(args.input)
         if not path.is_file():
@@ -242,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU cores)")
     p.set_defaults(fn=cmd_up)
     sub.add_parser("env", help="print export lines for the local cloud").set_defaults(fn=cmd_env)
+    p = sub.add_parser("plan", help="print what provisioning the template would do, resource by resource")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a template parameter")
+    p.set_defaults(fn=cmd_plan)
     p = sub.add_parser("submit", help="upload a video (or submit s3://... by the API) with job settings")
     p.add_argument("source", help="a video file (uploaded to the ingest bucket) or s3://<ingest bucket>/<key>")
     p.add_argument("--key", help="object key of an uploaded file (default: the file name)")

@@ -1,7 +1,7 @@
 """IAM, enforced by the local cloud: every AWS call a function or a worker task makes is
 checked against its own role's policies from the template, as AWS would check it.
 
-moto's own enforcement cannot serve (DESIGN §10: resources other than S3 are checked against
+moto's own enforcement cannot serve (docs/local-cloud.md: resources other than S3 are checked against
 ``*`` only, presigned GETs answer 500, ``sts:AssumeRole`` crashes on service principals), so:
 
 * each principal (a role of the template whose ``Metadata.VodpipePrincipal`` names a function or
@@ -206,7 +206,7 @@ class IamEnforcingApp:
     def _form_upload(self, environ: dict, start_response: Callable, content_type: str) -> Any:
         """An S3 POST Object (browser upload): its POST policy and signature checked as S3
         does (``post_policy.check``), then the signer's ``s3:PutObject`` on the key."""
-        from .post_policy import check, parse_form
+        from infra.local.iam.post_policy import check, parse_form
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)

@@ -1,6 +1,6 @@
 """The pipeline as a user's client sees it: signed API calls (SigV4 with the caller's AWS
 credentials), uploads that carry job settings, live progress bars, job summaries and output
-downloads. Used by the ``vodpipe`` commands (``infra.local.cli``)."""
+downloads. Used by the ``vodpipe`` commands (``infra.local.cli.main``)."""
 from __future__ import annotations
 
 import json
@@ -17,8 +17,8 @@ from rich.table import Table
 
 from chalicelib.domain.jobs import TERMINAL, job_id_for
 
-from .apiauth import sign_request
-from .cloud import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS
+from infra.local.apigateway.auth import sign_request
+from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS
 
 console = Console()
 

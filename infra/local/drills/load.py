@@ -1,6 +1,6 @@
 """Load drill: many uploads dropped at once, each must complete exactly once, none stuck.
 
-    python -m infra.local.load [INPUT] [--uploads 50] [--workers N] [--ladder 360,240]
+    python -m infra.local.drills.load [INPUT] [--uploads 50] [--workers N] [--ladder 360,240]
 
 Starts a fresh local cloud (stage ``load``), uploads INPUT (default: the Big Buck Bunny sample)
 under ``--uploads`` distinct keys from 10 threads at once, and follows the job-events topic
@@ -19,16 +19,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from chalicelib.domain.statistics import percentile
 from chalicelib.domain.jobs import job_id_for
 
-from .cloud import LocalCloud
-from .sample import sample_clip
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of ``values`` (``fraction`` 0..1)."""
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))]
+from infra.local.cloud import LocalCloud
+from infra.local.sample import sample_clip
 
 
 def run(clip: Path, uploads: int, workers: int | None, ladder: str, timeout: float) -> dict:
@@ -80,8 +75,8 @@ def run(clip: Path, uploads: int, workers: int | None, ladder: str, timeout: flo
             "stuck": uploads - len(ended), "unknown_jobs": len(set(ended) - set(uploaded)),
             "wall_seconds": round(wall, 1), "jobs_per_minute": round(60 * len(completed) / wall, 1) if wall else 0,
             "latency_seconds": {"min": round(min(latencies), 1), "mean": round(statistics.mean(latencies), 1),
-                                "p50": round(percentile(latencies, 0.5), 1),
-                                "p95": round(percentile(latencies, 0.95), 1)} if latencies else None,
+                                "p50": round(percentile(latencies, 50), 1),
+                                "p95": round(percentile(latencies, 95), 1)} if latencies else None,
         }
 
 

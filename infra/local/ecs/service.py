@@ -1,8 +1,15 @@
 """ECS's part, played locally: the transcoder service's tasks as worker processes started from
 the task definition (command, environment, log configuration, ``StopTimeout``), each with the
-task role's credentials and an ECS agent endpoint (``ecs_agent.py``, scale-in protection).
+task role's credentials and an ECS agent endpoint (``agent.py``, scale-in protection).
 
-The service's desired count follows the template's scaling policies (``scaling.py``) between
+A task's environment is what Fargate gives a container: the image's (``IMAGE_ENVIRONMENT``, the
+``ENV`` of ``containers/transcoder/Dockerfile``, with PATH naming this machine's python and
+ffmpeg), the task definition's ``Environment``, and what the agent adds (region, execution
+environment, the agent's URI); locally also the role's access keys and the local cloud's
+``overrides`` (the endpoint, the emulator's output URL, a caller's settings). Nothing else of
+this process's environment: a variable the task definition lacks is missing here as on AWS.
+
+The service's desired count follows the template's scaling policies (``autoscaling.py``) between
 its minimum and maximum: tasks start when the backlog grows; on scale-in only tasks without
 scale-in protection (idle ones) get SIGTERM; a task that dies is replaced while the desired
 count says so. ``history`` keeps (time, visible messages, running tasks, desired) per
@@ -19,16 +26,36 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
-from .ecs_agent import EcsAgent
-from .scaling import Scaler, ScalingPolicy
-
-if TYPE_CHECKING:
-    from .cloud import LocalCloud
+from chalicelib.domain.errors import ToolMissingError
+from chalicelib.tools.ffmpeg import binaries
+from infra.local.ecs.agent import EcsAgent
+from infra.local.ecs.autoscaling import Scaler, ScalingPolicy
 
 log = logging.getLogger("vodpipe.local")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+#: The ``ENV`` of ``containers/transcoder/Dockerfile`` (a unit test keeps them equal).
+IMAGE_ENVIRONMENT = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "VODPIPE_WORKDIR": "/tmp"}
+
+
+def image_environment() -> dict[str, str]:
+    """The worker image's environment on this machine: ``IMAGE_ENVIRONMENT``, the checkout on
+    PYTHONPATH (the image installs it), and PATH with this Python's and ffmpeg's directories
+    (the image's ffmpeg; also named by ``VODPIPE_FFMPEG``/``VODPIPE_FFPROBE`` when this machine
+    has it under another name). Without ffmpeg, PATH has Python only and the worker fails at
+    start, as an image without it would."""
+    env = {**IMAGE_ENVIRONMENT, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "HOME": "/tmp"}
+    dirs = [str(Path(sys.executable).parent)]
+    try:
+        ffmpeg, ffprobe = binaries()
+    except ToolMissingError:
+        pass
+    else:
+        env["VODPIPE_FFMPEG"], env["VODPIPE_FFPROBE"] = ffmpeg, ffprobe
+        dirs += [str(Path(ffmpeg).parent), str(Path(ffprobe).parent)]
+    env["PATH"] = os.pathsep.join(dict.fromkeys(dirs + ["/usr/local/bin", "/usr/bin", "/bin"]))
+    return env
 
 
 def tasks_that_fit(task_definition: dict, cores: int, workers: int) -> int:
@@ -53,21 +80,29 @@ class WorkerTask:
     stopping: bool = False  # SIGTERM sent by a scale-in: its exit is not a crash
 
 
-class TaskRunner(threading.Thread):
-    """Plays the ECS service: runs ``desired`` worker processes of the task definition, the
-    desired count set by ``policy`` every ``interval`` seconds from the tasks queue's visible
-    messages (``visible()``)."""
+class TranscoderService(threading.Thread):
+    """Plays the ECS service of the transcoder: runs ``desired`` worker processes of
+    ``task_definition`` (resolved, CloudFormation casing), the desired count set by ``policy``
+    every ``interval`` seconds from the tasks queues' visible messages (``visible()``).
 
-    def __init__(self, cloud: "LocalCloud", task_definition: dict, policy: ScalingPolicy, log_dir: Path,
-                 visible: "Callable[[], int]", interval: float = 2.0):
-        super().__init__(daemon=True, name="task-runner")
-        self.cloud, self.policy, self.log_dir, self.visible, self.interval = cloud, policy, log_dir, visible, interval
+    ``task_arn(task_id)``: a task's ARN; ``authorize(action, arn)``: whether the task role may
+    (the agent's protection calls); ``credentials``: the task role's access keys;
+    ``overrides``: variables over the task definition's (see the module docstring);
+    ``shipper``: the CloudWatch Logs shipper (None: logs stay in ``log_dir``); ``region``: the
+    region the agent announces."""
+
+    def __init__(self, task_definition: dict, policy: ScalingPolicy, log_dir: Path, visible: Callable[[], int],
+                 task_arn: Callable[[str], str], authorize: Callable[[str, str], bool],
+                 credentials: dict[str, str], overrides: dict[str, str], region: str, shipper: Any = None,
+                 interval: float = 2.0):
+        super().__init__(daemon=True, name="transcoder-service")
+        self.policy, self.log_dir, self.visible, self.interval = policy, log_dir, visible, interval
+        self.credentials, self.overrides, self.region, self.shipper = credentials, overrides, region, shipper
         self.desired = policy.min_tasks
         self.scaler = Scaler(policy)
         self.history: list[tuple[float, int, int, int]] = []
-        self.agent = EcsAgent(
-            lambda task_id: f"arn:aws:ecs:{cloud.region}:{cloud.stack.account}:task/{cloud.cluster_name}/{task_id}",
-            lambda action, arn: cloud.authorize("task:transcoder", action, arn))
+        self.agent = EcsAgent(task_arn, authorize)
+        self.image_environment = image_environment()
         container = task_definition["ContainerDefinitions"][0]
         self.container_name = container.get("Name", "transcoder")
         options = (container.get("LogConfiguration") or {}).get("Options") or {}
@@ -89,26 +124,24 @@ class TaskRunner(threading.Thread):
         self.started = 0
         self.restarts = 0  # workers replaced after they died
 
-    def _env(self, task_id: str) -> dict[str, str]:
-        env = {**os.environ, **self.environment, **self.cloud.base_env()}
-        env.update(self.cloud.worker_env_overrides)
-        env.update(self.cloud.credentials("task:transcoder"))
-        env["ECS_AGENT_URI"] = self.agent.uri(task_id)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        return env
+    def task_environment(self, task_id: str) -> dict[str, str]:
+        """The whole environment of task ``task_id`` (see the module docstring)."""
+        return {**self.image_environment, **self.environment, "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+                "ECS_AGENT_URI": self.agent.uri(task_id), **self.credentials, **self.overrides}
 
     def start_task(self) -> WorkerTask:
+        """Start one task of the task definition now; returns it."""
         task_id = uuid.uuid4().hex[:12]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"transcoder-{task_id}.log"
         fh = open(log_path, "ab")
         proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
-                                env=self._env(task_id), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                env=self.task_environment(task_id), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         fh.close()
         task = WorkerTask(task_id, proc, log_path, time.monotonic())
-        shipper = getattr(self.cloud, "shipper", None)
-        if shipper and self.log_group:  # the awslogs driver's stream naming
-            shipper.tail(log_path, self.log_group, self.stream_name(task_id))
+        if self.shipper and self.log_group:  # the awslogs driver's stream naming
+            self.shipper.tail(log_path, self.log_group, self.stream_name(task_id))
         with self._lock:
             self.tasks.append(task)
         self.started += 1
@@ -129,6 +162,8 @@ class TaskRunner(threading.Thread):
             self._halt.wait(0.05)
 
     def run(self) -> None:
+        """Keep the desired count running until ``stop``: evaluate scaling every ``interval``
+        seconds, replace tasks that died (with a growing delay for tasks dying at start)."""
         self.agent.start()
         quick_exits = 0
         next_evaluation = 0.0
