@@ -11,6 +11,7 @@ from chalice import (BadRequestError, Chalice, CognitoUserPoolAuthorizer, Confli
                      Rate, Response)
 
 from chalicelib.config import Settings
+from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.services import failures, ingest, operations, query, submit, uploads, webhooks
 from chalicelib.services.context import Context
 
@@ -37,6 +38,9 @@ READ_AUTH = IAM if _SETTINGS.api_read_auth else None
 CONSOLE_API = "/console/api"
 CONSOLE_USER_POOL_PLACEHOLDER = "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_VodpipeConsoleUsers"
 CONSOLE_USERS = CognitoUserPoolAuthorizer("ConsoleUsers", provider_arns=[CONSOLE_USER_POOL_PLACEHOLDER])
+#: A failed webhook delivery comes back after 10 s x 2^(count-1), at most 15 minutes (s).
+WEBHOOK_BACKOFF_BASE_SECONDS = 10
+WEBHOOK_BACKOFF_CAP_SECONDS = 900
 
 
 def api_route(path: str, methods: list[str], authorizer, cors: bool = False):
@@ -126,7 +130,8 @@ def on_webhook(event):
             count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
             try:
                 ctx().queues.change_visibility(ctx().settings.webhooks_queue, raw["receiptHandle"],
-                                               min(900, 10 * 2 ** (count - 1)))
+                                               exponential_backoff(count, WEBHOOK_BACKOFF_BASE_SECONDS,
+                                                                   WEBHOOK_BACKOFF_CAP_SECONDS))
             except Exception:  # noqa: BLE001 - the queue's own visibility timeout applies then
                 logger.exception("could not back the webhook message off")
             raise
@@ -239,19 +244,19 @@ def cancel_job(job_id):
 
 @api_route("/jobs/{job_id}/retry", ["POST"], IAM)
 def retry_job(job_id):
-    """Re-run only the failed renditions of a failed job (they resume from checkpoints)."""
+    """Re-run only the failed tasks of a failed job (they resume from checkpoints)."""
     return _operation(failures.retry_job, job_id)
 
 
 @api_route("/dlq", ["GET"], IAM)
 def get_dead_letters():
-    """Dead-lettered tasks with their job, rendition and last error."""
+    """Dead letters (task messages and ingest events) with their job, task and last error."""
     return failures.list_dead_letters(ctx())
 
 
 @api_route("/dlq/{message_id}/retry", ["POST"], IAM)
 def redrive(message_id):
-    """Send one dead letter back to the tasks queue."""
+    """Send one dead letter back to its queue (the task queue, or the ingest queue for an upload event)."""
     return _operation(failures.redrive_dead_letter, message_id)
 
 

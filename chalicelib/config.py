@@ -4,6 +4,10 @@ Every name here is set by ``infra/template.yaml`` on AWS (Lambda and task-defini
 environment) and by the local cloud (``infra/local``) on a laptop. Defaults match the
 template's names for app ``vodpipe``, stage ``dev`` and moto's account 123456789012, so
 a developer shell needs no variables at all.
+
+Two kinds of reader: ``Settings.from_env`` (once per process, frozen) and, for the few
+variables a test or a drill changes while a process runs, functions that read the variable at
+each call (``faults_file``, ``tool_paths``).
 """
 from __future__ import annotations
 
@@ -106,6 +110,11 @@ class Settings:
     api_read_auth: bool = True
     #: the ECS agent of the task this worker runs in (ECS sets ECS_AGENT_URI; None outside ECS)
     ecs_agent_uri: str | None = None
+    #: the worker's scratch directory for ffmpeg's output (``VODPIPE_WORKDIR``; None: the
+    #: system's temporary directory), and whether it exits once the task queues are empty
+    #: (``VODPIPE_WORKER_BURST=1``: tests and benches)
+    workdir: str | None = None
+    worker_burst: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def tasks_queue_for(self, priority: str | None) -> str:
@@ -178,4 +187,56 @@ class Settings:
             webhook_allow_private=env.get("VODPIPE_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
             api_read_auth=env.get("VODPIPE_API_READ_AUTH", "true").lower() not in ("0", "false", "no"),
             ecs_agent_uri=env.get("ECS_AGENT_URI") or None,
+            workdir=env.get("VODPIPE_WORKDIR"),
+            worker_burst=env.get("VODPIPE_WORKER_BURST") == "1",
         )
+
+
+def faults_file(env: Mapping[str, str] | None = None) -> str | None:
+    """The fault-injection rules file (``VODPIPE_FAULTS_FILE``, see ``chalicelib.faults``), or
+    None when unset or empty. Read from ``env`` (default ``os.environ``) at every call: a test
+    sets and removes it while the process runs. Raises nothing."""
+    env = os.environ if env is None else env
+    return env.get("VODPIPE_FAULTS_FILE") or None
+
+
+def tool_paths(env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """The ``(ffmpeg, ffprobe)`` binaries named by ``VODPIPE_FFMPEG``/``VODPIPE_FFPROBE`` in
+    ``env`` (default ``os.environ``); None for one not named (an empty value counts as not
+    named), which ``chalicelib.tools.ffmpeg.binaries`` then looks up on ``PATH``. Raises
+    nothing; whether a path exists is the caller's check."""
+    env = os.environ if env is None else env
+    return env.get("VODPIPE_FFMPEG") or None, env.get("VODPIPE_FFPROBE") or None
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What a user's tools read from their shell (the ``vodpipe`` CLI, its client, the drills):
+    the emulator endpoint (``AWS_ENDPOINT_URL``; None: the local cloud's default), the API's
+    URL (``VODPIPE_API_URL``; None: the default port), app and stage (``VODPIPE_APP``,
+    ``VODPIPE_STAGE``), region (``AWS_REGION``, else ``AWS_DEFAULT_REGION``), access keys
+    (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``; None: the emulator's test keys), the
+    cache of downloaded samples (``XDG_CACHE_HOME``/vodpipe, else ~/.cache/vodpipe) and the
+    test media folder (``VODPIPE_MEDIA_DIR``; None: beside the checkout)."""
+
+    endpoint_url: str | None = None
+    api_url: str | None = None
+    app: str = "vodpipe"
+    stage: str = "dev"
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    cache_dir: str = ""
+    media_dir: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "ClientSettings":
+        """Read ``env`` (default ``os.environ``); empty values count as unset. Raises nothing."""
+        env = os.environ if env is None else env
+        cache_home = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return cls(endpoint_url=env.get("AWS_ENDPOINT_URL") or None, api_url=env.get("VODPIPE_API_URL") or None,
+                   app=env.get("VODPIPE_APP") or "vodpipe", stage=env.get("VODPIPE_STAGE") or "dev",
+                   region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+                   access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+                   secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+                   cache_dir=os.path.join(cache_home, "vodpipe"), media_dir=env.get("VODPIPE_MEDIA_DIR") or None)

@@ -15,10 +15,10 @@ assert that the fault it set up really happened.
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 
+from chalicelib.config import faults_file
 from chalicelib.domain.errors import TransientError
 
 _counts: Counter = Counter()
@@ -27,7 +27,7 @@ _lock = threading.Lock()
 
 def check(point: str, detail: str = "") -> None:
     """Raise ``TransientError`` if a rule for ``point`` matches ``detail`` and is not spent."""
-    path = os.environ.get("VODPIPE_FAULTS_FILE")
+    path = faults_file()
     if not path:
         return
     try:

@@ -1,7 +1,7 @@
 """Pipeline metrics in CloudWatch embedded metric format (EMF), through Powertools Metrics.
 
 One namespace (``vodpipe``), one default dimension (``service``) and at most one more
-(``kind`` of task: chunk, audio, thumbnails): bounded, never a job id. ``emit`` writes one EMF
+(``kind`` of task: chunk, audio): bounded, never a job id. ``emit`` writes one EMF
 JSON line to the sink: standard output by default, which is what CloudWatch extracts metrics
 from in Lambda; the transcoder task's log router does the same on ECS (see README,
 "Operations"); the local cloud points the sink of its in-process functions at their log streams
@@ -16,6 +16,7 @@ JobsStarted                Count    jobs created with tasks
 JobsCompleted              Count    jobs that reached ``complete``
 JobsFailed                 Count    jobs that reached ``failed`` (ingest, worker or DLQ)
 DeadLetters                Count    task messages that reached the dead-letter queue
+IngestDeadLetters          Count    ingest messages that reached the ingest dead-letter queue
 DeadLettersPending         Count    dead letters waiting for a redrive (gauge; alarm)
 TranscodeSeconds           Seconds  wall time of one task's ffmpeg work (dimension ``kind``)
 TranscodeSpeed             None     source seconds encoded per wall second (``kind``)

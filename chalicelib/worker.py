@@ -5,7 +5,7 @@
   backlog starts as soon as a worker finishes its current task (an idle worker sees it within
   ``poll_wait_seconds``);
 * a heartbeat thread extends the message's visibility timeout while ffmpeg runs, so a long
-  rendition is never redelivered to a second worker, and a crashed worker's message
+  task is never redelivered to a second worker, and a crashed worker's message
   reappears within one visibility timeout;
 * success or a permanent failure (bad input) deletes the message; a transient failure leaves
   it with a backoff visibility (5 s x 2^(receives-1), at most 5 minutes) for SQS to redeliver,
@@ -28,15 +28,19 @@ from typing import Any, Callable
 
 from aws_lambda_powertools import Logger
 
+from chalicelib.config import Settings
+from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.domain.errors import PermanentError, describe
 from chalicelib.services.context import Context
-from chalicelib.services.transcode import JobCanceled, TaskLeased, TaskRunner
+from chalicelib.services.transcode import JobCanceled, TaskLeased, TranscodeTaskRunner
 
 # service "vodpipe" is the parent of the services' loggers ("vodpipe.transcode" ...): their
-# lines come out as JSON with job_id / rendition / attempt / sqs_message_id.
+# lines come out as JSON with job_id / rendition (the task's name) / attempt / sqs_message_id.
 logger = Logger(service="vodpipe")
 logger.append_keys(component="transcoder")
 
+#: A transiently failed message comes back after 5 s x 2^(receives-1), at most 300 s.
+BACKOFF_BASE_SECONDS = 5
 MAX_BACKOFF_SECONDS = 300
 #: Visibility given back to a message whose task another worker holds the lease of.
 LEASED_RETRY_SECONDS = 10
@@ -74,12 +78,14 @@ class Heartbeat(threading.Thread):
 
 class Worker:
     """One worker task. ``run(burst=True)`` returns when the queue is empty (tests, benches);
-    ``max_tasks`` stops after that many messages."""
+    ``max_tasks`` stops after that many messages. ``ctx`` defaults to one built from the
+    environment; ``worker_id`` (default ``<host>-<pid>``) names the worker on task leases;
+    ``workdir`` holds ffmpeg's output (``TranscodeTaskRunner``)."""
 
     def __init__(self, ctx: Context | None = None, worker_id: str | None = None, workdir: str | None = None):
         self.ctx = ctx or Context()
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.runner = TaskRunner(self.ctx, workdir, owner=self.worker_id)
+        self.runner = TranscodeTaskRunner(self.ctx, workdir, owner=self.worker_id)
         self._stopping = threading.Event()
         self._busy = False
         self._exit_when_idle = False
@@ -185,7 +191,7 @@ class Worker:
                 logger.info("stopping: checkpoint kept, task released for another worker")
                 self._safe_visibility(q, receipt, 0)
             else:
-                delay = min(MAX_BACKOFF_SECONDS, 5 * 2 ** (receives - 1))
+                delay = exponential_backoff(receives, BACKOFF_BASE_SECONDS, MAX_BACKOFF_SECONDS)
                 logger.exception("task failed, will be retried", extra={"retry_in_seconds": delay, "error": str(e)})
                 try:
                     self.ctx.store.update_task(body["job_id"], body["task"], last_error={
@@ -205,8 +211,11 @@ class Worker:
 
 
 def main() -> int:
-    """Container entrypoint: run until SIGTERM."""
-    worker = Worker(workdir=os.environ.get("VODPIPE_WORKDIR"))
+    """Container entrypoint: run until SIGTERM (or, with ``VODPIPE_WORKER_BURST=1``, until the
+    task queues are empty). Settings from the environment (``chalicelib.config``); returns the
+    exit status 0."""
+    settings = Settings.from_env()
+    worker = Worker(Context(settings), workdir=settings.workdir)
     worker.install_signal_handlers()
-    worker.run(burst=os.environ.get("VODPIPE_WORKER_BURST") == "1")
+    worker.run(burst=settings.worker_burst)
     return 0

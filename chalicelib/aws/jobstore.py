@@ -1,4 +1,4 @@
-"""Job store on DynamoDB (one table, DESIGN §3).
+"""Job store on DynamoDB (one table, docs/state.md).
 
 Items, all under partition ``pk = JOB#<job_id>`` so one Query reads a whole job:
 
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 
 from .checkpoints import PREFIX as CHECKPOINT_PREFIX, group
 from .table import DynamoTable, conditional_failed, now_iso, seconds_since  # noqa: F401 - now_iso/seconds_since are part of this API
@@ -55,7 +55,7 @@ class JobStore(DynamoTable):
                           "ConditionExpression": "attribute_not_exists(pk)"}}]
         for t in tasks:
             items.append({"Put": {"TableName": self.table_name, "Item": self._item(
-                {"status": J.QUEUED, "progress": 0, "attempts": 0, **t, "pk": _pk(job_id),
+                {"status": jobs.QUEUED, "progress": 0, "attempts": 0, **t, "pk": _pk(job_id),
                  "sk": f"TASK#{t['name']}",
                  "job_id": job_id, "updated_at": ts})}})
         try:
@@ -92,7 +92,7 @@ class JobStore(DynamoTable):
     def set_job_status(self, job_id: str, status: str, **fields: Any) -> bool:
         """Move the job forward to ``status`` (setting ``fields`` too). Returns False when the
         state machine forbids it (already terminal, or not a forward move)."""
-        allowed = [s for s in J.STATUSES if J.can_move(s, status)]
+        allowed = [s for s in jobs.STATUSES if jobs.can_move(s, status)]
         fields = {**fields, "job_status": status, "updated_at": now_iso()}
         names = {f"#{k}": k for k in fields}
         values = {f":{k}": v for k, v in fields.items()}
@@ -126,7 +126,7 @@ class JobStore(DynamoTable):
                 ConditionExpression="attribute_exists(pk) AND (#s = :q OR (#s = :p AND (attribute_not_exists(lease_until)"
                                     " OR lease_until < :now OR lease_owner = :o)))",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":q": J.QUEUED, ":t": now_iso(), ":one": 1,
+                ExpressionAttributeValues=self._vals({":p": jobs.PROCESSING, ":q": jobs.QUEUED, ":t": now_iso(), ":one": 1,
                                                       ":o": owner, ":u": now + lease_seconds, ":now": now}),
                 ReturnValues="ALL_NEW")
             return "acquired", self._plain(res["Attributes"])
@@ -134,7 +134,7 @@ class JobStore(DynamoTable):
             if not conditional_failed(e):
                 raise
         got = self.get_task(job_id, name)
-        if got is None or got.get("status") in J.TERMINAL:
+        if got is None or got.get("status") in jobs.TERMINAL:
             return "done", None
         return "leased", None
 
@@ -152,7 +152,7 @@ class JobStore(DynamoTable):
                 TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
                 UpdateExpression="SET lease_until = :u", ConditionExpression="lease_owner = :o AND #s = :p",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":u": now + lease_seconds, ":o": owner, ":p": J.PROCESSING}))
+                ExpressionAttributeValues=self._vals({":u": now + lease_seconds, ":o": owner, ":p": jobs.PROCESSING}))
             return True
         except ClientError as e:
             if conditional_failed(e):
@@ -187,7 +187,7 @@ class JobStore(DynamoTable):
                 UpdateExpression="SET progress = :v, updated_at = :t",
                 ConditionExpression="#s = :p AND (attribute_not_exists(progress) OR progress < :v)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":v": round(progress, 1), ":t": now_iso(), ":p": J.PROCESSING}))
+                ExpressionAttributeValues=self._vals({":v": round(progress, 1), ":t": now_iso(), ":p": jobs.PROCESSING}))
             return True
         except ClientError as e:
             if conditional_failed(e):
@@ -205,7 +205,7 @@ class JobStore(DynamoTable):
                                  "".join(f", #f_{k} = :f_{k}" for k in stats),
                 ConditionExpression="attribute_exists(pk) AND #s <> :c",
                 ExpressionAttributeNames={"#s": "status", **{f"#f_{k}": k for k in stats}},
-                ExpressionAttributeValues=self._vals({":c": J.COMPLETE, ":h": 100, ":t": now_iso(),
+                ExpressionAttributeValues=self._vals({":c": jobs.COMPLETE, ":h": 100, ":t": now_iso(),
                                                       **{f":f_{k}": v for k, v in stats.items()}}))
         except ClientError as e:
             if not conditional_failed(e):
@@ -226,8 +226,8 @@ class JobStore(DynamoTable):
                 UpdateExpression="SET #s = :f, #e = :e, updated_at = :t",
                 ConditionExpression="attribute_exists(pk) AND #s IN (:q, :p)",
                 ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                ExpressionAttributeValues=self._vals({":f": J.FAILED, ":e": error, ":t": now_iso(),
-                                                      ":q": J.QUEUED, ":p": J.PROCESSING}))
+                ExpressionAttributeValues=self._vals({":f": jobs.FAILED, ":e": error, ":t": now_iso(),
+                                                      ":q": jobs.QUEUED, ":p": jobs.PROCESSING}))
             return True
         except ClientError as e:
             if conditional_failed(e):
@@ -242,7 +242,7 @@ class JobStore(DynamoTable):
                 TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
                 UpdateExpression="SET #s = :q, lease_until = :z, updated_at = :t REMOVE #e",
                 ConditionExpression="#s = :f", ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                ExpressionAttributeValues=self._vals({":q": J.QUEUED, ":f": J.FAILED, ":z": 0, ":t": now_iso()}))
+                ExpressionAttributeValues=self._vals({":q": jobs.QUEUED, ":f": jobs.FAILED, ":z": 0, ":t": now_iso()}))
             return True
         except ClientError as e:
             if conditional_failed(e):
@@ -256,7 +256,7 @@ class JobStore(DynamoTable):
                 TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
                 UpdateExpression="SET job_status = :p, updated_at = :t REMOVE #e, completed_at",
                 ConditionExpression="job_status = :f", ExpressionAttributeNames={"#e": "error"},
-                ExpressionAttributeValues=self._vals({":p": J.PROCESSING, ":f": J.FAILED, ":t": now_iso()}))
+                ExpressionAttributeValues=self._vals({":p": jobs.PROCESSING, ":f": jobs.FAILED, ":t": now_iso()}))
             return True
         except ClientError as e:
             if conditional_failed(e):
@@ -345,7 +345,7 @@ class JobStore(DynamoTable):
     def count_by_status(self) -> dict[str, int]:
         """Number of jobs per status (index queries with ``Select=COUNT``)."""
         counts = {}
-        for s in J.STATUSES:
+        for s in jobs.STATUSES:
             n, kwargs = 0, {"TableName": self.table_name, "IndexName": STATUS_INDEX, "Select": "COUNT",
                             "KeyConditionExpression": "job_status = :s", "ExpressionAttributeValues": {":s": {"S": s}}}
             while True:
@@ -361,7 +361,7 @@ class JobStore(DynamoTable):
         """Number of jobs that completed at or after ``since_iso`` (ISO 8601 UTC)."""
         n, kwargs = 0, {"TableName": self.table_name, "IndexName": STATUS_INDEX, "Select": "COUNT",
                         "KeyConditionExpression": "job_status = :s", "FilterExpression": "completed_at >= :t",
-                        "ExpressionAttributeValues": {":s": {"S": J.COMPLETE}, ":t": {"S": since_iso}}}
+                        "ExpressionAttributeValues": {":s": {"S": jobs.COMPLETE}, ":t": {"S": since_iso}}}
         while True:
             res = self._ddb.query(**kwargs)
             n += res.get("Count", 0)

@@ -1,4 +1,4 @@
-"""Operational records in the jobs table, beside the jobs (DESIGN §3): dead letters kept for
+"""Operational records in the jobs table, beside the jobs (docs/state.md): dead letters kept for
 ``GET /dlq`` and redrive, why an upload's ingest last failed, and which webhook deliveries
 succeeded, and which job owns an output prefix. None of them is part of a job's state machine;
 ingest errors and deliveries expire (TTL).

@@ -62,8 +62,8 @@ class DynamoTable:
     def __init__(self, table: str, region: str | None = None, endpoint_url: str | None = None):
         self.table_name = table
         self._ddb = client("dynamodb", region, endpoint_url)
-        import boto3.dynamodb.types as t
-        self._ser, self._de = t.TypeSerializer(), t.TypeDeserializer()
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        self._ser, self._de = TypeSerializer(), TypeDeserializer()
 
     # --- (de)serialisation -------------------------------------------------------------
     def _item(self, d: dict) -> dict:

@@ -1,14 +1,14 @@
 """Chunk planning: cutting a source's timeline into chunks that are encoded in parallel.
 
 A chunk is a span ``[start, end)`` of the source (seconds from its first frame) that one
-task decodes once and encodes to every rung of the video ladder (DESIGN §10: two processes
+task decodes once and encodes to every rung of the video ladder (docs/chunking-and-resume.md: two processes
 that each decode half a minute once and feed all five rungs cost no more than one process
 over the whole minute). Rules:
 
 * chunks start on the segment grid (a whole number of ``segment_seconds``), so every chunk
   holds whole segments and its segments continue the previous chunk's numbering; because the
   segment length is a multiple of the GOP, every chunk starts on an IDR of the absolute grid
-  (DESIGN §4, §9);
+  (docs/hls-output.md, docs/chunking-and-resume.md);
 * there are as many chunks as the target ``parallelism`` (the worker count locally, the
   service's maximum task count on AWS), as equal as the segment grid allows, but fewer when
   they would be shorter than ``min_seconds`` on average (each chunk pays a seek and an
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 #: before its first IDR, the lookahead tail past its end and a task's orchestration, measured
 #: at 2.7 ffmpeg CPU-s plus ~1 CPU-s of orchestration for the bench's 1080p 5-rung ladder
 #: (``make bench``), against ~2 CPU-s per media second of encoding. That is ~6 % of a 30 s
-#: chunk and ~3 % of a 60 s one; 12 s chunks cost about 14 % (DESIGN §9, §10). A minute is the
+#: chunk and ~3 % of a 60 s one; 12 s chunks cost about 14 % (docs/chunking-and-resume.md). A minute is the
 #: shortest chunk that keeps the pipeline within 10 % of one ffmpeg over the whole timeline
 #: (the 60 s bench clip: 1.13x the CPU in two 30 s chunks, 1.04-1.06x in one); deployments that
 #: prefer latency on short uploads lower it (template parameter ``ChunkMinSeconds``).

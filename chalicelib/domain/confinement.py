@@ -3,8 +3,8 @@
 An upload is untrusted. Several FFmpeg demuxers open further resources named *inside* the
 file: HLS and DASH playlists fetch their segments, ``concat`` scripts open any path or URL,
 ``image2`` expands file patterns, ``sdp``/``rtsp`` open network sessions, ``imf``/``mov`` drefs
-follow references. DESIGN §10 measured an uploaded playlist making the ingest probe GET an
-internal URL within a second. Two FFmpeg options (per input, ``libavformat/options_table.h``)
+follow references. An uploaded playlist was measured making the ingest probe GET an internal
+URL within a second (docs/untrusted-input.md). Two FFmpeg options (per input, ``libavformat/options_table.h``)
 close that door:
 
 * ``-protocol_whitelist``: only what reading our own presigned URL needs (``https,tls,tcp``

@@ -1,6 +1,6 @@
 """ffmpeg argument building for every task kind. Pure: returns argument lists, runs nothing.
 
-HLS contract (DESIGN §4, Apple HLS authoring spec §1.x "Video" / §3 "Media segmentation",
+HLS contract (docs/hls-output.md, Apple HLS authoring spec §1.x "Video" / §3 "Media segmentation",
 RFC 8216 §4.3.3): an IDR frame every ``GOP_SECONDS`` (forced by time, so the same instants in
 every rendition, scene-cut keyframes off), ``SEGMENT_SECONDS`` target segment duration (a
 multiple of the GOP, so segments cut exactly on aligned IDRs), VOD playlist with
@@ -22,7 +22,7 @@ from .thumbnails import POSTER_WINDOW_SECONDS, PosterRun, TileRun, poster_window
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 6
 SEGMENT_PATTERN = "seg_%05d.ts"
-#: A chunk run writes one file per GOP (DESIGN §9 step 3); the worker joins them into segments.
+#: A chunk run writes one file per GOP (docs/chunking-and-resume.md); the worker joins them into segments.
 GOP_PATTERN = "gop_%05d.ts"
 PLAYLIST_NAME = "index.m3u8"
 #: Output timestamps of every video run are source time (relative to the source's start_time)
@@ -41,11 +41,11 @@ def source_time(output_pts: float) -> float:
 
 
 def resume_point(last_frame_output_pts: float) -> float:
-    """Where a resumed run seeks (source seconds, DESIGN §9): the segment boundary after the
+    """Where a resumed run seeks (source seconds, docs/chunking-and-resume.md): the segment boundary after the
     last frame already in a checkpointed segment. Segments are cut on forced IDRs, and IDRs
     are forced at the first frame at or after each multiple of ``GOP_SECONDS``, so the
     boundary is the first grid point after that frame; FFmpeg's accurate seek keeps exactly
-    the frames at or after it. Measured timestamps, not the muxer's EXTINF (DESIGN §10)."""
+    the frames at or after it. Measured timestamps, not the muxer's EXTINF (docs/hls-output.md)."""
     last = round(source_time(last_frame_output_pts), 4)
     return float((math.floor(last / GOP_SECONDS) + 1) * GOP_SECONDS)
 
@@ -151,7 +151,7 @@ def keyframe_times(start: float, duration: float) -> list[float]:
     """IDR instants for a run that starts at ``start`` seconds of the source, relative to the
     run's first frame: the run's first frame, then every absolute multiple of ``GOP_SECONDS``
     after ``start`` and before ``duration`` (all seconds). Relative to the run, so a resumed
-    run puts its IDRs on the same absolute grid as an uninterrupted one (DESIGN §9)."""
+    run puts its IDRs on the same absolute grid as an uninterrupted one (docs/chunking-and-resume.md)."""
     times = [0.0]
     k = int(start // GOP_SECONDS) + 1
     while k * GOP_SECONDS < duration:
@@ -164,7 +164,7 @@ def keyframe_times(start: float, duration: float) -> list[float]:
 
 def keyframe_list(start: float, end: float) -> str:
     """``-force_key_frames`` value for a run over ``[start, end)`` source seconds: the
-    ``keyframe_times`` list, relative to the run's first frame (DESIGN §9)."""
+    ``keyframe_times`` list, relative to the run's first frame (docs/chunking-and-resume.md)."""
     return ",".join(f"{t:g}" for t in keyframe_times(start, end))
 
 
@@ -213,7 +213,7 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     grid, listed in ``index.m3u8`` once whole); the worker joins GOPs into segments by their
     timestamps (``segment_of``) and drops the GOPs outside the chunk.
 
-    The recipe that makes runs join invisibly (DESIGN §9): an accurate input seek to
+    The recipe that makes runs join invisibly (docs/chunking-and-resume.md): an accurate input seek to
     ``start`` (a segment boundary) minus a ``preroll`` (x264's look-ahead window) that warms its rate control,
     ``trim`` in the filter graph (not ``-t``; omitted for the
     ``last`` chunk, which runs to the end of the stream) at ``end`` plus a short tail

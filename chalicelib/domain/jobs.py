@@ -1,6 +1,6 @@
 """Jobs: identity, the status state machine, output keys and the public job resource.
 
-Status only moves forward (DESIGN §3): queued -> processing -> complete | failed | canceled.
+Status only moves forward (docs/state.md): queued -> processing -> complete | failed | canceled.
 A task (a chunk of the timeline encoded to every video rendition, or the audio rendition)
 moves queued -> processing -> complete | failed. The one way back is an operator's explicit
 retry of a failed job (``POST

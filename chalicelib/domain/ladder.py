@@ -1,6 +1,6 @@
 """Adaptive-bitrate ladder planning: which renditions to make from a probed source.
 
-Rules (DESIGN §4; Apple HLS authoring spec for Apple devices, §1 "Video" rung table and §2
+Rules (docs/hls-output.md; Apple HLS authoring spec for Apple devices, §1 "Video" rung table and §2
 "Audio"):
 
 * never upscale: a rung is planned only if its short side is <= the source's displayed short
@@ -113,16 +113,12 @@ class ThumbnailPlan:
 @dataclass(frozen=True)
 class Plan:
     """The whole plan for one source: video renditions (largest first), the optional audio
-    rendition and the thumbnails task."""
+    rendition and the thumbnails plan (the chunk tasks make its sprite tiles and poster; the
+    tasks themselves are planned by ``services.ingest.plan_tasks``)."""
 
     videos: tuple[VideoRendition, ...]
     audio: AudioRendition | None
     thumbnails: ThumbnailPlan
-
-    @property
-    def tasks(self) -> list:
-        """Every task to fan out, one message each: videos, then audio, then thumbnails."""
-        return [*self.videos, *([self.audio] if self.audio else []), self.thumbnails]
 
 
 def even(value: float) -> int:

@@ -1,7 +1,7 @@
 """Presentation timestamps of the video in an MPEG-TS segment, read from the bytes themselves.
 
 Why our own reader: the HLS muxer's EXTINF is an estimate (frame count over a nominal frame
-rate) that is wrong on variable-frame-rate and mislabelled sources (DESIGN §10: 0.44 s
+rate) that is wrong on variable-frame-rate and mislabelled sources (docs/hls-output.md: 0.44 s
 announced for 1.77 s of a phone capture), and ffprobe on a playlist believes EXTINF. The
 segment's packets carry the truth: each video PES header has the access unit's PTS.
 

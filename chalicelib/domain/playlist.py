@@ -97,7 +97,7 @@ def extinf_from_timing(starts: Sequence[float], last_end: float) -> list[float]:
     segment i lasts from its first presentation time ``starts[i]`` to the next segment's,
     the last one to ``last_end`` (the end of its last frame). RFC 8216 §4.3.2.1 makes EXTINF
     the segment's duration; players lay segments end to end by it, so it must match the
-    packets (DESIGN §10). Raises ValueError when ``starts`` is empty or not increasing, or
+    packets (docs/hls-output.md). Raises ValueError when ``starts`` is empty or not increasing, or
     ``last_end`` is not after the last start."""
     if not starts:
         raise ValueError("no segments")

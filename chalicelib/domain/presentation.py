@@ -10,7 +10,7 @@ PLAYLIST-TYPE VOD; one that was keeps EVENT, because §6.2.1 lets a server only 
 published EVENT playlist.
 
 EXTINF of a segment is the next segment's first PTS minus its own when both are in the same
-chunk, and the end of its last frame for a chunk's last segment (DESIGN §10: from the media's
+chunk, and the end of its last frame for a chunk's last segment (docs/hls-output.md: from the media's
 timestamps, never the muxer's estimate), so a published line never changes when the next
 chunk arrives.
 """

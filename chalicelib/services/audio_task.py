@@ -1,33 +1,36 @@
 """Audio task: the source's first audio stream encoded once for the whole file, as the
-AAC-LC audio rendition (DESIGN §9: audio encoded per chunk glitches at every boundary)."""
+AAC-LC audio rendition (docs/chunking-and-resume.md: audio encoded per chunk glitches at every boundary)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain import jobs as J
+from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import jobs
 from chalicelib.domain.ladder import AudioRendition
 from chalicelib.domain.mpegts import audio_span
 from chalicelib.domain.playlist import aac_codec_string, extinf_from_timing, measure_segments, media_playlist
 from chalicelib.tools import ffmpeg
 
-if TYPE_CHECKING:
-    from .transcode import TaskRunner
+from .encode_runtime import EncodeRuntime
 
 
-def encode_audio(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any],
+def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: dict[str, Any],
                  on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
     """Encode the audio rendition, upload its segments and return (stats, (ffmpeg seconds,
     CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
-    the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, DESIGN §10), the
+    the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, docs/hls-output.md), the
     measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``. The presentation
-    publisher writes its playlist."""
+    publisher writes its playlist. Raises what ``runner.ffmpeg`` raises (``PermanentError``
+    for a source ffmpeg cannot read, ``TransientError``, or what interrupted the run) and AWS
+    errors of the upload."""
     ctx = runner.ctx
     spec = msg["spec"]
     a = AudioRendition(**{k: spec[k] for k in AudioRendition.__dataclass_fields__})
     duration = float(msg["duration"])
-    res = runner.ffmpeg(A.audio_args(url, out_dir, a, duration, int(msg.get("segment_duration") or A.SEGMENT_SECONDS)), duration, on_progress, "audio rendition", url)
+    segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
+    res = runner.ffmpeg(ffmpeg_args.audio_args(url, out_dir, a, duration, segment_seconds), duration, on_progress,
+                        "audio rendition", url)
     files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
     spans = []
     for f in files:
@@ -36,7 +39,7 @@ def encode_audio(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     extinf = extinf_from_timing([start for start, _ in spans], spans[-1][1])
     sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
     stats = measure_segments(media_playlist(list(zip(files, extinf))), sizes).to_dict()
-    ctx.objects.upload_files([(os.path.join(out_dir, f), J.output_key(J.output_prefix(msg), a.name, f)) for f in files],
+    ctx.objects.upload_files([(os.path.join(out_dir, f), jobs.output_key(jobs.output_prefix(msg), a.name, f)) for f in files],
                              ctx.settings.output_bucket)
     probe = next(x for x in ffmpeg.probe(os.path.join(out_dir, files[0]))["streams"] if x.get("codec_type") == "audio")
     stats.update(extinf=extinf, codecs=aac_codec_string(probe.get("profile")), channels=a.channels,

@@ -1,7 +1,7 @@
 """Segment checkpoints of a chunk task: each segment ffmpeg finishes, in every rendition, is
-measured (its packets' timestamps: EXTINF and the resume point come from them, DESIGN §10),
+measured (its packets' timestamps: EXTINF and the resume point come from them, docs/hls-output.md),
 uploaded, and recorded as the chunk task's checkpoints (``chalicelib.aws.checkpoints``) while
-ffmpeg goes on (DESIGN §9). One DynamoDB transaction records what one sweep found in all
+ffmpeg goes on (docs/chunking-and-resume.md). One DynamoDB transaction records what one sweep found in all
 renditions."""
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ from typing import Callable
 
 import m3u8
 
-from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain import jobs as J
+from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import jobs
+from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.domain.mpegts import segment_timing, video_pts
 from chalicelib.domain.playlist import h264_codec_string
 
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
+
+#: The last sweep's retries sleep 0.5 s, then 1 s, 2 s ... (``domain.backoff``).
+FINISH_RETRY_BASE_SECONDS = 0.5
 
 
 class ChunkUploader(threading.Thread):
@@ -32,7 +36,7 @@ class ChunkUploader(threading.Thread):
     GOP belongs to the segment its first frame falls in (``ffmpeg_args.segment_of``); a
     segment is whole once a GOP of a later segment is listed, or, for the run's last one,
     when ffmpeg ended normally (``finish(ended=True)``); MPEG-TS GOP files of one muxer
-    session join by byte concatenation (DESIGN §9). GOPs of segments outside
+    session join by byte concatenation (docs/chunking-and-resume.md). GOPs of segments outside
     ``[first_segment, end_segment)`` (the preroll, the lookahead tail) and of segments already
     recorded (a resumed run re-makes them) are dropped.
 
@@ -49,7 +53,7 @@ class ChunkUploader(threading.Thread):
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, recorded: dict[str, list[dict]],
                  canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30,
                  first_segment: int = 0, end_segment: int | None = None, prefix: str | None = None,
-                 segment_seconds: int = A.SEGMENT_SECONDS):
+                 segment_seconds: int = ffmpeg_args.SEGMENT_SECONDS):
         super().__init__(daemon=True, name=f"uploader-{task_name}")
         self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
         self.prefix, self.segment_seconds = prefix or job_id, segment_seconds
@@ -84,7 +88,7 @@ class ChunkUploader(threading.Thread):
 
     def _collect(self, rendition: str) -> None:
         folder = os.path.join(self.out_dir, rendition)
-        path = os.path.join(folder, A.PLAYLIST_NAME)
+        path = os.path.join(folder, ffmpeg_args.PLAYLIST_NAME)
         for gop in (m3u8.load(path).segments if os.path.exists(path) else []):
             if gop.uri in self._seen[rendition]:
                 continue
@@ -95,7 +99,7 @@ class ChunkUploader(threading.Thread):
             if not pts:
                 os.remove(local)
                 continue
-            index = A.segment_of(A.source_time(min(pts)), self.segment_seconds)
+            index = ffmpeg_args.segment_of(ffmpeg_args.source_time(min(pts)), self.segment_seconds)
             self._pending[rendition].setdefault(index, []).append((local, pts))
 
     def _whole_segments(self, rendition: str, ended: bool) -> list[tuple[int, list[tuple[str, list[float]]]]]:
@@ -132,16 +136,16 @@ class ChunkUploader(threading.Thread):
                         raise RuntimeError(f"{rendition}: segment {index} is whole before {expected}")
                     gops = sorted(gops)
                     data = b"".join(open(f, "rb").read() for f, _ in gops)
-                    local = os.path.join(self.out_dir, rendition, A.SEGMENT_PATTERN % index)
+                    local = os.path.join(self.out_dir, rendition, ffmpeg_args.SEGMENT_PATTERN % index)
                     with open(local, "wb") as fh:
                         fh.write(data)
-                    # EXTINF comes from the packets, not from the muxer's estimate (DESIGN §10)
+                    # EXTINF comes from the packets, not from the muxer's estimate (docs/hls-output.md)
                     # (each GOP file's packets were read once, when it was listed)
                     timing = segment_timing([p for _, pts in gops for p in pts], self.nominal_frame_seconds)
                     if rendition not in self.codecs and (codec := h264_codec_string(data)):
                         self.codecs[rendition] = codec
                     size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
-                                                        J.output_key(self.prefix, rendition, A.SEGMENT_PATTERN % index))
+                                                        jobs.output_key(self.prefix, rendition, ffmpeg_args.SEGMENT_PATTERN % index))
                     new.setdefault(rendition, []).append({"index": index, "bytes": size, **asdict(timing)})
             if not new:
                 return 0
@@ -154,12 +158,15 @@ class ChunkUploader(threading.Thread):
                 for e in entries:
                     for f, _ in self._pending[rendition].pop(e["index"]):
                         os.remove(f)
-                    os.remove(os.path.join(self.out_dir, rendition, A.SEGMENT_PATTERN % e["index"]))
+                    os.remove(os.path.join(self.out_dir, rendition, ffmpeg_args.SEGMENT_PATTERN % e["index"]))
             return sum(len(e) for e in new.values())
 
     def finish(self, ended: bool, attempts: int = 4) -> None:
-        """Stop polling, then upload what is left (the last segment too when ``ended``),
-        retrying with backoff (0.5, 1, 2 s)."""
+        """Stop polling, then upload what is left (the last segment too when ``ended``):
+        up to ``attempts`` sweeps, sleeping 0.5, 1, 2 s ... between them
+        (``domain.backoff.exponential_backoff``). Raises what the last sweep raised when every
+        attempt failed (an AWS error, or ``RuntimeError`` when the checkpoints changed under
+        this worker)."""
         self._halt.set()
         self.join(timeout=60)
         for attempt in range(attempts):
@@ -170,4 +177,4 @@ class ChunkUploader(threading.Thread):
                 if attempt == attempts - 1:
                     raise
                 log.warning("segment upload failed (attempt %d), retrying: %s", attempt + 1, e)
-                time.sleep(0.5 * 2 ** attempt)
+                time.sleep(exponential_backoff(attempt + 1, FINISH_RETRY_BASE_SECONDS))

@@ -4,7 +4,7 @@ that holds ``poster_time``, the poster (published with ``ThumbnailReady`` as soo
 has written it, while the chunk goes on encoding).
 
 A killed or stopped chunk task resumes at the first segment not yet recorded for every
-rendition (DESIGN §9: at the boundary after that rendition's last checkpointed frame);
+rendition (docs/chunking-and-resume.md: at the boundary after that rendition's last checkpointed frame);
 renditions that were further along drop the segments the resumed run makes again.
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from chalicelib.aws.jobstore import now_iso
-from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain import jobs as J
+from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import ThumbnailPlan, VideoRendition
 from chalicelib.domain.playlist import h264_codec_string
@@ -26,9 +26,7 @@ from chalicelib.tools import ffmpeg
 
 from .checkpoints import ChunkUploader
 from .context import Context
-
-if TYPE_CHECKING:
-    from .transcode import TaskRunner
+from .encode_runtime import EncodeRuntime
 
 log = logging.getLogger("vodpipe.transcode")
 
@@ -49,16 +47,16 @@ def publish_poster(ctx: Context, job_id: str, msg: dict[str, Any], path: str) ->
     the first time for the job (``poster_at``, a conditional write), publish
     ``ThumbnailReady`` with its location."""
     s = ctx.settings
-    key = J.output_key(J.output_prefix(msg), "thumbnails", "poster.jpg")
+    key = jobs.output_key(jobs.output_prefix(msg), "thumbnails", "poster.jpg")
     ctx.objects.upload_file(path, s.output_bucket, key)
     if ctx.store.set_once(job_id, "poster_at", now_iso()):
         base = f"{s.output_base_url.rstrip('/')}/" if s.output_base_url else None
-        ctx.events.publish("ThumbnailReady", job_id, J.PROCESSING, {
+        ctx.events.publish("ThumbnailReady", job_id, jobs.PROCESSING, {
             "poster": {"uri": f"s3://{s.output_bucket}/{key}", **({"url": base + key} if base else {})}},
             msg.get("metadata"))
 
 
-def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg: dict[str, Any],
+def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: dict[str, Any],
                  on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
     """Encode (or resume) the chunk of ``msg`` and return (stats to record on the task,
     (ffmpeg seconds, ffmpeg CPU seconds)).
@@ -66,7 +64,7 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     Stats: ``codecs`` and ``quality`` ({psnr_y dB, ssim_y when asked for, frames}) by rendition, ``tiles``
     (the ``TileRun`` of its sprite sheet, or None), ``total_bytes`` of its segments.
     Raises ``PermanentError`` ``TRUNCATED_MEDIA`` / ``NO_DECODABLE_FRAMES`` when the source
-    holds less video than probed, and what ``TaskRunner.ffmpeg`` raises."""
+    holds less video than probed, and what ``runner.ffmpeg`` / ``runner.raise_if_interrupted`` raise."""
     ctx, s = runner.ctx, runner.ctx.settings
     spec = msg["spec"]
     name, duration = msg["task"], float(msg["duration"])
@@ -78,7 +76,7 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     recorded = {r.name: list(stored.get(r.name) or []) for r in renditions}
     behind = min(renditions, key=lambda r: len(recorded[r.name]))
     done = len(recorded[behind.name])
-    start = A.resume_point(float(recorded[behind.name][-1]["last_frame"])) if done else chunk_start
+    start = ffmpeg_args.resume_point(float(recorded[behind.name][-1]["last_frame"])) if done else chunk_start
     finished = bool(done) and chunk_end_seconds(recorded[behind.name]) >= end - 0.05
     if done:
         log.info("resuming %s/%s at segment %d (%.3f s)", job_id, name, first_segment + done, start)
@@ -88,23 +86,23 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     poster = poster_in(thumbs, chunk_start, start, end, last, fps) if thumbs and not finished else None
     if poster and ctx.store.get_job_field(job_id, "poster_at"):  # an earlier run published it
         poster = None
-    segment_seconds = int(msg.get("segment_duration") or A.SEGMENT_SECONDS)
-    end_segment = None if last else A.segment_of(end, segment_seconds)
+    segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
+    end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
-                             J.output_prefix(msg), segment_seconds)
+                             jobs.output_prefix(msg), segment_seconds)
     res = None
     if not finished:
         for r in renditions:
             os.makedirs(os.path.join(out_dir, r.name), exist_ok=True)
         length = max(end - start, 0.001)
-        warmup = A.preroll(start, fps)
+        warmup = ffmpeg_args.preroll(start, fps)
 
         def progress(pct: float) -> None:  # pct of the run, preroll included
             whole = max(end - chunk_start, 0.001)
             encoded = max(0.0, pct / 100.0 * (length + warmup) - warmup)
             on_progress(round(100.0 * (start - chunk_start + encoded) / whole, 1) if pct < 100 else 100.0)
 
-        args = A.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
+        args = ffmpeg_args.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
                             tiles, spec.get("quality_metrics", ("psnr",)), frame_rate=fps, poster=poster)
         if poster:
             uploader.watch(os.path.join(out_dir, poster.file_name), lambda path: publish_poster(ctx, job_id, msg, path))
@@ -131,16 +129,16 @@ def encode_chunk(runner: "TaskRunner", url: str, out_dir: str, job_id: str, msg:
     codecs = dict(uploader.codecs)
     for r in renditions:  # a run that made no new segment of a rendition: read the stored one
         if r.name not in codecs:
-            first = A.SEGMENT_PATTERN % int(uploader.recorded[r.name][0]["index"])
+            first = ffmpeg_args.SEGMENT_PATTERN % int(uploader.recorded[r.name][0]["index"])
             codecs[r.name] = h264_codec_string(ctx.objects.get_bytes(
-                s.output_bucket, J.output_key(J.output_prefix(msg), r.name, first))) or "avc1.640028"
+                s.output_bucket, jobs.output_key(jobs.output_prefix(msg), r.name, first))) or "avc1.640028"
     quality = {}
     for r, measured in zip(renditions, res.encoder_quality if res else []):
         if measured:
             quality[r.name] = {**measured, "frames": sum(int(x["frames"]) for x in uploader.recorded[r.name])}
     sheet = os.path.join(out_dir, tiles.file_name) if tiles else None
     if sheet and os.path.exists(sheet):
-        ctx.objects.upload_file(sheet, s.output_bucket, J.output_key(J.output_prefix(msg), "thumbnails", tiles.file_name))
+        ctx.objects.upload_file(sheet, s.output_bucket, jobs.output_key(jobs.output_prefix(msg), "thumbnails", tiles.file_name))
     else:
         tiles = None
     seconds, cpu = (res.seconds, res.cpu_seconds) if res else (0.0, 0.0)

@@ -14,10 +14,12 @@ import json
 import logging
 
 from chalicelib import metrics
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
+from chalicelib.domain.sources import objects_in_s3_event
+from chalicelib.domain.task_messages import task_message_for
 
 from .context import Context
-from .ingest import objects_in_s3_event, task_message_for
+from .job_failure import fail_job
 
 log = logging.getLogger("vodpipe.failures")
 
@@ -31,7 +33,12 @@ class NotFound(Exception):
 
 
 def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | None = None) -> dict:
-    """Handle one message from the tasks dead-letter queue. Returns the stored record."""
+    """Handle one message (``body``, SQS ``message_id``, ``receive_count`` receives) from a
+    task dead-letter queue: keep it for ``GET /dlq``, fail its task and its job with
+    ``RETRIES_EXHAUSTED`` naming the last error (``job_failure.fail_job``: ``JobFailed``
+    once). Returns the stored record ``{"job_id", "task", "body", "error", "last_error",
+    "receive_count"}`` (``MALFORMED_TASK`` for a body that is not a task message). Raises AWS
+    errors."""
     try:
         msg = json.loads(body)
         job_id, name = msg["job_id"], msg["task"]
@@ -50,9 +57,7 @@ def dead_letter(ctx: Context, message_id: str, body: str, receive_count: int | N
     ctx.records.put_dead_letter(message_id, record)
     ctx.store.fail_task(job_id, name, error)
     values = [("DeadLetters", 1, metrics.Unit.Count), ("DeadLettersPending", _pending(ctx), metrics.Unit.Count)]
-    if ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
-        ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error}, msg.get("metadata"))
-        values.append(("JobsFailed", 1, metrics.Unit.Count))
+    fail_job(ctx, job_id, error, metadata=msg.get("metadata"), metric_values=values)
     metrics.emit(values)
     log.warning("task %s/%s dead-lettered: %s", job_id, name, error["message"])
     return record
@@ -82,14 +87,12 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
         error = {"code": "INGEST_FAILED", "cause": last.get("code", "UNKNOWN"),
                  "message": f"the upload {ref.key} could not be ingested (every retry failed); "
                             f"last error: {last.get('message', 'unknown')}"}
-        source = {"bucket": ref.bucket, "key": ref.key}
-        created = ctx.store.create_job({"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key,
-                                        "source_size": ref.size, "source_etag": ref.etag.strip('"'),
-                                        "job_status": J.FAILED, "error": error, "fanned_out": True,
-                                        "completed_at": _now()}, [])
-        if created or ctx.store.set_job_status(job_id, J.FAILED, error=error, completed_at=_now()):
-            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": error, "source": source})
-            values.append(("JobsFailed", 1, metrics.Unit.Count))
+        # created failed if ingest never recorded the job, else moved to failed
+        fail_job(ctx, job_id, error, event_detail={"source": {"bucket": ref.bucket, "key": ref.key}},
+                 metric_values=values,
+                 create={"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key,
+                         "source_size": ref.size, "source_etag": ref.etag.strip('"'),
+                         "job_status": jobs.FAILED, "error": error, "fanned_out": True, "completed_at": _now()})
         log.warning("upload %s dead-lettered at ingest: %s", ref.key, error["message"])
     record = {"queue": "ingest", "job_id": job_ids[0], "task": None, "body": body, "receive_count": receive_count,
               "error": {"code": "INGEST_FAILED", "message": f"{len(refs)} upload(s) could not be ingested"}}
@@ -137,11 +140,11 @@ def retry_job(ctx: Context, job_id: str) -> dict:
     if got is None:
         raise NotFound(f"job {job_id} not found")
     job, tasks = got
-    if job["status"] != J.FAILED:
+    if job["status"] != jobs.FAILED:
         raise Conflict(f"job {job_id} is {job['status']}; only failed jobs can be retried")
     if not job.get("tasks"):
         raise Conflict(f"job {job_id} failed at ingest ({(job.get('error') or {}).get('code')}); upload a new file")
-    failed = [t for t in tasks if t.get("status") == J.FAILED]
+    failed = [t for t in tasks if t.get("status") == jobs.FAILED]
     reopened = [t for t in failed if ctx.store.reopen_task(job_id, t["name"])]
     ctx.store.reopen_job(job_id)
     ctx.queues.send_json(ctx.settings.tasks_queue_for(job.get("priority")), [task_message_for(job, t) for t in reopened])
@@ -153,11 +156,11 @@ def cancel_job(ctx: Context, job_id: str) -> dict:
     status = ctx.store.get_job_status(job_id)
     if status is None:
         raise NotFound(f"job {job_id} not found")
-    if not ctx.store.set_job_status(job_id, J.CANCELED, completed_at=_now()):
+    if not ctx.store.set_job_status(job_id, jobs.CANCELED, completed_at=_now()):
         raise Conflict(f"job {job_id} is already {ctx.store.get_job_status(job_id)}")
     got = ctx.store.get(job_id)
-    ctx.events.publish("JobCanceled", job_id, J.CANCELED, {}, J.metadata_of(got[0]) if got else None)
-    return {"job_id": job_id, "status": J.CANCELED}
+    ctx.events.publish("JobCanceled", job_id, jobs.CANCELED, {}, jobs.metadata_of(got[0]) if got else None)
+    return {"job_id": job_id, "status": jobs.CANCELED}
 
 
 def publish_pending_gauge(ctx: Context) -> int:

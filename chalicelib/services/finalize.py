@@ -15,7 +15,7 @@ import logging
 
 from chalicelib import metrics
 from chalicelib.aws.jobstore import now_iso, seconds_since
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 from chalicelib.domain import presentation
 from chalicelib.domain.ladder import ThumbnailPlan
 
@@ -35,7 +35,7 @@ def _absolute_base(ctx: Context, job: dict) -> str | None:
     base = ctx.settings.output_base_url
     if not job.get("absolute_uris") or not base:
         return None
-    return f"{base.rstrip('/')}/{J.output_prefix(job)}"
+    return f"{base.rstrip('/')}/{jobs.output_prefix(job)}"
 
 
 def _build(ctx: Context, job: dict, tasks: list[dict]) -> presentation.Presentation | None:
@@ -53,7 +53,7 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
     wrote = None
     for _ in range(MAX_PUBLISH_ROUNDS):
         got = ctx.store.get(job_id, checkpoints=True)
-        if got is None or got[0]["status"] in (J.FAILED, J.CANCELED):
+        if got is None or got[0]["status"] in (jobs.FAILED, jobs.CANCELED):
             return None
         job, tasks = got
         built = _build(ctx, job, tasks)
@@ -66,16 +66,16 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
             ctx.store.update_job(job_id, event_published=True)
         bucket = ctx.settings.output_bucket
         for key, text in built.files.items():
-            ctx.objects.put_bytes(bucket, J.output_key(J.output_prefix(job), *key.split("/")), text.encode(),
+            ctx.objects.put_bytes(bucket, jobs.output_key(jobs.output_prefix(job), *key.split("/")), text.encode(),
                                   job.get("playlist_content_type") if key.endswith(".m3u8") else None)
         ctx.store.update_job(job_id, variants=built.variants, published_chunks=built.chunks, master_written=True)
         wrote = built
     if wrote is not None and ctx.store.set_once(job_id, "playable_at", now_iso()):
         latency = seconds_since(got[0].get("uploaded_at") or got[0].get("created_at"))
-        ctx.events.publish("JobPlayable", job_id, J.PROCESSING, {
-            "outputs": J.job_outputs({**got[0], "master_written": True}, got[1], ctx.settings.output_bucket,
+        ctx.events.publish("JobPlayable", job_id, jobs.PROCESSING, {
+            "outputs": jobs.job_outputs({**got[0], "master_written": True}, got[1], ctx.settings.output_bucket,
                                      ctx.settings.output_base_url),
-            "seconds_playable": wrote.seconds, "complete": wrote.complete}, J.metadata_of(got[0]))
+            "seconds_playable": wrote.seconds, "complete": wrote.complete}, jobs.metadata_of(got[0]))
         metrics.emit([("TimeToPlayable", latency, Unit.Seconds)])
         log.info("job %s playable (%.1f s of media) %.1f s after upload", job_id, wrote.seconds, latency)
     return wrote
@@ -90,7 +90,7 @@ def finalize(ctx: Context, job_id: str) -> bool:
     if got is None:
         return False
     job, tasks = got
-    if job["status"] in J.TERMINAL or not set(job.get("tasks") or []) <= set(job.get("done") or []):
+    if job["status"] in jobs.TERMINAL or not set(job.get("tasks") or []) <= set(job.get("done") or []):
         return False
     shown = publish(ctx, job_id)
     if shown is None or not shown.complete:
@@ -101,13 +101,13 @@ def finalize(ctx: Context, job_id: str) -> bool:
         files = {}
     if files:
         ctx.store.update_job(job_id, files=files)
-    if not ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=now_iso()):
+    if not ctx.store.set_job_status(job_id, jobs.COMPLETE, completed_at=now_iso()):
         return False
     ctx.store.update_job(job_id, source_state=source_after.apply(ctx, job))
     fresh = ctx.store.get(job_id)
-    outputs = J.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else tasks, ctx.settings.output_bucket,
+    outputs = jobs.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else tasks, ctx.settings.output_bucket,
                             ctx.settings.output_base_url)
-    ctx.events.publish("JobCompleted", job_id, J.COMPLETE, {"outputs": outputs}, J.metadata_of(job))
+    ctx.events.publish("JobCompleted", job_id, jobs.COMPLETE, {"outputs": outputs}, jobs.metadata_of(job))
     latency = seconds_since(job.get("uploaded_at") or job.get("created_at"))
     metrics.emit([("JobsCompleted", 1, Unit.Count), ("JobLatency", latency, Unit.Seconds)])
     log.info("job %s complete", job_id)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import unquote_plus
+from dataclasses import replace
 
 from chalicelib import faults, metrics
 from chalicelib.aws.jobstore import now_iso
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
@@ -25,10 +23,13 @@ from chalicelib.domain.ladder import Plan, dropped_rungs
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.presets import presets
 from chalicelib.domain.media import check_limits, parse_probe
+from chalicelib.domain.sources import ObjectRef, objects_in_s3_event
+from chalicelib.domain.task_messages import chunk_extra, job_fields, task_message
 from chalicelib.tools import media_probe
 
 from . import url_import
 from .context import Context
+from .job_failure import fail_job
 
 Unit = metrics.Unit
 
@@ -38,112 +39,6 @@ def _iso(event_time: str | None) -> str:
     return event_time if event_time and event_time.endswith("Z") else now_iso()
 
 log = logging.getLogger("vodpipe.ingest")
-
-
-#: The ingest-queue message of a ``POST /jobs`` request (beside S3's event notifications).
-JOB_REQUEST_KEY = "vodpipe_job_request"
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """An uploaded object: ``size`` bytes; ``key`` already URL-decoded. A ``POST /jobs``
-    request also carries its ``settings`` document and ``request`` (canonical settings, part
-    of the job id)."""
-
-    bucket: str
-    key: str
-    etag: str
-    size: int
-    version_id: str | None = None
-    event_time: str | None = None  # when S3 received the object (ISO 8601)
-    settings: dict | None = None
-    request: str = ""
-    #: a ``POST /jobs`` https source, imported into the ingest bucket by ingest
-    source_url: str | None = None
-
-    @property
-    def job_id(self) -> str:
-        """The job this object (and request) makes (``jobs.job_id_for``; for a URL source, from
-        the URL and the request, before and after the import)."""
-        if self.source_url:
-            return J.job_id_for("url", self.source_url, "", self.request)
-        return J.job_id_for(self.bucket, self.key, self.etag, self.request)
-
-
-def job_request(ref: ObjectRef) -> dict:
-    """The ingest-queue message of a job request for ``ref`` (with ``settings``/``request``)."""
-    return {JOB_REQUEST_KEY: {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag, "size": ref.size,
-                              "version_id": ref.version_id, "settings": ref.settings, "request": ref.request,
-                              **({"url": ref.source_url} if ref.source_url else {})}}
-
-
-def objects_in_s3_event(event: dict[str, Any]) -> list[ObjectRef]:
-    """ObjectCreated records of an S3 event notification (the JSON S3 puts in the SQS
-    message), or the object of a job request (``job_request``). ``s3:TestEvent`` and other
-    event types yield nothing. Keys are decoded with ``unquote_plus`` (S3 URL-encodes them in
-    notifications, '+' for spaces)."""
-    if event.get("Event") == "s3:TestEvent":
-        return []
-    request = event.get(JOB_REQUEST_KEY)
-    if isinstance(request, dict):
-        return [ObjectRef(request.get("bucket") or "", request.get("key") or "", request.get("etag") or "",
-                          int(request.get("size") or 0), request.get("version_id"),
-                          settings=request.get("settings") or {}, request=request.get("request") or "",
-                          source_url=request.get("url"))]
-    refs = []
-    for rec in event.get("Records") or []:
-        if not str(rec.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        s3 = rec.get("s3") or {}
-        obj = s3.get("object") or {}
-        refs.append(ObjectRef(bucket=s3["bucket"]["name"], key=unquote_plus(obj["key"]),
-                              etag=str(obj.get("eTag") or obj.get("etag") or obj.get("sequencer") or ""),
-                              size=int(obj.get("size") or 0), version_id=obj.get("versionId"),
-                              event_time=rec.get("eventTime")))
-    return refs
-
-
-def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,
-                 extra: dict | None = None, output: dict | None = None) -> dict:
-    """The body of one transcode-tasks message. ``source`` pins the probed bytes: ``etag``
-    always, ``version_id`` on a versioned bucket (the template versions the ingest bucket).
-    ``output`` (``job_fields``): what the message carries from its job."""
-    source = {"bucket": ref.bucket, "key": ref.key, "etag": ref.etag.strip('"'),
-              **({"version_id": ref.version_id} if ref.version_id else {})}
-    spec = {k: v for k, v in task.items() if k not in ("seg_counts", "weight")}
-    return {"job_id": job_id, "task": task["name"], "kind": task["kind"], "spec": {**spec, **(extra or {})},
-            "source": source, "duration": duration, "frame_rate": frame_rate, **(output or {})}
-
-
-def job_fields(job: dict) -> dict:
-    """What every task message of ``job`` carries from it: ``output_prefix`` (key prefix, no
-    trailing ``/``), ``segment_duration`` (s), ``metadata`` (echoed in events) and ``priority``
-    (which task queue it goes back to on a retry or redrive)."""
-    return {"output_prefix": J.output_prefix(job), "segment_duration": int(job.get("segment_duration") or SEGMENT_SECONDS),
-            "metadata": J.metadata_of(job), "priority": job.get("priority") or "normal"}
-
-
-
-SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last"),
-               "audio": ("name", "bitrate", "channels", "sample_rate")}
-
-
-def task_message_for(job: dict, task: dict) -> dict:
-    """Rebuild a task's message from the stored job and task items (operator retries)."""
-    spec = {"kind": task["kind"], **{k: task.get(k) for k in SPEC_FIELDS[task["kind"]]}}
-    ref = ObjectRef(job["source_bucket"], job["source_key"], job.get("source_etag", ""), int(job.get("source_size") or 0),
-                    version_id=job.get("source_version_id"))
-    probe = job.get("probe") or {}
-    return task_message(job["job_id"], ref, spec, float(probe.get("duration") or 0), float(probe.get("frame_rate") or 0),
-                        chunk_extra(job) if task["kind"] == "chunk" else None, job_fields(job))
-
-
-def chunk_extra(job: dict) -> dict:
-    """What every chunk message carries besides its span: the video ladder, the thumbnails
-    plan (its tiles, and the poster for the chunk that holds ``poster_time``, come from the
-    chunk's decode) and the job's ``quality_metrics``."""
-    metrics = (job.get("settings") or {}).get("quality_metrics", job_settings.DEFAULT_QUALITY_METRICS)
-    return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails"), "quality_metrics": list(metrics)}
 
 
 def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS) -> list[dict]:
@@ -265,15 +160,16 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
     except PermanentError as e:
         received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
-        created = ctx.store.create_job({**source, "job_status": J.FAILED, "error": e.as_dict(), "fanned_out": True}, [])
+        # created failed, or nothing: a job that exists already is left as it is
+        created = fail_job(ctx, job_id, e.as_dict(), event_detail={"source": {"bucket": ref.bucket, "key": ref.key}},
+                           metadata=jobs.metadata_of(source), update_existing=False, metric_values=received,
+                           create={**source, "job_status": jobs.FAILED, "error": e.as_dict(), "fanned_out": True})
         if created:
-            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": e.as_dict(), "source": {"bucket": ref.bucket, "key": ref.key}},
-                               J.metadata_of(source))
-            metrics.emit([*received, ("JobsFailed", 1, Unit.Count)])
+            metrics.emit(received)
         log.warning("job %s failed at ingest: %s", job_id, e)
-        return {"job_id": job_id, "status": J.FAILED, "new_job": created, "tasks": 0}
+        return {"job_id": job_id, "status": jobs.FAILED, "new_job": created, "tasks": 0}
     tasks = plan_tasks(plan, info.duration, s, settings.segment_duration)
-    job = {**source, "job_status": J.QUEUED, "probe": info.to_dict(), "fanned_out": False,
+    job = {**source, "job_status": jobs.QUEUED, "probe": info.to_dict(), "fanned_out": False,
            "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
            "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
            **({"thumbnails": plan.thumbnails.to_dict()} if settings.outputs.thumbnails else {})}
@@ -289,13 +185,13 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
     renditions = [r.name for r in plan.videos] + ([plan.audio.name] if plan.audio else [])
-    ctx.events.publish("JobQueued", job_id, J.QUEUED, {"renditions": renditions,
+    ctx.events.publish("JobQueued", job_id, jobs.QUEUED, {"renditions": renditions,
                                                       "chunks": sum(t["kind"] == "chunk" for t in tasks),
                                                       "dropped_rungs": job["dropped_rungs"],
                                                       "source": {"bucket": ref.bucket, "key": ref.key}},
                        settings.metadata)
     log.info("job %s queued with %d tasks", job_id, len(tasks))
-    return {"job_id": job_id, "status": J.QUEUED, "new_job": created, "tasks": len(tasks)}
+    return {"job_id": job_id, "status": jobs.QUEUED, "new_job": created, "tasks": len(tasks)}
 
 
 def settings_fields(settings: job_settings.JobSettings, job_id: str) -> dict:

@@ -11,8 +11,8 @@ import shutil
 import tempfile
 from typing import Any
 
-from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain import jobs as J
+from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import jobs
 from chalicelib.domain.presentation import rendition_entries
 from chalicelib.tools import ffmpeg
 
@@ -26,19 +26,19 @@ def planned(job: dict[str, Any], tasks: list[dict]) -> dict[str, dict]:
     "audio": "audio"|None, "key"}}``. Rungs dropped by never-upscale get none (they are in
     ``dropped_rungs``); a source without audio gets silent MP4s and no M4A."""
     outputs = (job.get("settings") or {}).get("outputs") or {}
-    prefix = J.output_prefix(job)
+    prefix = jobs.output_prefix(job)
     ladder = {r["name"] for r in job.get("ladder") or []}
     audio = next((t["name"] for t in tasks if t.get("kind") == "audio"), None)
-    files = {f"{name}.mp4": {"video": name, "audio": audio, "key": J.output_key(prefix, "mp4", f"{name}.mp4")}
+    files = {f"{name}.mp4": {"video": name, "audio": audio, "key": jobs.output_key(prefix, "mp4", f"{name}.mp4")}
              for name in outputs.get("mp4") or [] if name in ladder}
     if outputs.get("audio") and audio:
-        files["audio.m4a"] = {"video": None, "audio": audio, "key": J.output_key(prefix, "audio", "audio.m4a")}
+        files["audio.m4a"] = {"video": None, "audio": audio, "key": jobs.output_key(prefix, "audio", "audio.m4a")}
     return files
 
 
 def _join(ctx: Context, bucket: str, keys: list[str], path: str) -> None:
     """Concatenate the MPEG-TS segments at ``keys`` into ``path`` (segments of one rendition
-    join by bytes: DESIGN §9)."""
+    join by bytes: docs/chunking-and-resume.md)."""
     with open(path, "wb") as out:
         for key in keys:
             out.write(ctx.objects.get_bytes(bucket, key))
@@ -49,11 +49,11 @@ def _segment_keys(prefix: str, rendition: str, tasks: list[dict]) -> list[str]:
     as the published playlist lists them (``presentation.rendition_entries``)."""
     audio = next((t for t in tasks if t.get("kind") == "audio" and t["name"] == rendition), None)
     if audio is not None:
-        names = [A.SEGMENT_PATTERN % i for i in range(len(audio.get("extinf") or []))]
+        names = [ffmpeg_args.SEGMENT_PATTERN % i for i in range(len(audio.get("extinf") or []))]
     else:
         chunks = sorted((t for t in tasks if t.get("kind") == "chunk"), key=lambda t: int(t["index"]))
         names = [uri for uri, _ in rendition_entries(chunks, rendition)[0]]
-    return [J.output_key(prefix, rendition, name) for name in names]
+    return [jobs.output_key(prefix, rendition, name) for name in names]
 
 
 def make_files(ctx: Context, job: dict[str, Any], tasks: list[dict], workdir: str | None = None) -> dict[str, dict]:
@@ -63,7 +63,7 @@ def make_files(ctx: Context, job: dict[str, Any], tasks: list[dict], workdir: st
     wanted = planned(job, tasks)
     if not wanted:
         return {}
-    bucket, prefix = ctx.settings.output_bucket, J.output_prefix(job)
+    bucket, prefix = ctx.settings.output_bucket, jobs.output_prefix(job)
     folder = tempfile.mkdtemp(prefix=f"vodpipe-{job['job_id']}-files-", dir=workdir)
     made: dict[str, dict] = {}
     try:
@@ -75,14 +75,14 @@ def make_files(ctx: Context, job: dict[str, Any], tasks: list[dict], workdir: st
                     _join(ctx, bucket, _segment_keys(prefix, rendition, tasks), joined[rendition])
         for name, spec in wanted.items():
             out = os.path.join(folder, name)
-            args = A.progressive_args(joined.get(spec["video"]) if spec["video"] else None,
+            args = ffmpeg_args.progressive_args(joined.get(spec["video"]) if spec["video"] else None,
                                       joined.get(spec["audio"]) if spec["audio"] else None, out)
             res = ffmpeg.FfmpegProcess().run(args, float((job.get("probe") or {}).get("duration") or 1))
             ffmpeg.check(res, f"progressive file {name}")
             duration = float(ffmpeg.probe(out)["format"]["duration"])
             size = ctx.objects.upload_file(out, bucket, spec["key"])
             made[name] = {"key": spec["key"], "bytes": size, "duration": round(duration, 3),
-                          "content_type": J.content_type_for(name)}
+                          "content_type": jobs.content_type_for(name)}
             log.info("job %s: %s made (%d bytes, %.3f s)", job["job_id"], name, size, duration)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 from chalicelib.aws.table import iso_utc
 from chalicelib.domain.presets import presets
 
@@ -19,7 +19,7 @@ def get_job(ctx: Context, job_id: str) -> dict | None:
     if got is None:
         return None
     job, tasks = got
-    return J.job_resource(job, tasks, ctx.settings.output_bucket, ctx.settings.output_base_url)
+    return jobs.job_resource(job, tasks, ctx.settings.output_bucket, ctx.settings.output_base_url)
 
 
 def list_presets(ctx: Context) -> dict:
@@ -33,7 +33,7 @@ def rendition_url(ctx: Context, job_id: str, name: str) -> str | None:
     got = ctx.store.get(job_id)
     if got is None:
         return None
-    outputs = J.job_outputs(got[0], got[1], ctx.settings.output_bucket, ctx.settings.output_base_url)
+    outputs = jobs.job_outputs(got[0], got[1], ctx.settings.output_bucket, ctx.settings.output_base_url)
     found = (outputs.get("variants") or {}).get(name) or (outputs.get("files") or {}).get(name)
     return (found.get("url") or found.get("uri")) if found else None
 
@@ -41,14 +41,14 @@ def rendition_url(ctx: Context, job_id: str, name: str) -> str | None:
 def list_jobs(ctx: Context, status: str | None, limit: int, next_token: str | None) -> dict:
     """``{"jobs": [summary...], "next_token": str | None}``; summaries have job_id, status,
     source, created_at, updated_at, error. Raises ValueError for an unknown status."""
-    if status and status not in J.STATUSES:
-        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(J.STATUSES)}")
+    if status and status not in jobs.STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(jobs.STATUSES)}")
     items, token = ctx.store.list_jobs(status, limit, next_token)
-    jobs = [{"job_id": i["job_id"], "status": i["status"],
+    summaries = [{"job_id": i["job_id"], "status": i["status"],
              "source": {"bucket": i.get("source_bucket"), "key": i.get("source_key"), "size": i.get("source_size")},
              "created_at": i.get("created_at"), "updated_at": i.get("updated_at"), "error": i.get("error")}
             for i in items]
-    return {"jobs": jobs, "next_token": token}
+    return {"jobs": summaries, "next_token": token}
 
 
 def stats(ctx: Context) -> dict:

@@ -16,13 +16,12 @@ from urllib.parse import urlsplit
 
 from chalicelib.domain import job_settings
 from chalicelib.domain.presets import presets
-
+from chalicelib.domain.sources import ObjectRef, job_request
 from chalicelib.domain.webhooks import validate_target
 from chalicelib.tools.pinned_http import resolve
 
 from . import url_import
 from .context import Context
-from .ingest import ObjectRef, job_request
 
 #: How long an Idempotency-Key is remembered (s).
 IDEMPOTENCY_SECONDS = 24 * 3600

@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from chalicelib import faults, metrics
 from chalicelib.aws.jobstore import now_iso, seconds_since
-from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain import jobs as J
+from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError, RunTimeout, SourceUnreachable, TransientError, VodpipeError
 from chalicelib.domain.progress import Throttle
 from chalicelib.tools import ffmpeg
@@ -30,6 +30,7 @@ from .audio_task import encode_audio
 from .chunk_task import encode_chunk
 from .context import Context
 from .finalize import finalize, publish
+from .job_failure import fail_job
 
 log = logging.getLogger("vodpipe.transcode")
 Unit = metrics.Unit
@@ -66,9 +67,13 @@ class TaskOutcome:
     cpu_seconds: float = 0.0
 
 
-class TaskRunner:
-    """Runs task messages for one worker. ``proc_factory`` makes the ffmpeg process wrapper
-    (the worker keeps a handle to stop it on SIGTERM)."""
+class TranscodeTaskRunner:
+    """Runs transcode-task messages for one worker, one at a time: takes the task's lease
+    (and keeps it, watching for a cancel), runs the task kind (``chunk_task``, ``audio_task``;
+    to them it is their ``EncodeRuntime``), records the outcome and finalizes the job after its
+    last task. ``proc_factory`` makes the ffmpeg process wrapper (the worker keeps a handle to
+    stop it on SIGTERM); ``workdir`` holds the tasks' scratch output (default: the system's
+    temporary directory); ``owner`` names the worker on the leases it takes."""
 
     def __init__(self, ctx: Context, workdir: str | None = None,
                  proc_factory: Callable[[], ffmpeg.FfmpegProcess] = ffmpeg.FfmpegProcess, owner: str = "worker"):
@@ -88,7 +93,7 @@ class TaskRunner:
         """Wall-clock bound (s) of each ffmpeg run of the task ``msg``, from the media seconds
         it covers and the minimum-speed settings (``ffmpeg_args.run_time_limit``)."""
         s = self.ctx.settings
-        return A.run_time_limit(A.task_media_seconds(msg), s.min_speed, s.min_run_seconds)
+        return ffmpeg_args.run_time_limit(ffmpeg_args.task_media_seconds(msg), s.min_speed, s.min_run_seconds)
 
     def overdue(self) -> None:
         """The running task overran its bound (the worker's heartbeat cap): stop ffmpeg; the
@@ -111,7 +116,7 @@ class TaskRunner:
         next_renewal = time.monotonic() + max(1.0, lease / 3)
         while not stop.wait(CANCEL_POLL_SECONDS):
             try:
-                if self.ctx.store.get_job_status(job_id) == J.CANCELED:
+                if self.ctx.store.get_job_status(job_id) == jobs.CANCELED:
                     log.info("job %s canceled; stopping ffmpeg for %s", job_id, name)
                     self._canceled.set()
                 elif time.monotonic() >= next_renewal:
@@ -138,7 +143,7 @@ class TaskRunner:
         if current is None:
             log.warning("task %s/%s: job does not exist, dropping", job_id, name)
             return TaskOutcome("skipped")
-        if current[0]["status"] in J.TERMINAL:
+        if current[0]["status"] in jobs.TERMINAL:
             # The job already failed (or completed): this task will never run; say so.
             ctx.store.fail_task(job_id, name, {"code": "JOB_ENDED", "message": f"not run: the job is {current[0]['status']}"})
             return TaskOutcome("skipped")
@@ -149,7 +154,7 @@ class TaskRunner:
             return TaskOutcome("skipped", finalized=self._after_task(job_id))
         if state == "leased":
             raise TaskLeased(f"task {job_id}/{name} is leased by another worker")
-        ctx.store.set_job_status(job_id, J.PROCESSING, started_at=now_iso())
+        ctx.store.set_job_status(job_id, jobs.PROCESSING, started_at=now_iso())
         self.current_task = (job_id, name)
         self._lease_lost.clear()
         self._canceled.clear()
@@ -176,7 +181,7 @@ class TaskRunner:
         worker_cpu = _process_cpu()
         job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
         src = msg["source"]
-        # every read asks for exactly the bytes ingest probed (DESIGN §3: pinned source)
+        # every read asks for exactly the bytes ingest probed (pinned source, docs/state.md)
         pin = (src["bucket"], src["key"], src.get("etag") or job.get("source_etag") or "",
                src.get("version_id") or job.get("source_version_id"))
         ctx.objects.pin_source(*pin)
@@ -193,7 +198,7 @@ class TaskRunner:
                 ctx.store.set_task_progress(job_id, name, pct)
                 if now - last_event[0] >= PROGRESS_EVENT_SECONDS and pct < 100:
                     last_event[0] = now
-                    ctx.events.publish("JobProgress", job_id, J.PROCESSING, {"task": name, "task_progress": pct},
+                    ctx.events.publish("JobProgress", job_id, jobs.PROCESSING, {"task": name, "task_progress": pct},
                                       msg.get("metadata"))
 
         try:
@@ -213,7 +218,7 @@ class TaskRunner:
         stats["worker_cpu_seconds"] = round(_process_cpu() - worker_cpu, 2)
         ctx.store.complete_task(job_id, name, stats)
         values = [("TranscodeSeconds", res[0], Unit.Seconds), ("BytesOut", stats.get("total_bytes", 0), Unit.Bytes)]
-        media_seconds = A.task_media_seconds(msg)
+        media_seconds = ffmpeg_args.task_media_seconds(msg)
         if res[0] > 0:
             values.append(("TranscodeSpeed", media_seconds / res[0], Unit.NoUnit))
         if int(task.get("attempts") or 1) == 1 and job.get("uploaded_at"):
@@ -222,17 +227,12 @@ class TaskRunner:
         return TaskOutcome("complete", finalized=self._after_task(job_id), seconds=res[0], cpu_seconds=res[1])
 
     def fail(self, msg: dict[str, Any], error: PermanentError) -> bool:
-        """Record a permanent failure of the task and its job; publish ``JobFailed`` once.
-        Returns True when this call moved the job to ``failed``."""
-        ctx = self.ctx
-        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
-        ctx.store.fail_task(job_id, name, error.as_dict())
-        if ctx.store.set_job_status(job_id, J.FAILED, error={**error.as_dict(), "task": name}, completed_at=now_iso()):
-            ctx.events.publish("JobFailed", job_id, J.FAILED, {"error": {**error.as_dict(), "task": name}},
-                               msg.get("metadata"))
-            metrics.emit([("JobsFailed", 1, Unit.Count)])
-            return True
-        return False
+        """Record a permanent failure of the task of ``msg`` (a task message) and of its job
+        (the job's error names the ``task``); publish ``JobFailed`` once (``job_failure``).
+        Returns True when this call moved the job to ``failed``. Raises AWS errors."""
+        job_id, name = msg["job_id"], msg["task"]
+        self.ctx.store.fail_task(job_id, name, error.as_dict())
+        return fail_job(self.ctx, job_id, {**error.as_dict(), "task": name}, metadata=msg.get("metadata"))
 
     # ---------------------------------------------------------------------------------
     @property

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain import job_settings
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 from chalicelib.aws.table import iso_utc
 from chalicelib.domain.presets import presets
+from chalicelib.domain.sources import safe_filename
 
 from .context import Context
 from .submit import BadRequest
@@ -22,13 +23,6 @@ from .submit import BadRequest
 UPLOAD_EXPIRY_SECONDS = 900
 #: Key prefix of browser uploads in the ingest bucket.
 UPLOAD_PREFIX = "uploads"
-
-
-def safe_filename(name: Any) -> str:
-    """The last path part of ``name`` with anything but letters, digits, ``.``, ``_``, ``-``
-    replaced by ``_`` (at most 120 characters; ``upload`` when nothing is left)."""
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", str(name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip("._")
-    return base[:120] or "upload"
 
 
 def presigned_upload(ctx: Context, body: Any) -> dict:
@@ -71,6 +65,6 @@ def upload_status(ctx: Context, upload_id: str) -> dict:
     if found is None:
         return {"upload_id": upload_id, "received": False, "key": None, "size": None, "job_id": None,
                 "job_status": None}
-    job_id = J.job_id_for(ctx.settings.ingest_bucket, found["key"], found["etag"])
+    job_id = jobs.job_id_for(ctx.settings.ingest_bucket, found["key"], found["etag"])
     return {"upload_id": upload_id, "received": True, "key": found["key"], "size": found["size"],
             "job_id": job_id, "job_status": ctx.store.get_job_status(job_id)}

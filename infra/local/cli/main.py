@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from chalicelib.config import DEFAULT_ACCOUNT, Settings, resource_names
+from chalicelib.config import DEFAULT_ACCOUNT, ClientSettings, Settings, resource_names
 from chalicelib.domain.errors import ToolMissingError
 from chalicelib.domain.job_settings import InvalidSettings
 from chalicelib.domain.job_settings import parse as parse_settings
@@ -60,7 +60,7 @@ def _wait_for_interrupt(cloud: LocalCloud | None = None) -> None:
 
 
 def cmd_up(args) -> int:
-    ext = os.environ.get("AWS_ENDPOINT_URL") if args.port is None else None
+    ext = ClientSettings.from_env().endpoint_url if args.port is None else None
     cloud = LocalCloud(port=DEFAULT_PORT if args.port is None else args.port, api_port=args.api_port,
                        workers=args.workers, endpoint_url=ext)
     with console.status("starting the local cloud"):
@@ -173,7 +173,8 @@ def log_groups(logs, app: str, stage: str) -> list[str]:
 
 def cmd_logs(args) -> int:
     logs = _client("logs")
-    app, stage = os.environ.get("VODPIPE_APP", "vodpipe"), os.environ.get("VODPIPE_STAGE", "dev")
+    settings = ClientSettings.from_env()
+    app, stage = settings.app, settings.stage
     groups = log_groups(logs, app, stage)
     start = int((time.time() - args.since * 60) * 1000)
     seen: set[str] = set()
@@ -196,7 +197,8 @@ def cmd_logs(args) -> int:
 
 
 def cmd_alarms(args) -> int:
-    app, stage = os.environ.get("VODPIPE_APP", "vodpipe"), os.environ.get("VODPIPE_STAGE", "dev")
+    settings = ClientSettings.from_env()
+    app, stage = settings.app, settings.stage
     cw, logs = _client("cloudwatch"), _client("logs")
     table = Table("alarm", "state", "since", "reason")
     colour = {"OK": "green", "ALARM": "red"}

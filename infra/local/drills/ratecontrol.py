@@ -3,7 +3,8 @@ the test corpus, per rendition: bytes, and the encoder's own PSNR (Y, dB) and SS
 
     python -m infra.local.drills.ratecontrol [CLIP ...]
 
-Without CLIP it uses every decodable clip of ``../shared/media`` (MANIFEST.tsv) plus the
+Without CLIP it uses every decodable clip of the shared test media (``VODPIPE_MEDIA_DIR``, else
+``shared/media`` beside the checkout; its MANIFEST.tsv) plus the
 benchmark's 60 s 1080p clip. Each clip is encoded once per mode with the chunk recipe
 (``chunk_args``, one chunk, the default ladder), in the same run, on this machine. Not a test:
 it prints the table the README quotes.
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from chalicelib.config import ClientSettings
 from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools import ffmpeg
 
-MEDIA = Path(os.environ.get("VODPIPE_MEDIA_DIR") or Path(__file__).resolve().parents[3].parent / "shared" / "media")
+#: The test media: ``VODPIPE_MEDIA_DIR``, else the shared media folder beside the checkout.
+MEDIA = Path(ClientSettings.from_env().media_dir or Path(__file__).resolve().parents[4] / "shared" / "media")
 
 
 def corpus() -> list[Path]:
