@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.domain.errors import ToolMissingError
 from chalicelib.tools.ffmpeg import binaries
 from infra.local.ecs.agent import EcsAgent
@@ -185,7 +186,7 @@ class TranscoderService(threading.Thread):
             crashed = [t for t in dead if not t.stopping]
             if crashed:
                 quick_exits = quick_exits + 1 if any(time.monotonic() - t.started < 10 for t in crashed) else 0
-                if quick_exits and self._halt.wait(min(60.0, 2.0 ** quick_exits)):
+                if quick_exits and self._halt.wait(exponential_backoff(quick_exits + 1, 1.0, 60.0)):
                     return
             with self._lock:
                 running = [t for t in self.tasks if not t.stopping]
