@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INPUT  ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench load package up lint clean
+.PHONY: demo test test-fast bench load package up lint clean
 
 # ffmpeg + ffprobe: Debian's package (x264, AAC; ffprobe that reads MPEG-TS). Installed with
 # apt-get when missing: directly as root, through sudo otherwise.
@@ -64,17 +64,21 @@ $(STAMP): pyproject.toml constraints.txt
 demo: deps
 	$(BIN)/vodpipe demo $(INPUT)
 
-## Run the whole test suite (unit, contract, handlers, end to end). CI runs exactly this.
+## Run the whole test suite (unit, contract, handlers, media, end to end). CI runs exactly this.
 test: deps chromium $(SCAN_STAMP)
 	VODPIPE_CHECKOV=$(SCAN_VENV)/bin/checkov $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## The fast tests only (under a minute): no ffmpeg or real media, no local cloud, no browser.
+test-fast: deps
+	$(BIN)/python -m pytest -m "not media and not e2e and not browser" $(PYTEST_ARGS)
+
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).
 bench: deps
-	$(BIN)/python -m infra.local.bench $(INPUT)
+	$(BIN)/python -m infra.local.drills.bench $(INPUT)
 
 ## Load drill: 50 uploads at once on a fresh local cloud (INPUT=... optional); prints the report.
 load: deps
-	$(BIN)/python -m infra.local.load $(INPUT)
+	$(BIN)/python -m infra.local.drills.load $(INPUT)
 
 ## Package for AWS: chalice package + the template's per-function roles -> out/sam.yaml, out/deployment.zip
 ## (the local cloud runs the functions from this package and rebuilds it when a source changed)

@@ -16,6 +16,25 @@ ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("VODPIPE_MEDIA_DIR") or ROOT.parent / "shared" / "media").resolve()
 
 
+#: Markers by folder: a module is marked by where it sits, so none can forget its marker. The fast
+#: set is everything else: ``-m "not media and not e2e and not browser"`` (``make test-fast``).
+#: media: runs ffmpeg, ffprobe or PyAV on real media; e2e: through the local cloud; browser: the
+#: console in chromium against the local cloud (so end to end too).
+FOLDER_MARKERS = {"media": ("media",), "e2e": ("e2e",), "browser": ("browser", "e2e")}
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            folder = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # not under tests/
+            continue
+        for name in FOLDER_MARKERS.get(folder, ()):
+            item.add_marker(name)
+
+
 @lru_cache(maxsize=None)
 def manifest() -> dict[str, dict]:
     """MANIFEST.tsv rows by file name."""
@@ -37,16 +56,17 @@ def ffprobe_json(name: str) -> dict:
     return json.loads(out)
 
 
-def wait_for(predicate, timeout: float, what: str):
-    """``predicate()``'s first truthy value, polled every 0.3 s; AssertionError naming ``what``
-    after ``timeout`` seconds."""
+def wait_for(predicate, timeout: float, what, interval: float = 0.3):
+    """``predicate()``'s first truthy value, polled every ``interval`` seconds; AssertionError
+    naming ``what`` (a string, or a callable giving one at the timeout, to show the last state
+    seen) after ``timeout`` seconds. The one way tests wait for a condition."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
 
 
 def looped_clip(directory: Path, name: str, loops: int) -> Path:

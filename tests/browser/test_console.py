@@ -16,7 +16,6 @@ import pytest
 from infra.local.cloud import LocalCloud
 from tests.conftest import looped_clip, media, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 FLOWER = "flower.mp4"
 
 
@@ -100,16 +99,17 @@ def test_drop_a_clip_then_watch_play_switch_level_poster_and_sprite_preview(clou
     # and the first frame is decoded in the page's player (often before the job completes)
     seen: dict[str, list[int]] = {"360p": [], "240p": []}
     first_frame = None
-    while True:
+
+    def progress_done():  # one sample of every progress bar (and of the player) per poll
+        nonlocal first_frame
         for name in seen:
             value = page.get_attribute(f'[data-rendition="{name}"] [role=progressbar]', "aria-valuenow", timeout=60_000)
             seen[name].append(int(value))
         if first_frame is None and page.evaluate("document.querySelector('#video')?.readyState >= 2"):
             first_frame = time.monotonic() - dropped
-        if all(v[-1] == 100 for v in seen.values()):
-            break
-        assert time.monotonic() - dropped < 180, f"progress stuck at {seen}"
-        page.wait_for_timeout(100)
+        return all(v[-1] == 100 for v in seen.values())
+    wait_for(progress_done, 180 - (time.monotonic() - dropped), lambda: f"progress to reach 100 %, stuck at {seen}",
+             interval=0.1)
     assert all(v == sorted(v) for v in seen.values()), seen
     page.wait_for_function("document.querySelector('#video').readyState >= 2", timeout=60_000)
     first_frame = first_frame or time.monotonic() - dropped
@@ -138,9 +138,14 @@ def test_drop_a_clip_then_watch_play_switch_level_poster_and_sprite_preview(clou
     # a sprite preview over the seek bar, from the thumbnails WebVTT track
     page.wait_for_function("document.querySelector('#seek').max > 10")
     box = page.locator("#seek").bounding_box()
-    page.wait_for_timeout(500)  # the track is fetched once the job lists it
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-    preview = page.wait_for_selector("#preview[data-time]", state="visible")
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2
+
+    def hover_previews():  # the track is fetched once the job lists it: hover until a cue answers
+        page.mouse.move(x - 1, y)
+        page.mouse.move(x, y)
+        found = page.query_selector("#preview[data-time]")
+        return found if found and found.is_visible() else None
+    preview = wait_for(hover_previews, 30, "a sprite preview over the seek bar")
     style = preview.get_attribute("style")
     assert "background-image" in style and ".jpg" in style and 5 < float(preview.get_attribute("data-time")) < 10
     sprite = style.split('url("', 1)[1].split('"', 1)[0]

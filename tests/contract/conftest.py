@@ -9,13 +9,13 @@ import pytest
 
 from chalicelib.config import Settings
 from chalicelib.services.context import Context
-from infra.local.cloud import LOCAL_CREDENTIALS, free_port
-from infra.local.provision import Provisioner
+from infra.local.network import LOCAL_CREDENTIALS, free_port
+from infra.local.cloudformation.provision import Provisioner
 
 
 @pytest.fixture(scope="session")
 def emulator():
-    from infra.local.emulator import EmulatorServer  # moto as the local cloud runs it (IAM aside)
+    from infra.local.emulator.server import EmulatorServer  # moto as the local cloud runs it (IAM aside)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = EmulatorServer("127.0.0.1", port)

@@ -60,12 +60,17 @@ def test_completion_is_a_set_under_duplicates_and_races(ctx):
 
 
 def test_listing_and_counts(ctx):
-    a = new_job(ctx)
-    ctx.store.set_job_status(a, J.FAILED, error={"code": "X", "message": "y"})
+    # the table is shared with the other tests: counts are compared with their own value before
+    before = ctx.store.count_by_status()
+    a, b = new_job(ctx), new_job(ctx)
+    assert ctx.store.set_job_status(a, J.FAILED, error={"code": "X", "message": "y"})
     items, _ = ctx.store.list_jobs(J.FAILED, 100)
-    assert a in [i["job_id"] for i in items]
+    assert items[0]["job_id"] == a, "newest first"
+    assert b not in [i["job_id"] for i in items]
     counts = ctx.store.count_by_status()
-    assert counts[J.FAILED] >= 1 and set(counts) == set(J.STATUSES)
+    assert set(counts) == set(J.STATUSES)
+    assert counts == {**before, J.QUEUED: before[J.QUEUED] + 1, J.FAILED: before[J.FAILED] + 1}
+    # paging through everything (at least these two jobs) in pages of one
     page1, token = ctx.store.list_jobs(None, 1)
     assert len(page1) == 1 and token
     page2, _ = ctx.store.list_jobs(None, 1, token)

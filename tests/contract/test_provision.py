@@ -1,17 +1,9 @@
-"""The emulator provisioned from infra/template.yaml has what the template says."""
+"""The emulator provisioned from infra/template.yaml has what the template says (the template's
+cfn-lint, a slow check: tests/e2e/test_packaged_template.py)."""
 import json
-import os
-import subprocess
-import sys
 
 from chalicelib.config import resource_names
-from infra.local.stack import TEMPLATE, load_template
-
-
-def test_template_passes_cfn_lint():
-    cfn_lint = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
-    res = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
+from infra.local.cloudformation.template import load_template
 
 
 def test_config_defaults_match_the_template_names(emulator):
@@ -60,6 +52,6 @@ def test_task_definition_is_registered_with_its_environment(emulator, client):
 
 
 def test_provisioning_twice_is_harmless(emulator):
-    from infra.local.provision import Provisioner
+    from infra.local.cloudformation.provision import Provisioner
     again = Provisioner(emulator["session"], emulator["endpoint"], "us-east-1").provision()
     assert again.app_env() == emulator["stack"].app_env()

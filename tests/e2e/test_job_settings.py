@@ -8,7 +8,6 @@ import json
 import struct
 from datetime import datetime
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -16,9 +15,8 @@ import pytest
 
 from chalicelib.domain.job_settings import metadata_for
 from infra.local.cloud import LocalCloud
-from tests.conftest import ffprobe_json, media
+from tests.conftest import ffprobe_json, media, wait_for
 
-pytestmark = pytest.mark.e2e
 TIMEOUT = 180
 FLOWER = "flower.mp4"  # 960x540, 5.055 s, AAC stereo
 
@@ -41,25 +39,18 @@ def job(cloud, job_id):
 
 
 def wait_terminal(cloud, job_id):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
+    def terminal():
         status, found = cloud.api_call("GET", f"/jobs/{job_id}", signed=False)
-        if status == 200 and found["status"] in ("complete", "failed", "canceled"):
-            return found
-        time.sleep(0.5)
-    pytest.fail(f"job {job_id} not terminal after {TIMEOUT} s")
+        return status == 200 and found["status"] in ("complete", "failed", "canceled") and found
+    return wait_for(terminal, TIMEOUT, f"job {job_id} to end", interval=0.5)
 
 
 def wait_for_key(cloud, key):
     """The job made from upload ``key`` (the listing), once terminal."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
+    def job_of_key():
         listing = cloud.api_call("GET", "/jobs?limit=100", signed=False)[1]["jobs"]
-        mine = [j for j in listing if j["source"]["key"] == key]
-        if mine:
-            return wait_terminal(cloud, mine[0]["job_id"])
-        time.sleep(0.5)
-    pytest.fail(f"no job for {key}")
+        return next((j for j in listing if j["source"]["key"] == key), None)
+    return wait_terminal(cloud, wait_for(job_of_key, TIMEOUT, f"a job for {key}", interval=0.5)["job_id"])
 
 
 def fetch(url):
@@ -241,12 +232,8 @@ def test_a_high_priority_job_overtakes_a_normal_backlog(tmp_path_factory):
         normal = [f"backlog/{i}.mp4" for i in range(3)]
         for key in normal:
             s3.upload_file(str(media(FLOWER)), bucket, key, ExtraArgs={"Metadata": metadata_for({"priority": "normal"})})
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:  # the worker has started the backlog
-            listing = cloud.api_call("GET", "/jobs?status=processing", signed=False)[1]["jobs"]
-            if listing:
-                break
-            time.sleep(0.2)
+        wait_for(lambda: cloud.api_call("GET", "/jobs?status=processing", signed=False)[1]["jobs"], TIMEOUT,
+                 "the worker to start the backlog", interval=0.2)
         s3.upload_file(str(media(FLOWER)), bucket, "urgent.mp4",
                        ExtraArgs={"Metadata": metadata_for({"priority": "high"})})
         high = wait_for_key(cloud, "urgent.mp4")
@@ -357,10 +344,9 @@ def test_source_after_a_silent_portrait_job_with_an_mp4(cloud, tmp_path, after):
                                                         "source_after": after})})
     done = wait_for_key(cloud, key)
     assert done["status"] == "complete", done.get("error")
-    deadline = time.monotonic() + 30  # source_after runs right after the status turns complete
-    while done["source"]["state"] is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-        done = job(cloud, done["job_id"])
+    # source_after runs right after the status turns complete
+    done = wait_for(lambda: (j := job(cloud, done["job_id"]))["source"]["state"] is not None and j, 30,
+                    f"source_after ({after}) of {key}", interval=0.2)
     data, _ = fetch(done["outputs"]["files"]["240p.mp4"]["url"])
     (tmp_path / "out.mp4").write_bytes(data)
     streams = probe_file(tmp_path / "out.mp4")["streams"]

@@ -1,6 +1,8 @@
 """The package `make package` builds for AWS (the same one the local cloud runs the functions
 from): lint-clean, scanner-clean with every suppression justified, each function bound to its
-own role, its own stack's queues and the resources' names by reference."""
+own role, its own stack's queues and the resources' names by reference. And the source template
+lint-clean. Here, beside the end-to-end tests, not in the fast set: building the package and
+running cfn-lint and checkov take tens of seconds."""
 import json
 import os
 import subprocess
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.local.cloudformation.template import TEMPLATE
 from infra.package import ROOT, ensure_package
 
 
@@ -26,6 +29,12 @@ def template(packaged) -> dict:
 
 def functions(template):
     return {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def test_template_passes_cfn_lint():
+    cfn_lint = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
+    res = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_packaged_template_passes_cfn_lint(packaged):

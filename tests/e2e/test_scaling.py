@@ -26,7 +26,7 @@ def long_clip(tmp_path_factory):
 
 
 def test_workers_follow_the_backlog_from_zero_and_scale_in_spares_running_encodes(cloud, long_clip):
-    runner = cloud.task_runner
+    runner = cloud.transcoder
     # GIVEN an idle service with minimum 0: no task runs
     wait_for(lambda: len(runner.history) >= 2, 10, "two scaling evaluations")
     assert runner.desired == 0 and not runner.tasks
@@ -58,7 +58,7 @@ def test_a_warm_service_runs_its_minimum_before_any_upload_and_uses_it(tmp_path_
     params = {"Stage": "warm", "TranscoderMinTasks": 1}
     with LocalCloud(port=0, api_port=0, workers=2, env={"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1"},
                     params=params, state_dir=tmp_path_factory.mktemp("state")) as cloud:
-        runner = cloud.task_runner
+        runner = cloud.transcoder
         # WHEN the local cloud is up THEN that task runs and polls before anything is uploaded
         runner.wait_ready()
         assert runner.desired == 1 and len(runner.tasks) == 1 and runner.started == 1

@@ -18,13 +18,11 @@ import m3u8
 import pytest
 
 from chalicelib.domain.jobs import job_id_for
-from infra.local.apiauth import sign_request
+from infra.local.apigateway.auth import sign_request
 from infra.local.cloud import LocalCloud
 from tests.conftest import media
 from tests.e2e.test_failures import alarm_state, drain, subscribe, wait_for
 from tests.hostile import FifoTrap, Listener, crafted_files
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +148,7 @@ def test_a_role_missing_one_statement_fails_where_aws_would(tmp_path):
     action and resource), retried, and the upload ends INGEST_FAILED naming AccessDenied."""
     import copy
 
-    from infra.local.stack import load_template
+    from infra.local.cloudformation.template import load_template
     template = copy.deepcopy(load_template())
     policy = template["Resources"]["IngestFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "FanOut"]
@@ -172,8 +170,8 @@ def test_functions_run_from_the_package_without_what_lambda_lacks(cloud):
     a PATH without ffmpeg/ffprobe: a module the package does not ship (PyYAML, installed on this
     host) cannot be imported, code that shells out to ffmpeg fails as on Lambda, and the ingest
     probe (PyAV, in the package) works."""
-    env = cloud.function_env("ingest")
-    package = cloud.package
+    env = cloud.lambdas.function_env("ingest")
+    package = cloud.lambdas.package
     assert shutil.which("ffprobe", path=env["PATH"]) is None and shutil.which("ffmpeg", path=env["PATH"]) is None
     assert not any(k.startswith("PYTHON") for k in env), "nothing of the host's Python setup"
     check = ("import sys\n"
@@ -189,5 +187,5 @@ def test_functions_run_from_the_package_without_what_lambda_lacks(cloud):
                          cwd=str(package.task_dir), capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["no", "yaml", "True", "True", "no", "ffmpeg", "mov,mp4,m4a,3gp,3g2,mj2"], out.stderr
     # the handler the packaged template names is the one that ran the uploads of this module
-    assert cloud.functions["ingest"].handler == "app.on_ingest"
-    assert cloud.functions["ingest"].environment["VODPIPE_JOBS_TABLE"] == cloud.stack.refs["JobsTable"]
+    assert cloud.lambdas.functions["ingest"].handler == "app.on_ingest"
+    assert cloud.lambdas.functions["ingest"].environment["VODPIPE_JOBS_TABLE"] == cloud.stack.refs["JobsTable"]

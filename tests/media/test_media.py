@@ -1,8 +1,9 @@
-"""The probe model on real clips (ffprobe JSON of ../shared/media)."""
+"""The probe model on real clips (ffprobe JSON of ../shared/media); on hand-written JSON:
+tests/unit/test_probe_model.py."""
 import pytest
 
 from chalicelib.domain.errors import PermanentError
-from chalicelib.domain.media import frame_rate_of, parse_probe
+from chalicelib.domain.media import parse_probe
 from tests.conftest import ffprobe_json, manifest
 
 
@@ -39,24 +40,6 @@ def test_bogus_average_frame_rate_is_rejected():
 def test_variable_frame_rate_phone_capture_uses_average():
     info = parse_probe(ffprobe_json("mv_with_2_top_shots.mp4"))
     assert 29 < info.frame_rate < 31  # r_frame_rate says 120
-
-
-def test_frame_rate_falls_back_to_frame_count():
-    assert frame_rate_of({"avg_frame_rate": "1000/1", "r_frame_rate": "0/0", "nb_frames": "30", "duration": "1.0"}) == 30
-
-
-def test_no_video_stream_is_permanent():
-    probe = {"streams": [{"codec_type": "audio", "codec_name": "aac"}], "format": {"duration": "3.0"}}
-    with pytest.raises(PermanentError) as e:
-        parse_probe(probe)
-    assert e.value.code == "NO_VIDEO_STREAM" and "audio" in e.value.message
-
-
-def test_cover_art_is_not_a_video():
-    probe = {"streams": [{"codec_type": "video", "codec_name": "mjpeg", "width": 300, "height": 300,
-                          "disposition": {"attached_pic": 1}}], "format": {"duration": "3.0"}}
-    with pytest.raises(PermanentError):
-        parse_probe(probe)
 
 
 def test_limits_are_enforced_with_readable_codes():

@@ -1,5 +1,5 @@
 """Alarm evaluation rules (CloudWatch user guide, "Evaluating an alarm")."""
-from infra.local.alarms import evaluate, percentile
+from infra.local.cloudwatch.alarms import evaluate, percentile
 
 ALARM = {"EvaluationPeriods": 5, "DatapointsToAlarm": 3, "Threshold": 900,
          "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "missing"}

@@ -1,29 +1,11 @@
-"""Bounded work: no ffmpeg run and no task message lives forever.
+"""Bounded work: no task message lives forever (the ffmpeg run's own bound, killed for real, is
+in tests/media/test_run_bounds.py).
 
-GIVEN a run that would take far longer than its bound (a real-time encode of a looped clip)
-WHEN its wall-clock bound passes THEN ffmpeg is killed and RunTimeout (transient, named
-TASK_TIMEOUT) is raised; a heartbeat stops extending a message past its cap and reports it."""
-import threading
-import time
-
-import pytest
-
+GIVEN a message's heartbeat WHEN its cap passes THEN it stops extending the message and
+reports it; the time limits follow the media's duration."""
+from chalicelib import worker
 from chalicelib.domain import ffmpeg_args as A
-from chalicelib.domain.errors import RunTimeout, describe
-from chalicelib.tools import ffmpeg
 from chalicelib.worker import Heartbeat
-from tests.conftest import media
-
-
-def test_a_run_over_its_bound_is_killed(tmp_path):
-    # -re reads at real time: 100 loops of a 5 s clip would take 500 s
-    args = ["-re", "-stream_loop", "100", *A.confined_input(str(media("flower.mp4"))), "-map", "0:v:0",
-            "-c:v", "libx264", "-preset", "ultrafast", "-f", "null", "-"]
-    started = time.monotonic()
-    with pytest.raises(RunTimeout) as err:
-        ffmpeg.FfmpegProcess().run(args, 500.0, timeout=1.5)
-    assert time.monotonic() - started < 10
-    assert describe(err.value)["code"] == "TASK_TIMEOUT"
 
 
 def test_time_limit_follows_duration_and_minimum_speed():
@@ -32,24 +14,43 @@ def test_time_limit_follows_duration_and_minimum_speed():
     assert A.read_limit(10) == 12.5                    # -t: 5 % + 2 s past the probed duration
 
 
-class FakeQueues:
+class FakeClock:
+    """Time that passes only while the heartbeat waits (its halt event's ``wait``), never halted."""
+
     def __init__(self):
-        self.extensions = 0
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def wait(self, seconds):
+        self.now += seconds
+        return False
+
+    def set(self):
+        raise AssertionError("nothing stops this heartbeat but its cap")
+
+
+class FakeQueues:
+    def __init__(self, clock):
+        self.clock, self.extensions = clock, []
 
     def change_visibility(self, queue, receipt, seconds):
-        self.extensions += 1
+        self.extensions.append((self.clock.now, seconds))
 
 
 class FakeCtx:
-    def __init__(self):
-        self.queues = FakeQueues()
+    def __init__(self, clock):
+        self.queues = FakeQueues(clock)
         self.settings = type("S", (), {"tasks_queue": "q"})()
 
 
-def test_heartbeat_stops_extending_past_its_cap():
-    ctx, overdue = FakeCtx(), threading.Event()
-    beat = Heartbeat(ctx, "q", "receipt", timeout=3, max_seconds=2.5, on_overdue=overdue.set)
-    beat.start()
-    assert overdue.wait(10), "the cap was reported"
-    beat.join(5)
-    assert not beat.is_alive() and ctx.queues.extensions == 2  # at 1 s and 2 s, then no more
+def test_heartbeat_stops_extending_past_its_cap(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(worker, "time", clock)  # the heartbeat's clock, not the process's
+    ctx, overdue = FakeCtx(clock), []
+    beat = Heartbeat(ctx, "q", "receipt", timeout=3, max_seconds=2.5, on_overdue=lambda: overdue.append(clock.now))
+    beat._halt = clock
+    beat.run()  # in this thread: returns once the cap is reported
+    assert ctx.queues.extensions == [(1.0, 3), (2.0, 3)]  # every timeout / 3 s, to the timeout, then no more
+    assert overdue == [3.0], "the cap was reported once, at the first beat past it"

@@ -1,6 +1,6 @@
 """``vodpipe submit`` options map onto the one settings schema."""
 from chalicelib.domain.job_settings import parse
-from infra.local.cli import main, settings_from_args
+from infra.local.cli.main import main, settings_from_args
 
 
 def args_of(argv):
@@ -10,7 +10,7 @@ def args_of(argv):
     def grab(args):
         captured["args"] = args
         return 0
-    from infra.local import cli
+    from infra.local.cli import main as cli
     original = cli.cmd_submit
     cli.cmd_submit = grab
     try:

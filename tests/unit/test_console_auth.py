@@ -8,7 +8,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from infra.local.apiauth import TokenRejected, UserPoolTokens
+from infra.local.apigateway.auth import TokenRejected, UserPoolTokens
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool"
 POOL_KEY = RSAKey.generate_key(2048, parameters={"kid": "pool", "alg": "RS256", "use": "sig"})

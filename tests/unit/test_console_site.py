@@ -1,9 +1,9 @@
-"""The console's static files in the local cloud (``infra.local.console.ConsoleSite``)."""
+"""The console's static files in the local cloud (``infra.local.apigateway.console.ConsoleSite``)."""
 import json
 
 import pytest
 
-from infra.local.console import ConsoleSite
+from infra.local.apigateway.console import ConsoleSite
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 
 from chalicelib.aws.task_protection import TaskProtection
-from infra.local.ecs_agent import EcsAgent
+from infra.local.ecs.agent import EcsAgent
 
 
 @pytest.fixture

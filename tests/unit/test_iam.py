@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.local.iam import Principal, denial_response, request_permissions
+from infra.local.iam.enforcement import Principal, denial_response, request_permissions
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 
@@ -73,7 +73,7 @@ def test_denials_look_like_the_service_s_own():
 def test_a_request_whose_client_went_away_is_refused_without_a_denial():
     import io
 
-    from infra.local.iam import IamEnforcingApp
+    from infra.local.iam.enforcement import IamEnforcingApp
     role = Principal("task:transcoder", "arn:aws:iam::1:role/T", "AK", "SK")  # allowed nothing
     passed = []
     app = IamEnforcingApp(lambda environ, start: passed.append(environ) or [b"{}"], [role], REGION, ACCOUNT)

@@ -1,7 +1,7 @@
-"""Percentile statistics in the emulator's GetMetricData (``infra.local.metric_percentiles``)."""
+"""Percentile statistics in the emulator's GetMetricData (``infra.local.cloudwatch.percentiles``)."""
 from datetime import datetime, timezone
 
-from infra.local.metric_percentiles import install, percentile
+from infra.local.cloudwatch.percentiles import install, percentile
 
 
 def test_nearest_rank_percentiles():

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from infra.local.stack import load_template
+from infra.local.cloudformation.template import load_template
 from infra.package import bind_function_roles, function_name
 
 

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from infra.local.stack import Stack, load_template
-from infra.local.scaling import Scaler, ScalingPolicy
+from infra.local.cloudformation.template import Stack, load_template
+from infra.local.ecs.autoscaling import Scaler, ScalingPolicy
 
 
 FIRST_STEPS = ((0.0, 1.0, 1), (1.0, 2.0, 2), (2.0, 3.0, 3), (3.0, None, 4))
@@ -78,7 +78,7 @@ def test_a_short_dip_does_not_scale_in():
 
 
 def test_chunk_parallelism_is_the_tasks_this_machine_holds():
-    from infra.local.tasks import tasks_that_fit
+    from infra.local.ecs.service import tasks_that_fit
     two_vcpu = {"Cpu": "2048"}
     # 2 cores hold one 2-vCPU task, however many workers; 8 cores hold 4, capped by the workers
     assert tasks_that_fit(two_vcpu, cores=2, workers=2) == 1

@@ -1,0 +1,22 @@
+"""Bounded work, for real: GIVEN a run that would take far longer than its bound (a real-time
+encode of a looped clip) WHEN its wall-clock bound passes THEN ffmpeg is killed and RunTimeout
+(transient, named TASK_TIMEOUT) is raised. (The heartbeat's cap: tests/unit/test_bounds.py.)"""
+import time
+
+import pytest
+
+from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain.errors import RunTimeout, describe
+from chalicelib.tools import ffmpeg
+from tests.conftest import media
+
+
+def test_a_run_over_its_bound_is_killed(tmp_path):
+    # -re reads at real time: 100 loops of a 5 s clip would take 500 s
+    args = ["-re", "-stream_loop", "100", *A.confined_input(str(media("flower.mp4"))), "-map", "0:v:0",
+            "-c:v", "libx264", "-preset", "ultrafast", "-f", "null", "-"]
+    started = time.monotonic()
+    with pytest.raises(RunTimeout) as err:
+        ffmpeg.FfmpegProcess().run(args, 500.0, timeout=1.5)
+    assert time.monotonic() - started < 10
+    assert describe(err.value)["code"] == "TASK_TIMEOUT"
