@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INPUT  ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench load package up lint clean
+.PHONY: demo test test-fast bench load package up clean
 
 # ffmpeg + ffprobe: Debian's package (x264, AAC; ffprobe that reads MPEG-TS). Installed with
 # apt-get when missing: directly as root, through sudo otherwise.
@@ -69,7 +69,7 @@ test: deps chromium $(SCAN_STAMP)
 	VODPIPE_CHECKOV=$(SCAN_VENV)/bin/checkov $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The fast tests only (under a minute): no ffmpeg or real media, no local cloud, no browser.
-test-fast: deps
+test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not media and not e2e and not browser" $(PYTEST_ARGS)
 
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).

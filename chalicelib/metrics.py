@@ -4,8 +4,8 @@ One namespace (``vodpipe``), one default dimension (``service``) and at most one
 (``kind`` of task: chunk, audio): bounded, never a job id. ``emit`` writes one EMF
 JSON line to the sink: standard output by default, which is what CloudWatch extracts metrics
 from in Lambda; the transcoder task's log router does the same on ECS (see README,
-"Operations"); the local cloud points the sink of its in-process functions at their log streams
-and extracts the metrics itself.
+"Operations"); the local cloud ships each function's and task's output to its log stream and
+extracts the metrics itself (``infra/local/cloudwatch/logs.py``).
 
 Metric names and units:
 

@@ -4,7 +4,7 @@ function its own least-privilege role from the template instead of Chalice's ``D
     python -m infra.package [OUT_DIR]        (make package)
 
 Chalice derives ``DefaultRole`` from the boto3 calls it finds in ``app.py`` (none: they live in
-``chalicelib/``), so it would allow CloudWatch Logs and SQS receive/delete only (docs/local-cloud.md). The
+``chalicelib/``), so it would allow CloudWatch Logs and SQS receive/delete only (docs/measured-facts.md). The
 template defines one role per function, marked ``Metadata.VodpipePrincipal: function:<name>`` —
 the same roles the local cloud enforces — and ``bind_function_roles`` points each packaged
 function at its role and removes ``DefaultRole``. ``bind_console_authorizer`` points the console routes' Cognito authorizer at the template's

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import time
 from functools import lru_cache
@@ -11,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.config import ClientSettings
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The real test media: ../shared/media beside the project (CI's layout), or VODPIPE_MEDIA_DIR.
-MEDIA = Path(os.environ.get("VODPIPE_MEDIA_DIR") or ROOT.parent / "shared" / "media").resolve()
+MEDIA = Path(ClientSettings.from_env().media_dir or ROOT.parent / "shared" / "media").resolve()
 
 
 #: Markers by folder: a module is marked by where it sits, so none can forget its marker. The fast
@@ -87,22 +88,22 @@ def one_rendition(src, base: Path, rendition, duration: float, start: float = 0.
     """(ffmpeg arguments, output directory) encoding ``rendition`` alone from ``start`` to the
     end of ``src``: a chunk with a one-rung ladder, as the chunk task runs it (one file per
     GOP, ``gop_<n>.ts``, numbered on the absolute grid; a preroll before ``start``)."""
-    from chalicelib.domain import ffmpeg_args as A
+    from chalicelib.domain import ffmpeg_args
     out = Path(base) / rendition.name
     out.mkdir(parents=True, exist_ok=True)
-    return A.chunk_args(str(src), str(base), [rendition], start, duration, True, quality_metrics=()), out
+    return ffmpeg_args.chunk_args(str(src), str(base), [rendition], start, duration, True, quality_metrics=()), out
 
 
 def segments_of_run(folder: Path, first_segment: int = 0, end_segment: int | None = None) -> dict[int, bytes]:
     """The segments a chunk run made in ``folder`` (one rendition), as the worker joins them:
     GOP files grouped by the segment their first frame falls in, those outside
     ``[first_segment, end_segment)`` dropped. Reads the packets, not the run's playlist."""
-    from chalicelib.domain import ffmpeg_args as A
+    from chalicelib.domain import ffmpeg_args
     from chalicelib.domain.mpegts import video_pts
     groups: dict[int, list[bytes]] = {}
     for gop in sorted(Path(folder).glob("gop_*.ts")):
         data = gop.read_bytes()
-        index = A.segment_of(A.source_time(min(video_pts(data))))
+        index = ffmpeg_args.segment_of(ffmpeg_args.source_time(min(video_pts(data))))
         if index >= first_segment and (end_segment is None or index < end_segment):
             groups.setdefault(index, []).append(data)
     return {i: b"".join(parts) for i, parts in sorted(groups.items())}

@@ -8,7 +8,7 @@ ${ECS_AGENT_URI}/task-protection/v1/state`` with ``{"ProtectionEnabled": bool,
 "ExpiresInMinutes": 1..2880}``; the agent answers ``{"protection": {...}}`` or ``{"failure":
 ...}`` / ``{"error": ...}``, and calls ``ecs:UpdateTaskProtection`` with the task role.
 
-ECS sets ``ECS_AGENT_URI`` in every task (Fargate platform 1.4.0+); the local task runner sets
+ECS sets ``ECS_AGENT_URI`` in every task (Fargate platform 1.4.0+); the local ECS service (infra/local/ecs/service.py) sets
 it to its own agent. Outside a task (a worker started by hand) there is no agent and nothing
 to protect: ``TaskProtection(None)`` does nothing.
 """

@@ -1,4 +1,4 @@
-"""Order statistics shared by the service and its local cloud: one percentile definition.
+"""Order statistics: the project's one percentile definition.
 
 CloudWatch's percentile statistics (``p50``, ``p99.9``; CloudWatch user guide, "Statistics:
 Percentiles") and the drills' latency reports (``infra/local/drills``) use the same

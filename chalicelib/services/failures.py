@@ -14,6 +14,7 @@ import json
 import logging
 
 from chalicelib import metrics
+from chalicelib.aws.table import now_iso
 from chalicelib.domain import jobs
 from chalicelib.domain.sources import objects_in_s3_event
 from chalicelib.domain.task_messages import task_message_for
@@ -92,7 +93,7 @@ def ingest_dead_letter(ctx: Context, message_id: str, body: str, receive_count: 
                  metric_values=values,
                  create={"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key,
                          "source_size": ref.size, "source_etag": ref.etag.strip('"'),
-                         "job_status": jobs.FAILED, "error": error, "fanned_out": True, "completed_at": _now()})
+                         "job_status": jobs.FAILED, "error": error, "fanned_out": True, "completed_at": now_iso()})
         log.warning("upload %s dead-lettered at ingest: %s", ref.key, error["message"])
     record = {"queue": "ingest", "job_id": job_ids[0], "task": None, "body": body, "receive_count": receive_count,
               "error": {"code": "INGEST_FAILED", "message": f"{len(refs)} upload(s) could not be ingested"}}
@@ -156,7 +157,7 @@ def cancel_job(ctx: Context, job_id: str) -> dict:
     status = ctx.store.get_job_status(job_id)
     if status is None:
         raise NotFound(f"job {job_id} not found")
-    if not ctx.store.set_job_status(job_id, jobs.CANCELED, completed_at=_now()):
+    if not ctx.store.set_job_status(job_id, jobs.CANCELED, completed_at=now_iso()):
         raise Conflict(f"job {job_id} is already {ctx.store.get_job_status(job_id)}")
     got = ctx.store.get(job_id)
     ctx.events.publish("JobCanceled", job_id, jobs.CANCELED, {}, jobs.metadata_of(got[0]) if got else None)
@@ -174,7 +175,3 @@ def _pending(ctx: Context) -> int:
     """Dead letters waiting for an operator (the gauge behind the dead-letters alarm)."""
     return len(ctx.records.list_dead_letters(1000))
 
-
-def _now() -> str:
-    from chalicelib.aws.jobstore import now_iso
-    return now_iso()

@@ -201,6 +201,7 @@ class LocalCloud:
         self._log_handler = logging.FileHandler(path)
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         own = logging.getLogger("vodpipe.local")
+        self._log_level, self._log_propagate = own.level, own.propagate
         own.addHandler(self._log_handler)
         own.setLevel(logging.INFO)
         own.propagate = False
@@ -231,24 +232,28 @@ class LocalCloud:
         self.gateway.start()
 
     def stop(self) -> None:
-        """Stop the worker tasks (SIGTERM, then SIGKILL), the functions and their event
-        sources, CloudWatch's parts, the API and the emulator, in that order."""
+        """Stop in the reverse order of the start: the worker tasks (SIGTERM, then SIGKILL
+        after ``StopTimeout``), the API, the functions and their event sources, CloudWatch's
+        parts, the emulator."""
         if self.transcoder:
             self.transcoder.stop()
+        if self.gateway:
+            self.gateway.stop()
+            self.gateway = None
         if self.lambdas:
             self.lambdas.stop()
         if self.alarms:
             self.alarms.stop()
         if self.shipper:
             self.shipper.stop()
-        if self.gateway:
-            self.gateway.stop()
-            self.gateway = None
         if self.emulator:
             self.emulator.stop()
             self.emulator = None
         if self._log_handler:
-            logging.getLogger("vodpipe.local").removeHandler(self._log_handler)
+            own = logging.getLogger("vodpipe.local")
+            own.removeHandler(self._log_handler)
+            own.setLevel(self._log_level)
+            own.propagate = self._log_propagate
             self._log_handler.close()
             self._log_handler = None
 

@@ -2,7 +2,7 @@
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 
 TASKS = [{"name": "360p", "kind": "video", "width": 640, "height": 360},
          {"name": "audio", "kind": "audio"},
@@ -11,25 +11,25 @@ TASKS = [{"name": "360p", "kind": "video", "width": 640, "height": 360},
 
 def new_job(ctx, **extra):
     job_id = uuid.uuid4().hex[:20]
-    assert ctx.store.create_job({"job_id": job_id, "job_status": J.QUEUED, "source_key": "k", **extra}, TASKS)
+    assert ctx.store.create_job({"job_id": job_id, "job_status": jobs.QUEUED, "source_key": "k", **extra}, TASKS)
     return job_id
 
 
 def test_create_is_idempotent(ctx):
     job_id = new_job(ctx)
-    assert not ctx.store.create_job({"job_id": job_id, "job_status": J.QUEUED}, TASKS)
+    assert not ctx.store.create_job({"job_id": job_id, "job_status": jobs.QUEUED}, TASKS)
     job, tasks = ctx.store.get(job_id)
-    assert job["status"] == J.QUEUED and sorted(t["name"] for t in tasks) == ["360p", "audio", "chunk-000"]
+    assert job["status"] == jobs.QUEUED and sorted(t["name"] for t in tasks) == ["360p", "audio", "chunk-000"]
     assert ctx.store.get("nope") is None
 
 
 def test_status_moves_forward_only(ctx):
     job_id = new_job(ctx)
-    assert ctx.store.set_job_status(job_id, J.PROCESSING)
-    assert not ctx.store.set_job_status(job_id, J.QUEUED)
-    assert ctx.store.set_job_status(job_id, J.COMPLETE)
-    assert not ctx.store.set_job_status(job_id, J.FAILED)
-    assert ctx.store.get(job_id)[0]["status"] == J.COMPLETE
+    assert ctx.store.set_job_status(job_id, jobs.PROCESSING)
+    assert not ctx.store.set_job_status(job_id, jobs.QUEUED)
+    assert ctx.store.set_job_status(job_id, jobs.COMPLETE)
+    assert not ctx.store.set_job_status(job_id, jobs.FAILED)
+    assert ctx.store.get(job_id)[0]["status"] == jobs.COMPLETE
 
 
 def test_progress_never_goes_back_and_needs_a_running_task(ctx):
@@ -39,7 +39,7 @@ def test_progress_never_goes_back_and_needs_a_running_task(ctx):
     assert ctx.store.set_task_progress(job_id, "360p", 40)
     assert not ctx.store.set_task_progress(job_id, "360p", 30)
     task = next(t for t in ctx.store.get(job_id)[1] if t["name"] == "360p")
-    assert task["progress"] == 40 and task["status"] == J.PROCESSING
+    assert task["progress"] == 40 and task["status"] == jobs.PROCESSING
 
 
 def test_completion_is_a_set_under_duplicates_and_races(ctx):
@@ -55,7 +55,7 @@ def test_completion_is_a_set_under_duplicates_and_races(ctx):
     assert ctx.store.start_task(job_id, "360p") == ("done", None)  # a done task is never restarted
     # exactly one of many concurrent finalizers wins the status write
     with ThreadPoolExecutor(4) as pool:
-        wins = list(pool.map(lambda _: ctx.store.set_job_status(job_id, J.COMPLETE), range(4)))
+        wins = list(pool.map(lambda _: ctx.store.set_job_status(job_id, jobs.COMPLETE), range(4)))
     assert wins.count(True) == 1
 
 
@@ -63,13 +63,13 @@ def test_listing_and_counts(ctx):
     # the table is shared with the other tests: counts are compared with their own value before
     before = ctx.store.count_by_status()
     a, b = new_job(ctx), new_job(ctx)
-    assert ctx.store.set_job_status(a, J.FAILED, error={"code": "X", "message": "y"})
-    items, _ = ctx.store.list_jobs(J.FAILED, 100)
+    assert ctx.store.set_job_status(a, jobs.FAILED, error={"code": "X", "message": "y"})
+    items, _ = ctx.store.list_jobs(jobs.FAILED, 100)
     assert items[0]["job_id"] == a, "newest first"
     assert b not in [i["job_id"] for i in items]
     counts = ctx.store.count_by_status()
-    assert set(counts) == set(J.STATUSES)
-    assert counts == {**before, J.QUEUED: before[J.QUEUED] + 1, J.FAILED: before[J.FAILED] + 1}
+    assert set(counts) == set(jobs.STATUSES)
+    assert counts == {**before, jobs.QUEUED: before[jobs.QUEUED] + 1, jobs.FAILED: before[jobs.FAILED] + 1}
     # paging through everything (at least these two jobs) in pages of one
     page1, token = ctx.store.list_jobs(None, 1)
     assert len(page1) == 1 and token
@@ -113,7 +113,7 @@ def test_segment_checkpoints_are_ordered_and_never_duplicated(ctx):
     assert all("segs" not in t for t in tasks)
     chunk = next(t for t in ctx.store.get(job_id, checkpoints=True)[1] if t["name"] == "chunk-000")
     assert chunk["segs"] == {"360p": [first, second], "240p": [first, second]}
-    view = J.job_resource(job, tasks, "out", None)
+    view = jobs.job_resource(job, tasks, "out", None)
     assert next(t for t in view["tasks"] if t["name"] == "chunk-000")["segments_done"] == 2
 
 

@@ -70,7 +70,7 @@ def cloud(tmp_path_factory, receiver):
     env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1",
            "VODPIPE_WEBHOOK_URLS": f"{receiver[0]},{dead}", "VODPIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
     # Stage "e2e": its own buckets, queues and table. moto servers in one process share state
-    # (DESIGN §5), so this keeps other tests' jobs out of these counts.
+    # (docs/measured-facts.md), so this keeps other tests' jobs out of these counts.
     with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state"),
                     params={"Stage": "e2e"}) as c:
         yield c

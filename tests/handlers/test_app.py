@@ -11,7 +11,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.aws.table import iso_utc
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 from tests.conftest import media, wait_for
 from tests.contract.conftest import client, ctx, emulator  # noqa: F401  (fixtures)
 
@@ -66,7 +66,7 @@ def job_of(app_client, body):
     """GET /jobs/{id} of the job the S3 notification ``body`` makes (its id from the object's
     bucket, key and ETag), not a search through a shared listing."""
     s3 = json.loads(body)["Records"][0]["s3"]
-    job_id = J.job_id_for(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3["object"]["eTag"])
+    job_id = jobs.job_id_for(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3["object"]["eTag"])
     res = app_client.http.get(f"/jobs/{job_id}")
     assert res.status_code == 200, (job_id, res.body)
     return res.json_body
@@ -110,8 +110,8 @@ def test_stats_reports_queues_and_jobs(app_client, ctx):  # noqa: F811
     now = datetime.now(timezone.utc)
     for completed in (now, now, now - timedelta(minutes=11)):
         job_id = uuid.uuid4().hex[:20]
-        assert ctx.store.create_job({"job_id": job_id, "job_status": J.QUEUED, "source_key": f"stats/{job_id}.mp4"}, [])
-        assert ctx.store.set_job_status(job_id, J.COMPLETE, completed_at=iso_utc(completed))
+        assert ctx.store.create_job({"job_id": job_id, "job_status": jobs.QUEUED, "source_key": f"stats/{job_id}.mp4"}, [])
+        assert ctx.store.set_job_status(job_id, jobs.COMPLETE, completed_at=iso_utc(completed))
     # WHEN the stats are read again THEN all three count as complete, and the throughput (jobs
     # completed per minute over the last 10 minutes) grew by the two recent ones only: 2 / 10
     stats = app_client.http.get("/stats").json_body

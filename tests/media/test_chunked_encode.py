@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
@@ -27,8 +27,8 @@ def encodes(tmp_path_factory):
                                                   "-show_streams", str(src)], capture_output=True, text=True,
                                                  check=True).stdout))
     p = plan(info, (360, 240))
-    runs = {"single": plan_chunks(info.duration, 1, A.SEGMENT_SECONDS),
-            "chunked": plan_chunks(info.duration, 3, A.SEGMENT_SECONDS, min_seconds=6)}
+    runs = {"single": plan_chunks(info.duration, 1, ffmpeg_args.SEGMENT_SECONDS),
+            "chunked": plan_chunks(info.duration, 3, ffmpeg_args.SEGMENT_SECONDS, min_seconds=6)}
     assert len(runs["chunked"]) == 3
 
     def encode(kind_chunk):
@@ -39,7 +39,7 @@ def encodes(tmp_path_factory):
         last = c.index == len(runs[kind]) - 1
         tiles = tiles_in(p.thumbnails, c.index, c.start, c.end, last)
         poster = poster_in(p.thumbnails, c.start, c.start, c.end, last, info.frame_rate)
-        res = FfmpegProcess().run(A.chunk_args(str(src), str(out), p.videos, c.start, c.end, last,
+        res = FfmpegProcess().run(ffmpeg_args.chunk_args(str(src), str(out), p.videos, c.start, c.end, last,
                                                tiles=tiles, quality_metrics=("psnr", "ssim"), frame_rate=info.frame_rate,
                                                poster=poster), c.seconds,
                                   measure_quality=True)
@@ -57,7 +57,7 @@ def joined(base, kind, chunks, rendition):
     (the preroll and the lookahead tail left out)."""
     segments = {}
     for c in chunks:
-        end = None if c is chunks[-1] else A.segment_of(c.end)
+        end = None if c is chunks[-1] else ffmpeg_args.segment_of(c.end)
         segments.update(segments_of_run(base / kind / c.name / rendition, c.first_segment, end))
     target = base / f"{kind}-{rendition}.ts"
     target.write_bytes(b"".join(segments[i] for i in sorted(segments)))
@@ -109,7 +109,7 @@ def test_quality_around_each_boundary_matches_the_single_run(encodes):
         single = frame_psnr(joined(base, "single", runs["single"], r.name)[1], src, r)
         chunked = frame_psnr(joined(base, "chunked", runs["chunked"], r.name)[1], src, r)
         assert len(single) == len(chunked)
-        times = sorted(int(x["pts"]) / 90000 - A.OUTPUT_TS_BASE for x in packets(joined(base, "single", runs["single"], r.name)[1]))
+        times = sorted(int(x["pts"]) / 90000 - ffmpeg_args.OUTPUT_TS_BASE for x in packets(joined(base, "single", runs["single"], r.name)[1]))
         for c in runs["chunked"][1:]:
             first = sum(t < c.start for t in times)  # index of the chunk's first frame
             around = range(first - 30, first + 30)  # +-1 s of the boundary

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.thumbnails import poster_in, tiles_in
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
@@ -53,8 +53,8 @@ def test_every_ffmpeg_run_refuses_too(traps, name, tmp_path):
                            poster_time=0.0, poster_width=320, poster_height=180)
     tiles = tiles_in(thumbs, 0, 0.0, 2.0, True)
     poster = poster_in(thumbs, 0.0, 0.0, 2.0, True, 25)
-    runs = [A.chunk_args(url, str(tmp_path), [rendition], 0.0, 2.0, True, tiles=tiles, poster=poster),
-            A.audio_args(url, str(tmp_path), AudioRendition(name="audio", bitrate=128_000, channels=2,
+    runs = [ffmpeg_args.chunk_args(url, str(tmp_path), [rendition], 0.0, 2.0, True, tiles=tiles, poster=poster),
+            ffmpeg_args.audio_args(url, str(tmp_path), AudioRendition(name="audio", bitrate=128_000, channels=2,
                                                              sample_rate=48_000))]
     for args in runs:
         result = ffmpeg.FfmpegProcess().run(args, 2.0, timeout=60)

@@ -1,4 +1,4 @@
-"""ffmpeg arguments run for real on a real clip: HLS contract of DESIGN §4 (IDR every 2 s at the
+"""ffmpeg arguments run for real on a real clip: HLS contract of docs/hls-output.md (IDR every 2 s at the
 same instants in every rendition, segments cut on them, no segment above target + 0.5 s),
 and the codec string read from the encoded stream. Uses the tools adapter to run ffmpeg."""
 import json
@@ -8,7 +8,7 @@ import subprocess
 import m3u8
 import pytest
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.playlist import h264_codec_string, h264_codec_string_from_probe, measure_segments
@@ -40,10 +40,10 @@ def encoded(tmp_path_factory):
 def test_segments_and_keyframes_follow_the_hls_contract(encoded):
     starts = {}
     for name, (d, r, _, _) in encoded.items():
-        pl = m3u8.load(str(d / A.PLAYLIST_NAME))
+        pl = m3u8.load(str(d / ffmpeg_args.PLAYLIST_NAME))
         # per-run EVENT playlist (whole segments only); the worker writes the VOD one
         assert pl.playlist_type == "event" and pl.is_endlist and pl.is_independent_segments
-        assert all(s.duration <= A.SEGMENT_SECONDS + 0.5 for s in pl.segments)
+        assert all(s.duration <= ffmpeg_args.SEGMENT_SECONDS + 0.5 for s in pl.segments)
         assert abs(sum(s.duration for s in pl.segments) - 5.05) < 0.1
         concat = d / "all.ts"
         concat.write_bytes(b"".join((d / s.uri).read_bytes() for s in pl.segments))
@@ -82,7 +82,7 @@ def test_progress_reaches_100_and_never_goes_back(encoded):
 def test_measured_bandwidth_is_plausible(encoded):
     for _, (d, r, _, _) in encoded.items():
         sizes = {p: os.path.getsize(d / p) for p in os.listdir(d) if p.endswith(".ts")}
-        stats = measure_segments((d / A.PLAYLIST_NAME).read_text(), sizes)
+        stats = measure_segments((d / ffmpeg_args.PLAYLIST_NAME).read_text(), sizes)
         assert stats.peak_bandwidth >= stats.average_bandwidth > 0.3 * r.video_bitrate
         assert stats.average_bandwidth < 2 * r.max_bitrate
 
@@ -90,7 +90,7 @@ def test_measured_bandwidth_is_plausible(encoded):
 def test_audio_rendition_is_aac_lc_stereo(tmp_path):
     info = parse_probe(ffprobe_json("bigbuckbunny.mp4"))  # 5.1 AAC
     a = plan(info).audio
-    res = FfmpegProcess().run(A.audio_args(str(media("bigbuckbunny.mp4")), str(tmp_path), a), info.duration)
+    res = FfmpegProcess().run(ffmpeg_args.audio_args(str(media("bigbuckbunny.mp4")), str(tmp_path), a), info.duration)
     check(res, "audio")
     seg = sorted(p for p in os.listdir(tmp_path) if p.endswith(".ts"))[0]
     s = json.loads(subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", str(tmp_path / seg)],
@@ -103,8 +103,8 @@ def test_reference_command_makes_the_same_ladder(tmp_path):
     p = plan(info, (360, 240))
     for r in [*p.videos, p.audio]:
         (tmp_path / r.name).mkdir()
-    res = FfmpegProcess().run(A.reference_ladder_args(str(media("flower.mp4")), str(tmp_path), p), info.duration)
+    res = FfmpegProcess().run(ffmpeg_args.reference_ladder_args(str(media("flower.mp4")), str(tmp_path), p), info.duration)
     check(res, "reference")
     for r in p.videos:
-        assert m3u8.load(str(tmp_path / r.name / A.PLAYLIST_NAME)).segments
-    assert m3u8.load(str(tmp_path / "audio" / A.PLAYLIST_NAME)).segments
+        assert m3u8.load(str(tmp_path / r.name / ffmpeg_args.PLAYLIST_NAME)).segments
+    assert m3u8.load(str(tmp_path / "audio" / ffmpeg_args.PLAYLIST_NAME)).segments

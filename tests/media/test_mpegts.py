@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.ladder import AudioRendition, plan
@@ -72,12 +72,12 @@ def test_extinf_matches_the_packets_and_the_source_within_one_frame(encoded):
 
 
 def test_muxer_estimate_was_wrong_on_the_phone_capture(tmp_path):
-    """The defect this replaces (DESIGN §10): FFmpeg's playlist says 0.44 s for 1.77 s."""
+    """The defect this replaces (docs/hls-output.md): FFmpeg's playlist says 0.44 s for 1.77 s."""
     info = parse_probe(ffprobe_json("mv_with_2_top_shots.mp4"))
     r = plan(info, (240,)).videos[0]
     args, out = one_rendition(media("mv_with_2_top_shots.mp4"), tmp_path, r, info.duration)
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
-    muxer = float(next(ln for ln in (out / A.PLAYLIST_NAME).read_text().splitlines()
+    muxer = float(next(ln for ln in (out / ffmpeg_args.PLAYLIST_NAME).read_text().splitlines()
                        if ln.startswith("#EXTINF")).split(":")[1].rstrip(","))
     timing = segment_timing(video_pts((out / "gop_00000.ts").read_bytes()), 1 / 30)
     assert muxer < 1.0 and timing.end - timing.start > 1.7
@@ -92,7 +92,7 @@ def test_audio_span_agrees_with_ffprobe_and_survives_a_tiny_last_segment(tmp_pat
     out = tmp_path / "audio"
     out.mkdir()
     rendition = AudioRendition(name="audio", bitrate=128_000, channels=2, sample_rate=48_000)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *A.audio_args(str(src), str(out), rendition, 60.4)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *ffmpeg_args.audio_args(str(src), str(out), rendition, 60.4)], check=True)
     segments = sorted(out.glob("seg_*.ts"))
     spans = [audio_span(s.read_bytes()) for s in segments]
     for seg, (start, end) in zip(segments[:-1], spans):

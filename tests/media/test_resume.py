@@ -1,4 +1,4 @@
-"""Resuming a rendition in the middle (DESIGN §9): a run killed after two segments, then a run
+"""Resuming a rendition in the middle (docs/chunking-and-resume.md): a run killed after two segments, then a run
 started at the end of the last whole segment, gives the same segments, frames, timestamps and
 IDRs as one uninterrupted run. Real ffmpeg on a real clip (flower.mp4 looped to 20 s)."""
 import json
@@ -9,7 +9,7 @@ import subprocess
 import m3u8
 import pytest
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.mpegts import segment_timing, video_pts
@@ -31,7 +31,7 @@ def run(src, info, out, start=0.0, first=0, kill_after=None):
     r = plan(info, (360,)).videos[0]
     args, out = one_rendition(src, out, r, info.duration, start)
     proc = subprocess.Popen(["ffmpeg", "-v", "error", "-y", *args])
-    playlist = os.path.join(out, A.PLAYLIST_NAME)
+    playlist = os.path.join(out, ffmpeg_args.PLAYLIST_NAME)
     if kill_after:
         try:
             wait_for(lambda: os.path.exists(playlist) and len(m3u8.load(playlist).segments) >= kill_after, 60,
@@ -72,19 +72,19 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_run(clip, tmp_path):
             os.remove(resumed_dir / f)
     # resume just after the last frame of the last whole segment, as the worker does
     last = segment_timing(video_pts((resumed_dir / kept[-1].uri).read_bytes()), 1 / 30)
-    start = A.resume_point(last.last_frame)
+    start = ffmpeg_args.resume_point(last.last_frame)
     # the resumed run writes into a fresh folder (the worker's new attempt) and re-encodes a
     # preroll (the end of the GOP before the resume point), which the worker drops
     rerun_dir = tmp_path / "rerun" / "360p"
     rerun = run(src, info, tmp_path / "rerun", start=start, first=len(kept))
-    preroll = [s for s in rerun if s.uri < A.GOP_PATTERN % len(kept)]
+    preroll = [s for s in rerun if s.uri < ffmpeg_args.GOP_PATTERN % len(kept)]
     preroll_pts = video_pts((rerun_dir / preroll[0].uri).read_bytes()) if len(preroll) == 1 else []
-    assert preroll_pts and max(preroll_pts) < start + A.OUTPUT_TS_BASE, "one preroll GOP, before the resume point"
-    rest = [s for s in rerun if s.uri >= A.GOP_PATTERN % len(kept)]
+    assert preroll_pts and max(preroll_pts) < start + ffmpeg_args.OUTPUT_TS_BASE, "one preroll GOP, before the resume point"
+    rest = [s for s in rerun if s.uri >= ffmpeg_args.GOP_PATTERN % len(kept)]
     for s in rest:  # what the worker uploads next to the checkpointed segments
         shutil.copy(rerun_dir / s.uri, resumed_dir / s.uri)
     resumed = [*kept, *rest]
-    assert rest[0].uri == A.GOP_PATTERN % 2
+    assert rest[0].uri == ffmpeg_args.GOP_PATTERN % 2
     assert [s.uri for s in resumed] == [s.uri for s in full]
     assert extinf(resumed_dir, resumed) == extinf(full_dir, full)
     a = packets(concat(full_dir, [s.uri for s in full], tmp_path / "a.ts"))
@@ -97,5 +97,5 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_run(clip, tmp_path):
     assert dec.returncode == 0 and not dec.stderr.strip()
     # the VOD playlist the worker writes from its checkpoints
     pl = m3u8.loads(media_playlist(list(zip([s.uri for s in resumed], extinf(resumed_dir, resumed))),
-                                   target=A.SEGMENT_SECONDS))
+                                   target=ffmpeg_args.SEGMENT_SECONDS))
     assert pl.playlist_type == "vod" and pl.is_endlist and pl.target_duration == 6

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.errors import RunTimeout, describe
 from chalicelib.tools import ffmpeg
 from tests.conftest import media
@@ -13,7 +13,7 @@ from tests.conftest import media
 
 def test_a_run_over_its_bound_is_killed(tmp_path):
     # -re reads at real time: 100 loops of a 5 s clip would take 500 s
-    args = ["-re", "-stream_loop", "100", *A.confined_input(str(media("flower.mp4"))), "-map", "0:v:0",
+    args = ["-re", "-stream_loop", "100", *ffmpeg_args.confined_input(str(media("flower.mp4"))), "-map", "0:v:0",
             "-c:v", "libx264", "-preset", "ultrafast", "-f", "null", "-"]
     started = time.monotonic()
     with pytest.raises(RunTimeout) as err:

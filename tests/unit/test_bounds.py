@@ -4,14 +4,14 @@ in tests/media/test_run_bounds.py).
 GIVEN a message's heartbeat WHEN its cap passes THEN it stops extending the message and
 reports it; the time limits follow the media's duration."""
 from chalicelib import worker
-from chalicelib.domain import ffmpeg_args as A
+from chalicelib.domain import ffmpeg_args
 from chalicelib.worker import Heartbeat
 
 
 def test_time_limit_follows_duration_and_minimum_speed():
-    assert A.run_time_limit(60, 0.05, 120) == 1200.0   # 1 min of media at 1/20 real time
-    assert A.run_time_limit(2, 0.05, 120) == 120.0     # never under the floor
-    assert A.read_limit(10) == 12.5                    # -t: 5 % + 2 s past the probed duration
+    assert ffmpeg_args.run_time_limit(60, 0.05, 120) == 1200.0   # 1 min of media at 1/20 real time
+    assert ffmpeg_args.run_time_limit(2, 0.05, 120) == 120.0     # never under the floor
+    assert ffmpeg_args.read_limit(10) == 12.5                    # -t: 5 % + 2 s past the probed duration
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""The local API gateway's Cognito user pool authorizer (``apiauth.UserPoolTokens``): GIVEN an
+"""The local API gateway's Cognito user pool authorizer (``auth.UserPoolTokens``): GIVEN an
 ID token WHEN a console route is called THEN it passes only if the pool signed it for its own
 app client, as an ID token, and it has not expired (Cognito developer guide, "Verifying a JSON
 Web Token")."""

@@ -1,14 +1,14 @@
 """The job-settings schema: one validation for the API body, S3 metadata and sidecars."""
 import pytest
 
-from chalicelib.domain import job_settings as S
+from chalicelib.domain import job_settings
 from chalicelib.domain.presets import presets
 
 PRESETS = presets()
 
 
 def test_an_empty_document_means_the_web_preset_and_hls_with_thumbnails():
-    settings = S.parse(None, PRESETS)
+    settings = job_settings.parse(None, PRESETS)
     assert settings.ladder == "web" and settings.priority == "normal" and settings.source_after == "keep"
     assert settings.outputs.hls and settings.outputs.thumbnails and settings.outputs.mp4 == ()
     assert settings.quality_metrics == ("psnr",)  # SSIM costs ~2.5 % more CPU: asked for
@@ -16,7 +16,7 @@ def test_an_empty_document_means_the_web_preset_and_hls_with_thumbnails():
 
 
 def test_an_explicit_ladder_is_planned_exactly_without_a_native_rung():
-    settings = S.parse({"ladder": [{"name": "hi", "height": 720, "bitrate": 2_500_000},
+    settings = job_settings.parse({"ladder": [{"name": "hi", "height": 720, "bitrate": 2_500_000},
                                    {"name": "lo", "height": 360, "bitrate": 700_000}],
                         "outputs": {"mp4": ["lo"]}}, PRESETS)
     preset = settings.preset(PRESETS)
@@ -46,21 +46,21 @@ def test_an_explicit_ladder_is_planned_exactly_without_a_native_rung():
     ({"quality_metrics": ["ssim", "ssim"]}, "quality_metrics"),
 ])
 def test_an_invalid_document_names_its_field(document, field):
-    with pytest.raises(S.InvalidSettings) as caught:
-        S.parse(document, PRESETS)
+    with pytest.raises(job_settings.InvalidSettings) as caught:
+        job_settings.parse(document, PRESETS)
     assert caught.value.field == field
     assert caught.value.code == "INVALID_SETTINGS" and caught.value.message.startswith(field + ": ")
 
 
 def test_an_output_prefix_is_normalised_and_confined():
-    assert S.parse({"output_prefix": "/shows/ep-1.final/"}).output_prefix == "shows/ep-1.final"
+    assert job_settings.parse({"output_prefix": "/shows/ep-1.final/"}).output_prefix == "shows/ep-1.final"
 
 
 def test_metadata_keys_map_onto_the_same_schema():
-    doc = S.settings_from_metadata({"ladder": "720:3000k,480:1.5M", "mp4": "720p", "priority": "high",
+    doc = job_settings.settings_from_metadata({"ladder": "720:3000k,480:1.5M", "mp4": "720p", "priority": "high",
                                     "segment-duration": "4", "source-after": "delete", "meta-title": "Flower",
                                     "audio": "true", "quality-metrics": "SSIM, psnr"})
-    settings = S.parse(doc, PRESETS)
+    settings = job_settings.parse(doc, PRESETS)
     assert [r.model_dump() for r in settings.ladder] == [{"name": "720p", "height": 720, "bitrate": 3_000_000},
                                                          {"name": "480p", "height": 480, "bitrate": 1_500_000}]
     assert settings.outputs.mp4 == ("720p",) and settings.outputs.audio
@@ -71,7 +71,7 @@ def test_metadata_keys_map_onto_the_same_schema():
 
 def test_a_whole_document_in_one_metadata_key_equals_the_api_body():
     body = {"ladder": "roku-hls", "outputs": {"mp4": ["720p"]}, "priority": "high"}
-    assert S.parse(S.settings_from_metadata(S.metadata_for(body)), PRESETS) == S.parse(body, PRESETS)
+    assert job_settings.parse(job_settings.settings_from_metadata(job_settings.metadata_for(body)), PRESETS) == job_settings.parse(body, PRESETS)
 
 
 @pytest.mark.parametrize("meta, field", [
@@ -82,13 +82,13 @@ def test_a_whole_document_in_one_metadata_key_equals_the_api_body():
     ({"segment-duration": "six"}, "x-amz-meta-segment-duration"),
 ])
 def test_bad_metadata_names_its_key(meta, field):
-    with pytest.raises(S.InvalidSettings) as caught:
-        S.parse(S.settings_from_metadata(meta), PRESETS)
+    with pytest.raises(job_settings.InvalidSettings) as caught:
+        job_settings.parse(job_settings.settings_from_metadata(meta), PRESETS)
     assert caught.value.field == field
 
 
 def test_no_metadata_is_no_document():
-    assert S.settings_from_metadata({}) is None
+    assert job_settings.settings_from_metadata({}) is None
 
 
 def test_presets_are_listed_as_data():

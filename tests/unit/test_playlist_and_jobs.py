@@ -2,7 +2,7 @@
 import m3u8
 import pytest
 
-from chalicelib.domain import jobs as J
+from chalicelib.domain import jobs
 from chalicelib.domain.playlist import aac_codec_string, h264_codec_string, master_playlist, measure_segments
 
 VIDEOS = [
@@ -51,23 +51,23 @@ def test_codec_strings():
 
 
 def test_job_id_is_deterministic_per_object_version():
-    a = J.job_id_for("b", "k.mp4", '"etag1"')
-    assert a == J.job_id_for("b", "k.mp4", "etag1") and a != J.job_id_for("b", "k.mp4", "etag2")
+    a = jobs.job_id_for("b", "k.mp4", '"etag1"')
+    assert a == jobs.job_id_for("b", "k.mp4", "etag1") and a != jobs.job_id_for("b", "k.mp4", "etag2")
 
 
 @pytest.mark.parametrize("bad", ["../x", "/abs", "a/../../b", ""])
 def test_output_keys_cannot_escape_the_job_prefix(bad):
     with pytest.raises(ValueError):
-        J.output_key("job1", bad)
+        jobs.output_key("job1", bad)
 
 
 def test_status_only_moves_forward():
-    assert J.can_move("queued", "processing") and J.can_move("processing", "complete")
-    assert J.can_move("queued", "failed")
-    assert not J.can_move("processing", "queued") and not J.can_move("complete", "failed")
+    assert jobs.can_move("queued", "processing") and jobs.can_move("processing", "complete")
+    assert jobs.can_move("queued", "failed")
+    assert not jobs.can_move("processing", "queued") and not jobs.can_move("complete", "failed")
 
 
 def test_content_types():
-    assert J.content_type_for("x/index.m3u8") == "application/vnd.apple.mpegurl"
-    assert J.content_type_for("seg_00001.ts") == "video/mp2t"
-    assert J.content_type_for("poster.jpg") == "image/jpeg" and J.content_type_for("t.vtt") == "text/vtt"
+    assert jobs.content_type_for("x/index.m3u8") == "application/vnd.apple.mpegurl"
+    assert jobs.content_type_for("seg_00001.ts") == "video/mp2t"
+    assert jobs.content_type_for("poster.jpg") == "image/jpeg" and jobs.content_type_for("t.vtt") == "text/vtt"

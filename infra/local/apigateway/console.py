@@ -6,7 +6,7 @@ the API and the Cognito user pool; an operator signs in with a password. Locally
 gateway serves the same files at ``/console/`` (``/`` redirects there) and a ``config.json`` that
 also carries the local operator's credentials, so the page signs in by itself through the same
 ``InitiateAuth`` call against the emulator's user pool: no sign-in form, and still no API call
-without a valid ID token (``apiauth.UserPoolTokens``).
+without a valid ID token (``auth.UserPoolTokens``).
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class ConsoleSite:
 
 def local_console(stack, cognito, endpoint_url: str, region: str, pool: str = "ConsoleUserPool",
                   client: str = "ConsoleUserPoolClient"):
-    """``(user_pool, site)`` for a provisioned ``stack``: the ``apiauth.UserPoolTokens`` of its
+    """``(user_pool, site)`` for a provisioned ``stack``: the ``auth.UserPoolTokens`` of its
     console user pool (JWKS read from the emulator) and the ``ConsoleSite`` whose config signs
     in a fresh operator of that pool. ``(None, site)`` when the template has no user pool: then
     every console API call is refused."""

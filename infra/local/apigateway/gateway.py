@@ -33,7 +33,6 @@ class ApiGateway(threading.Thread):
         from chalice.config import Config
         from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGateway
 
-        from infra.local.apigateway.auth import SigV4GatewayAuthorizer
 
         origin = f"http://127.0.0.1:{port}"
 

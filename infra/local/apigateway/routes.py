@@ -42,8 +42,11 @@ def read_routes(root: Path, env: dict[str, str]) -> dict[str, Any]:
     """``{"app_name", "routes": [{path, method, view, authorizer, cors, content_types}]}`` of
     the app in ``root`` imported with environment ``env`` (plus ``PYTHONPATH=root``). Raises
     ``RuntimeError`` with the child's stderr when the app does not import."""
-    child = subprocess.run([sys.executable, "-c", _DUMP], cwd=str(root), capture_output=True, text=True,
-                           env={**env, "PYTHONPATH": str(root)}, timeout=120)
+    try:
+        child = subprocess.run([sys.executable, "-c", _DUMP], cwd=str(root), capture_output=True, text=True,
+                               env={**env, "PYTHONPATH": str(root)}, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("the app's routes could not be read: importing it took over 120 s") from None
     if child.returncode != 0:
         raise RuntimeError(f"the app's routes could not be read: {child.stderr.strip()[-2000:]}")
     return json.loads(child.stdout.strip().splitlines()[-1])

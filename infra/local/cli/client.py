@@ -34,10 +34,11 @@ def api_url() -> str:
     return ClientSettings.from_env().api_url or f"http://127.0.0.1:{DEFAULT_API_PORT}"
 
 
-def _client(service: str, endpoint_url: str | None = None):
-    """A boto3 client for the local cloud (credentials from the environment, else the local
-    test ones; endpoint from ``AWS_ENDPOINT_URL``, else 127.0.0.1:4566)."""
-    settings = ClientSettings.from_env()
+def _client(service: str, endpoint_url: str | None = None, identity: ClientSettings | None = None):
+    """A boto3 client for the local cloud (credentials from ``identity``, default the shell's
+    ``ClientSettings``, else the local test ones; endpoint ``endpoint_url``, else
+    ``AWS_ENDPOINT_URL``, else 127.0.0.1:4566)."""
+    settings = identity or ClientSettings.from_env()
     return boto3.session.Session(aws_access_key_id=settings.access_key_id or LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                                  aws_secret_access_key=settings.secret_access_key
                                  or LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -45,26 +46,32 @@ def _client(service: str, endpoint_url: str | None = None):
         service, endpoint_url=endpoint_url or endpoint())
 
 
-def _s3(endpoint_url: str):
-    return _client("s3", endpoint_url)
+def _s3(endpoint_url: str, identity: ClientSettings | None = None):
+    return _client("s3", endpoint_url, identity)
 
 
-def signed_headers(method: str, url: str, body: bytes | None = None) -> dict[str, str]:
-    """SigV4 (execute-api) headers for a request to the API, with the caller's AWS
+def signed_headers(method: str, url: str, body: bytes | None = None,
+                   identity: ClientSettings | None = None) -> dict[str, str]:
+    """SigV4 (execute-api) headers for a request to the API: with ``identity``'s keys when it
+    names them (e.g. the local cloud ``vodpipe demo`` started), else the caller's AWS
     credentials (environment, profile...; the local cloud's when none are configured)."""
-    creds = boto3.session.Session().get_credentials()
-    key, secret, token = ((creds.access_key, creds.secret_key, creds.token) if creds else
-                          (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
-    region = ClientSettings.from_env().region or LOCAL_CREDENTIALS["AWS_REGION"]
+    settings = identity or ClientSettings.from_env()
+    if identity is not None and identity.access_key_id and identity.secret_access_key:
+        key, secret, token = identity.access_key_id, identity.secret_access_key, None
+    else:
+        creds = boto3.session.Session().get_credentials()
+        key, secret, token = ((creds.access_key, creds.secret_key, creds.token) if creds else
+                              (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], None))
+    region = settings.region or LOCAL_CREDENTIALS["AWS_REGION"]
     return sign_request(method, url, body, key, secret, region, token)
 
 
-def api_get(base: str, path: str) -> dict | None:
-    """Signed GET ``base + path`` as JSON; None for 404. Raises ConnectionError when
-    unreachable."""
+def api_get(base: str, path: str, identity: ClientSettings | None = None) -> dict | None:
+    """Signed GET ``base + path`` as JSON (signed as ``signed_headers`` says); None for 404.
+    Raises ConnectionError when unreachable."""
     url = base.rstrip("/") + path
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=signed_headers("GET", url)),
+        with urllib.request.urlopen(urllib.request.Request(url, headers=signed_headers("GET", url, None, identity)),
                                     timeout=10) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
@@ -75,14 +82,15 @@ def api_get(base: str, path: str) -> dict | None:
         raise ConnectionError(f"the vodpipe API at {base} is not reachable ({e.reason}); is `vodpipe up` running?") from e
 
 
-def submit(path: Path, bucket: str, key: str | None, endpoint_url: str, settings: dict | None = None) -> str:
+def submit(path: Path, bucket: str, key: str | None, endpoint_url: str, settings: dict | None = None,
+           identity: ClientSettings | None = None) -> str:
     """Upload ``path`` to ``s3://bucket/key`` (key defaults to the file name) with ``settings``
     (a job-settings document) in its metadata; returns the job id the upload will get
     (derived from bucket, key and ETag, like ingest does). The metadata always carries a
     document (``{}`` for the defaults), so ingest starts at once instead of waiting for a
     sidecar."""
     key = key or path.name
-    s3 = _s3(endpoint_url)
+    s3 = _s3(endpoint_url, identity)
     s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"settings": json.dumps(settings or {})}})
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     return job_id_for(bucket, key, etag)
@@ -127,16 +135,17 @@ def settings_from_args(args) -> dict:
     return doc
 
 
-def follow(base: str, job_id: str, timeout: float = 3600.0) -> dict:
+def follow(base: str, job_id: str, timeout: float = 3600.0, identity: ClientSettings | None = None) -> dict:
     """Show live progress bars (job and each rendition) until the job is terminal; returns
-    the final job resource. Raises TimeoutError after ``timeout`` seconds."""
+    the final job resource (reads signed as ``identity``, see ``signed_headers``). Raises
+    TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     with Progress(TextColumn("{task.description:<14}"), BarColumn(), TaskProgressColumn(),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as bars:
         overall = bars.add_task("job", total=100, status="waiting for ingest")
         rows: dict[str, int] = {}
         while time.monotonic() < deadline:
-            job = api_get(base, f"/jobs/{job_id}")
+            job = api_get(base, f"/jobs/{job_id}", identity)
             if job:
                 bars.update(overall, completed=job["progress"], status=job["status"])
                 for r in job["renditions"]:
@@ -173,9 +182,10 @@ def print_job(job: dict) -> None:
         console.print(f"[bold]master playlist[/] {master.get('url') or master['uri']}")
 
 
-def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path) -> Path:
+def download_outputs(job: dict, bucket: str, endpoint_url: str, dest: Path,
+                     identity: ClientSettings | None = None) -> Path:
     """Copy every output object of the job to ``dest/<output prefix>/``; returns that folder."""
-    s3 = _s3(endpoint_url)
+    s3 = _s3(endpoint_url, identity)
     prefix = (job.get("settings") or {}).get("output_prefix") or job["job_id"]
     root = dest / prefix
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):

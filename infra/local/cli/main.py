@@ -60,6 +60,8 @@ def _wait_for_interrupt(cloud: LocalCloud | None = None) -> None:
 
 
 def cmd_up(args) -> int:
+    """``vodpipe up``: the local cloud in the foreground until Ctrl-C; prints its URLs and export
+    lines. Returns the exit status (0). Raises RuntimeError when a port is taken."""
     ext = ClientSettings.from_env().endpoint_url if args.port is None else None
     cloud = LocalCloud(port=DEFAULT_PORT if args.port is None else args.port, api_port=args.api_port,
                        workers=args.workers, endpoint_url=ext)
@@ -80,6 +82,8 @@ def cmd_up(args) -> int:
 
 
 def cmd_env(args) -> int:
+    """``vodpipe env``: export lines (endpoint, local credentials, the template's resource names,
+    API URL) for another shell. Returns 0."""
     names = resource_names()
     env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint(), "VODPIPE_API_URL": api_url(),
            "LOCALSTACK_HOST": endpoint().split("//", 1)[1], **names}
@@ -112,6 +116,9 @@ def cmd_plan(args) -> int:
 
 
 def cmd_submit(args) -> int:
+    """``vodpipe submit``: upload a file with job settings (or ask ``POST /jobs`` for an
+    ``s3://``/https source), optionally following the job. Returns 0, 1 (job failed) or 2
+    (invalid settings, refused request)."""
     try:
         settings = settings_from_args(args)
         parse_settings(settings)  # the service validates again; this names a mistake before any upload
@@ -141,6 +148,8 @@ def cmd_submit(args) -> int:
 
 
 def cmd_status(args) -> int:
+    """``vodpipe status JOB``: one job resource (summary or ``--json``). Returns 0, or 1 for an
+    unknown job."""
     job = api_get(api_url(), f"/jobs/{args.job_id}")
     if job is None:
         console.print(f"[red]job {args.job_id} not found[/]")
@@ -153,6 +162,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_jobs(args) -> int:
+    """``vodpipe jobs``: recent jobs as a table (``--status``, ``--limit``). Returns 0."""
     query = f"?limit={args.limit}" + (f"&status={args.status}" if args.status else "")
     res = api_get(api_url(), f"/jobs{query}") or {"jobs": []}
     table = Table("job", "status", "source", "created")
@@ -172,6 +182,8 @@ def log_groups(logs, app: str, stage: str) -> list[str]:
 
 
 def cmd_logs(args) -> int:
+    """``vodpipe logs``: the pipeline's CloudWatch log events (``--job`` filters by job id,
+    ``--since`` minutes, ``--follow`` polls every 2 s). Returns 0."""
     logs = _client("logs")
     settings = ClientSettings.from_env()
     app, stage = settings.app, settings.stage
@@ -197,6 +209,7 @@ def cmd_logs(args) -> int:
 
 
 def cmd_alarms(args) -> int:
+    """``vodpipe alarms``: each alarm's state and its recent transitions. Returns 0."""
     settings = ClientSettings.from_env()
     app, stage = settings.app, settings.stage
     cw, logs = _client("cloudwatch"), _client("logs")
@@ -221,6 +234,9 @@ def cmd_alarms(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """``vodpipe demo [INPUT]``: a local cloud of its own, one upload (the sample clip by
+    default) followed to the end, a summary and a local copy of the outputs. Returns 0 when
+    the job completed, 1 otherwise, 2 for a missing input."""
     from infra.local.sample import sample_clip
     if args.input:
         path = Path(args.input)
@@ -241,16 +257,19 @@ def cmd_demo(args) -> int:
         console.print(f"local cloud up in {time.monotonic() - t0:.1f} s: emulator {cloud.endpoint_url}, "
                       f"API {cloud.api_url}, {cloud.workers} worker(s)")
         console.print(f"[bold]web console[/]  {cloud.console_url}")
-        settings = Settings.from_env()
+        # this command's own cloud: its names and its administrator, whatever this shell holds
+        settings = Settings.from_env(cloud.local_settings())
+        identity = ClientSettings.from_env({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": cloud.endpoint_url,
+                                            "VODPIPE_API_URL": cloud.api_url})
         t1 = time.monotonic()
-        job_id = submit(path, settings.ingest_bucket, None, cloud.endpoint_url)
+        job_id = submit(path, settings.ingest_bucket, None, cloud.endpoint_url, identity=identity)
         console.print(f"uploaded {path} ({path.stat().st_size} bytes) to s3://{settings.ingest_bucket}/{path.name}")
-        job = follow(cloud.api_url, job_id)
+        job = follow(cloud.api_url, job_id, identity=identity)
         console.print(f"job finished in {time.monotonic() - t1:.1f} s")
         print_job(job)
         console.print(f"[bold]in the console[/]  {cloud.console_url}#/jobs/{job_id}")
         if job["status"] == "complete":
-            out = download_outputs(job, settings.output_bucket, cloud.endpoint_url, Path(args.output))
+            out = download_outputs(job, settings.output_bucket, cloud.endpoint_url, Path(args.output), identity)
             console.print(f"[bold]local copy[/]      {out / 'master.m3u8'}  (e.g. ffplay {out / 'master.m3u8'})")
         if sys.stdin.isatty() and not args.no_wait:
             console.print("The console and the playlist URL work while this runs (hls.js, VLC, ffplay). Ctrl-C to stop.")
@@ -261,6 +280,8 @@ def cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``vodpipe`` command: parse ``argv`` (default ``sys.argv[1:]``) and run the
+    subcommand; returns its exit status."""
     parser = argparse.ArgumentParser(prog="vodpipe", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("up", help="run the local cloud in the foreground")

@@ -55,7 +55,7 @@ class Step:
 
 
 @dataclass
-class Plan:
+class ProvisioningPlan:
     """Steps in dependency order, over a ``Stack`` whose parameters and conditions are
     resolved and whose resources are not created yet."""
 
@@ -77,7 +77,7 @@ class Plan:
 
 
 def plan_stack(template: dict, params: dict[str, Any] | None, region: str, account: str,
-               creatable: set[str]) -> Plan:
+               creatable: set[str]) -> ProvisioningPlan:
     """Plan ``template`` with ``params`` (template parameter -> value, over the defaults;
     ``CommaDelimitedList`` values may be given as text) for ``account`` in ``region``.
     ``creatable``: the resource types the executor creates. Raises ``ValueError`` on a
@@ -90,7 +90,7 @@ def plan_stack(template: dict, params: dict[str, Any] | None, region: str, accou
     stack = Stack(template, values, region, account)
     for name, expr in template.get("Conditions", {}).items():
         stack.conditions[name] = bool(stack.resolve(expr))
-    plan = Plan(stack)
+    plan = ProvisioningPlan(stack)
     for logical in stack.order():
         res = template["Resources"][logical]
         kind = res["Type"]

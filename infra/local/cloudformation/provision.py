@@ -1,16 +1,18 @@
 """Provision an AWS endpoint (moto, LocalStack) from ``infra/template.yaml`` (read by ``template.py``).
 
 The executor half of provisioning: ``plan.py`` decides, this creates. moto's CloudFormation
-silently drops bucket notifications, queue policies and more (``docs/local-cloud.md``), so this reads the template itself: parameters and conditions, ``Ref``, ``Fn::GetAtt``,
-``Fn::Sub``, ``Fn::Join``, ``Fn::Not``, ``Fn::Equals``, ``DependsOn``, and creates each
-resource from its own properties with boto3. Same names, visibility timeouts, redrive
-policies, CORS rules and notifications as a real deployment. Re-running against an endpoint
+silently drops bucket notifications, queue policies and more (``docs/local-cloud.md``), so the
+local cloud reads the template itself (``template.py`` resolves parameters, conditions and the
+intrinsic functions; ``plan.py`` orders the resources) and this creates each resource from its
+own properties with boto3. Same names, visibility timeouts, redrive policies, CORS rules and
+notifications as a real deployment. Re-running against an endpoint
 that already has the resources is harmless.
 
 Supported types: SQS queues and queue policies, S3 buckets (public access block, CORS,
 queue notifications) and bucket policies, SNS subscriptions, CloudWatch alarms, DynamoDB tables (GSIs, TTL), SNS topics, log groups, ECS clusters and
-task definitions, Cognito user pools and app clients. IAM roles get a synthetic ARN; an ECS service is played by the local task
-runner.
+task definitions, Cognito user pools and app clients. What the local cloud plays itself (IAM
+roles, the ECS service and its scaling, CloudFront, the network) gets a placeholder id shaped
+like AWS's (``plan.PLAYED_LOCALLY``).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.local.cloudformation.plan import CREATE, PLAY, Plan, plan_stack
+from infra.local.cloudformation.plan import CREATE, PLAY, ProvisioningPlan, plan_stack
 from infra.local.cloudformation.template import Stack, load_template
 
 #: CloudFormation CorsRule property -> S3 API CORSRule member.
@@ -95,14 +97,14 @@ class Provisioner:
         """The resource types of ``template`` this provisioner creates."""
         return {r["Type"] for r in template["Resources"].values() if self.handler(r["Type"])}
 
-    def plan(self, params: dict[str, Any] | None = None, template: dict | None = None) -> Plan:
+    def plan(self, params: dict[str, Any] | None = None, template: dict | None = None) -> ProvisioningPlan:
         """The plan for ``template`` (default ``infra/template.yaml``) in this endpoint's
         account (``sts:GetCallerIdentity``)."""
         template = template or load_template()
         account = self.client("sts").get_caller_identity()["Account"]
         return plan_stack(template, params, self.region, account, self.creatable(template))
 
-    def execute(self, plan: Plan) -> Stack:
+    def execute(self, plan: ProvisioningPlan) -> Stack:
         """Carry out ``plan`` step by step; returns its stack with every physical id and
         attribute. Raises ``NotImplementedError`` for a plan with unsupported steps (before
         creating anything), ``botocore`` errors from the endpoint."""

@@ -1,7 +1,7 @@
 """CloudWatch's part of logging, played locally: ship log lines to CloudWatch Logs on the
 emulator and extract embedded-metric-format (EMF) lines into CloudWatch metrics.
 
-* Lambda functions (each in its own process, ``runtime.py``): their output files (Powertools
+* Lambda functions (each in its own process, ``infra/local/awslambda/runtime.py``): their output files (Powertools
   log lines and EMF lines) are tailed into ``/aws/lambda/<app>-<stage>-<function>`` (the API:
   ``/aws/lambda/<app>-<stage>``), one log stream per function container
   (``YYYY/MM/DD/[$LATEST]<id>``), as Lambda names them.
@@ -68,7 +68,7 @@ class LogShipper(threading.Thread):
         self._halt = threading.Event()
         self.shipped = 0
         self.metrics_put = 0
-        # raw values seen, for percentile alarms (moto has no percentiles): key -> [(time, value)]
+        # raw values seen, for the alarm evaluator's percentile alarms: key -> [(time, value)]
         self._values: dict[tuple, list[tuple[datetime, float]]] = defaultdict(list)
 
     # --- sources ----------------------------------------------------------------------

@@ -161,7 +161,7 @@ def warm_up_clip(path: Path, seconds: float = 2.0) -> Path:
 
 def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True) -> dict:
     """One upload through a fresh local cloud with ``workers`` worker processes (its own
-    stage: moto servers in one process share state, docs/local-cloud.md).
+    stage: moto servers in one process share state, docs/measured-facts.md).
 
     ``warm`` measures the steady state of a running service: the worker tasks run and poll
     before the upload (minimum tasks = ``workers``), and a 2 s warm-up upload has gone through

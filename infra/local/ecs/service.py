@@ -42,10 +42,10 @@ IMAGE_ENVIRONMENT = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "V
 
 def image_environment() -> dict[str, str]:
     """The worker image's environment on this machine: ``IMAGE_ENVIRONMENT``, the checkout on
-    PYTHONPATH (the image installs it), and PATH with this Python's and ffmpeg's directories
-    (the image's ffmpeg; also named by ``VODPIPE_FFMPEG``/``VODPIPE_FFPROBE`` when this machine
-    has it under another name). Without ffmpeg, PATH has Python only and the worker fails at
-    start, as an image without it would."""
+    PYTHONPATH (the image installs it), PATH with this Python's and ffmpeg's directories, and
+    ``VODPIPE_FFMPEG``/``VODPIPE_FFPROBE`` naming this machine's binaries (the image's
+    ffmpeg, found as ``chalicelib.tools.ffmpeg.binaries`` finds it). Without ffmpeg neither is
+    set and the worker fails at start, as an image without it would."""
     env = {**IMAGE_ENVIRONMENT, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "HOME": "/tmp"}
     dirs = [str(Path(sys.executable).parent)]
     try:

@@ -4,9 +4,9 @@
   evaluates the condition and writes without a lock, so two racing ``UpdateItem`` calls can
   both pass the same condition (seen here: a task "completed first" three times out of two).
   Serialising DynamoDB requests restores the guarantee the job store relies on (docs/state.md).
-* ``iam.IamEnforcingApp`` (optional): every call of a function or worker checked against its
+* ``infra.local.iam.enforcement.IamEnforcingApp`` (optional): every call of a function or worker checked against its
   role.
-* ``metric_percentiles``: ``pNN`` statistics in ``GetMetricData`` (moto has none).
+* ``infra.local.cloudwatch.percentiles``: ``pNN`` statistics in ``GetMetricData`` (moto has none).
 * ``dynamodb_transactions``: one rollback snapshot per table per transaction (moto takes one
   per action, each a deep copy of the whole table).
 """
@@ -16,7 +16,7 @@ import threading
 from typing import Any, Callable
 
 from infra.local.emulator import dynamodb_transactions
-from infra.local.cloudwatch import percentiles as metric_percentiles
+from infra.local.cloudwatch import percentiles
 from infra.local.iam.enforcement import IamEnforcingApp
 
 
@@ -43,7 +43,7 @@ class EmulatorServer:
         from moto.server import ThreadedMotoServer
         from werkzeug.serving import make_server
 
-        metric_percentiles.install()
+        percentiles.install()
         dynamodb_transactions.install()
         app: Callable = AtomicItemWrites(DomainDispatcherApplication(create_backend_app))
         self.iam = IamEnforcingApp(app, [], region, "123456789012") if enforce_iam else None

@@ -11,7 +11,7 @@ reference, "Browser-based uploads using POST", "Creating a POST policy"):
   ``["content-length-range", min, max]`` on the file's size; every form field except
   ``x-amz-signature``, ``file`` and ``policy`` (and ``x-ignore-*``) must be named by a
   condition;
-* the signer may ``s3:PutObject`` the key (checked by ``iam.IamEnforcingApp``).
+* the signer may ``s3:PutObject`` the key (checked by ``enforcement.IamEnforcingApp``).
 
 ``check`` returns the refusal message, or None when S3 would accept the form.
 """
