@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools import Logger
-from chalice import (BadRequestError, Chalice, CognitoUserPoolAuthorizer, ConflictError, IAMAuthorizer, NotFoundError,
-                     Rate, Response)
+from chalice import (BadRequestError, Chalice, ChaliceViewError, CognitoUserPoolAuthorizer, ConflictError,
+                     IAMAuthorizer, NotFoundError, Rate, Response)
 
 from chalicelib.config import Settings
-from chalicelib.domain.backoff import exponential_backoff
+from chalicelib.domain import job_settings
 from chalicelib.services import failures, ingest, operations, query, submit, uploads, webhooks
 from chalicelib.services.context import Context
 
@@ -38,9 +38,33 @@ READ_AUTH = IAM if _SETTINGS.api_read_auth else None
 CONSOLE_API = "/console/api"
 CONSOLE_USER_POOL_PLACEHOLDER = "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_VodpipeConsoleUsers"
 CONSOLE_USERS = CognitoUserPoolAuthorizer("ConsoleUsers", provider_arns=[CONSOLE_USER_POOL_PLACEHOLDER])
-#: A failed webhook delivery comes back after 10 s x 2^(count-1), at most 15 minutes (s).
-WEBHOOK_BACKOFF_BASE_SECONDS = 10
-WEBHOOK_BACKOFF_CAP_SECONDS = 900
+#: Largest request body the HTTP API reads (bytes): 64 KiB, ``job_settings.MAX_DOCUMENT_BYTES``
+#: (a settings document is far smaller: at most 8 rungs, 4 KiB of metadata). Larger bodies get
+#: 413 before anything parses them (API Gateway itself would pass up to 10 MB to the function).
+MAX_BODY_BYTES = job_settings.MAX_DOCUMENT_BYTES
+
+
+class RequestEntityTooLargeError(ChaliceViewError):
+    """413: a request body over ``MAX_BODY_BYTES`` (JSON ``{"Code", "Message"}`` like every error)."""
+
+    STATUS_CODE = 413
+
+
+def request_json():
+    """The current request's JSON body, read within bounds, for every route that reads one:
+    over ``MAX_BODY_BYTES`` -> 413 before any parse; then ``job_settings.load_json`` (nesting at
+    most ``job_settings.MAX_DEPTH``, linear time) -> 400 naming the field. ``None`` when the
+    body is not ``application/json`` (as Chalice's ``json_body``)."""
+    request = app.current_request
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestEntityTooLargeError(f"body: {len(raw)} bytes; the API reads at most {MAX_BODY_BYTES} bytes")
+    if not (request.headers.get("content-type") or "").startswith("application/json"):
+        return None
+    try:
+        return job_settings.load_json(raw, "body")
+    except job_settings.InvalidSettings as e:
+        raise BadRequestError(e.message) from None
 
 
 def api_route(path: str, methods: list[str], authorizer, cors: bool = False):
@@ -117,21 +141,21 @@ def _each_dead_letter(event, handle, what: str) -> None:
 
 @app.on_sqs_message(queue=_SETTINGS.webhooks_queue, batch_size=1, name="webhooks")
 def on_webhook(event):
-    """Job events (SNS -> webhooks queue) POSTed, signed, to the webhook targets. A failed
-    target backs the message off (visibility 10 s x 2^(n-1), 15 min at most) and fails the
-    invocation so SQS retries it; the redrive policy ends in the webhooks DLQ."""
+    """Job events (SNS -> webhooks queue) POSTed, signed, to the webhook targets, each target
+    on its own (``services/webhooks.py``). When a target failed (after every other one was
+    tried), the message is held back for ``retry_after`` (10 s x 2^(n-1), 15 min at most;
+    n = that target's recorded attempts) and the invocation fails so SQS retries it; the
+    redrive policy ends in the webhooks DLQ. URLs in the log lines are redacted."""
     for record in event:
         raw = record.to_dict()
         try:
             result = webhooks.deliver(ctx(), raw["messageId"], record.body)
             if any(result.values()):  # nothing to log when no target is configured
                 logger.info("webhook delivered", extra={k: v for k, v in result.items() if v})
-        except webhooks.DeliveryFailed:
-            count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
+        except webhooks.DeliveryFailed as failed:
+            logger.warning("webhook delivery failed", extra={"failed": failed.failed, "retry_after": failed.retry_after})
             try:
-                ctx().queues.change_visibility(ctx().settings.webhooks_queue, raw["receiptHandle"],
-                                               exponential_backoff(count, WEBHOOK_BACKOFF_BASE_SECONDS,
-                                                                   WEBHOOK_BACKOFF_CAP_SECONDS))
+                ctx().queues.change_visibility(ctx().settings.webhooks_queue, raw["receiptHandle"], failed.retry_after)
             except Exception:  # noqa: BLE001 - the queue's own visibility timeout applies then
                 logger.exception("could not back the webhook message off")
             raise
@@ -168,12 +192,11 @@ def create_job():
     (README: job settings) -> 202 with ``job_id``; 400 naming the invalid field; an
     ``Idempotency-Key`` header returns the first response to a retry (422 if its body differs)."""
     request = app.current_request
-    try:
-        body = request.json_body
-    except BadRequestError:
-        raise BadRequestError("body: not JSON")
+    body = request_json()
     try:
         accepted = submit.idempotent_submit(ctx(), body, request.headers.get("idempotency-key"))
+    except submit.FolderInUse as e:  # 400 with the job failure's code: OUTPUT_PREFIX_IN_USE
+        return Response({"Code": e.code, "Message": str(e)}, status_code=400)
     except submit.BadRequest as e:
         raise BadRequestError(str(e))
     except submit.KeyReused as e:
@@ -186,7 +209,9 @@ def create_upload():
     """A presigned POST for a direct upload: ``{"filename", "content_type", ...settings}`` ->
     ``{"url", "fields", "key", "expires_at", "max_bytes"}``; 400 naming the invalid field."""
     try:
-        return uploads.presigned_upload(ctx(), app.current_request.json_body)
+        return uploads.presigned_upload(ctx(), request_json())
+    except submit.FolderInUse as e:
+        return Response({"Code": e.code, "Message": str(e)}, status_code=400)
     except submit.BadRequest as e:
         raise BadRequestError(str(e))
 

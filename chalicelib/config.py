@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .domain.chunks import MAX_CHUNK_SECONDS, MIN_CHUNK_SECONDS
+from .domain.work import DEFAULT_MAX_JOB_VCPU_SECONDS
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -98,7 +99,11 @@ class Settings:
     max_bytes: int = 20 * 1024**3
     max_duration: float = 6 * 3600.0
     max_pixels: int = 7680 * 4320
-    #: webhooks: deployment-wide targets, HMAC secret, POST timeout (s), private targets allowed
+    #: the most work one job may ask for, estimated at ingest (vCPU-seconds,
+    #: ``chalicelib.domain.work``; template parameter ``MaxJobVcpuSeconds``)
+    max_job_vcpu_seconds: float = DEFAULT_MAX_JOB_VCPU_SECONDS
+    #: webhooks: deployment-wide targets, HMAC secret (plain or ``whsec_<base64>``; set for the
+    #: webhooks function only), whole POST deadline (s), private targets (and plain http) allowed
     webhooks_queue: str = ""
     #: every alarm of the stack is named ``<alarm_prefix><what>`` (GET /alarms lists them)
     alarm_prefix: str = ""
@@ -179,8 +184,9 @@ class Settings:
             max_bytes=int(env.get("VODPIPE_MAX_BYTES", cls.max_bytes)),
             max_duration=float(env.get("VODPIPE_MAX_DURATION", cls.max_duration)),
             max_pixels=int(env.get("VODPIPE_MAX_PIXELS", cls.max_pixels)),
+            max_job_vcpu_seconds=float(env.get("VODPIPE_MAX_JOB_VCPU_SECONDS") or cls.max_job_vcpu_seconds),
             webhooks_queue=get("VODPIPE_WEBHOOKS_QUEUE"),
-            webhook_urls=tuple(u for u in env.get("VODPIPE_WEBHOOK_URLS", "").split(",") if u.strip()),
+            webhook_urls=tuple(u.strip() for u in env.get("VODPIPE_WEBHOOK_URLS", "").split(",") if u.strip()),
             webhook_secret=env.get("VODPIPE_WEBHOOK_SECRET", ""),
             alarm_prefix=get("VODPIPE_ALARM_PREFIX"),
             webhook_timeout=float(env.get("VODPIPE_WEBHOOK_TIMEOUT", cls.webhook_timeout)),

@@ -10,7 +10,8 @@ the same roles the local cloud enforces — and ``bind_function_roles`` points e
 function at its role and removes ``DefaultRole``. ``bind_console_authorizer`` points the console routes' Cognito authorizer at the template's
 user pool. ``apply_function_metadata`` then gives every
 function the environment in ``Metadata.VodpipeFunctions.Environment`` (resource names by
-reference) and the scanner suppressions in ``Metadata.VodpipeFunctions.ScannerSuppressions``
+reference), one function alone what ``Metadata.VodpipeFunctions.FunctionEnvironment`` names for
+it (the webhook signing key: the webhooks function), and the scanner suppressions in ``Metadata.VodpipeFunctions.ScannerSuppressions``
 (each with its reason) to the resources Chalice generates. Writes ``OUT_DIR/sam.yaml`` and the
 deployment package ``OUT_DIR/deployment.zip``; ``ensure_package`` rebuilds them only when a
 file they are built from changed (the local cloud runs the functions from this package).
@@ -60,16 +61,24 @@ def bind_function_roles(template: dict) -> dict:
 
 def apply_function_metadata(template: dict) -> dict:
     """Merge ``Metadata.VodpipeFunctions.Environment`` into every ``AWS::Serverless::Function``'s
-    ``Environment.Variables`` (the template's own values win over Chalice's config.json) and copy
+    ``Environment.Variables`` (the template's own values win over Chalice's config.json), then
+    ``Metadata.VodpipeFunctions.FunctionEnvironment[<function name>]`` into that function's
+    only (secrets such as the webhook signing key: no other function gets them, and a name
+    set there is removed from every other function), and copy
     ``Metadata.VodpipeFunctions.ScannerSuppressions[<type>]`` into ``Metadata.checkov.skip`` of
     each generated resource of that type. Returns the template (changed in place)."""
     spec = (template.get("Metadata") or {}).get("VodpipeFunctions") or {}
     environment = spec.get("Environment") or {}
+    own = spec.get("FunctionEnvironment") or {}
+    restricted = {name for variables in own.values() for name in variables}
     suppressions = spec.get("ScannerSuppressions") or {}
-    for res in template["Resources"].values():
+    for logical, res in template["Resources"].items():
         if res.get("Type") == "AWS::Serverless::Function":
             variables = res["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
             variables.update(environment)
+            for name in restricted:
+                variables.pop(name, None)
+            variables.update(own.get(function_name(logical)) or {})
         if res.get("Type") in suppressions:
             skip = res.setdefault("Metadata", {}).setdefault("checkov", {}).setdefault("skip", [])
             skip.extend(s for s in suppressions[res["Type"]] if s not in skip)

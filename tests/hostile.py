@@ -111,3 +111,56 @@ def crafted_files(listener_url: str, fifo: Path, workdir: Path) -> dict[str, byt
                    check=True)
     return {"evil.m3u8": playlist, "playlist-as-video.mp4": playlist, "local-file.m3u8": local, "manifest.mpd": dash,
             "script.ffconcat": concat, "session.sdp": sdp, "still-image.mp4": image.read_bytes()}
+
+
+# --- huge work from small files (issue 22) -------------------------------------------------
+def huge_still(path: Path, width: int, height: int) -> Path:
+    """A valid one-frame MJPEG AVI of ``width`` x ``height`` grey pixels in about
+    width x height / 256 bytes (16000 x 16000: 1 MB), built without encoding a picture: a
+    baseline grey JPEG whose Huffman tables hold one symbol each (DC difference 0, end of
+    block), so every 8x8 block is the two bits ``00``, in an AVI written here (FFmpeg's
+    muxers refuse sizes its own limit refuses). Decoding it allocates the whole picture
+    (16000 x 16000: 256 MB); FFmpeg's ``av_image_check_size`` refuses sides past ~16,000."""
+    import struct
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return b"\xff" + bytes([marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+    def chunk(fourcc: bytes, payload: bytes) -> bytes:
+        return fourcc + struct.pack("<I", len(payload)) + payload + b"\x00" * (len(payload) % 2)
+
+    def riff_list(kind: bytes, fourcc: bytes, payload: bytes) -> bytes:
+        return kind + struct.pack("<I", len(payload) + 4) + fourcc + payload
+
+    blocks = -(-width // 8) * -(-height // 8)
+    jpeg = (b"\xff\xd8" + segment(0xDB, b"\x00" + b"\x01" * 64)
+            + segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+            + segment(0xC4, b"\x00\x01" + b"\x00" * 15 + b"\x00") + segment(0xC4, b"\x10\x01" + b"\x00" * 15 + b"\x00")
+            + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00") + b"\x00" * -(-2 * blocks // 8) + b"\xff\xd9")
+    avih = struct.pack("<10I4I", 1_000_000, 0, 0, 0x10, 1, 0, 1, len(jpeg), width, height, 0, 0, 0, 0)
+    strh = struct.pack("<4s4sI2H8I4h", b"vids", b"MJPG", 0, 0, 0, 0, 1, 1, 0, 1, len(jpeg), 0xFFFFFFFF, 0,
+                       0, 0, min(width, 32767), min(height, 32767))
+    strf = struct.pack("<IiiHH4sIiiII", 40, width, height, 1, 24, b"MJPG", (width * height * 3) % 2**32, 0, 0, 0, 0)
+    header = riff_list(b"LIST", b"hdrl", chunk(b"avih", avih)
+                       + riff_list(b"LIST", b"strl", chunk(b"strh", strh) + chunk(b"strf", strf)))
+    movi = riff_list(b"LIST", b"movi", chunk(b"00dc", jpeg))
+    index = chunk(b"idx1", struct.pack("<4sIII", b"00dc", 0x10, 4, len(jpeg)))
+    path.write_bytes(riff_list(b"RIFF", b"AVI ", header + movi + index))
+    return path
+
+
+def size_change_clip(path: Path, first: str = "320x240", then: str = "640x480", seconds: float = 2.0) -> Path:
+    """An MPEG-TS file whose H.264 video changes picture size mid-stream: ``seconds`` of
+    ``first`` then ``seconds`` of ``then`` (two encodes joined byte for byte; the second's
+    timestamps follow the first's). Probes as ``first``, like any such file."""
+    parts = []
+    for i, size in enumerate((first, then)):
+        part = path.with_name(f"{path.stem}-{i}.ts")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size={size}:rate=30:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-g", "30", "-output_ts_offset", str(i * seconds), "-f", "mpegts", str(part)], check=True)
+        parts.append(part)
+    path.write_bytes(b"".join(p.read_bytes() for p in parts))
+    for p in parts:
+        p.unlink()
+    return path

@@ -24,7 +24,9 @@ from botocore.exceptions import ClientError
 from .table import DynamoTable, conditional_failed, now_iso
 
 PREFIX = "CKPT#"
-#: DynamoDB's limit of actions per TransactWriteItems (one is the task's count update).
+#: DynamoDB's limit of actions per TransactWriteItems (one is the task's count update; DynamoDB
+#: developer guide, "Service, account, and table quotas in Amazon DynamoDB"). The job store's
+#: ``create_job`` splits by it too.
 MAX_TRANSACTION_ITEMS = 100
 TIMING_FIELDS = ("start", "last_frame", "end")
 

@@ -21,56 +21,97 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
 from chalicelib.domain import jobs
 
-from .checkpoints import PREFIX as CHECKPOINT_PREFIX, group
-from .table import DynamoTable, conditional_failed, now_iso, seconds_since  # noqa: F401 - now_iso/seconds_since are part of this API
+from .checkpoints import MAX_TRANSACTION_ITEMS, PREFIX as CHECKPOINT_PREFIX, group
+from .task_items import JOB_SK, TaskItems, job_key
+from .table import conditional_failed, now_iso
 
-JOB_SK = "JOB"
 STATUS_INDEX = "by-status"
 
 
-def _pk(job_id: str) -> str:
-    return f"JOB#{job_id}"
-
-
-class JobStore(DynamoTable):
-    """DynamoDB adapter for jobs and their tasks."""
+class JobStore(TaskItems):
+    """DynamoDB adapter for jobs and their tasks (the task items' writes: ``TaskItems``)."""
 
     # --- writes ----------------------------------------------------------------------
     def create_job(self, job: dict, tasks: Iterable[dict]) -> bool:
-        """Create the job item and one item per task in one transaction, unless the job
-        exists. ``job`` needs ``job_id``; tasks need ``name``. Returns False for a duplicate."""
+        """Create the job item and one item per task, unless the job exists. ``job`` needs
+        ``job_id``; tasks need ``name``. Returns False for a duplicate.
+
+        Any number of tasks fits (DynamoDB takes at most ``MAX_TRANSACTION_ITEMS`` actions per
+        ``TransactWriteItems``): the job item and the first 99 tasks are one transaction whose
+        job ``Put`` is conditional on ``attribute_not_exists(pk)``, so the job is created once,
+        atomically with its first tasks; the other tasks follow in transactions of up to 100,
+        each ``Put`` conditional on the task item not existing. When the job exists already (a
+        redelivered ingest, perhaps after a crash between two batches) and has not fanned out,
+        the task items its ``tasks`` names that are still missing are written the same way, and
+        no existing one is touched (a worker may hold it). So when this returns, every task
+        item of the job exists and the fan-out may follow."""
         ts = now_iso()
         job_id = job["job_id"]
         tasks = list(tasks)
-        job_item = {**job, "pk": _pk(job_id), "sk": JOB_SK, "created_at": job.get("created_at", ts), "updated_at": ts,
+        job_item = {**job, "pk": job_key(job_id), "sk": JOB_SK, "created_at": job.get("created_at", ts), "updated_at": ts,
                     "tasks": [t["name"] for t in tasks]}
+        first = MAX_TRANSACTION_ITEMS - 1
         items = [{"Put": {"TableName": self.table_name, "Item": self._item(job_item),
                           "ConditionExpression": "attribute_not_exists(pk)"}}]
-        for t in tasks:
-            items.append({"Put": {"TableName": self.table_name, "Item": self._item(
-                {"status": jobs.QUEUED, "progress": 0, "attempts": 0, **t, "pk": _pk(job_id),
-                 "sk": f"TASK#{t['name']}",
-                 "job_id": job_id, "updated_at": ts})}})
+        items += [{"Put": {"TableName": self.table_name, "Item": self._task_item(job_id, t, ts)}} for t in tasks[:first]]
         try:
             self._ddb.transact_write_items(TransactItems=items)
-            return True
         except ClientError as e:
-            if conditional_failed(e):
-                return False
-            raise
+            if not conditional_failed(e):
+                raise
+            stored = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
+                                        ConsistentRead=True).get("Item")
+            if stored is None:  # canceled for another reason than an existing job
+                raise
+            stored = self._plain(stored)
+            if not stored.get("fanned_out"):
+                names = set(stored.get("tasks") or [])
+                self._create_missing_tasks(job_id, [t for t in tasks if t["name"] in names], ts)
+            return False
+        if tasks[first:]:
+            self._create_missing_tasks(job_id, tasks[first:], ts, existing=set())
+        return True
+
+    def _task_item(self, job_id: str, task: dict, ts: str) -> dict:
+        return self._item({"status": jobs.QUEUED, "progress": 0, "attempts": 0, **task, "pk": job_key(job_id),
+                           "sk": f"TASK#{task['name']}", "job_id": job_id, "updated_at": ts})
+
+    def _create_missing_tasks(self, job_id: str, tasks: list[dict], ts: str, existing: set[str] | None = None,
+                              attempts: int = 5) -> None:
+        """Write the items of ``tasks`` that do not exist yet, in transactions of up to
+        ``MAX_TRANSACTION_ITEMS`` conditional ``Put``s (create if absent). ``existing``: task
+        names known to exist (None: read them). A transaction canceled by a concurrent writer
+        of the same items is retried after reading again."""
+        for _ in range(attempts):
+            if existing is None:
+                existing = {i["sk"][len("TASK#"):] for i in self._query(
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :t)", ProjectionExpression="sk",
+                    ExpressionAttributeValues={":pk": {"S": job_key(job_id)}, ":t": {"S": "TASK#"}}, ConsistentRead=True)}
+            missing = [t for t in tasks if t["name"] not in existing]
+            try:
+                for start in range(0, len(missing), MAX_TRANSACTION_ITEMS):
+                    self._ddb.transact_write_items(TransactItems=[
+                        {"Put": {"TableName": self.table_name, "Item": self._task_item(job_id, t, ts),
+                                 "ConditionExpression": "attribute_not_exists(pk)"}}
+                        for t in missing[start:start + MAX_TRANSACTION_ITEMS]])
+                return
+            except ClientError as e:
+                if not conditional_failed(e):
+                    raise
+                existing = None  # another writer made some of them: read again
+        raise RuntimeError(f"the task items of job {job_id} kept changing while being created")
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         """Set plain attributes on the job item (no status change)."""
         fields["updated_at"] = now_iso()
         names = {f"#{k}": k for k in fields}
-        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
                               UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
                               ExpressionAttributeNames=names,
                               ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
@@ -78,7 +119,7 @@ class JobStore(DynamoTable):
     def set_once(self, job_id: str, field: str, value: Any) -> bool:
         """Set a job attribute only if it is not set yet; True for the call that set it."""
         try:
-            self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+            self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
                                   UpdateExpression="SET #f = :v", ConditionExpression="attribute_exists(pk) AND "
                                                                                       "attribute_not_exists(#f)",
                                   ExpressionAttributeNames={"#f": field},
@@ -99,150 +140,10 @@ class JobStore(DynamoTable):
         values.update({f":a{i}": s for i, s in enumerate(allowed)})
         cond = "#job_status IN (" + ", ".join(f":a{i}" for i in range(len(allowed))) + ")" if allowed else "attribute_not_exists(pk)"
         try:
-            self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+            self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
                                   UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
                                   ConditionExpression=f"attribute_exists(pk) AND {cond}",
                                   ExpressionAttributeNames=names, ExpressionAttributeValues=self._vals(values))
-            return True
-        except ClientError as e:
-            if conditional_failed(e):
-                return False
-            raise
-
-    def start_task(self, job_id: str, name: str, owner: str = "worker", lease_seconds: int = 120,
-                   now: float | None = None) -> tuple[str, dict | None]:
-        """Take the task's lease (a conditional write) and count the attempt.
-
-        Returns ``("acquired", item)``; ``("done", None)`` when the task is already terminal (a
-        duplicate delivery: nothing to do); ``("leased", None)`` when another worker holds an
-        unexpired lease (two deliveries of one message at once). ``owner`` identifies the
-        worker; the lease lasts ``lease_seconds`` and is renewed by ``renew_lease``."""
-        now = time.time() if now is None else now
-        try:
-            res = self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET #s = :p, updated_at = :t, started_at = if_not_exists(started_at, :t), "
-                                 "lease_owner = :o, lease_until = :u ADD attempts :one",
-                ConditionExpression="attribute_exists(pk) AND (#s = :q OR (#s = :p AND (attribute_not_exists(lease_until)"
-                                    " OR lease_until < :now OR lease_owner = :o)))",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":p": jobs.PROCESSING, ":q": jobs.QUEUED, ":t": now_iso(), ":one": 1,
-                                                      ":o": owner, ":u": now + lease_seconds, ":now": now}),
-                ReturnValues="ALL_NEW")
-            return "acquired", self._plain(res["Attributes"])
-        except ClientError as e:
-            if not conditional_failed(e):
-                raise
-        got = self.get_task(job_id, name)
-        if got is None or got.get("status") in jobs.TERMINAL:
-            return "done", None
-        return "leased", None
-
-    def get_task(self, job_id: str, name: str) -> dict | None:
-        """One task item, or None."""
-        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                                 ConsistentRead=True)
-        return self._plain(res["Item"]) if "Item" in res else None
-
-    def renew_lease(self, job_id: str, name: str, owner: str, lease_seconds: int, now: float | None = None) -> bool:
-        """Extend ``owner``'s lease; False when the lease was lost (or the task ended)."""
-        now = time.time() if now is None else now
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET lease_until = :u", ConditionExpression="lease_owner = :o AND #s = :p",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":u": now + lease_seconds, ":o": owner, ":p": jobs.PROCESSING}))
-            return True
-        except ClientError as e:
-            if conditional_failed(e):
-                return False
-            raise
-
-    def release_lease(self, job_id: str, name: str, owner: str) -> None:
-        """Give the lease up at once (graceful stop), so another worker can resume the task."""
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET lease_until = :z", ConditionExpression="lease_owner = :o",
-                ExpressionAttributeValues=self._vals({":z": 0, ":o": owner}))
-        except ClientError as e:
-            if not conditional_failed(e):
-                raise
-
-    def update_task(self, job_id: str, name: str, **fields: Any) -> None:
-        """Set plain attributes on a task item."""
-        names = {f"#{k}": k for k in fields}
-        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                              UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
-                              ExpressionAttributeNames=names,
-                              ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
-
-    def set_task_progress(self, job_id: str, name: str, progress: float) -> bool:
-        """Raise a processing task's progress (percent); never lowers it. Returns False when
-        the write was refused (lower value, or task no longer processing)."""
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET progress = :v, updated_at = :t",
-                ConditionExpression="#s = :p AND (attribute_not_exists(progress) OR progress < :v)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._vals({":v": round(progress, 1), ":t": now_iso(), ":p": jobs.PROCESSING}))
-            return True
-        except ClientError as e:
-            if conditional_failed(e):
-                return False
-            raise
-
-    def complete_task(self, job_id: str, name: str, stats: dict) -> tuple[bool, dict]:
-        """Record a finished task (``stats``: measured output fields) and add it to the job's
-        ``done`` set. Returns (this call finished it, the job item after the update)."""
-        first = True
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET #s = :c, progress = :h, updated_at = :t, completed_at = :t" +
-                                 "".join(f", #f_{k} = :f_{k}" for k in stats),
-                ConditionExpression="attribute_exists(pk) AND #s <> :c",
-                ExpressionAttributeNames={"#s": "status", **{f"#f_{k}": k for k in stats}},
-                ExpressionAttributeValues=self._vals({":c": jobs.COMPLETE, ":h": 100, ":t": now_iso(),
-                                                      **{f":f_{k}": v for k, v in stats.items()}}))
-        except ClientError as e:
-            if not conditional_failed(e):
-                raise
-            first = False
-        res = self._ddb.update_item(
-            TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
-            UpdateExpression="ADD done :n SET updated_at = :t",
-            ExpressionAttributeValues={":n": {"SS": [name]}, ":t": {"S": now_iso()}},
-            ReturnValues="ALL_NEW")
-        return first, self._plain(res["Attributes"])
-
-    def fail_task(self, job_id: str, name: str, error: dict) -> bool:
-        """Mark a task ``failed`` with ``error`` {code, message}. False if already terminal."""
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET #s = :f, #e = :e, updated_at = :t",
-                ConditionExpression="attribute_exists(pk) AND #s IN (:q, :p)",
-                ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                ExpressionAttributeValues=self._vals({":f": jobs.FAILED, ":e": error, ":t": now_iso(),
-                                                      ":q": jobs.QUEUED, ":p": jobs.PROCESSING}))
-            return True
-        except ClientError as e:
-            if conditional_failed(e):
-                return False
-            raise
-
-    def reopen_task(self, job_id: str, name: str) -> bool:
-        """An operator's retry: a ``failed`` task goes back to ``queued`` (its segment
-        checkpoints are kept, so it resumes). False unless the task was failed."""
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET #s = :q, lease_until = :z, updated_at = :t REMOVE #e",
-                ConditionExpression="#s = :f", ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                ExpressionAttributeValues=self._vals({":q": jobs.QUEUED, ":f": jobs.FAILED, ":z": 0, ":t": now_iso()}))
             return True
         except ClientError as e:
             if conditional_failed(e):
@@ -253,7 +154,7 @@ class JobStore(DynamoTable):
         """An operator's retry: a ``failed`` job goes back to ``processing``, error cleared."""
         try:
             self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+                TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
                 UpdateExpression="SET job_status = :p, updated_at = :t REMOVE #e, completed_at",
                 ConditionExpression="job_status = :f", ExpressionAttributeNames={"#e": "error"},
                 ExpressionAttributeValues=self._vals({":p": jobs.PROCESSING, ":f": jobs.FAILED, ":t": now_iso()}))
@@ -263,17 +164,9 @@ class JobStore(DynamoTable):
                 return False
             raise
 
-    def task_states(self, job_id: str) -> list[dict]:
-        """``[{"name", "status", "updated_at"}]`` of the job's tasks: one Query projected to
-        those fields (none of the checkpoints), for pollers that only need the states."""
-        items = self._query(KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
-                            ExpressionAttributeValues={":pk": {"S": _pk(job_id)}, ":t": {"S": "TASK#"}},
-                            ProjectionExpression="sk, #s, updated_at", ExpressionAttributeNames={"#s": "status"})
-        return [{"name": i["sk"][5:], "status": i.get("status"), "updated_at": i.get("updated_at")} for i in items]
-
     def get_job_field(self, job_id: str, field: str) -> Any:
         """One top-level field of the job item (one GetItem, projected), or None."""
-        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+        res = self._ddb.get_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
                                  ProjectionExpression="#f", ExpressionAttributeNames={"#f": field}, ConsistentRead=True)
         item = res.get("Item")
         return self._plain(item).get(field) if item else None
@@ -286,7 +179,7 @@ class JobStore(DynamoTable):
         """Delete a job item that holds no tasks (a failure recorded at ingest), so a redriven
         upload event can create the real job. Jobs with tasks are left alone."""
         try:
-            self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": _pk(job_id), "sk": JOB_SK}),
+            self._ddb.delete_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
                                   ConditionExpression="attribute_not_exists(tasks) OR size(tasks) = :zero",
                                   ExpressionAttributeValues=self._vals({":zero": 0}))
         except ClientError as e:
@@ -300,7 +193,7 @@ class JobStore(DynamoTable):
         whole partition), each chunk task also gets ``segs``, its checkpoints by rendition
         (``chalicelib.aws.checkpoints.group``); without, the Query skips them."""
         key = "pk = :pk" if checkpoints else "pk = :pk AND sk >= :j"
-        values = {":pk": {"S": _pk(job_id)}, **({} if checkpoints else {":j": {"S": JOB_SK}})}
+        values = {":pk": {"S": job_key(job_id)}, **({} if checkpoints else {":j": {"S": JOB_SK}})}
         items = self._query(KeyConditionExpression=key, ExpressionAttributeValues=values, ConsistentRead=True)
         job = next((i for i in items if i["sk"] == JOB_SK), None)
         if job is None:

@@ -1,7 +1,8 @@
 """The one backoff policy of the service: exponential, doubling from a base, with a cap.
 
 Used for the worker's redelivery visibility (5 s x 2^(receives-1), at most 300 s), the
-webhook deliveries' visibility (10 s x 2^(count-1), at most 900 s) and the chunk uploader's
+webhook deliveries' visibility (10 s x 2^(attempts-1), at most 900 s, from a target's recorded
+attempts: ``services/webhooks.py``) and the chunk uploader's
 last retries (0.5, 1, 2 s sleeps).
 """
 from __future__ import annotations

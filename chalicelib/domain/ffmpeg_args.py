@@ -13,6 +13,7 @@ and logging flags.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping, Sequence
 
 from .confinement import input_options
@@ -72,10 +73,14 @@ def read_limit(seconds: float) -> float:
     return round(seconds * (1 + READ_MARGIN_FRACTION) + READ_MARGIN_SECONDS, 3)
 
 
-def confined_input(url: str, seek: float = 0.0, limit: float | None = None) -> list[str]:
+def confined_input(url: str, seek: float = 0.0, limit: float | None = None, max_pixels: int | None = None) -> list[str]:
     """``-i url`` with the input's confinement (protocol and demuxer allow-lists, see
-    ``chalicelib.domain.confinement``), an optional seek (s) and read cap (s)."""
+    ``chalicelib.domain.confinement``), an optional seek (s) and read cap (s), and an optional
+    cap on the pixels of a decoded picture (the decoders' ``max_pixels``: a larger frame is
+    refused before it is allocated, "Picture size WxH exceeds specified max pixel count")."""
     args = input_options(url)
+    if max_pixels:
+        args += ["-max_pixels", str(int(max_pixels))]
     if seek > 0:
         args += ["-ss", f"{seek:.6f}"]
     if limit:
@@ -93,6 +98,39 @@ def _hls_output(out_dir: str, segment_seconds: int = SEGMENT_SECONDS) -> list[st
         "-hls_segment_filename", f"{out_dir}/{SEGMENT_PATTERN}",
         f"{out_dir}/{PLAYLIST_NAME}",
     ]
+
+
+#: The code a chunk run fails with when a decoded frame is not the probed size.
+FRAME_SIZE_CHANGED = "FRAME_SIZE_CHANGED"
+
+
+def frame_size_of(probe: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The size of the frames the chunk's filter graph receives, from the job's ``probe``
+    (``MediaInfo.to_dict``): the coded width x height, swapped for a 90/270 degree rotation
+    (ffmpeg's autorotate runs before the graph; the sample aspect ratio is left to ``scale``).
+    None when the probe has no size."""
+    width, height = int(probe.get("width") or 0), int(probe.get("height") or 0)
+    if not width or not height:
+        return None
+    return (height, width) if int(probe.get("rotation") or 0) in (90, 270) else (width, height)
+
+
+def frame_size_guard(width: int, height: int) -> str:
+    """A filter that passes frames of exactly ``width`` x ``height`` unchanged and fails the
+    run on any other size: ``crop`` to the input's own size, whose width is evaluated (at the
+    graph's configuration: the first frame, and again whenever ffmpeg reconfigures the graph
+    for a frame of another size) as ``-iw`` unless the input is the expected size. ffmpeg 5.1
+    then exits 1 at that frame with "Invalid too big or non positive size for width '-<new
+    width>' or height '<new height>'" and "Error reinitializing filters!" (measured on two
+    H.264 streams of 320x240 and 640x480 joined as MPEG-TS: the scale filters alone reinit
+    silently and go on encoding the new size). ``frame_size_change`` reads the new size back."""
+    return f"crop=w='if(eq(iw\\,{width})*eq(ih\\,{height})\\,iw\\,-iw)':h=ih:x=0:y=0:exact=1"
+
+
+def frame_size_change(log: str) -> tuple[int, int] | None:
+    """The size of the frame ``frame_size_guard`` refused, from a run's error lines, or None."""
+    m = re.search(r"Invalid too big or non positive size for width '-(\d+)' or height '(\d+)'", log)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def video_filter(r: VideoRendition) -> str:
@@ -206,7 +244,8 @@ def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS) ->
 def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition], start: float, end: float,
                last: bool, preset: str = "veryfast", threads: int = 0,
                rate_control: str = "crf", tiles: "TileRun | None" = None,
-               quality_metrics: Sequence[str] = ("psnr",), frame_rate: float = 30.0, poster: PosterRun | None = None) -> list[str]:
+               quality_metrics: Sequence[str] = ("psnr",), frame_rate: float = 30.0, poster: PosterRun | None = None,
+               frame_size: tuple[int, int] | None = None, max_pixels: int | None = None) -> list[str]:
     """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
     and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
     per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
@@ -234,12 +273,16 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     rendition (0 = x264's choice). ``quality_metrics``: what each encoder computes of its output
     against its input, ``psnr`` and/or ``ssim`` (read with
     ``chalicelib.tools.ffmpeg.encoder_quality``; see ``job_settings.QUALITY_METRICS``).
+    ``frame_size``: the probed size of the frames the graph receives (``frame_size_of``): any
+    other size fails the run (``frame_size_guard``; the worker fails the task
+    ``FRAME_SIZE_CHANGED``). ``max_pixels``: the decoders' cap on a picture (``confined_input``).
     """
     tail = 0.0 if last else lookahead_tail(frame_rate)
     start = round(start - preroll(start, frame_rate), 6)
     length = end - start
     branches = len(renditions) + (1 if tiles else 0) + (1 if poster else 0)
-    head = "[0:v:0]" + ("" if last else f"trim=end={length + tail:.6f},") + f"split={branches}"
+    guard = f"{frame_size_guard(*frame_size)}," if frame_size else ""
+    head = "[0:v:0]" + guard + ("" if last else f"trim=end={length + tail:.6f},") + f"split={branches}"
     graph = head + "".join(f"[s{i}]" for i in range(branches))
     graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(renditions))
     if tiles:  # (the tail's frames are past the chunk's last tile time)
@@ -249,7 +292,7 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
         graph += (f";[s{branches - 1}]trim=start={max(0.0, poster.time - start):.6f}:duration={POSTER_WINDOW_SECONDS:g},"
                   f"thumbnail={poster.frames},scale={poster.width}:{poster.height},setsar=1[poster]")
     limit = read_limit(length + tail)
-    args = [*confined_input(input_url, start, limit), "-filter_complex", graph]
+    args = [*confined_input(input_url, start, limit, max_pixels), "-filter_complex", graph]
     keyframes = keyframe_list(start, end + tail)
     for i, r in enumerate(renditions):
         opts = x264_options(r, preset, threads, "v:0", rate_control)

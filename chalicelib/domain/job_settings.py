@@ -26,14 +26,45 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import PermanentError
+from . import webhooks
 from .presets import DEFAULT_PRESET, Preset, PresetRung
 
-#: A rung or metadata name: letters, digits, ``_``, ``-``, 1-32 characters.
+#: A rung or metadata name: letters, digits, ``_``, ``-``, 1-32 characters. Always applied with
+#: ``fullmatch`` (``re.match`` with ``$`` would let a trailing newline through).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+#: Rung names that are folders the job itself writes under its prefix: ``audio/`` (the audio
+#: rendition, ``ladder.plan_audio``, and ``audio/audio.m4a``, ``services/progressive.py``),
+#: ``thumbnails/`` (sprites, poster and WebVTT track, ``ladder.plan_thumbnails`` and
+#: ``presentation.THUMBNAILS_TRACK``) and ``mp4/`` (``<rung>.mp4`` downloads). A rung is written
+#: to ``<prefix>/<name>/``, so these are refused, in any letter case (a download onto a
+#: case-insensitive file system would merge ``Audio/`` and ``audio/``). ``master.m3u8`` cannot
+#: collide: a name has no ``.``.
+RESERVED_NAMES = ("audio", "thumbnails", "mp4")
 #: ``output_prefix``: ``/``-separated parts of letters, digits, ``.``, ``_``, ``-``; no part
 #: is ``.`` or ``..``; at most 256 characters. The job's outputs go under ``<prefix>/``.
-PREFIX_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+PREFIX_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # fullmatch: no trailing newline
 MAX_PREFIX = 256
+#: An explicit ladder has 1 to ``MAX_RUNGS`` rungs (``outputs.mp4`` at most as many names); a
+#: longer one is refused before any rung is validated.
+MAX_RUNGS = 8
+#: How deeply a settings document may nest objects and arrays (the document itself is level 1).
+#: A valid one needs 3 (``{"ladder": [{"name": ...}]}``); 8 leaves a mistaken one room to get
+#: the schema's message naming its field. Checked in linear time before ``json`` recurses
+#: (CPython's decoder raises ``RecursionError`` near 1,000 levels) and before pydantic sees it.
+MAX_DEPTH = 8
+#: Largest settings document read from text (bytes, UTF-8): 64 KiB, the sidecar's limit
+#: (``services/ingest.SIDECAR_MAX_BYTES``) and the HTTP API's body limit (``app.MAX_BODY_BYTES``).
+MAX_DOCUMENT_BYTES = 64 * 1024
+#: S3 user-defined metadata: at most 2 KB per object, "the sum of the number of bytes in the
+#: UTF-8 encoding of each key and value" (Amazon S3 User Guide, "Working with object metadata",
+#: user-defined object metadata). Counted here with each key as its ``x-amz-meta-`` header name,
+#: the stricter reading, so what passes here passes S3 however it counts the prefix.
+S3_METADATA_MAX_BYTES = 2048
+S3_METADATA_PREFIX = "x-amz-meta-"
+#: Characters refused in every settings string that is stored, echoed or used as a name: C0
+#: and C1 controls (newline, carriage return, NUL, escape ...), DEL, U+2028/U+2029 (line breaks
+#: in JavaScript and many log viewers) and lone surrogates (no UTF-8 encoding exists).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 #: ``metadata``: at most 32 pairs, values up to 512 characters, 4 KiB in all (it is echoed in
 #: the job resource and in every event).
 MAX_METADATA_PAIRS, MAX_METADATA_VALUE, MAX_METADATA_BYTES = 32, 512, 4096
@@ -56,6 +87,7 @@ class InvalidSettings(PermanentError):
     def __init__(self, field: str, message: str):
         super().__init__("INVALID_SETTINGS", f"{field}: {message}")
         self.field = field
+        self.reason = message
 
 
 class Rung(BaseModel):
@@ -67,6 +99,16 @@ class Rung(BaseModel):
     height: int = Field(ge=16, le=4320, multiple_of=2)
     bitrate: int = Field(ge=50_000, le=60_000_000)
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise ValueError("not a name (letters, digits, '_', '-', up to 32)")
+        if name.lower() in RESERVED_NAMES:
+            raise ValueError(f"{name!r} is reserved: the job writes its own {name.lower()}/ folder "
+                             f"(reserved: {', '.join(RESERVED_NAMES)})")
+        return name
+
 
 class Outputs(BaseModel):
     """What a job makes. ``hls`` is always made (chunks are encoded as HLS segments, and MP4s
@@ -76,7 +118,7 @@ class Outputs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     hls: Literal[True] = True
-    mp4: tuple[str, ...] = ()
+    mp4: tuple[str, ...] = Field(default=(), max_length=MAX_RUNGS)
     audio: bool = False
     thumbnails: bool = True
 
@@ -113,8 +155,8 @@ class JobSettings(BaseModel):
     @classmethod
     def _ladder(cls, ladder):
         if isinstance(ladder, tuple):
-            if not 1 <= len(ladder) <= 8:
-                raise ValueError("an explicit ladder has 1 to 8 rungs")
+            if not 1 <= len(ladder) <= MAX_RUNGS:
+                raise ValueError(f"an explicit ladder has 1 to {MAX_RUNGS} rungs")
             if len({r.name for r in ladder}) != len(ladder):
                 raise ValueError("rung names repeat")
             if len({r.height for r in ladder}) != len(ladder):
@@ -131,9 +173,9 @@ class JobSettings(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError("must be an http(s) URL")
-        return url
+        # the URL rule (webhooks.check_url): https, no spaces, CR/LF or control characters,
+        # no user:password, a host, at most 2048 characters (http only to a loopback host)
+        return None if url is None else webhooks.check_url(url)
 
     @field_validator("output_prefix")
     @classmethod
@@ -144,7 +186,7 @@ class JobSettings(BaseModel):
         if not prefix or len(prefix) > MAX_PREFIX:
             raise ValueError(f"must be 1 to {MAX_PREFIX} characters")
         for part in prefix.split("/"):
-            if not PREFIX_PART.match(part) or part in (".", ".."):
+            if not PREFIX_PART.fullmatch(part) or part in (".", ".."):
                 raise ValueError(f"part {part!r} is not allowed (letters, digits, '.', '_', '-'; no '..', no empty part)")
         return prefix
 
@@ -154,10 +196,13 @@ class JobSettings(BaseModel):
         if len(pairs) > MAX_METADATA_PAIRS:
             raise ValueError(f"at most {MAX_METADATA_PAIRS} pairs")
         for key, value in pairs.items():
-            if not re.match(NAME_PATTERN, key):
+            if not re.fullmatch(NAME_PATTERN, key):
                 raise ValueError(f"key {key!r} is not a name (letters, digits, '_', '-', up to 32)")
             if len(value) > MAX_METADATA_VALUE:
                 raise ValueError(f"value of {key!r} is longer than {MAX_METADATA_VALUE} characters")
+            if bad := CONTROL_CHARACTERS.search(value):
+                raise ValueError(f"value of {key!r} holds a control character ({bad.group()!r}); "
+                                 "newlines and other control characters are not allowed")
         if len(json.dumps(pairs).encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"more than {MAX_METADATA_BYTES} bytes")
         return pairs
@@ -199,14 +244,20 @@ def parse(document: Any, presets: Mapping[str, Preset] | None = None) -> JobSett
     """Validate a settings document (a dict; ``None`` means all defaults). With ``presets``,
     also resolve the ladder (unknown preset, ``outputs.mp4`` outside the preset).
 
+    Bounded before the schema sees it (linear in the document's size): nesting deeper than
+    ``MAX_DEPTH`` and an explicit ladder longer than ``MAX_RUNGS`` are refused first.
+
     Raises ``InvalidSettings`` naming the first invalid field."""
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
         raise InvalidSettings("settings", "must be a JSON object")
     document = dict(document)
+    check_depth(document)
     if isinstance(document.get("ladder"), str):  # "720:3000k,480:1.5M" is an explicit ladder too
         document["ladder"] = parse_ladder_text(document["ladder"])
+    if isinstance(document.get("ladder"), (list, tuple)) and len(document["ladder"]) > MAX_RUNGS:
+        raise InvalidSettings("ladder", f"an explicit ladder has 1 to {MAX_RUNGS} rungs, not {len(document['ladder'])}")
     try:
         settings = JobSettings.model_validate(document)
     except ValidationError as e:
@@ -214,7 +265,7 @@ def parse(document: Any, presets: Mapping[str, Preset] | None = None) -> JobSett
         if not isinstance(document.get("ladder"), str):  # a list: the preset-name branch is noise
             errors = [err for err in errors if err["loc"][:2] != ("ladder", "str")] or errors
         first = errors[0]
-        field = ".".join(str(p) for p in first["loc"] if p != "str" and "[" not in str(p)) or "settings"
+        field = printable_name(".".join(str(p) for p in first["loc"] if p != "str" and "[" not in str(p)) or "settings")
         if first["type"] == "extra_forbidden":
             raise InvalidSettings(field, "unknown field") from None
         message = first["msg"].removeprefix("Value error, ")
@@ -233,9 +284,11 @@ def parse_ladder_text(text: str) -> str | list[dict]:
     text = text.strip()
     if ":" not in text:
         return text
+    if text.count(",") >= MAX_RUNGS:
+        raise InvalidSettings("ladder", f"an explicit ladder has 1 to {MAX_RUNGS} rungs, not {text.count(',') + 1}")
     rungs = []
     for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d{2,4})p?\s*:\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", part)
+        m = re.fullmatch(r"[ \t]*([0-9]{2,4})p?[ \t]*:[ \t]*([0-9]{1,12}(?:\.[0-9]{1,6})?)[ \t]*([kKmM]?)[ \t]*", part)
         if not m:
             raise InvalidSettings("ladder", f"{part.strip()!r} is not <height>:<bitrate> (e.g. 720:3000k)")
         scale = {"": 1, "k": 1_000, "m": 1_000_000}[m.group(3).lower()]
@@ -243,62 +296,85 @@ def parse_ladder_text(text: str) -> str | list[dict]:
     return rungs
 
 
-def _flag(key: str, value: str) -> bool:
-    if value.lower() in ("true", "yes", "1"):
-        return True
-    if value.lower() in ("false", "no", "0"):
-        return False
-    raise InvalidSettings(f"x-amz-meta-{key}", f"{value!r} is not true or false")
+#: One token of the depth scan: a JSON string (escapes skipped; an unterminated one runs to
+#: the end) or a bracket. Each character is consumed once: linear time.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 
-def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
-    """The settings document carried by an upload's S3 user metadata (keys without the
-    ``x-amz-meta-`` prefix, as S3 returns them, lower case), or ``None`` when it carries none.
+def load_json(text: str | bytes, field: str) -> Any:
+    """Parse a settings document from text (an API body, ``x-amz-meta-settings``, a sidecar),
+    bounded: at most ``MAX_DOCUMENT_BYTES``, nesting at most ``MAX_DEPTH`` (checked by one
+    linear scan before ``json`` recurses), strict JSON (no ``NaN``/``Infinity``; integers of at
+    most 4,300 digits, CPython's own limit). ``field`` names the source in errors.
 
-    Keys: ``settings`` (a whole JSON document), or one per field: ``preset`` / ``ladder``
-    (``parse_ladder_text``), ``mp4`` (comma-separated rung names), ``audio``, ``thumbnails``
-    (true/false), ``segment-duration``, ``priority``, ``webhook-url``, ``output-prefix``,
-    ``source-after``, ``quality-metrics`` (comma-separated), and ``meta-<name>`` for each ``metadata`` pair. Raises ``InvalidSettings``
-    naming the ``x-amz-meta-`` key for an unknown key or a malformed value (the document itself is
-    validated by ``parse``)."""
-    meta = {k.lower(): v for k, v in meta.items()}
-    if not meta:
-        return None
-    doc: dict[str, Any] = {}
-    if "settings" in meta:
+    Raises ``InvalidSettings`` (field ``field``, or the top-level key that nests too deeply
+    when ``field`` is ``"body"``, whose keys are the settings fields) and nothing else."""
+    if isinstance(text, (bytes, bytearray)):
+        if len(text) > MAX_DOCUMENT_BYTES:
+            raise InvalidSettings(field, f"{len(text)} bytes; at most {MAX_DOCUMENT_BYTES}")
         try:
-            doc = json.loads(meta.pop("settings"))
-        except json.JSONDecodeError as e:
-            raise InvalidSettings("x-amz-meta-settings", f"not JSON ({e.msg})") from None
-        if not isinstance(doc, dict):
-            raise InvalidSettings("x-amz-meta-settings", "must be a JSON object")
-    outputs = dict(doc.get("outputs") or {})
-    for key, value in meta.items():
-        field = key.replace("-", "_")
-        if key in ("preset", "ladder"):
-            doc["ladder"] = value  # a preset name or rung text: ``parse`` reads both
-        elif key == "mp4":
-            outputs["mp4"] = [n.strip() for n in value.split(",") if n.strip()]
-        elif key == "quality-metrics":
-            doc[field] = [n.strip().lower() for n in value.split(",") if n.strip()]
-        elif key in ("audio", "thumbnails"):
-            outputs[key] = _flag(key, value)
-        elif key == "segment-duration":
-            if not value.strip().isdigit():
-                raise InvalidSettings("x-amz-meta-segment-duration", f"{value!r} is not a whole number of seconds")
-            doc[field] = int(value)
-        elif key in ("priority", "webhook-url", "output-prefix", "source-after"):
-            doc[field] = value
-        elif key.startswith("meta-") and len(key) > 5:
-            doc.setdefault("metadata", {})[key[5:]] = value
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidSettings(field, f"not UTF-8 ({e.reason} at byte {e.start})") from None
+    elif len(text) > MAX_DOCUMENT_BYTES:  # characters: at least as many bytes
+        raise InvalidSettings(field, f"{len(text)} characters; at most {MAX_DOCUMENT_BYTES} bytes")
+    depth, branch, last_string = 0, None, None
+    for token in _JSON_TOKEN.finditer(text):
+        t = token.group()
+        if t[0] == '"':
+            if depth == 1:
+                last_string = t
+        elif t in "[{":
+            depth += 1
+            if depth == 2:
+                branch = last_string
+            if depth > MAX_DEPTH:
+                key = _key_name(branch)
+                if field == "body" and key:
+                    raise InvalidSettings(key, f"nested deeper than {MAX_DEPTH} levels of objects and arrays")
+                raise InvalidSettings(field, f"{key + ' is ' if key else ''}nested deeper than {MAX_DEPTH} levels "
+                                             "of objects and arrays")
         else:
-            raise InvalidSettings(f"x-amz-meta-{key}", "unknown setting (see README: job settings)")
-    if outputs:
-        doc["outputs"] = outputs
-    return doc
+            depth -= 1
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not JSON")
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except json.JSONDecodeError as e:
+        raise InvalidSettings(field, f"not JSON ({e.msg}: line {e.lineno} column {e.colno})") from None
+    except (ValueError, RecursionError) as e:  # 4,300-digit integers; RecursionError cannot happen after the scan
+        raise InvalidSettings(field, f"not JSON ({printable_name(str(e))})") from None
 
 
-def metadata_for(settings: Mapping[str, Any]) -> dict[str, str]:
-    """The S3 user metadata that carries ``settings`` (a settings document): one ``settings``
-    key with the compact JSON (presigned POST policies and ``vodpipe submit``)."""
-    return {"settings": json.dumps(settings, separators=(",", ":"), sort_keys=True)} if settings else {}
+def _key_name(token: str | None) -> str | None:
+    """The top-level key a depth-scan string token spells, printable, or None."""
+    if token is None:
+        return None
+    try:
+        key = json.loads(token)
+    except ValueError:
+        return None
+    return printable_name(key) if isinstance(key, str) and key else None
+
+
+def check_depth(document: Mapping[str, Any]) -> None:
+    """Refuse a settings document (already parsed) that nests objects and arrays deeper than
+    ``MAX_DEPTH``: an iterative walk, linear in the document's size, that stops at the first
+    value too deep. Raises ``InvalidSettings`` naming the top-level field holding it."""
+    for key, value in document.items():
+        stack = [(value, 2)]
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node, (Mapping, list, tuple)):
+                if depth > MAX_DEPTH:
+                    raise InvalidSettings(printable_name(str(key)), f"nested deeper than {MAX_DEPTH} levels of objects and arrays")
+                stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, Mapping) else node))
+
+
+def printable_name(name: str, limit: int = 64) -> str:
+    """``name`` fit for an error message: control characters escaped, at most ``limit``
+    characters (``...`` marks a cut)."""
+    if CONTROL_CHARACTERS.search(name):
+        name = name.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return name if len(name) <= limit else name[:limit] + "..."

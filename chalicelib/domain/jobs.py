@@ -13,6 +13,7 @@ import posixpath
 from typing import Any, Iterable, Mapping
 
 from .progress import job_progress
+from .webhooks import redact_settings
 
 QUEUED, PROCESSING, COMPLETE, FAILED, CANCELED = "queued", "processing", "complete", "failed", "canceled"
 STATUSES = (QUEUED, PROCESSING, COMPLETE, FAILED, CANCELED)
@@ -153,8 +154,13 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     codecs, peak/average_bandwidth (bits/s), frame_rate, psnr_y (dB), ssim_y...}], ``tasks``
     [{name, kind (chunk, audio), status, progress, attempts, worker, start/end
     (s), segments_done, resumed_at_segment...}], ``chunks`` {total, published},
-    ``outputs`` (``job_outputs``), ``settings`` (the validated document), ``dropped_rungs``
+    ``outputs`` (``job_outputs``), ``settings`` (the validated document, its ``webhook_url``
+    redacted: ``webhooks.redact_url``), ``dropped_rungs``
     (ladder rungs above the source, never upscaled), ``metadata`` (echoed from the settings),
+    ``work`` (ingest's estimate, ``chalicelib.domain.work.WorkEstimate``: output_pixels, frames,
+    decoded_pixels, audio_seconds, vcpu_seconds, usd; null before ingest planned the job),
+    ``source.owner`` (``upload``, ``import`` or null: a source the job may not delete or archive,
+    ``chalicelib.domain.ownership``),
     ``error`` {code, message} or null, ``uploaded_at`` (S3's time of the upload), ``created_at``, ``updated_at``,
     ``poster_at``, ``playable_at``, ``completed_at`` (ISO 8601 UTC).
     """
@@ -187,13 +193,15 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "priority": job.get("priority") or "normal",
         "source": {"bucket": job.get("source_bucket"), "key": job.get("source_key"), "size": job.get("source_size"),
                    "etag": job.get("source_etag"), "version_id": job.get("source_version_id"),
-                   "after": job.get("source_after") or "keep", "state": job.get("source_state")},
+                   "after": job.get("source_after") or "keep", "state": job.get("source_state"),
+                   "owner": job.get("source_owner")},
         "probe": job.get("probe"),
+        "work": job.get("work"),
         "renditions": renditions,
         "tasks": [_task_view(t) for t in tasks],
         "chunks": {"total": len(chunks), "published": int(job.get("published_chunks") or 0)},
         "outputs": job_outputs(job, tasks, output_bucket, base_url),
-        "settings": job.get("settings"),
+        "settings": redact_settings(job.get("settings")),  # a webhook URL's tokens stay in the item
         "dropped_rungs": job.get("dropped_rungs") or [],
         "metadata": metadata_of(job),
         "error": job.get("error"),

@@ -5,11 +5,25 @@ Pure: takes the parsed JSON of ``ffprobe -show_format -show_streams`` and return
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import PermanentError
+
+#: FFmpeg's decoders get their own picture cap (the ``max_pixels`` codec option) at this many
+#: times the deployment's limit: a decoder checks its aligned picture (7680x4320 H.264 is
+#: allocated as 7680x4352), and the exact limit is checked on the stream's parameters first
+#: (``check_picture_size``). What the cap stops is a frame far beyond the limit that the header
+#: did not announce: it is never allocated.
+DECODER_PIXEL_SLACK = 1.25
+#: Coded (aligned) sizes may exceed the picture by a codec's block size (at most 128 pixels a
+#: side: AV1 superblocks); past that the coded size itself is what a decoder allocates.
+CODED_ALIGNMENT = 128
+#: FFmpeg's refusal of a picture size (``av_image_check_size2``): its own limit ("is invalid",
+#: about 16,000 x 16,000) or the ``max_pixels`` option.
+_REFUSED_SIZE = re.compile(r"Picture size (\d+)x(\d+) (?:is invalid|exceeds specified max pixel count)")
 
 #: Frame rates above this are treated as container bookkeeping, not real rates (e.g. Matroska
 #: files that report ``avg_frame_rate`` 1000/1 for a 30 fps stream).
@@ -175,3 +189,34 @@ def check_limits(info: MediaInfo, size: int, max_bytes: int, max_duration: float
     if pixels > max_pixels:
         raise PermanentError("TOO_MANY_PIXELS", f"the video is {info.display_width}x{info.display_height} "
                                                 f"({pixels} pixels a frame); the limit is {max_pixels}")
+
+
+def decoder_max_pixels(max_pixels: int) -> int:
+    """The ``max_pixels`` option for FFmpeg's decoders under a ``max_pixels`` limit (pixels a
+    frame): the limit with ``DECODER_PIXEL_SLACK`` for the decoder's alignment."""
+    return int(max_pixels * DECODER_PIXEL_SLACK)
+
+
+def refused_picture_size(messages: Iterable[str]) -> tuple[int, int] | None:
+    """``(width, height)`` of a picture FFmpeg refused to allocate, from its log lines
+    ("Picture size WxH is invalid" / "... exceeds specified max pixel count"), or None."""
+    for message in messages:
+        m = _REFUSED_SIZE.search(message)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def check_picture_size(width: int, height: int, max_pixels: int, coded: tuple[int, int] = (0, 0),
+                       where: str = "the video stream's header") -> None:
+    """Refuse a picture of ``width`` x ``height`` (or a ``coded`` size more than
+    ``CODED_ALIGNMENT`` larger a side) above ``max_pixels`` pixels, before any frame is decoded.
+    Coded pixels never exceed the displayed ones (``parse_probe`` only stretches), so
+    ``check_limits``' displayed check stays the stricter one. Raises ``PermanentError``
+    ``TOO_MANY_PIXELS`` naming ``where`` the size was read."""
+    coded_w, coded_h = coded
+    if coded_w - width > CODED_ALIGNMENT or coded_h - height > CODED_ALIGNMENT:
+        width, height = max(width, coded_w), max(height, coded_h)
+    if width * height > max_pixels:
+        raise PermanentError("TOO_MANY_PIXELS", f"{where} says {width}x{height} ({width * height} pixels a frame); the "
+                                                f"limit is {max_pixels}; refused before decoding any frame")

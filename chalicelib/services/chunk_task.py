@@ -14,11 +14,12 @@ import os
 from dataclasses import asdict
 from typing import Any, Callable
 
-from chalicelib.aws.jobstore import now_iso
+from chalicelib.aws.table import now_iso
 from chalicelib.domain import ffmpeg_args
 from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import ThumbnailPlan, VideoRendition
+from chalicelib.domain.media import decoder_max_pixels, refused_picture_size
 from chalicelib.domain.playlist import h264_codec_string
 from chalicelib.domain.presentation import chunk_end_seconds
 from chalicelib.domain.thumbnails import poster_in, tiles_in
@@ -56,6 +57,29 @@ def publish_poster(ctx: Context, job_id: str, msg: dict[str, Any], path: str) ->
             msg.get("metadata"))
 
 
+def check_frame_size(res: ffmpeg.RunResult, frame_size: tuple[int, int] | None, max_pixels: int) -> None:
+    """Fail a chunk run whose decoded frames were not all the probed ``frame_size`` (the
+    graph's guard, ``ffmpeg_args.frame_size_guard``, stopped ffmpeg at the first other size),
+    or held a picture over the decoders' cap (``media.decoder_max_pixels`` of ``max_pixels``:
+    refused, never allocated). Raises ``PermanentError`` ``FRAME_SIZE_CHANGED``: retrying
+    cannot help, the job fails, the worker goes on."""
+    changed = ffmpeg_args.frame_size_change(res.stderr) if res.returncode != 0 else None
+    refused = refused_picture_size(res.stderr.splitlines())
+    if refused and refused[0] * refused[1] <= max_pixels:  # e.g. "0x0 is invalid": a corrupt header
+        refused = None
+    if not changed and not refused:
+        return
+    probed = f"{frame_size[0]}x{frame_size[1]}" if frame_size else "its first frame's size"
+    if changed:
+        detail = f"a frame of {changed[0]}x{changed[1]}"
+    else:
+        detail = (f"a frame of {refused[0]}x{refused[1]} (over the deployment's {max_pixels} pixels a frame; "
+                  f"refused before it was decoded)")
+    raise PermanentError(ffmpeg_args.FRAME_SIZE_CHANGED,
+                         f"the video changes picture size mid-stream: probed at {probed}, then {detail}; vodpipe "
+                         f"encodes files whose frames all have one size (re-export the video at one resolution)")
+
+
 def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: dict[str, Any],
                  on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
     """Encode (or resume) the chunk of ``msg`` and return (stats to record on the task,
@@ -64,7 +88,8 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     Stats: ``codecs`` and ``quality`` ({psnr_y dB, ssim_y when asked for, frames}) by rendition, ``tiles``
     (the ``TileRun`` of its sprite sheet, or None), ``total_bytes`` of its segments.
     Raises ``PermanentError`` ``TRUNCATED_MEDIA`` / ``NO_DECODABLE_FRAMES`` when the source
-    holds less video than probed, and what ``runner.ffmpeg`` / ``runner.raise_if_interrupted`` raise."""
+    holds less video than probed, ``FRAME_SIZE_CHANGED`` when a frame is not the probed size
+    (``check_frame_size``), and what ``runner.ffmpeg`` / ``runner.raise_if_interrupted`` raise."""
     ctx, s = runner.ctx, runner.ctx.settings
     spec = msg["spec"]
     name, duration = msg["task"], float(msg["duration"])
@@ -87,6 +112,7 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     if poster and ctx.store.get_job_field(job_id, "poster_at"):  # an earlier run published it
         poster = None
     segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
+    frame_size = tuple(spec["frame_size"]) if spec.get("frame_size") else None  # messages of older ingests: none
     end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
                              jobs.output_prefix(msg), segment_seconds)
@@ -103,7 +129,8 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
             on_progress(round(100.0 * (start - chunk_start + encoded) / whole, 1) if pct < 100 else 100.0)
 
         args = ffmpeg_args.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
-                            tiles, spec.get("quality_metrics", ("psnr",)), frame_rate=fps, poster=poster)
+                            tiles, spec.get("quality_metrics", ("psnr",)), frame_rate=fps, poster=poster,
+                            frame_size=frame_size, max_pixels=decoder_max_pixels(s.max_pixels))
         if poster:
             uploader.watch(os.path.join(out_dir, poster.file_name), lambda path: publish_poster(ctx, job_id, msg, path))
         uploader.start()
@@ -114,6 +141,7 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
         finally:
             uploader.finish(ended=res is not None and res.returncode == 0 and not runner.interrupted)
         runner.raise_if_interrupted(job_id, name)
+        check_frame_size(res, frame_size, s.max_pixels)
         ffmpeg.check(res, f"chunk {name}", url)
         if uploader.pending_side_outputs:  # its window held no decodable frame; the job goes on without
             log.warning("chunk %s/%s made no poster from %.2f s", job_id, name, poster.time if poster else -1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Protocol
 
-from chalicelib.tools import ffmpeg
+from chalicelib.tools.ffmpeg import RunResult
 
 from .context import Context
 
@@ -41,7 +41,7 @@ class EncodeRuntime(Protocol):
         ...
 
     def ffmpeg(self, args: list[str], duration: float, on_progress: Callable[[float], None], what: str, url: str,
-               check_result: bool = True, measure_quality: bool = False) -> ffmpeg.RunResult:
+               check_result: bool = True, measure_quality: bool = False) -> RunResult:
         """Run ffmpeg with ``args`` over ``duration`` seconds of media within the task's time
         bound, reporting ``on_progress(percent)``; stoppable by the runner. ``what`` names the
         run in errors, ``url`` is its input. With ``check_result``, raise what interrupted it

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from chalicelib import metrics
-from chalicelib.aws.jobstore import now_iso, seconds_since
+from chalicelib.aws.table import now_iso, seconds_since
 from chalicelib.domain import jobs
 from chalicelib.domain import presentation
 from chalicelib.domain.ladder import ThumbnailPlan

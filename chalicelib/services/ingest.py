@@ -13,18 +13,20 @@ import logging
 from dataclasses import replace
 
 from chalicelib import faults, metrics
-from chalicelib.aws.jobstore import now_iso
-from chalicelib.domain import jobs
+from chalicelib.aws.table import now_iso
+from chalicelib.domain import jobs, ownership
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
 from chalicelib.domain import job_settings
+from chalicelib.domain import settings_metadata
 from chalicelib.domain.ladder import Plan, dropped_rungs
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.presets import presets
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.domain.sources import ObjectRef, objects_in_s3_event
 from chalicelib.domain.task_messages import chunk_extra, job_fields, task_message
+from chalicelib.domain.work import check_work, estimate
 from chalicelib.tools import media_probe
 
 from . import url_import
@@ -75,10 +77,10 @@ def load_sidecar(ctx: Context, ref: ObjectRef) -> dict | None:
         raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is larger than {SIDECAR_MAX_BYTES} bytes")
     if raw is None:
         return None
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is not JSON ({e})") from None
+    try:  # bounded: size, nesting depth (job_settings.MAX_DEPTH) checked before json recurses
+        document = job_settings.load_json(raw, "sidecar")
+    except job_settings.InvalidSettings as e:
+        raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX}: {e.reason}") from None
     if not isinstance(document, dict):
         raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is not a JSON object")
     return document
@@ -90,7 +92,7 @@ def job_settings_for(ctx: Context, ref: ObjectRef, metadata: dict[str, str],
     ``POST /jobs`` body), the upload's S3 metadata, its sidecar (``load_sidecar``); else the
     defaults. Raises ``InvalidSettings``."""
     if document is None:
-        document = job_settings.settings_from_metadata(metadata)
+        document = settings_metadata.settings_from_metadata(metadata)
     if document is None:
         document = load_sidecar(ctx, ref)
     return job_settings.parse(document, presets(ctx.settings.ladder))
@@ -118,6 +120,10 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     if ref.source_url:
         source["source_url"] = ref.source_url
     faults.check("ingest", ref.key)
+    # a POST /jobs naming an object already in the bucket reads someone's upload; a URL
+    # import or an upload's own event owns its source (ownership.source_owner)
+    owner = ownership.source_owner(from_request=ref.settings is not None, imported=bool(ref.source_url))
+    source["source_owner"] = owner
     try:
         if ref.source_url and not ref.bucket:
             ref = url_import.import_source(ctx, ref, job_id)
@@ -134,6 +140,9 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             source["source_version_id"] = ref.version_id
         settings = job_settings_for(ctx, ref, head.get("Metadata") or {}, ref.settings)
         source.update(settings_fields(settings, job_id))
+        folder = jobs.output_prefix(source)
+        ownership.folder_parts(folder)  # claimable (InvalidSettings when too deep)
+        ownership.check_source_after(settings.source_after, owner, f"s3://{ref.bucket}/{ref.key}")
         url = ctx.objects.presign_get(ref.bucket, ref.key, s.presign_expiry, ref.version_id)
         received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
         if ref.size == 0:
@@ -141,7 +150,9 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if ref.size > s.max_bytes:
             raise PermanentError("FILE_TOO_LARGE", f"the file has {ref.size} bytes; the limit is {s.max_bytes}")
         try:
-            info = parse_probe(media_probe.probe(url))  # PyAV: the Lambda runtime has no ffprobe
+            # PyAV: the Lambda runtime has no ffprobe. The picture size is checked from the
+            # stream's header before any frame is decoded (TOO_MANY_PIXELS)
+            info = parse_probe(media_probe.probe(url, max_pixels=s.max_pixels))
             check_limits(info, ref.size, s.max_bytes, s.max_duration, s.max_pixels)
             decodes = media_probe.first_video_frame_decodes(url)
         except SourceUnreachable:
@@ -151,13 +162,16 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if not decodes:
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
-        if settings.output_prefix:
-            owner = ctx.records.claim_prefix(settings.output_prefix, job_id)
-            if owner:
-                raise PermanentError("OUTPUT_PREFIX_IN_USE", f"output_prefix {settings.output_prefix!r} belongs to job "
-                                                             f"{owner}; choose another prefix")
         preset = settings.preset(presets(s.ladder))
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
+        work = estimate(info, plan.videos, plan.audio is not None, s.max_frame_rate)
+        source["work"] = work.to_dict()
+        check_work(work, s.max_job_vcpu_seconds)  # TOO_MUCH_WORK, before any task exists
+        # the output folder, default (the job id) or explicit, is claimed before anything is
+        # written: none that is, contains or lies inside another job's (docs/state.md)
+        conflict = ctx.records.claim_folder(folder, job_id)
+        if conflict:
+            raise PermanentError("OUTPUT_PREFIX_IN_USE", ownership.conflict_message(folder, conflict))
     except PermanentError as e:
         received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
         # created failed, or nothing: a job that exists already is left as it is
@@ -211,7 +225,7 @@ def awaits_sidecar(ctx: Context, ref: ObjectRef) -> bool:
     if head is None:
         return False  # gone: ingest_object names the error
     try:
-        if job_settings.settings_from_metadata(head.get("Metadata") or {}) is not None:
+        if settings_metadata.settings_from_metadata(head.get("Metadata") or {}) is not None:
             return False
     except job_settings.InvalidSettings:
         return False  # ingest_object fails the job with it

@@ -12,7 +12,7 @@ failed) publishes and counts.
 from __future__ import annotations
 
 from chalicelib import metrics
-from chalicelib.aws.jobstore import now_iso
+from chalicelib.aws.table import now_iso
 from chalicelib.domain import jobs
 
 from .context import Context

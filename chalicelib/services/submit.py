@@ -14,10 +14,10 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.domain import job_settings
+from chalicelib.domain import job_settings, ownership
 from chalicelib.domain.presets import presets
 from chalicelib.domain.sources import ObjectRef, job_request
-from chalicelib.domain.webhooks import validate_target
+from chalicelib.domain.webhooks import redact_settings, redact_url, validate_target
 from chalicelib.tools.pinned_http import resolve
 
 from . import url_import
@@ -33,6 +33,29 @@ class BadRequest(Exception):
 
 class SourceNotFound(BadRequest):
     """The named source object does not exist (HTTP 400 with ``source`` named)."""
+
+
+class FolderInUse(BadRequest):
+    """The job's output folder is, contains or lies inside another job's (HTTP 400, ``Code``
+    ``OUTPUT_PREFIX_IN_USE``, ``output_prefix`` named)."""
+
+    code = "OUTPUT_PREFIX_IN_USE"
+
+
+def check_folder(ctx: Context, settings: job_settings.JobSettings, job_id: str) -> None:
+    """Refuse a request whose output folder (``output_prefix``, else the job id; ``job_id``
+    "" when not known yet: any holder conflicts) overlaps a folder another job has claimed
+    (``ownership``; ingest's claim is what decides, this answers early when the conflict is
+    already known). Raises ``FolderInUse``, or ``BadRequest`` for a folder too deep to claim."""
+    folder = settings.output_prefix or job_id
+    if not folder:
+        return
+    try:
+        conflict = ctx.records.folder_conflict(folder, job_id)
+    except job_settings.InvalidSettings as e:
+        raise BadRequest(e.message) from None
+    if conflict:
+        raise FolderInUse(f"output_prefix: {ownership.conflict_message(folder, conflict)}")
 
 
 def parse_source(value: Any, ingest_bucket: str) -> tuple[str, str]:
@@ -56,8 +79,11 @@ def request_id(settings: job_settings.JobSettings) -> str:
 
 def submit(ctx: Context, body: Any) -> dict:
     """Accept a job request. ``body``: ``{"source": "s3://...", ...settings}``. Returns
-    ``{"job_id", "status": "submitted", "source", "settings"}`` (HTTP 202). Raises
-    ``BadRequest`` (``InvalidSettings`` is turned into one naming the field)."""
+    ``{"job_id", "status": "submitted", "source", "settings"}`` (HTTP 202; a source or webhook
+    URL redacted, ``webhooks.redact_url``). Raises
+    ``BadRequest`` (``InvalidSettings`` is turned into one naming the field): among others
+    ``source_after`` ``delete``/``archive`` of an ``s3://`` source (an object already in the
+    bucket is not the job's own: ``ownership.check_source_after``), and ``FolderInUse``."""
     if not isinstance(body, dict):
         raise BadRequest("body: must be a JSON object")
     document = {k: v for k, v in body.items() if k != "source"}
@@ -69,16 +95,22 @@ def submit(ctx: Context, body: Any) -> dict:
     if isinstance(source, str) and urlsplit(source).scheme in ("http", "https"):
         return _submit_url(ctx, source, settings)
     bucket, key = parse_source(source, ctx.settings.ingest_bucket)
+    try:
+        ownership.check_source_after(settings.source_after, ownership.source_owner(from_request=True, imported=False),
+                                     f"s3://{bucket}/{key}")
+    except job_settings.InvalidSettings as e:
+        raise BadRequest(e.message) from None
     head = ctx.objects.head_if_exists(bucket, key)
     if head is None:
         raise SourceNotFound(f"source: s3://{bucket}/{key} does not exist")
     version = head.get("VersionId") if head.get("VersionId") not in (None, "null") else None
     ref = ObjectRef(bucket, key, str(head.get("ETag") or "").strip('"'), int(head.get("ContentLength") or 0), version,
                     settings=settings.to_dict(), request=request_id(settings))
+    check_folder(ctx, settings, ref.job_id)
     ctx.queues.send_json(ctx.settings.ingest_queue, [job_request(ref)])
     return {"job_id": ref.job_id, "status": "submitted",
             "source": {"bucket": bucket, "key": key, "etag": ref.etag, "version_id": version, "size": ref.size},
-            "settings": settings.to_dict(), "links": {"job": f"/jobs/{ref.job_id}"}}
+            "settings": redact_settings(settings.to_dict()), "links": {"job": f"/jobs/{ref.job_id}"}}
 
 
 def _submit_url(ctx: Context, url: str, settings: job_settings.JobSettings) -> dict:
@@ -94,8 +126,10 @@ def _submit_url(ctx: Context, url: str, settings: job_settings.JobSettings) -> d
     except ValueError as e:
         raise BadRequest(f"source: {e}") from None
     ref = ObjectRef("", "", "", 0, settings=settings.to_dict(), request=request_id(settings), source_url=url)
+    check_folder(ctx, settings, ref.job_id)
     ctx.queues.send_json(s.ingest_queue, [job_request(ref)])
-    return {"job_id": ref.job_id, "status": "submitted", "source": {"url": url}, "settings": settings.to_dict(),
+    return {"job_id": ref.job_id, "status": "submitted", "source": {"url": redact_url(url)},
+            "settings": redact_settings(settings.to_dict()),
             "links": {"job": f"/jobs/{ref.job_id}"}}
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from chalicelib import faults, metrics
-from chalicelib.aws.jobstore import now_iso, seconds_since
+from chalicelib.aws.table import now_iso, seconds_since
 from chalicelib.domain import ffmpeg_args
 from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError, RunTimeout, SourceUnreachable, TransientError, VodpipeError
@@ -230,7 +230,7 @@ class TranscodeTaskRunner:
         """Record a permanent failure of the task of ``msg`` (a task message) and of its job
         (the job's error names the ``task``); publish ``JobFailed`` once (``job_failure``).
         Returns True when this call moved the job to ``failed``. Raises AWS errors."""
-        job_id, name = msg["job_id"], msg["task"]
+        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
         self.ctx.store.fail_task(job_id, name, error.as_dict())
         return fail_job(self.ctx, job_id, {**error.as_dict(), "task": name}, metadata=msg.get("metadata"))
 

@@ -11,13 +11,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain import job_settings
+
+from chalicelib.domain import settings_metadata
 from chalicelib.domain import jobs
 from chalicelib.aws.table import iso_utc
 from chalicelib.domain.presets import presets
 from chalicelib.domain.sources import safe_filename
 
 from .context import Context
-from .submit import BadRequest
+from .submit import BadRequest, check_folder
 
 #: How long a presigned POST stays valid (s).
 UPLOAD_EXPIRY_SECONDS = 900
@@ -34,14 +36,17 @@ def presigned_upload(ctx: Context, body: Any) -> dict:
     document = {k: v for k, v in body.items() if k not in ("filename", "content_type")}
     try:
         settings = job_settings.parse(document, presets(ctx.settings.ladder))
+        # the policy binds the settings as the object's metadata: over S3's 2 KB limit the
+        # upload itself would be refused (MetadataTooLarge) after the client sent the file
+        meta = settings_metadata.metadata_for(settings.to_dict()) or {"settings": "{}"}
     except job_settings.InvalidSettings as e:
         raise BadRequest(e.message) from None
     content_type = str(body.get("content_type") or "video/mp4")
     if not re.fullmatch(r"video/[A-Za-z0-9.+-]{1,64}", content_type):
         raise BadRequest("content_type: must be a video/* media type")
+    check_folder(ctx, settings, "")  # an upload makes a new job: any holder of the folder conflicts
     upload_id = uuid.uuid4().hex
     key = f"{UPLOAD_PREFIX}/{upload_id}/{safe_filename(body.get('filename'))}"
-    meta = job_settings.metadata_for(settings.to_dict()) or {"settings": "{}"}
     fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": v for k, v in meta.items()}}
     conditions = [{"Content-Type": content_type}, *({f"x-amz-meta-{k}": v} for k, v in meta.items()),
                   ["content-length-range", 1, ctx.settings.max_bytes]]

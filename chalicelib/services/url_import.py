@@ -2,14 +2,20 @@
 by the ingest function, then follows the normal path (probe, plan, tasks) under the job id the
 API returned.
 
-The transfer is bounded: public addresses only (the webhooks' check, every redirect
-re-validated, the connection pinned to the validated address), at most ``max_bytes`` and
-``import_timeout`` seconds, streamed in 8 MiB multipart parts (nothing held in memory or on
-the function's disk). The imported object is ``imports/<job id>/<file name>`` with metadata
+The transfer is bounded: public addresses only (``webhooks.is_public_address``: what the IANA
+special-purpose registries call globally reachable; every redirect re-validated, the connection
+pinned to the validated address), at most ``max_bytes``, and ``import_timeout`` seconds in all:
+one deadline for the connect, TLS, every redirect and every read of the body (each socket
+call waits only for the time left, so a sender trickling a byte now and then is cut at the
+deadline: ``IMPORT_TIMEOUT``). The body must be exactly its ``Content-Length`` when it has
+one: a shorter body (the connection closed early) is never stored. Streamed in 8 MiB
+multipart parts (nothing held in memory or on the function's disk); any failure aborts the
+multipart upload. The imported object is ``imports/<job id>/<file name>`` with metadata
 ``import-job: <job id>``, so its own S3 event makes no second job.
 """
 from __future__ import annotations
 
+import http.client
 import time
 from dataclasses import replace
 from typing import Iterator
@@ -17,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from chalicelib.domain.errors import PermanentError, TransientError
 from chalicelib.domain.sources import safe_filename
-from chalicelib.tools.pinned_http import HttpStatusError, get_stream
+from chalicelib.tools.pinned_http import DeadlineExceeded, HttpStatusError, get_stream
 
 from .context import Context
 
@@ -39,13 +45,23 @@ def file_name(url: str) -> str:
     return safe_filename(name) if name else "source"
 
 
-def _parts(response, max_bytes: int, deadline: float, url: str) -> Iterator[bytes]:
-    """The response body in ``PART_BYTES`` pieces; raises ``PermanentError`` past ``max_bytes``
-    or ``deadline`` (a ``time.monotonic()`` value)."""
+def content_length(value: str | None) -> int | None:
+    """The ``Content-Length`` header's byte count (RFC 9110 §8.6: digits only), or None when
+    absent or malformed (the body is then read to its end, within the same limits)."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _parts(response, max_bytes: int, deadline: float, url: str, expected: int | None = None) -> Iterator[bytes]:
+    """The response body in ``PART_BYTES`` pieces. Raises ``PermanentError``
+    (``FILE_TOO_LARGE``) past ``max_bytes``, ``DeadlineExceeded`` past ``deadline`` (a
+    ``time.monotonic()`` value; the sockets enforce it on every recv, this checks between
+    reads too), and ``TransientError`` when the body ends short of ``expected`` bytes (its
+    ``Content-Length``)."""
     total, buffer = 0, bytearray()
     while True:
         if time.monotonic() > deadline:
-            raise PermanentError("IMPORT_TIMEOUT", f"the download of {urlsplit(url).hostname} took too long")
+            raise DeadlineExceeded("the import's deadline passed")
         data = response.read(1024 * 1024)
         if not data:
             break
@@ -57,6 +73,9 @@ def _parts(response, max_bytes: int, deadline: float, url: str) -> Iterator[byte
         if len(buffer) >= PART_BYTES:
             yield bytes(buffer)
             buffer.clear()
+    if expected is not None and total != expected:
+        raise TransientError(f"the source at {urlsplit(url).hostname} sent {total} of its {expected} bytes "
+                             f"(Content-Length); nothing was stored")
     if buffer or total == 0:
         yield bytes(buffer)
 
@@ -70,27 +89,33 @@ def import_source(ctx: Context, ref, job_id: str):
     ``TransientError`` (5xx, network), which the ingest queue retries."""
     s = ctx.settings
     deadline = time.monotonic() + s.import_timeout
+    host = urlsplit(ref.source_url).hostname
+    timed_out = PermanentError("IMPORT_TIMEOUT", f"the download of {host} took longer than {s.import_timeout:g} s")
     try:
-        response, conn, final = get_stream(ref.source_url, min(60.0, s.import_timeout), s.import_allow_private,
-                                           schemes=source_schemes(s.import_allow_private))
+        response, conn, final = get_stream(ref.source_url, s.import_timeout, s.import_allow_private,
+                                           schemes=source_schemes(s.import_allow_private), deadline=deadline)
     except ValueError as e:
         raise PermanentError("SOURCE_URL_REFUSED", str(e)) from None
     except HttpStatusError as e:
         if 400 <= e.status < 500:
             raise PermanentError("SOURCE_URL_FAILED", f"the source URL answered {e}") from None
         raise TransientError(f"the source URL answered {e}") from None
-    except OSError as e:
-        raise TransientError(f"the source URL could not be reached: {e}") from None
+    except DeadlineExceeded:
+        raise timed_out from None
+    except (OSError, http.client.HTTPException) as e:
+        raise TransientError(f"the source URL could not be reached: {e!r}") from None
     try:
-        length = response.getheader("Content-Length")
-        if length and length.isdigit() and int(length) > s.max_bytes:
+        length = content_length(response.getheader("Content-Length"))
+        if length is not None and length > s.max_bytes:
             raise PermanentError("FILE_TOO_LARGE", f"the source has {length} bytes; the limit is {s.max_bytes}")
         key = f"{IMPORT_PREFIX}/{job_id}/{file_name(final)}"
-        stored = ctx.objects.upload_stream(s.ingest_bucket, key, _parts(response, s.max_bytes, deadline, final),
+        stored = ctx.objects.upload_stream(s.ingest_bucket, key, _parts(response, s.max_bytes, deadline, final, length),
                                            {IMPORT_JOB_KEY: job_id},
                                            response.getheader("Content-Type") or "application/octet-stream")
-    except OSError as e:
-        raise TransientError(f"the download was interrupted: {e}") from None
+    except DeadlineExceeded:
+        raise timed_out from None
+    except (OSError, http.client.HTTPException) as e:  # reset, TLS error, a chunked body cut short
+        raise TransientError(f"the download was interrupted: {e!r}") from None
     finally:
         conn.close()
     return replace(ref, bucket=s.ingest_bucket, key=key, etag=str(stored["ETag"]).strip('"'), size=int(stored["size"]),

@@ -23,7 +23,7 @@ from typing import Any
 import av
 import av.logging
 
-from chalicelib.domain import confinement
+from chalicelib.domain import confinement, media
 from chalicelib.domain.errors import PermanentError, SourceUnreachable
 
 _last: dict[str, bool] = {}
@@ -73,10 +73,27 @@ def _seconds(value: Any, time_base: Any) -> str | None:
     return None if value is None or time_base is None else f"{float(value * time_base):.6f}"
 
 
-def _open(url: str, timeout: float, whitelist: str) -> Any:
+def _open(url: str, timeout: float, whitelist: str, max_pixels: int | None = None) -> Any:
     options = {"protocol_whitelist": confinement.protocols_for(url), "format_whitelist": whitelist,
                "rw_timeout": str(int(timeout * 1_000_000))}
+    if max_pixels:  # also the decoders' option while FFmpeg looks for the streams' parameters
+        options["max_pixels"] = str(media.decoder_max_pixels(max_pixels))
     return av.open(url, options=options, timeout=timeout)
+
+
+def _check_headers(container: Any, max_pixels: int, logs: list[tuple[int, str, str]]) -> None:
+    """Every video stream's picture size from its parameters (what the headers and FFmpeg's
+    stream analysis said; nothing decoded by us yet) against ``max_pixels``; a size FFmpeg
+    itself refused to allocate (``logs`` of the open) counts too. Raises ``PermanentError``
+    ``TOO_MANY_PIXELS``."""
+    for stream in container.streams.video:
+        ctx = stream.codec_context
+        if ctx.width and ctx.height:
+            media.check_picture_size(ctx.width, ctx.height, max_pixels,
+                                     (getattr(ctx, "coded_width", 0) or 0, getattr(ctx, "coded_height", 0) or 0))
+    refused = media.refused_picture_size(message for _, _, message in logs)
+    if refused:
+        media.check_picture_size(*refused, max_pixels, where="the video stream")
 
 
 def _refusal(logs: list[tuple[int, str, str]]) -> str | None:
@@ -87,16 +104,23 @@ def _refusal(logs: list[tuple[int, str, str]]) -> str | None:
     return None
 
 
-def probe(url: str, timeout: float = 60.0) -> dict:
+def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dict:
     """``ffprobe -show_format -show_streams``-shaped description of ``url`` (a presigned URL
     or a local path). Remembers whether the first video frame decoded, for
-    ``first_video_frame_decodes``. Raises as the module docstring says."""
+    ``first_video_frame_decodes``. Raises as the module docstring says.
+
+    ``max_pixels`` (pixels a frame; None: unchecked): every video stream's picture size is
+    checked from its parameters right after the open, before the first frame is decoded, and
+    FFmpeg's decoders get ``media.decoder_max_pixels`` as their own cap, so a frame bigger than
+    its header said is refused before it is allocated: ``PermanentError`` ``TOO_MANY_PIXELS``
+    either way. Measured: a 1 MB grey MJPEG of 16000x16000 (``tests/hostile.huge_still``) took
+    the probe to 282 MB when it was decoded first and refused after; 38 MB now."""
     previous = av.logging.get_level()
     av.logging.set_level(av.logging.WARNING)
     try:
         with av.logging.Capture() as logs:
             try:
-                container = _open(url, timeout, ",".join(confinement.MEDIA_DEMUXERS))
+                container = _open(url, timeout, ",".join(confinement.MEDIA_DEMUXERS), max_pixels)
             except (av.error.HTTPError, av.error.HTTPClientError, av.error.TimeoutError, ConnectionError) as e:
                 raise SourceUnreachable(f"the source could not be read ({type(e).__name__})") from e
             except av.error.FFmpegError as e:
@@ -112,12 +136,27 @@ def probe(url: str, timeout: float = 60.0) -> dict:
     with container:
         streams, rotation, decoded = [], 0.0, False
         videos = [s for s in container.streams.video]
+        if max_pixels:
+            _check_headers(container, max_pixels, logs)
         if videos:
+            if max_pixels:
+                videos[0].codec_context.options = {"max_pixels": str(media.decoder_max_pixels(max_pixels))}
+            av.logging.set_level(av.logging.WARNING)
             try:
-                frame = next(container.decode(videos[0]))
-                decoded, rotation = True, _display_rotation(frame)
-            except (av.error.FFmpegError, StopIteration, ValueError):
-                decoded = False
+                with av.logging.Capture() as decode_logs:
+                    try:
+                        frame = next(container.decode(videos[0]))
+                        decoded, rotation = True, _display_rotation(frame)
+                    except (av.error.FFmpegError, StopIteration, ValueError):
+                        decoded = False
+            finally:
+                av.logging.set_level(previous)
+            if max_pixels:  # a frame the header did not announce: refused by the decoder's cap
+                refused = media.refused_picture_size(message for _, _, message in decode_logs)
+                if refused:
+                    media.check_picture_size(*refused, max_pixels, where="a frame of the video")
+                if decoded:
+                    media.check_picture_size(frame.width, frame.height, max_pixels, where="a frame of the video")
         for stream in container.streams:
             ctx = stream.codec_context
             entry: dict[str, Any] = {"index": stream.index, "codec_type": stream.type,

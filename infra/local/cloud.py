@@ -36,7 +36,7 @@ from infra.local.apigateway.routes import read_routes, route_table
 from infra.local.awslambda.package import LambdaPackage
 from infra.local.awslambda.service import LambdaService
 from infra.local.cloudformation.provision import Provisioner
-from infra.local.cloudformation.template import Stack
+from infra.local.cloudformation.template import Stack, load_template
 from infra.local.cloudwatch.alarms import AlarmEvaluator
 from infra.local.cloudwatch.logs import LogShipper
 from infra.local.cloudwatch.sqs_metrics import queue_metrics
@@ -93,11 +93,36 @@ class LocalCloud:
         self._log_handler: logging.Handler | None = None
 
     # --- what the services are given ---------------------------------------------------
+    def own_settings(self) -> dict[str, set[str]]:
+        """The variables that only one function may get, by function: the names in the
+        template's ``Metadata.VodpipeFunctions.FunctionEnvironment`` (the webhook signing key
+        and URLs: ``webhooks``)."""
+        template = self.stack.template if self.stack else (self.template or load_template())
+        spec = ((template.get("Metadata") or {}).get("VodpipeFunctions") or {}).get("FunctionEnvironment") or {}
+        return {fn: set(variables or {}) for fn, variables in spec.items()}
+
+    def restricted_settings(self) -> set[str]:
+        """Every name of ``own_settings``: never in ``local_settings``, a worker task's
+        environment or ``vodpipe env``, whoever asks for it in ``env``."""
+        return {name for names in self.own_settings().values() for name in names}
+
+    def function_settings(self) -> dict[str, dict[str, str]]:
+        """What one function alone gets over ``local_settings`` (its packaged environment
+        already holds the template's values): a development webhook secret where the template
+        gives the function the secret, then the caller's ``env`` for its own variables."""
+        out: dict[str, dict[str, str]] = {}
+        for fn, names in self.own_settings().items():
+            values = {"VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET} if "VODPIPE_WEBHOOK_SECRET" in names else {}
+            values.update({k: v for k, v in self.overrides.items() if k in names})
+            out[fn] = values
+        return out
+
     def local_settings(self) -> dict[str, str]:
         """What differs from AWS, for every function (and, in part, every task): the endpoint,
         the output URL players use, the chunk parallelism this machine holds, the local
-        allowances (webhooks and URL imports may target this machine; a development webhook
-        secret; API read auth as asked), then the caller's ``env``."""
+        allowances (webhooks and URL imports may target this machine; API read auth as asked),
+        then the caller's ``env`` but for ``restricted_settings`` (the webhook secret goes to
+        the webhooks function alone: ``function_settings``)."""
         env = {"AWS_ENDPOINT_URL": self.endpoint_url or ""}
         if self.stack:
             env.update(self.stack.app_env())
@@ -107,17 +132,19 @@ class LocalCloud:
             env["VODPIPE_CHUNK_PARALLELISM"] = str(tasks_that_fit(self.stack.task_definition(), os.cpu_count() or 1,
                                                                   self.workers))
         env.update({"VODPIPE_WEBHOOK_ALLOW_PRIVATE": "1", "VODPIPE_IMPORT_ALLOW_PRIVATE": "1",
-                    "VODPIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
                     "VODPIPE_API_READ_AUTH": "true" if self.api_read_auth else "false"})
-        env.update(self.overrides)
+        restricted = self.restricted_settings()
+        env.update({k: v for k, v in self.overrides.items() if k not in restricted})
         return env
 
     def task_overrides(self) -> dict[str, str]:
         """What a worker task gets over its task definition here: the endpoint, the output URL
-        players use, and the caller's ``env``; nothing else of ``local_settings``."""
-        settings = self.local_settings()
+        players use, and the caller's ``env`` but for ``restricted_settings``; nothing else of
+        ``local_settings``."""
+        settings, restricted = self.local_settings(), self.restricted_settings()
         return {"AWS_ENDPOINT_URL": settings["AWS_ENDPOINT_URL"],
-                "VODPIPE_OUTPUT_BASE_URL": settings["VODPIPE_OUTPUT_BASE_URL"], **self.overrides}
+                "VODPIPE_OUTPUT_BASE_URL": settings["VODPIPE_OUTPUT_BASE_URL"],
+                **{k: v for k, v in self.overrides.items() if k not in restricted}}
 
     def client(self, service: str, principal: str | None = None):
         """A boto3 client as the local administrator, or as ``principal`` (e.g.
@@ -182,7 +209,8 @@ class LocalCloud:
                                      f"/vodpipe/{app_stage}/alarm-history", self.alarm_interval)
         self.alarms.start()
         settings = {k: v for k, v in self.local_settings().items() if k.startswith(("VODPIPE_", "AWS_ENDPOINT_URL"))}
-        self.lambdas = LambdaService(package, self.stack, self.region, self.credentials, settings, self.shipper, log_dir)
+        self.lambdas = LambdaService(package, self.stack, self.region, self.credentials, settings, self.shipper, log_dir,
+                                     self.function_settings())
         self.lambdas.start_event_sources(self.client, self.schedule_seconds)
         self._start_gateway()
         stack = self.stack

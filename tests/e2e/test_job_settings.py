@@ -8,12 +8,13 @@ import json
 import struct
 from datetime import datetime
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from chalicelib.domain.job_settings import metadata_for
+from chalicelib.domain.settings_metadata import metadata_for
 from infra.local.cloud import LocalCloud
 from tests.conftest import ffprobe_json, media, wait_for
 
@@ -219,6 +220,32 @@ def test_invalid_metadata_fails_the_job_naming_the_key(cloud):
     done = wait_for_key(cloud, "drops/typo.mp4")
     assert done["status"] == "failed"
     assert done["error"]["code"] == "INVALID_SETTINGS" and done["error"]["message"].startswith("x-amz-meta-priorty:")
+
+
+@pytest.mark.parametrize("carrier, levels", [("sidecar", 1500), ("metadata", 1000)])
+def test_deeply_nested_settings_fail_the_job_at_once(cloud, carrier, levels):
+    """GIVEN an upload whose settings document nests 1,500 levels deep (in its sidecar; as
+    ``x-amz-meta-settings`` 1,000, as deep as S3's 2 KB of metadata allows) WHEN it is ingested
+    THEN its job fails ``INVALID_SETTINGS`` naming the depth, on the first ingest attempt: no
+    error left for a retry, within seconds. (Before: ``json`` raised RecursionError, retried
+    every ``IngestVisibilityTimeout``, 360 s, toward ``INGEST_FAILED``.)"""
+    s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
+    key = f"deep/{carrier}.mp4"
+    document = '{"metadata":' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+    started = time.monotonic()
+    if carrier == "sidecar":
+        s3.put_object(Bucket=bucket, Key=key + ".json", Body=document.encode())
+        s3.upload_file(str(media(FLOWER)), bucket, key)
+    else:
+        s3.upload_file(str(media(FLOWER)), bucket, key, ExtraArgs={"Metadata": {"settings": document}})
+    done = wait_for_key(cloud, key)
+    assert done["status"] == "failed" and done["error"]["code"] == "INVALID_SETTINGS", done.get("error")
+    field = "sidecar" if carrier == "sidecar" else "x-amz-meta-settings"
+    assert done["error"]["message"].startswith(f"{field}: ") and "nested deeper than 8 levels" in done["error"]["message"]
+    assert time.monotonic() - started < 60  # one attempt; a retry comes only after 360 s
+    attempts = cloud.client("dynamodb").get_item(TableName=cloud.stack.refs["JobsTable"], ConsistentRead=True,
+                                                 Key={"pk": {"S": f"INGEST#{done['job_id']}"}, "sk": {"S": "INGEST"}})
+    assert "Item" not in attempts  # ingest raised nothing (services/ingest.record_failure records every raise)
 
 
 def test_a_high_priority_job_overtakes_a_normal_backlog(tmp_path_factory):

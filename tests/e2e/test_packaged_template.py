@@ -126,3 +126,15 @@ def test_console_routes_take_the_console_pools_id_tokens_and_the_others_sigv4(te
     assert console and len(console) == len(others)
     assert all(m["security"] == [{"ConsoleUsers": []}] for m in console)
     assert all(m.get("security") in ([{"sigv4": []}], None) for m in others)
+
+
+def test_the_webhook_signing_key_is_in_the_webhooks_function_only(template):
+    """Ingest parses untrusted media; it, the API and the dead-letter functions never hold the
+    key that signs webhooks (nor the deployment's webhook URLs, which often carry tokens)."""
+    for logical, fn in functions(template).items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        if logical == "Webhooks":
+            assert env["VODPIPE_WEBHOOK_SECRET"] == {"Ref": "WebhookSecret"}
+            assert env["VODPIPE_WEBHOOK_URLS"] == {"Ref": "WebhookUrls"}
+        else:
+            assert "VODPIPE_WEBHOOK_SECRET" not in env and "VODPIPE_WEBHOOK_URLS" not in env, logical

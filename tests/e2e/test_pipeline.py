@@ -450,9 +450,12 @@ def test_webhooks_are_signed_ordered_and_a_dead_receiver_blocks_nothing(jobs, cl
 
     mine = wait_for(lambda: (events := events_of_job()) and any(e["event_type"] == "JobCompleted" for _, e, _ in events)
                     and events, 20, f"the JobCompleted webhook of {job_id}", interval=0.5)
-    for headers, body, when, _ in got:
-        assert verify(WEBHOOK_SECRET, headers["vodpipe-signature"], body, now=when), "valid HMAC signature"
-        assert headers["content-type"] == "application/json" and headers["vodpipe-delivery"]
+    origin = url[:url.index("/hooks")]
+    for headers, body, when, path in got:
+        # Standard Webhooks: HMAC over webhook-id, webhook-timestamp and the body, which names its target
+        assert verify(WEBHOOK_SECRET, headers, body, now=when, target=origin + path), "valid signature"
+        assert not verify(WEBHOOK_SECRET, headers, body, now=when, target=origin + "/elsewhere"), "bound to its target"
+        assert headers["content-type"] == "application/json" and headers["webhook-id"]
     types = [e["event_type"] for _, e, _ in mine]
     assert types[0] == "JobQueued" and types[-1] == "JobCompleted" and types.count("JobCompleted") == 1
     assert "ThumbnailReady" in types and types.index("ThumbnailReady") < types.index("JobCompleted")
@@ -463,7 +466,7 @@ def test_webhooks_are_signed_ordered_and_a_dead_receiver_blocks_nothing(jobs, cl
     assert {e["error"]["code"] for e in failed} >= {"UNREADABLE_MEDIA", "TRUNCATED_MEDIA"}
     # the second target refuses connections: its deliveries back off on the webhooks queue,
     # while the live receiver got every event once and every job finished regardless
-    deliveries = [h["vodpipe-delivery"] for h, _, _, _ in got]
+    deliveries = [h["webhook-id"] for h, _, _, _ in got]
     assert len(deliveries) == len(set(deliveries)), "no duplicate delivery to the live receiver"
     depth = cloud.client("sqs").get_queue_attributes(QueueUrl=cloud.stack.refs["WebhooksQueue"], AttributeNames=[
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from infra.local.iam.enforcement import Principal, denial_response, request_permissions
+from infra.local.iam.actions import request_permissions
+from infra.local.iam.enforcement import Principal, denial_response
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 

@@ -2,6 +2,8 @@
 import pytest
 
 from chalicelib.domain import job_settings
+
+from chalicelib.domain import settings_metadata
 from chalicelib.domain.presets import presets
 
 PRESETS = presets()
@@ -57,7 +59,7 @@ def test_an_output_prefix_is_normalised_and_confined():
 
 
 def test_metadata_keys_map_onto_the_same_schema():
-    doc = job_settings.settings_from_metadata({"ladder": "720:3000k,480:1.5M", "mp4": "720p", "priority": "high",
+    doc = settings_metadata.settings_from_metadata({"ladder": "720:3000k,480:1.5M", "mp4": "720p", "priority": "high",
                                     "segment-duration": "4", "source-after": "delete", "meta-title": "Flower",
                                     "audio": "true", "quality-metrics": "SSIM, psnr"})
     settings = job_settings.parse(doc, PRESETS)
@@ -71,7 +73,7 @@ def test_metadata_keys_map_onto_the_same_schema():
 
 def test_a_whole_document_in_one_metadata_key_equals_the_api_body():
     body = {"ladder": "roku-hls", "outputs": {"mp4": ["720p"]}, "priority": "high"}
-    assert job_settings.parse(job_settings.settings_from_metadata(job_settings.metadata_for(body)), PRESETS) == job_settings.parse(body, PRESETS)
+    assert job_settings.parse(settings_metadata.settings_from_metadata(settings_metadata.metadata_for(body)), PRESETS) == job_settings.parse(body, PRESETS)
 
 
 @pytest.mark.parametrize("meta, field", [
@@ -83,12 +85,12 @@ def test_a_whole_document_in_one_metadata_key_equals_the_api_body():
 ])
 def test_bad_metadata_names_its_key(meta, field):
     with pytest.raises(job_settings.InvalidSettings) as caught:
-        job_settings.parse(job_settings.settings_from_metadata(meta), PRESETS)
+        job_settings.parse(settings_metadata.settings_from_metadata(meta), PRESETS)
     assert caught.value.field == field
 
 
 def test_no_metadata_is_no_document():
-    assert job_settings.settings_from_metadata({}) is None
+    assert settings_metadata.settings_from_metadata({}) is None
 
 
 def test_presets_are_listed_as_data():

@@ -35,6 +35,13 @@ def create_operator(cognito, pool_id: str, username: str = OPERATOR) -> dict[str
     return {"username": username, "password": password}
 
 
+def own_hosts(origin: str) -> set[str]:
+    """The ``Host`` header values that name the gateway at ``origin`` (``http://127.0.0.1:<port>``):
+    ``127.0.0.1:<port>`` and ``localhost:<port>``."""
+    port = urlsplit(origin).port
+    return {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+
 class ConsoleSite:
     """GET handling for the console's paths: ``root`` holds the files (``vendor/`` filled by
     ``make console``); ``config`` returns the ``config.json`` document for a request's origin."""
@@ -48,15 +55,19 @@ class ConsoleSite:
         path = urlsplit(path).path
         return path in ("/", "/console") or (path.startswith(PREFIX) and not path.startswith(API_PREFIX))
 
-    def respond(self, path: str, origin: str) -> tuple[int, dict[str, str], bytes]:
+    def respond(self, path: str, origin: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) for a GET of ``path``: 302 from ``/`` to the console, the
         file (``index.html`` for a directory), ``config.json``, or 404. Paths never leave
-        ``root``."""
+        ``root``. ``config.json`` (it signs the local operator in) only for a request whose
+        ``host`` header names the gateway itself (``own_hosts``), else 421: a page of another
+        site whose name was re-bound to 127.0.0.1 (DNS rebinding) must not read it."""
         path = urlsplit(path).path
         if path in ("/", "/console"):
             return 302, {"Location": PREFIX}, b""
         relative = path[len(PREFIX):] or "index.html"
         if relative == "config.json":
+            if (host or "").strip().lower() not in own_hosts(origin):
+                return 421, {"Content-Type": "text/plain"}, b"config.json is served only to this gateway's own host"
             return 200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, \
                 json.dumps(self.config(origin)).encode()
         target = (self.root / relative).resolve()

@@ -65,7 +65,7 @@ class ApiGateway(threading.Thread):
             def do_GET(self) -> None:
                 if site is None or not site.handles(self.path):
                     return self._generic_handle()
-                status, headers, body = site.respond(self.path, origin)
+                status, headers, body = site.respond(self.path, origin, self.headers.get("Host"))
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)

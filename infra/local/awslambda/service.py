@@ -25,14 +25,17 @@ class LambdaService:
 
     ``credentials(principal)``: access keys of a role (``function:<name>``);
     ``settings``: variables every function gets over its template's (``VODPIPE_*``,
-    ``AWS_ENDPOINT_URL``); ``shipper``: the CloudWatch Logs shipper, which tails each
+    ``AWS_ENDPOINT_URL``); ``function_settings``: function name -> variables that function
+    alone gets over those (the webhook signing key); ``shipper``: the CloudWatch Logs shipper, which tails each
     environment's output into the function's log group; ``log_dir``: where those files live.
     """
 
     def __init__(self, package: LambdaPackage, stack: Any, region: str,
-                 credentials: Callable[[str], dict[str, str]], settings: dict[str, str], shipper: Any, log_dir: Path):
+                 credentials: Callable[[str], dict[str, str]], settings: dict[str, str], shipper: Any, log_dir: Path,
+                 function_settings: dict[str, dict[str, str]] | None = None):
         self.package, self.stack, self.region = package, stack, region
         self.credentials, self.settings, self.shipper, self.log_dir = credentials, dict(settings), shipper, log_dir
+        self.function_settings = {fn: dict(v) for fn, v in (function_settings or {}).items()}
         self.functions: dict[str, FunctionSpec] = package.functions(stack)
         self.pools: dict[str, FunctionPool] = {}
         self.event_sources: list[EventSourceMapping | Schedule] = []
@@ -40,13 +43,14 @@ class LambdaService:
 
     def function_env(self, function_name: str, log_stream: str = "") -> dict[str, str]:
         """The whole environment of ``function_name``'s execution environment: the runtime's
-        variables, the packaged template's ``Environment`` (resolved), then ``settings`` and
-        the role's credentials. PATH holds only ``python3``. Raises ``KeyError`` for a function
+        variables, the packaged template's ``Environment`` (resolved), then ``settings``, the
+        function's own ``function_settings`` and the role's credentials. PATH holds only ``python3``. Raises ``KeyError`` for a function
         the package does not have."""
         spec = self.functions[function_name]
         env = runtime_environment(spec, self.region, self.shipper.function_group(function_name), log_stream)
         env.update(spec.environment)
         env.update(self.settings)
+        env.update(self.function_settings.get(function_name) or {})
         env["VODPIPE_FUNCTION_ARN"] = f"arn:aws:lambda:{self.region}:{self.stack.account}:function:{function_name}"
         env.update(self.credentials(f"function:{function_name}"))
         env["PATH"] = str(self.package.bin_dir)

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from chalicelib.config import ClientSettings
+from chalicelib.domain.settings_metadata import metadata_for
 from chalicelib.domain.jobs import TERMINAL, job_id_for
 
 from infra.local.apigateway.auth import sign_request
@@ -88,10 +89,12 @@ def submit(path: Path, bucket: str, key: str | None, endpoint_url: str, settings
     (a job-settings document) in its metadata; returns the job id the upload will get
     (derived from bucket, key and ETag, like ingest does). The metadata always carries a
     document (``{}`` for the defaults), so ingest starts at once instead of waiting for a
-    sidecar."""
+    sidecar. Raises ``InvalidSettings`` before any upload when the document does not fit S3's
+    2 KB of user metadata (``settings_metadata.metadata_for``)."""
     key = key or path.name
+    meta = metadata_for(settings or {}) or {"settings": "{}"}
     s3 = _s3(endpoint_url, identity)
-    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"settings": json.dumps(settings or {})}})
+    s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": meta})
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     return job_id_for(bucket, key, etag)
 

@@ -31,6 +31,7 @@ from rich.table import Table
 from chalicelib.config import DEFAULT_ACCOUNT, ClientSettings, Settings, resource_names
 from chalicelib.domain.errors import ToolMissingError
 from chalicelib.domain.job_settings import InvalidSettings
+from chalicelib.domain.settings_metadata import metadata_for
 from chalicelib.domain.job_settings import parse as parse_settings
 
 from infra.local.cli.client import (_client, api_get, api_post, api_url, console, download_outputs, endpoint, follow, print_job,
@@ -122,6 +123,8 @@ def cmd_submit(args) -> int:
     try:
         settings = settings_from_args(args)
         parse_settings(settings)  # the service validates again; this names a mistake before any upload
+        if "://" not in args.source:
+            metadata_for(settings)  # an upload carries them as S3 metadata: at most 2 KB
     except (ValueError, InvalidSettings) as e:
         console.print(f"[red]invalid settings[/]: {e}")
         return 2

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from chalicelib.aws.table import now_iso
 from chalicelib.domain.statistics import percentile

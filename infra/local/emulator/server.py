@@ -9,15 +9,27 @@
 * ``infra.local.cloudwatch.percentiles``: ``pNN`` statistics in ``GetMetricData`` (moto has none).
 * ``dynamodb_transactions``: one rollback snapshot per table per transaction (moto takes one
   per action, each a deep copy of the whole table).
+* ``limits.AwsLimits``: AWS's size and count limits (DynamoDB's 100 actions and 4 MB per
+  transaction, 400 KB per item, 25 requests per batch; S3's 2 KB of user metadata; SQS's 256 KiB
+  per message), refused with the services' own errors.
+* ``AdminGate``: moto's own API (``/moto-api/``: reset, seed, state, dashboard) answers only a
+  request carrying this run's admin token, so no webhook or URL import aimed at the emulator
+  can wipe or read its state.
+* ``cognito_keys``: the user pools sign their tokens with a key made for this process, not the
+  private key moto publishes in its package.
 """
 from __future__ import annotations
 
+import secrets
 import threading
 from typing import Any, Callable
 
-from infra.local.emulator import dynamodb_transactions
+from infra.local.emulator import cognito_keys, dynamodb_transactions, limits
 from infra.local.cloudwatch import percentiles
 from infra.local.iam.enforcement import IamEnforcingApp
+
+#: The header that must carry ``EmulatorServer.admin_token`` for moto's ``/moto-api/``.
+ADMIN_TOKEN_HEADER = "X-Vodpipe-Emulator-Admin"
 
 
 class AtomicItemWrites:
@@ -34,6 +46,25 @@ class AtomicItemWrites:
             return list(self.app(environ, start_response))
 
 
+class AdminGate:
+    """WSGI middleware: ``/moto-api/...`` (moto's reset, seed, state manager, recorder and
+    dashboard) only with ``ADMIN_TOKEN_HEADER: <token>``, else ``403``. Nothing of the project
+    calls it; the token is made per run and known only to this process."""
+
+    def __init__(self, app: Callable, token: str):
+        self.app, self.token = app, token
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path.lstrip("/").lower().startswith("moto-api") or path == "/favicon.ico":
+            given = environ.get("HTTP_" + ADMIN_TOKEN_HEADER.upper().replace("-", "_"), "")
+            if not secrets.compare_digest(given.encode(), self.token.encode()):
+                body = b"the emulator's admin API needs this run's admin token\n"
+                start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+                return [body]
+        return self.app(environ, start_response)
+
+
 class EmulatorServer:
     """moto server on ``host``:``port`` (0 = a free port) in a thread; ``iam`` is the IAM
     check when ``enforce_iam`` (principals are set after provisioning), else None."""
@@ -45,9 +76,13 @@ class EmulatorServer:
 
         percentiles.install()
         dynamodb_transactions.install()
-        app: Callable = AtomicItemWrites(DomainDispatcherApplication(create_backend_app))
+        limits.install()
+        cognito_keys.install()
+        app: Callable = limits.AwsLimits(AtomicItemWrites(DomainDispatcherApplication(create_backend_app)))
         self.iam = IamEnforcingApp(app, [], region, "123456789012") if enforce_iam else None
-        outer_app = self.iam or app
+        #: the value of ``ADMIN_TOKEN_HEADER`` that opens moto's ``/moto-api/`` (this run only)
+        self.admin_token = secrets.token_urlsafe(32)
+        outer_app = AdminGate(self.iam or app, self.admin_token)
 
         class Server(ThreadedMotoServer):
             def _server_entry(self) -> None:

@@ -8,14 +8,24 @@ moto's own enforcement cannot serve (docs/local-cloud.md: resources other than S
   the worker task) gets its own access key; its processes run with it;
 * ``IamEnforcingApp`` wraps moto's WSGI application: it reads the caller's access key from the
   SigV4 ``Authorization`` header or a presigned URL's ``X-Amz-Credential``, works out the IAM
-  action(s) and resource ARN(s) of the request (``request_permissions``, after AWS's Service
+  action(s) and resource ARN(s) of the request (``actions.request_permissions``, after AWS's Service
   Authorization Reference: mostly ``<service>:<Operation>``; S3 by method and sub-resource),
   evaluates the role's policies with moto's policy evaluator (explicit deny wins, then an
   allow, else implicit deny) and answers a denied call with the service's own error
   (``AccessDeniedException``, S3 ``AccessDenied``, SNS ``AuthorizationError``...), logging
   principal, action and resource;
 * the local cloud's own administrative key (``test``: provisioning, log shipping, alarms, the
-  user at the terminal) is not restricted, like the account's administrator.
+  user at the terminal) is not restricted, like the account's administrator;
+* an unsigned request (no ``Authorization`` header, no presigned URL's credential) is the
+  anonymous principal, as AWS sees it: an S3 call passes only where the bucket's policy allows
+  Principal ``*`` that action on that resource (the output bucket's public ``GetObject`` when
+  ``PublicOutputs`` is "true", so players read the outputs) and its public access block does not
+  restrict public policies, else ``403 AccessDenied``; DynamoDB answers ``400
+  MissingAuthenticationTokenException``, the other JSON and query APIs ``403
+  MissingAuthenticationToken``. What AWS serves unsigned still passes: CORS preflights
+  (``OPTIONS``), Cognito's public user pool operations (``InitiateAuth``... the console's
+  sign-in) and a pool's JWKS, STS's ``AssumeRoleWith*``. Refusals are logged and kept in
+  ``anonymous_denials``.
 """
 from __future__ import annotations
 
@@ -28,17 +38,16 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
+from infra.local.iam.actions import request_permissions, s3_permissions
+from infra.local.iam.anonymous import (COGNITO_PUBLIC_OPERATIONS, STS_PUBLIC_ACTIONS, USER_POOL_DOCUMENT, allows_anyone,
+                                       is_signed, missing_authentication, moto_bucket_policy)
+
 log = logging.getLogger("vodpipe.local.iam")
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
-_S3_SUBRESOURCES = {
-    "cors": "BucketCORS", "versioning": "BucketVersioning", "lifecycle": "LifecycleConfiguration",
-    "notification": "BucketNotification", "policy": "BucketPolicy", "publicAccessBlock": "BucketPublicAccessBlock",
-    "acl": "BucketAcl", "tagging": "BucketTagging", "location": "BucketLocation",
-}
 
 
 @dataclass
@@ -78,93 +87,6 @@ def access_key_for(name: str) -> str:
     return "ASIA" + hashlib.sha256(name.encode()).hexdigest()[:16].upper()
 
 
-def request_permissions(method: str, path: str, query: str, headers: dict[str, str], body: bytes, service: str,
-                        region: str, account: str) -> list[tuple[str, str]]:
-    """The (IAM action, resource ARN) pairs a request needs (all must be allowed). Unknown
-    operations map to ``<service>:<Operation>`` on ``*``; an S3 request on a bucket to the
-    S3 action of its sub-resource. ``headers`` are lower-cased."""
-    if service == "s3":
-        return _s3_permissions(method, path, query, headers)
-    target = headers.get("x-amz-target", "")
-    form = {} if target else {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace") if body else query).items()}
-    # the operation, by wire protocol: JSON (X-Amz-Target), smithy RPC v2 (/service/<id>/operation/<Op>), query
-    operation = (target.split(".", 1)[1] if target else path.rsplit("/", 1)[1] if "/operation/" in path
-                 else form.get("Action", "Unknown"))
-    if service == "monitoring":  # CloudWatch signs as "monitoring"; its IAM prefix is "cloudwatch"
-        if operation == "DescribeAlarms":  # resource type alarm (Service Authorization Reference,
-            # Amazon CloudWatch): a query by name prefix is checked as one on every alarm
-            return [("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:*")]
-        return [(f"cloudwatch:{operation}", "*")]
-    if target:  # JSON protocol: DynamoDB, SQS, CloudWatch Logs, ECS...
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            payload = {}
-        return _json_permissions(service, operation, payload, region, account)
-    return [(f"{service}:{operation}", form.get("TopicArn") or form.get("TargetArn") or "*")]
-
-
-def _json_permissions(service: str, operation: str, payload: dict, region: str,
-                      account: str) -> list[tuple[str, str]]:
-    if service == "dynamodb":
-        table = lambda name, index=None: (f"arn:aws:dynamodb:{region}:{account}:table/{name}"  # noqa: E731
-                                          + (f"/index/{index}" if index else ""))
-        if operation == "TransactWriteItems":  # IAM checks each item's own action
-            kinds = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
-            return [(f"dynamodb:{kinds[k]}", table(v["TableName"])) for item in payload.get("TransactItems", [])
-                    for k, v in item.items()]
-        if operation == "TransactGetItems":
-            return [("dynamodb:GetItem", table(i["Get"]["TableName"])) for i in payload.get("TransactItems", [])]
-        if "TableName" in payload:
-            return [(f"dynamodb:{operation}", table(payload["TableName"], payload.get("IndexName")))]
-        return [(f"dynamodb:{operation}", "*")]
-    if service == "sqs":
-        # batch actions are authorized as their single-message action (SQS developer guide,
-        # "Amazon SQS API permissions: Actions and resource reference")
-        operation = operation[:-len("Batch")] if operation.endswith("Batch") else operation
-        name = payload.get("QueueName") or unquote(urlsplit(payload.get("QueueUrl", "")).path.rstrip("/").rsplit("/", 1)[-1])
-        return [(f"sqs:{operation}", f"arn:aws:sqs:{region}:{account}:{name}" if name else "*")]
-    if service == "logs" and payload.get("logGroupName"):
-        group = f"arn:aws:logs:{region}:{account}:log-group:{payload['logGroupName']}"
-        stream = payload.get("logStreamName")
-        return [(f"logs:{operation}", f"{group}:log-stream:{stream}" if stream else f"{group}:*")]
-    return [(f"{service}:{operation}", "*")]
-
-
-def _s3_permissions(method: str, path: str, query: str, headers: dict[str, str]) -> list[tuple[str, str]]:
-    parts = unquote(path).lstrip("/").split("/", 1)
-    bucket, key = parts[0], (parts[1] if len(parts) > 1 else "")
-    params = parse_qs(query, keep_blank_values=True)
-    if not bucket:
-        return [("s3:ListAllMyBuckets", "*")]
-    if key:
-        resource = f"arn:aws:s3:::{bucket}/{key}"
-        versioned = "versionId" in params
-        if "tagging" in params:  # object tags: their own actions (Service Authorization Reference)
-            verb = {"GET": "Get", "DELETE": "Delete"}.get(method, "Put")
-            return [(f"s3:{verb}Object{'Version' if versioned else ''}Tagging", resource)]
-        if method in ("GET", "HEAD"):
-            return [("s3:GetObjectVersion" if versioned else "s3:GetObject", resource)]
-        if method in ("PUT", "POST"):  # PutObject, multipart create/part/complete
-            return [("s3:PutObject", resource)]
-        if method == "DELETE":
-            if "uploadId" in params:
-                return [("s3:AbortMultipartUpload", resource)]
-            return [("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", resource)]
-    resource = f"arn:aws:s3:::{bucket}"
-    sub = next((name for name in _S3_SUBRESOURCES if name in params), None)
-    if sub:
-        verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, "Put")
-        return [(f"s3:{verb}{_S3_SUBRESOURCES[sub]}", resource)]
-    if method in ("GET", "HEAD"):
-        return [("s3:ListBucketVersions" if "versions" in params else "s3:ListBucket", resource)]
-    if method == "PUT":
-        return [("s3:CreateBucket", resource)]
-    if method == "DELETE":
-        return [("s3:DeleteBucket", resource)]
-    return [("s3:DeleteObject", f"{resource}/*")] if "delete" in params else [("s3:Unknown", resource)]
-
-
 def denial_response(service: str, headers: dict[str, str], principal: Principal, action: str,
                     resource: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """The status line, headers and body AWS answers a denied call with, per protocol."""
@@ -197,6 +119,10 @@ class IamEnforcingApp:
         self.admin_secrets = dict(admin_secrets or {"test": "test"})
         self.principals = {p.access_key: p for p in principals}
         self.denials: list[dict[str, str]] = []
+        #: unsigned calls refused ({principal: "anonymous", action, resource}); kept apart from
+        #: ``denials``, which are the stack's principals'
+        self.anonymous_denials: list[dict[str, str]] = []
+        self.bucket_policy: Callable[[str], tuple[str | None, bool]] = moto_bucket_policy
         self._lock = threading.Lock()
 
     def set_principals(self, principals: Iterable[Principal]) -> None:
@@ -206,11 +132,21 @@ class IamEnforcingApp:
     def _form_upload(self, environ: dict, start_response: Callable, content_type: str) -> Any:
         """An S3 POST Object (browser upload): its POST policy and signature checked as S3
         does (``post_policy.check``), then the signer's ``s3:PutObject`` on the key."""
-        from infra.local.iam.post_policy import check, parse_form
+        from infra.local.iam.post_policy import MalformedForm, check, parse_form
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        fields, data = parse_form(content_type, body)
+        try:
+            fields, data = parse_form(content_type, body)
+        except MalformedForm as e:
+            log.warning("InvalidArgument: browser upload refused: %s", e.message)
+            from xml.sax.saxutils import escape
+            payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
+                       f"<Message>{escape(e.message)}</Message><ArgumentName>{escape(e.argument)}</ArgumentName>"
+                       f"</Error>").encode()
+            start_response("400 Bad Request", [("Content-Type", "application/xml"),
+                                               ("Content-Length", str(len(payload)))])
+            return [payload]
         bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
         access_key = fields.get("x-amz-credential", "").split("/")[0]
         principal = self.principals.get(access_key)
@@ -230,6 +166,55 @@ class IamEnforcingApp:
         start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))])
         return [payload]
 
+    def _anonymous(self, environ: dict, start_response: Callable, headers: dict[str, str], query: str) -> Any:
+        """An unsigned request, evaluated as the anonymous principal (module docstring)."""
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+        if method == "OPTIONS" or path.lstrip("/").startswith("moto-api"):
+            # a CORS preflight carries no credentials (S3 and Cognito answer it by their CORS
+            # rules); the emulator's admin API has its own gate (emulator.server.AdminGate)
+            return self.app(environ, start_response)
+        target = headers.get("x-amz-target", "")
+        refusal = None
+        if target:
+            prefix, _, operation = target.partition(".")
+            if not (prefix == "AWSCognitoIdentityProviderService" and operation in COGNITO_PUBLIC_OPERATIONS):
+                refusal = missing_authentication("dynamodb" if prefix.startswith("DynamoDB_") else "json", target)
+        elif method == "GET" and USER_POOL_DOCUMENT.match(path):
+            pass  # a user pool's JWKS and OpenID configuration are public
+        else:
+            action = parse_qs(query).get("Action", [""])[0]
+            if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length) if length else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+                action = parse_qs(body.decode("utf-8", "replace")).get("Action", [action])[0]
+            if action:  # the query protocol (SNS, STS, SQS's older one...)
+                if action not in STS_PUBLIC_ACTIONS:
+                    refusal = missing_authentication("query", action)
+            else:  # S3: what a bucket policy grants everyone ("*"), nothing else
+                for s3_action, resource in s3_permissions(method, path, query, headers):
+                    if not self.anonymous_allowed(s3_action, resource):
+                        log.warning("AccessDenied: anonymous may not %s on %s", s3_action, resource)
+                        body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                                b"<Message>Access Denied</Message><RequestId>local</RequestId></Error>")
+                        refusal = ("403 Forbidden", [("Content-Type", "application/xml")], body, s3_action, resource)
+                        break
+        if refusal is None:
+            return self.app(environ, start_response)
+        status, response_headers, payload, action_name, resource = refusal
+        with self._lock:
+            self.anonymous_denials.append({"principal": "anonymous", "action": action_name, "resource": resource})
+        start_response(status, [*response_headers, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def anonymous_allowed(self, action: str, resource: str) -> bool:
+        """Whether the bucket of ``resource`` (an S3 ARN) lets anyone ``action`` it: its policy
+        allows Principal ``*`` (and denies nothing of it), and its public access block does not
+        restrict public policies (``RestrictPublicBuckets``)."""
+        bucket = resource.split(":::", 1)[1].split("/", 1)[0] if ":::" in resource else ""
+        policy, restricted = self.bucket_policy(bucket)
+        return bool(policy) and not restricted and allows_anyone(policy, action, resource)
+
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         content_type = environ.get("CONTENT_TYPE", "")
         if environ.get("REQUEST_METHOD") == "POST" and content_type.startswith("multipart/form-data"):
@@ -238,6 +223,8 @@ class IamEnforcingApp:
         query = environ.get("QUERY_STRING", "")
         match = _CREDENTIAL.search(headers.get("authorization", "")) or _CREDENTIAL.search(
             "Credential=" + unquote(parse_qs(query).get("X-Amz-Credential", [""])[0]))
+        if match is None and not is_signed(headers, query):
+            return self._anonymous(environ, start_response, headers, query)
         principal = self.principals.get(match.group(1)) if match else None
         if principal is None:
             return self.app(environ, start_response)

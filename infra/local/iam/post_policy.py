@@ -14,6 +14,15 @@ reference, "Browser-based uploads using POST", "Creating a POST policy"):
 * the signer may ``s3:PutObject`` the key (checked by ``enforcement.IamEnforcingApp``).
 
 ``check`` returns the refusal message, or None when S3 would accept the form.
+
+The form itself (``parse_form``) must name each field once, with the file last: the POST Object
+reference says "The file or text content must be the last field in the form" and "You cannot
+upload more than one file at a time" (S3 answers ``400 InvalidArgument``, "POST requires exactly
+one file upload per request.", ArgumentName ``file``), and S3 ignores what follows the file. A
+duplicated field is refused too (``400 InvalidArgument`` naming the field): the S3 documentation
+does not say which of two values it would use, and moto keeps the first while a dict keeps the
+last, so the value checked against the policy could differ from the value stored. Refusing is
+never more permissive than S3. Field names compare without case, as the policy's do.
 """
 from __future__ import annotations
 
@@ -29,8 +38,19 @@ from datetime import datetime, timezone
 UNCHECKED_FIELDS = {"x-amz-signature", "file", "policy"}
 
 
+class MalformedForm(ValueError):
+    """A form S3 refuses before its policy (``400 InvalidArgument``): ``argument`` names the
+    field."""
+
+    def __init__(self, argument: str, message: str):
+        super().__init__(message)
+        self.argument, self.message = argument, message
+
+
 def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
-    """(fields by lower-case name, the ``file`` part's bytes) of a multipart/form-data body."""
+    """(fields by lower-case name, the ``file`` part's bytes) of a multipart/form-data body.
+    Raises ``MalformedForm`` for a field named twice, no file or a second one, or a field after
+    the file (module docstring)."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     fields: dict[str, str] = {}
@@ -39,9 +59,19 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | 
         name = (part.get_param("name", header="content-disposition") or "").lower()
         payload = part.get_payload(decode=True) or b""
         if name == "file":
+            if data is not None:
+                raise MalformedForm("file", "POST requires exactly one file upload per request.")
             data = payload
+        elif data is not None:
+            raise MalformedForm(name, f"The form field {name} follows the file; the file must be the last field "
+                                      f"of the form.")
+        elif name in fields:
+            raise MalformedForm(name, f"The form field {name} appears more than once; each field may be given "
+                                      f"once.")
         else:
             fields[name] = payload.decode()
+    if data is None:
+        raise MalformedForm("file", "POST requires exactly one file upload per request.")
     return fields, data
 
 
