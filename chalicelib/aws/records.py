@@ -6,21 +6,29 @@ folder. None of them is part of a job's state machine; ingest errors and deliver
 
 Keys: dead letters ``pk = "DLQ"``, ``sk = <SQS message id>``; ingest errors
 ``pk = "INGEST#<job_id>"``; deliveries ``pk = "HOOK#<delivery id>"``; output folders
-``pk = "PREFIX#<folder>"`` (``job_id``: the job whose folder it is; ``nested``: the jobs whose
-folders lie inside it; ``chalicelib.domain.ownership``).
+``pk = "PREFIX#<folder>"`` (``job_id``: the job whose folder it is; ``nested``: true when some
+job's folder lies inside it, ``first_nested``: the first such job, a fixed-size marker;
+``chalicelib.domain.ownership``).
 """
 from __future__ import annotations
 
+import random
 import time
 from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
 from chalicelib.domain import ownership
+from chalicelib.domain.backoff import exponential_backoff
 
-from .table import DynamoTable, conditional_failed, iso_utc, now_iso
+from .table import DynamoTable, conditional_failed, iso_utc, now_iso, transaction_conflict
 
 DLQ_PK = "DLQ"
+#: Attempts of a folder claim cancelled by a concurrent transaction (``TransactionConflict``,
+#: e.g. sibling claims marking the same parent) before it is raised as transient, and the
+#: base of the jittered backoff between them (seconds: up to 0.05, 0.1, 0.2, 0.4).
+CLAIM_ATTEMPTS = 5
+CLAIM_BACKOFF_SECONDS = 0.05
 
 
 class Records(DynamoTable):
@@ -115,9 +123,12 @@ class Records(DynamoTable):
         owner and marks every ancestor (``ownership.claim_updates``; the conditions are in
         that module's docstring). Idempotent for the same job. Returns None when the job holds
         the folder, else the overlapping job (``ownership.conflict_of``: ``{"job_id",
-        "relation", "folder"}``). Raises ``InvalidSettings`` for a folder too deep to claim,
-        and ``ClientError`` (``TransactionCanceledException``) when the transaction lost to a
-        concurrent one without a conflict left to name (transient: the ingest is retried)."""
+        "relation", "folder"}``). A transaction cancelled by a concurrent one
+        (``TransactionConflict``, no condition failed: e.g. a sibling's claim marking the same
+        parent) is retried here up to ``CLAIM_ATTEMPTS`` times with jittered exponential
+        backoff. Raises ``InvalidSettings`` for a folder too deep to claim, and ``ClientError``
+        (``TransactionCanceledException``) when it still conflicts after the last attempt or
+        lost a condition without a conflict left to name (transient: the ingest is retried)."""
         legacy = self._default_folder_owner(folder, job_id)
         if legacy:
             return legacy
@@ -133,18 +144,25 @@ class Records(DynamoTable):
             else:
                 actions.append({"Update": {
                     "TableName": self.table_name, "Key": self._claim_key(update["folder"]),
-                    "UpdateExpression": "ADD nested :s", "ConditionExpression": "attribute_not_exists(job_id)",
-                    "ExpressionAttributeValues": {":s": {"SS": [job_id]}}}})
-        try:
-            self._ddb.transact_write_items(TransactItems=actions)
-            return None
-        except ClientError as e:
-            if not conditional_failed(e):
-                raise
-            conflict = self.folder_conflict(folder, job_id)
-            if conflict is None:
-                raise
-            return conflict
+                    # a fixed-size marker (never a set of every job below: that grew past
+                    # DynamoDB's 400 KB item limit under a busy common root)
+                    "UpdateExpression": "SET nested = :true, first_nested = if_not_exists(first_nested, :j)",
+                    "ConditionExpression": "attribute_not_exists(job_id)",
+                    "ExpressionAttributeValues": self._vals({":true": True, ":j": job_id})}})
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            try:
+                self._ddb.transact_write_items(TransactItems=actions)
+                return None
+            except ClientError as e:
+                if conditional_failed(e):
+                    conflict = self.folder_conflict(folder, job_id)
+                    if conflict is None:
+                        raise
+                    return conflict
+                if not transaction_conflict(e) or attempt == CLAIM_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, exponential_backoff(attempt, CLAIM_BACKOFF_SECONDS)))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def folder_conflict(self, folder: str, job_id: str) -> dict[str, str] | None:
         """The job whose claimed output folder overlaps ``folder`` (``ownership.conflict_of``),

@@ -12,11 +12,37 @@ from botocore.exceptions import ClientError
 from .clients import client
 
 
+def cancellation_reasons(error: ClientError) -> list[str]:
+    """The ``Code`` of each action's ``CancellationReasons`` entry of a
+    ``TransactionCanceledException`` (``"None"`` for an action that was not the cause, e.g.
+    ``["None", "ConditionalCheckFailed"]`` or ``["TransactionConflict", "None"]``); ``[]`` for
+    any other error, or a cancellation that carries no reasons."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return [str((r or {}).get("Code") or "None") for r in error.response.get("CancellationReasons") or []]
+
+
 def conditional_failed(error: ClientError) -> bool:
-    """True when ``error`` is a lost condition (a conditional write or a transaction whose
-    condition failed), which the adapters report as ``False`` rather than raise."""
-    return error.response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException",
-                                                          "TransactionCanceledException")
+    """True when ``error`` is a lost condition (a conditional write, or a transaction
+    cancelled because a condition failed: a ``ConditionalCheckFailed`` cancellation reason),
+    which the adapters report as ``False`` rather than raise. A transaction cancelled only for
+    another reason (``TransactionConflict`` with a concurrent transaction, throttling) is not:
+    the caller raises it as transient. A cancellation that carries no reasons at all counts as
+    a lost condition (as before reasons were read)."""
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = cancellation_reasons(error)
+    return not reasons or "ConditionalCheckFailed" in reasons
+
+
+def transaction_conflict(error: ClientError) -> bool:
+    """True when ``error`` cancelled a transaction because of a concurrent one on the same
+    items (a ``TransactionConflict`` reason) and no condition failed: worth retrying at once."""
+    reasons = cancellation_reasons(error)
+    return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
 
 
 def iso_utc(moment: datetime, timespec: str = "milliseconds") -> str:

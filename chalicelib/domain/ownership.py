@@ -14,15 +14,27 @@ claims"): a job claims folder ``F`` in one ``TransactWriteItems`` of one update 
 * the item of ``F`` itself (``PREFIX#F``): ``SET job_id = <job>`` on condition that no other
   job holds ``F`` (``attribute_not_exists(job_id) OR job_id = <job>``) and that no job's
   folder lies inside ``F`` (``attribute_not_exists(nested)``);
-* the item of every ancestor ``A`` of ``F`` (``PREFIX#A``): ``ADD nested {<job>}`` on
-  condition that no job holds ``A`` itself (``attribute_not_exists(job_id)``).
+* the item of every ancestor ``A`` of ``F`` (``PREFIX#A``): ``SET nested = true,
+  first_nested = if_not_exists(first_nested, <job>)`` on condition that no job holds ``A``
+  itself (``attribute_not_exists(job_id)``). The mark is fixed-size: ``first_nested`` names
+  one job below (for the conflict message), never a growing set of them, so a common root
+  under which any number of jobs claim stays far under DynamoDB's 400 KB item limit. (Items
+  written when ``nested`` was a set of job ids are read the same way.)
 
 Every overlap of two folders meets on one item: equal folders on ``F``'s (two ``job_id``
 writes), nested folders on the outer one's (its ``job_id`` against the inner job's
 ``nested`` mark), so whichever transaction comes second fails its condition, whatever the
 order and however they interleave. The same job claiming again (a redelivered ingest event)
-passes every condition and changes nothing (``SET`` to the same value, ``ADD`` of a member
-already there). Claims are never released: a job's outputs stay where they are.
+passes every condition and changes nothing (``SET`` to the same values). Sibling claims under
+one parent never fail a condition, but DynamoDB may cancel one of two concurrent
+transactions on the same item (``TransactionConflict``): the claim retries that itself
+(``Records.claim_folder``). Claims are never released: a job's outputs stay where they are.
+
+**The job-id form is reserved.** Job ids are predictable (``jobs.job_id_for``: a hash of the
+source and settings), so an explicit ``output_prefix`` whose first part looks like a job id (20
+hex digits) could take a future job's default folder before that job exists. Such a prefix
+is refused (``reserved_folder_message``; ``OUTPUT_PREFIX_IN_USE``), except the job's own
+default folder.
 
 **Sources.** A job may delete or archive (``source_after``) only a source it owns
 (``source_owner``): the upload whose own S3 event made the job (a plain upload or one through
@@ -88,14 +100,28 @@ def conflict_of(folder: str, job_id: str, items: Mapping[str, Mapping[str, Any] 
     own = items.get(exact) or {}
     if own.get("job_id") and own["job_id"] != job_id:
         return {"job_id": str(own["job_id"]), "relation": "is", "folder": exact}
-    inner = sorted(j for j in (own.get("nested") or ()) if j != job_id)
+    inner = _nested_job(own, job_id)
     if inner:
-        return {"job_id": inner[0], "relation": "contains", "folder": exact}
+        return {"job_id": inner, "relation": "contains", "folder": exact}
     for outer in ancestors(exact):
         owner = (items.get(outer) or {}).get("job_id")
         if owner and owner != job_id:
             return {"job_id": str(owner), "relation": "inside", "folder": outer}
     return None
+
+
+def _nested_job(item: Mapping[str, Any], job_id: str) -> str | None:
+    """A job other than ``job_id`` whose folder lies inside the claim ``item``'s: its
+    ``first_nested`` when ``nested`` is the (fixed-size) mark, or the first of an older
+    item's set of job ids. None when there is none (only ``job_id`` itself, or no mark)."""
+    nested = item.get("nested")
+    if not nested:
+        return None
+    if isinstance(nested, (list, tuple, set, frozenset)):
+        inner = sorted(str(j) for j in nested if j != job_id)
+        return inner[0] if inner else None
+    first = item.get("first_nested")
+    return str(first) if first and first != job_id else None
 
 
 def default_folder_candidate(folder: str, job_id: str) -> str | None:
@@ -107,6 +133,20 @@ def default_folder_candidate(folder: str, job_id: str) -> str | None:
     top level, so nothing but the bucket contains them."""
     first = folder_parts(folder)[0]
     return first if JOB_ID.fullmatch(first) and first != job_id else None
+
+
+def reserved_folder_message(folder: str, job_id: str) -> str | None:
+    """Why ``folder`` may not be claimed by ``job_id`` though no job holds it yet: its first
+    part has the form of a job id (``JOB_ID``) other than ``job_id``'s, the form reserved for
+    the jobs' own default folders (ids are predictable, so such a folder could be a future
+    job's). None for any other folder, and for the job's own default folder (or one inside
+    it). ``job_id`` "" (not known yet): any job-id form is reserved. Raises as
+    ``folder_parts``."""
+    if default_folder_candidate(folder, job_id) is None:
+        return None
+    return (f"output folder {folder!r} starts with {folder_parts(folder)[0]!r}, which has the form of a job id "
+            f"(20 hex digits): that form is reserved for the jobs' own default folders; choose another "
+            f"output_prefix")
 
 
 def conflict_message(folder: str, conflict: Mapping[str, str]) -> str:

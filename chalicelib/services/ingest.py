@@ -168,7 +168,14 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         source["work"] = work.to_dict()
         check_work(work, s.max_job_vcpu_seconds)  # TOO_MUCH_WORK, before any task exists
         # the output folder, default (the job id) or explicit, is claimed before anything is
-        # written: none that is, contains or lies inside another job's (docs/state.md)
+        # written: none that is, contains or lies inside another job's (docs/state.md); an
+        # explicit folder in the job-id form (reserved for default folders: ids are
+        # predictable) is refused without claiming it, naming a job that holds it if any
+        reserved = ownership.reserved_folder_message(folder, job_id)
+        if reserved:
+            conflict = ctx.records.folder_conflict(folder, job_id)
+            raise PermanentError("OUTPUT_PREFIX_IN_USE",
+                                 ownership.conflict_message(folder, conflict) if conflict else reserved)
         conflict = ctx.records.claim_folder(folder, job_id)
         if conflict:
             raise PermanentError("OUTPUT_PREFIX_IN_USE", ownership.conflict_message(folder, conflict))

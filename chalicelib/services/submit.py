@@ -46,16 +46,22 @@ def check_folder(ctx: Context, settings: job_settings.JobSettings, job_id: str) 
     """Refuse a request whose output folder (``output_prefix``, else the job id; ``job_id``
     "" when not known yet: any holder conflicts) overlaps a folder another job has claimed
     (``ownership``; ingest's claim is what decides, this answers early when the conflict is
-    already known). Raises ``FolderInUse``, or ``BadRequest`` for a folder too deep to claim."""
+    already known), or one whose first part has the job-id form, reserved for the jobs' own
+    default folders (``ownership.reserved_folder_message``: ids are predictable; checked after
+    the real claims, so a folder another job holds names that job). Raises ``FolderInUse``, or
+    ``BadRequest`` for a folder too deep to claim."""
     folder = settings.output_prefix or job_id
     if not folder:
         return
     try:
         conflict = ctx.records.folder_conflict(folder, job_id)
+        reserved = ownership.reserved_folder_message(folder, job_id)
     except job_settings.InvalidSettings as e:
         raise BadRequest(e.message) from None
     if conflict:
         raise FolderInUse(f"output_prefix: {ownership.conflict_message(folder, conflict)}")
+    if reserved:
+        raise FolderInUse(f"output_prefix: {reserved}")
 
 
 def parse_source(value: Any, ingest_bucket: str) -> tuple[str, str]:

@@ -47,10 +47,41 @@ def test_a_refused_claim_writes_nothing(ctx):
     # refused on its outer part: the transaction leaves no mark on the ancestors it passed
     assert ctx.records.claim_folder(f"{top}/x/y/z", second)["job_id"] == first
     assert claim_item(ctx, f"{top}/x/y/z") is None and claim_item(ctx, f"{top}/x/y") is None
-    assert claim_item(ctx, top)["nested"] == [first]
+    assert claim_item(ctx, top)["nested"] is True and claim_item(ctx, top)["first_nested"] == first
     # so a third job may still take the untouched sibling and the refused job's folder stays free
     assert ctx.records.claim_folder(f"{top}/w", third) is None
-    assert sorted(claim_item(ctx, top)["nested"]) == sorted([first, third])
+    assert claim_item(ctx, f"{top}/x/y/z") is None and claim_item(ctx, f"{top}/w")["job_id"] == third
+    assert claim_item(ctx, top)["first_nested"] == first
+
+
+def test_a_common_roots_item_does_not_grow_with_the_jobs_under_it(ctx):
+    """Issue 22, B1. Before: every claim added its job id to a set on each ancestor's item, so
+    ~20k jobs under ``customers/`` pushed that item past DynamoDB's 400 KB and every later job
+    under it failed. After: a fixed-size mark (``nested``, ``first_nested``)."""
+    top, jobs_under = root(), [job() for _ in range(3)]
+    sizes = []
+    for i, job_id in enumerate(jobs_under):
+        assert ctx.records.claim_folder(f"{top}/customers/c{i}/show", job_id) is None
+        found = ctx.records._ddb.get_item(TableName=ctx.records.table_name, Key=ctx.records._claim_key(top),
+                                          ConsistentRead=True)["Item"]
+        sizes.append(found)
+    assert sizes[0] == sizes[1] == sizes[2], "the same attributes and values after each claim"
+    assert set(sizes[0]) == {"pk", "sk", "nested", "first_nested"} and sizes[0]["nested"] == {"BOOL": True}
+    assert claim_item(ctx, f"{top}/customers")["first_nested"] == jobs_under[0]
+    # the mark still excludes a claim of the root itself, naming a job below
+    assert ctx.records.claim_folder(top, job()) == {"job_id": jobs_under[0], "relation": "contains", "folder": top}
+
+
+def test_an_item_marked_by_the_former_set_still_counts(ctx):
+    """Items written when ``nested`` was a set of job ids keep excluding their folder's claim,
+    and a new claim below turns the set into the fixed-size mark."""
+    top, old, new = root(), job(), job()
+    ctx.records._ddb.put_item(TableName=ctx.records.table_name,
+                              Item={**ctx.records._claim_key(top), "nested": {"SS": [old]}})
+    assert ctx.records.folder_conflict(top, new) == {"job_id": old, "relation": "contains", "folder": top}
+    assert ctx.records.claim_folder(top, new) == {"job_id": old, "relation": "contains", "folder": top}
+    assert ctx.records.claim_folder(f"{top}/b", new) is None
+    assert claim_item(ctx, top)["nested"] is True and claim_item(ctx, top)["first_nested"] == new
 
 
 def test_the_default_folder_is_claimed_like_any_other(ctx):
@@ -83,6 +114,28 @@ def test_racing_claims_of_nested_folders_admit_exactly_one(ctx):
         assert len(won) == 1, results
         lost = inner_job if won == [outer_job] else outer_job
         assert results[lost]["job_id"] == won[0]
+
+
+def test_racing_sibling_claims_under_one_parent_all_succeed(ctx):
+    """Issue 22, B2: siblings (``course/l1``, ``course/l2``...) claimed at the same instant
+    mark the same parent; none overlaps, so every one holds its folder (a transaction the
+    database cancels for the conflict is retried, not reported as an overlap)."""
+    for _ in range(3):
+        top = root()
+        names = {job(): f"{top}/course/l{i}" for i in range(4)}
+        results, start = {}, threading.Barrier(len(names))
+
+        def claim(folder, job_id):
+            start.wait()
+            results[job_id] = ctx.records.claim_folder(folder, job_id)
+
+        threads = [threading.Thread(target=claim, args=(folder, job_id)) for job_id, folder in names.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == {job_id: None for job_id in names}
+        assert claim_item(ctx, f"{top}/course")["first_nested"] in names
 
 
 def test_a_folder_deeper_than_a_transaction_allows_is_invalid_settings(ctx):

@@ -71,3 +71,25 @@ def test_source_after_of_an_object_the_job_did_not_upload_gets_400(app_client, c
     # keep is still fine, and an upload of one's own (POST /uploads) may ask for it
     assert post(app_client, "/jobs", {"source": source, "source_after": "keep"}).status_code == 202
     assert post(app_client, "/uploads", {"filename": "mine.mp4", "source_after": after}).status_code == 200
+
+
+def test_an_output_prefix_in_the_job_id_form_is_reserved_for_default_folders(app_client, uploaded, queues,  # noqa: F811
+                                                                             emulator):  # noqa: F811
+    """Issue 22, B4. Before: job ids are predictable, so ``output_prefix: <the id a future
+    upload will get>`` was accepted (202) and claimed that job's default folder first: the
+    upload then failed OUTPUT_PREFIX_IN_USE. After: the job-id form is refused as a first part."""
+    from chalicelib.domain import jobs
+    source, _, _ = uploaded
+    bucket = emulator["stack"].refs["IngestBucket"]
+    future = jobs.job_id_for(bucket, f"not-uploaded-{uuid.uuid4().hex[:8]}.mp4", uuid.uuid4().hex)
+    for prefix in (future, f"{future}/x"):
+        res = post(app_client, "/jobs", {"source": source, "output_prefix": prefix})
+        assert res.status_code == 400, (prefix, res.body)
+        assert res.json_body["Code"] == "OUTPUT_PREFIX_IN_USE"
+        assert res.json_body["Message"].startswith("output_prefix: ") and "reserved" in res.json_body["Message"]
+        res = post(app_client, "/uploads", {"filename": "a.mp4", "output_prefix": prefix})
+        assert res.status_code == 400 and res.json_body["Code"] == "OUTPUT_PREFIX_IN_USE", res.body
+    assert ingest_messages(queues, emulator) == [], "nothing queued"
+    # the form anywhere but first is an ordinary folder name
+    assert post(app_client, "/jobs", {"source": source, "output_prefix": f"shows/{future}"}).status_code == 202
+    assert post(app_client, "/uploads", {"filename": "a.mp4", "output_prefix": f"shows/{future}-up"}).status_code == 200

@@ -23,9 +23,30 @@ def test_a_claim_sets_the_folder_and_marks_every_ancestor():
     ({"a/b": {"nested": ["K"]}}, {"job_id": "K", "relation": "contains", "folder": "a/b"}),
     ({"a": {"job_id": "K", "nested": ["J"]}}, {"job_id": "K", "relation": "inside", "folder": "a"}),
     ({"a": {"nested": ["J", "K"]}}, None),  # siblings under a common parent do not overlap
+    # the fixed-size mark (issue 22, B1): first_nested names a job below
+    ({"a/b": {"nested": True, "first_nested": "K"}}, {"job_id": "K", "relation": "contains", "folder": "a/b"}),
+    ({"a/b": {"nested": True, "first_nested": "J"}}, None),
+    ({"a": {"nested": True, "first_nested": "K"}}, None),  # siblings
+    ({"a": {"job_id": "K", "nested": True, "first_nested": "J"}}, {"job_id": "K", "relation": "inside", "folder": "a"}),
 ])
 def test_which_job_overlaps_from_the_items_read_back(items, expected):
     assert ownership.conflict_of("a/b", "J", {"a": None, "a/b": None, **items}) == expected
+
+
+def test_the_job_id_form_is_reserved_for_the_jobs_own_default_folders():
+    """Issue 22, B4: ids are predictable, so an explicit folder whose first part looks like a
+    job id could take a future job's default folder: refused, but not the job's own."""
+    from chalicelib.domain import jobs
+    future = jobs.job_id_for("ingest", "not/uploaded/yet.mp4", "0" * 32)
+    assert ownership.JOB_ID.fullmatch(future)
+    for folder in (future, f"{future}/x"):
+        for job_id in ("", "0123456789abcdef0123"):
+            message = ownership.reserved_folder_message(folder, job_id)
+            assert message and "reserved for the jobs' own default folders" in message and future in message
+    assert ownership.reserved_folder_message(future, future) is None, "its own default folder"
+    assert ownership.reserved_folder_message(f"shows/{future}", "") is None, "the job-id form not first"
+    assert ownership.reserved_folder_message("shows/a", "") is None
+    assert ownership.reserved_folder_message(future.upper(), "") is None, "not the form of an id"
 
 
 def test_the_message_names_the_other_job_and_how_they_overlap():

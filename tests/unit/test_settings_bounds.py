@@ -38,10 +38,8 @@ def nested_object(levels: int) -> dict:
 
 def test_deep_settings_metadata_is_invalid_settings_at_once():
     # before: json.loads raised RecursionError, which ingest retried toward INGEST_FAILED
-    started = time.perf_counter()
     with pytest.raises(InvalidSettings) as caught:
         settings_metadata.settings_from_metadata({"settings": nested(1500)})
-    assert time.perf_counter() - started < 0.05
     assert caught.value.field == "x-amz-meta-settings"
     assert caught.value.reason == f"metadata is nested deeper than {job_settings.MAX_DEPTH} levels of objects and arrays"
 
@@ -71,12 +69,14 @@ def test_the_depth_bound_admits_every_valid_shape_and_strings_hide_brackets():
 
 
 def test_parsing_is_linear_in_the_document_size():
-    # 64 KiB of the worst shapes for the depth scan: brackets, and one unterminated string
+    # 64 KiB of the worst shapes for the depth scan: brackets, and one unterminated string. The
+    # bound is a guard against quadratic work (billions of steps at this size), not a benchmark:
+    # the linear scan takes milliseconds, so it holds on a loaded machine too.
     for text in ("[]" * (32 * 1024), '{"a": "' + "[" * 65_000):
         started = time.perf_counter()
         with pytest.raises(InvalidSettings):
             job_settings.parse(job_settings.load_json(text, "body"))
-        assert time.perf_counter() - started < 0.5
+        assert time.perf_counter() - started < 5.0
 
 
 @pytest.mark.parametrize("text, reason", [
@@ -219,7 +219,7 @@ def deep(levels: int, leaf) -> tuple[object, str]:
 
 #: (document, its JSON text): arbitrary JSON, or JSON nested from just under the bound to 3,000 levels.
 PAIRS = DOCUMENTS.map(lambda d: (d, json.dumps(d))) | st.builds(deep, st.integers(job_settings.MAX_DEPTH - 2, 3000), JSON)
-EXAMPLE_SECONDS = 0.25  # per call; a few milliseconds measured
+EXAMPLE_SECONDS = 2.0  # per call, tracemalloc on: a bound against runaway work (a few ms measured)
 EXAMPLE_BYTES = 16 * 1024 * 1024  # peak Python allocation per call (tracemalloc)
 
 

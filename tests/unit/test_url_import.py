@@ -98,7 +98,7 @@ def test_a_sender_trickling_bytes_is_cut_at_the_deadline():
         with pytest.raises(PermanentError) as refused:
             import_source(ctx, ref(sender.url), "job1")
         assert refused.value.code == "IMPORT_TIMEOUT"
-        assert time.monotonic() - started < 3.0, "cut at the deadline, not when the sender stops"
+        assert time.monotonic() - started < 6.0, "cut at the deadline (1.5 s), not when the sender stops (12 s)"
         assert ctx.objects.stored == {} and ctx.objects.aborted == ["imports/job1/clip.mp4"]
     finally:
         sender.close()
@@ -111,7 +111,7 @@ def test_a_sender_trickling_its_headers_is_cut_at_the_deadline():
         started = time.monotonic()
         with pytest.raises(PermanentError, match="longer than 1.5 s"):
             import_source(ctx, ref(sender.url), "job1")
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 6.0  # the deadline (1.5 s), not the sender's end (12 s)
     finally:
         sender.close()
 

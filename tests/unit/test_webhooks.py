@@ -326,7 +326,7 @@ def test_a_receiver_trickling_its_answer_is_cut_at_the_deadline():
         started = time.monotonic()
         with pytest.raises(DeadlineExceeded):
             http_post(f"http://127.0.0.1:{server.port}/h", b"{}", {}, 1.0, "127.0.0.1")
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 5.0  # the deadline (1 s), not the server's end (8 s)
     finally:
         server.close()
 

@@ -27,7 +27,8 @@ refuses, with the service's own error code:
 
 * **S3** (S3 user guide, "Working with object metadata"): user-defined metadata is at most 2 KB,
   "measured by taking the sum of the number of bytes in the UTF-8 encoding of each key and
-  value" (the key without its ``x-amz-meta-`` prefix). ``PutObject``, ``CopyObject`` with
+  value". Whether the key counts with its ``x-amz-meta-`` prefix is not said; this counts it
+  (the stricter reading, the one the service applies before an upload). ``PutObject``, ``CopyObject`` with
   replaced metadata, ``CreateMultipartUpload`` (headers, or a presigned URL's query) and a
   browser's POST form (``x-amz-meta-*`` fields) over ``MAX_METADATA_BYTES`` get
   ``400 MetadataTooLarge``.
@@ -52,6 +53,8 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
+
+from chalicelib.domain.settings_metadata import s3_metadata_bytes
 
 #: DynamoDB: one item, 400 KB.
 MAX_ITEM_BYTES = 400 * 1024
@@ -122,9 +125,11 @@ def item_size(attributes: dict[str, Any]) -> int:
 
 
 def metadata_size(pairs: Iterable[tuple[str, str]]) -> int:
-    """Bytes of S3 user metadata: UTF-8 of every key (without ``x-amz-meta-``) and value."""
-    return sum(len(k[len(META_PREFIX):].encode()) + len(v.encode()) for k, v in pairs
-               if k.lower().startswith(META_PREFIX))
+    """Bytes of S3 user metadata in ``(header name, value)`` pairs, counted as the service
+    counts it before an upload (``chalicelib.domain.settings_metadata.s3_metadata_bytes``: UTF-8
+    of every ``x-amz-meta-<key>`` header name and value; the stricter reading of S3's rule, so
+    the emulator is never more permissive than S3 and agrees with what the service checks)."""
+    return s3_metadata_bytes({k[len(META_PREFIX):]: v for k, v in pairs if k.lower().startswith(META_PREFIX)})
 
 
 def message_size(body: str, attributes: dict[str, Any] | None) -> int:

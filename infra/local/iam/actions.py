@@ -42,6 +42,13 @@ def request_permissions(method: str, path: str, query: str, headers: dict[str, s
 
 def json_permissions(service: str, operation: str, payload: dict, region: str,
                       account: str) -> list[tuple[str, str]]:
+    """The (IAM action, resource ARN) pairs of a JSON-protocol call (``X-Amz-Target``:
+    DynamoDB, SQS, CloudWatch Logs, ECS...) of ``operation`` with the decoded request body
+    ``payload``. DynamoDB: ``dynamodb:<Operation>`` on the table's ARN (``/index/<name>`` for an
+    index), each item of ``TransactWriteItems``/``TransactGetItems`` as its own action on its
+    table; SQS: the batch operations as their single-message action, on the queue named by
+    ``QueueName`` or ``QueueUrl``; CloudWatch Logs: on the log group (``:*``) or its stream;
+    anything else ``<service>:<Operation>`` on ``*``."""
     if service == "dynamodb":
         table = lambda name, index=None: (f"arn:aws:dynamodb:{region}:{account}:table/{name}"  # noqa: E731
                                           + (f"/index/{index}" if index else ""))
@@ -68,6 +75,15 @@ def json_permissions(service: str, operation: str, payload: dict, region: str,
 
 
 def s3_permissions(method: str, path: str, query: str, headers: dict[str, str]) -> list[tuple[str, str]]:
+    """The (IAM action, resource ARN) pairs of an S3 REST request (path-style ``/<bucket>/<key>``,
+    percent-decoded), by method and sub-resource as the Service Authorization Reference names
+    them: on an object (``arn:aws:s3:::<bucket>/<key>``) ``GetObject`` (``GetObjectVersion``
+    with ``versionId``), ``PutObject`` (also multipart create/part/complete),
+    ``AbortMultipartUpload``, ``DeleteObject``, the object tagging actions; on a bucket
+    (``arn:aws:s3:::<bucket>``) its sub-resource's ``Get``/``Put``/``Delete`` action (``?cors``,
+    ``?policy``...), ``ListBucket``/``ListBucketVersions``, ``CreateBucket``, ``DeleteBucket``,
+    a multi-object delete as ``DeleteObject`` on ``<bucket>/*``; ``/`` is
+    ``ListAllMyBuckets``. Used for signed calls and for the anonymous principal's."""
     parts = unquote(path).lstrip("/").split("/", 1)
     bucket, key = parts[0], (parts[1] if len(parts) > 1 else "")
     params = parse_qs(query, keep_blank_values=True)

@@ -27,7 +27,9 @@ USER_POOL_DOCUMENT = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/(jwks\.json
 
 def is_signed(headers: dict[str, str], query: str) -> bool:
     """True when a request carries any credentials: an ``Authorization`` header, or a
-    presigned URL's (SigV4 ``X-Amz-Credential``, SigV2 ``AWSAccessKeyId``)."""
+    presigned URL's (SigV4 ``X-Amz-Credential`` or ``X-Amz-Signature``, SigV2
+    ``AWSAccessKeyId``). Signed is not authenticated: the IAM check refuses credentials that
+    name no known access key (``invalid_credentials``)."""
     if headers.get("authorization"):
         return True
     params = parse_qs(query)
@@ -51,6 +53,47 @@ def missing_authentication(protocol: str, operation: str) -> tuple[str, list[tup
                                   ("x-amzn-ErrorType", "MissingAuthenticationToken"),
                                   ("x-amzn-query-error", "MissingAuthenticationToken;Sender")], body, operation, "*")
     body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code><Message>{message}"
+            f"</Message></Error><RequestId>local</RequestId></ErrorResponse>").encode()
+    return "403 Forbidden", [("Content-Type", "text/xml")], body, operation, "*"
+
+
+def sigv2_access_key(headers: dict[str, str], query: str) -> str | None:
+    """The access key of a SigV2 request (``Authorization: AWS <key>:<signature>`` or a presigned
+    URL's ``AWSAccessKeyId``), or None."""
+    scheme, _, rest = headers.get("authorization", "").partition(" ")
+    if scheme == "AWS" and ":" in rest:
+        return rest.split(":", 1)[0].strip() or None
+    return parse_qs(query).get("AWSAccessKeyId", [""])[0] or None
+
+
+def invalid_credentials(protocol: str, operation: str,
+                        malformed: str | None = None) -> tuple[str, list[tuple[str, str]], bytes, str, str]:
+    """What AWS answers a request signed with an access key it does not know, or whose
+    credentials cannot be read: S3 ``403 InvalidAccessKeyId``, or for credentials it cannot
+    parse (``malformed``: ``"header"`` or ``"query"``) ``400 AuthorizationHeaderMalformed`` /
+    ``400 AuthorizationQueryParametersError``; DynamoDB and the other JSON APIs ``400
+    UnrecognizedClientException``; the query APIs ``403 InvalidClientTokenId``. Returns
+    (status, headers, body, operation, resource ``*``), as ``missing_authentication``."""
+    message = "The security token included in the request is invalid."
+    if protocol == "s3":
+        code, status, message = (
+            ("AuthorizationHeaderMalformed", "400 Bad Request",
+             "The authorization header is malformed; it names no access key.") if malformed == "header" else
+            ("AuthorizationQueryParametersError", "400 Bad Request",
+             "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+             "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+            if malformed else
+            ("InvalidAccessKeyId", "403 Forbidden", "The AWS Access Key Id you provided does not exist in our records."))
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message>'
+                f"<RequestId>local</RequestId></Error>").encode()
+        return status, [("Content-Type", "application/xml")], body, operation, "*"
+    if protocol in ("dynamodb", "json"):
+        code = "UnrecognizedClientException"
+        body = json.dumps({"__type": ("com.amazon.coral.service#" if protocol == "dynamodb" else "") + code,
+                           "message": message}).encode()
+        return ("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)], body,
+                operation, "*")
+    body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>{message}"
             f"</Message></Error><RequestId>local</RequestId></ErrorResponse>").encode()
     return "403 Forbidden", [("Content-Type", "text/xml")], body, operation, "*"
 

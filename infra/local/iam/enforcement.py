@@ -16,6 +16,13 @@ moto's own enforcement cannot serve (docs/local-cloud.md: resources other than S
   principal, action and resource;
 * the local cloud's own administrative key (``test``: provisioning, log shipping, alarms, the
   user at the terminal) is not restricted, like the account's administrator;
+* a request with credentials (an ``Authorization`` header, or any of a presigned URL's
+  ``X-Amz-Credential``, ``X-Amz-Signature``, ``AWSAccessKeyId``) must name a known access key
+  (a principal's or the administrator's), as AWS requires: otherwise S3 answers ``403
+  InvalidAccessKeyId`` (``400 AuthorizationHeaderMalformed`` / ``AuthorizationQueryParameters
+  Error`` when no access key can be read, e.g. ``?X-Amz-Signature=x`` alone), the JSON APIs
+  ``400 UnrecognizedClientException``, the query APIs ``403 InvalidClientTokenId``
+  (``anonymous.invalid_credentials``); what AWS serves unsigned (below) still passes;
 * an unsigned request (no ``Authorization`` header, no presigned URL's credential) is the
   anonymous principal, as AWS sees it: an S3 call passes only where the bucket's policy allows
   Principal ``*`` that action on that resource (the output bucket's public ``GetObject`` when
@@ -24,8 +31,8 @@ moto's own enforcement cannot serve (docs/local-cloud.md: resources other than S
   MissingAuthenticationTokenException``, the other JSON and query APIs ``403
   MissingAuthenticationToken``. What AWS serves unsigned still passes: CORS preflights
   (``OPTIONS``), Cognito's public user pool operations (``InitiateAuth``... the console's
-  sign-in) and a pool's JWKS, STS's ``AssumeRoleWith*``. Refusals are logged and kept in
-  ``anonymous_denials``.
+  sign-in) and a pool's JWKS, STS's ``AssumeRoleWith*``. Refusals (these and unknown keys') are
+  logged and kept in ``anonymous_denials``.
 """
 from __future__ import annotations
 
@@ -44,7 +51,8 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from infra.local.iam.actions import request_permissions, s3_permissions
 from infra.local.iam.anonymous import (COGNITO_PUBLIC_OPERATIONS, STS_PUBLIC_ACTIONS, USER_POOL_DOCUMENT, allows_anyone,
-                                       is_signed, missing_authentication, moto_bucket_policy)
+                                       invalid_credentials, is_signed, missing_authentication, moto_bucket_policy,
+                                       sigv2_access_key)
 
 log = logging.getLogger("vodpipe.local.iam")
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -111,7 +119,8 @@ def denial_response(service: str, headers: dict[str, str], principal: Principal,
 
 class IamEnforcingApp:
     """WSGI middleware in front of moto: denies what the caller's role does not allow.
-    ``principals`` by access key; keys not listed (the local administrator) pass."""
+    ``principals`` by access key; the administrator's keys (``admin_secrets``) pass; any other
+    key, or credentials naming none, is refused as AWS refuses an unknown key."""
 
     def __init__(self, app: Callable, principals: Iterable[Principal], region: str, account: str,
                  admin_secrets: dict[str, str] | None = None):
@@ -119,8 +128,8 @@ class IamEnforcingApp:
         self.admin_secrets = dict(admin_secrets or {"test": "test"})
         self.principals = {p.access_key: p for p in principals}
         self.denials: list[dict[str, str]] = []
-        #: unsigned calls refused ({principal: "anonymous", action, resource}); kept apart from
-        #: ``denials``, which are the stack's principals'
+        #: calls refused that no known key signed ({principal: "anonymous" or "unknown access key
+        #: <key>", action, resource}); kept apart from ``denials``, which are the stack's principals'
         self.anonymous_denials: list[dict[str, str]] = []
         self.bucket_policy: Callable[[str], tuple[str | None, bool]] = moto_bucket_policy
         self._lock = threading.Lock()
@@ -132,7 +141,7 @@ class IamEnforcingApp:
     def _form_upload(self, environ: dict, start_response: Callable, content_type: str) -> Any:
         """An S3 POST Object (browser upload): its POST policy and signature checked as S3
         does (``post_policy.check``), then the signer's ``s3:PutObject`` on the key."""
-        from infra.local.iam.post_policy import MalformedForm, check, parse_form
+        from infra.local.iam.post_policy import MalformedForm, check, parse_form, up_to_file
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -156,6 +165,8 @@ class IamEnforcingApp:
         if refusal is None and principal is not None and not principal.decide("s3:PutObject", resource):
             refusal = f"{principal.name} may not s3:PutObject on {resource}"
         if refusal is None:
+            body = up_to_file(content_type, body)  # S3 ignores the fields after the file
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
             return self.app(environ, start_response)
         log.warning("AccessDenied: browser upload to %s refused: %s", bucket, refusal)
         with self._lock:
@@ -207,6 +218,43 @@ class IamEnforcingApp:
         start_response(status, [*response_headers, ("Content-Length", str(len(payload)))])
         return [payload]
 
+    def _unrecognized(self, environ: dict, start_response: Callable, headers: dict[str, str], query: str,
+                      match: re.Match | None, access_key: str | None) -> Any:
+        """A request whose credentials name no known access key (``access_key`` None: none can
+        be read), answered with the service's error (module docstring). What AWS serves
+        without any credentials passes, as unsigned (``_anonymous``)."""
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+        if method == "OPTIONS" or path.lstrip("/").startswith("moto-api"):
+            return self.app(environ, start_response)  # as unsigned: preflights; the admin API's own gate
+        target, resource = headers.get("x-amz-target", ""), "*"
+        if target:
+            prefix, _, operation = target.partition(".")
+            if prefix == "AWSCognitoIdentityProviderService" and operation in COGNITO_PUBLIC_OPERATIONS:
+                return self.app(environ, start_response)
+            refusal = invalid_credentials("dynamodb" if prefix.startswith("DynamoDB_") else "json", target)
+        else:
+            action = parse_qs(query).get("Action", [""])[0]
+            if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length) if length else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+                action = parse_qs(body.decode("utf-8", "replace")).get("Action", [action])[0]
+            if action in STS_PUBLIC_ACTIONS:
+                return self.app(environ, start_response)
+            if action or (match is not None and match.group(3) != "s3"):
+                refusal = invalid_credentials("query", action or "Unknown")
+            else:
+                malformed = None if access_key else "header" if headers.get("authorization") else "query"
+                operation, resource = s3_permissions(method, path, query, headers)[0]
+                refusal = invalid_credentials("s3", operation, malformed)
+        status, response_headers, payload, operation, _ = refusal
+        log.warning("%s: credentials naming access key %r refused (%s on %s)", status, access_key, operation, resource)
+        with self._lock:
+            self.anonymous_denials.append({"principal": f"unknown access key {access_key or '(none)'}",
+                                           "action": operation, "resource": resource})
+        start_response(status, [*response_headers, ("Content-Length", str(len(payload)))])
+        return [payload]
+
     def anonymous_allowed(self, action: str, resource: str) -> bool:
         """Whether the bucket of ``resource`` (an S3 ARN) lets anyone ``action`` it: its policy
         allows Principal ``*`` (and denies nothing of it), and its public access block does not
@@ -225,9 +273,12 @@ class IamEnforcingApp:
             "Credential=" + unquote(parse_qs(query).get("X-Amz-Credential", [""])[0]))
         if match is None and not is_signed(headers, query):
             return self._anonymous(environ, start_response, headers, query)
-        principal = self.principals.get(match.group(1)) if match else None
+        access_key = match.group(1) if match else sigv2_access_key(headers, query)
+        principal = self.principals.get(access_key or "")
         if principal is None:
-            return self.app(environ, start_response)
+            if access_key in self.admin_secrets:  # the local administrator: unrestricted
+                return self.app(environ, start_response)
+            return self._unrecognized(environ, start_response, headers, query, match, access_key)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         if len(body) < length:
@@ -236,7 +287,7 @@ class IamEnforcingApp:
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "18")])
             return [b"incomplete request"]
         environ["wsgi.input"] = io.BytesIO(body)
-        service = match.group(3)
+        service = match.group(3) if match else "s3"  # SigV2: S3's presigned URLs
         for action, resource in request_permissions(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), query,
                                                     headers, body, service, self.region, self.account):
             if not principal.decide(action, resource):

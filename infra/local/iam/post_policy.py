@@ -16,9 +16,11 @@ reference, "Browser-based uploads using POST", "Creating a POST policy"):
 ``check`` returns the refusal message, or None when S3 would accept the form.
 
 The form itself (``parse_form``) must name each field once, with the file last: the POST Object
-reference says "The file or text content must be the last field in the form" and "You cannot
-upload more than one file at a time" (S3 answers ``400 InvalidArgument``, "POST requires exactly
-one file upload per request.", ArgumentName ``file``), and S3 ignores what follows the file. A
+reference says "The file or content must be the last field in the form. Any fields below it are
+ignored." and "You cannot upload more than one file at a time" (S3 answers ``400
+InvalidArgument``, "POST requires exactly one file upload per request.", ArgumentName
+``file``). So a field after the file is ignored, as S3 ignores it: neither stored nor checked
+(``parse_form`` drops it and hands moto the form without it, see ``enforcement``). A
 duplicated field is refused too (``400 InvalidArgument`` naming the field): the S3 documentation
 does not say which of two values it would use, and moto keeps the first while a dict keeps the
 last, so the value checked against the policy could differ from the value stored. Refusing is
@@ -27,11 +29,13 @@ never more permissive than S3. Field names compare without case, as the policy's
 from __future__ import annotations
 
 import base64
+import email.message
 import email.parser
 import email.policy
 import hashlib
 import hmac
 import json
+import re
 from datetime import datetime, timezone
 
 #: Form fields a policy need not name.
@@ -49,8 +53,8 @@ class MalformedForm(ValueError):
 
 def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
     """(fields by lower-case name, the ``file`` part's bytes) of a multipart/form-data body.
-    Raises ``MalformedForm`` for a field named twice, no file or a second one, or a field after
-    the file (module docstring)."""
+    Fields after the file are ignored, as S3 ignores them (module docstring). Raises
+    ``MalformedForm`` for a field named twice before the file, no file or a second one."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     fields: dict[str, str] = {}
@@ -63,8 +67,7 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | 
                 raise MalformedForm("file", "POST requires exactly one file upload per request.")
             data = payload
         elif data is not None:
-            raise MalformedForm(name, f"The form field {name} follows the file; the file must be the last field "
-                                      f"of the form.")
+            continue  # after the file: ignored ("Any fields below it are ignored.")
         elif name in fields:
             raise MalformedForm(name, f"The form field {name} appears more than once; each field may be given "
                                       f"once.")
@@ -73,6 +76,24 @@ def parse_form(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | 
     if data is None:
         raise MalformedForm("file", "POST requires exactly one file upload per request.")
     return fields, data
+
+
+_FILE_PART = re.compile(rb'(?im)^content-disposition:[^\r\n]*;\s*name="?file"?\s*(;|\r?$)')
+
+
+def up_to_file(content_type: str, body: bytes) -> bytes:
+    """``body`` (a form ``parse_form`` accepted) without the fields after its file, so the form
+    moto stores is the form S3 would: S3 ignores them (module docstring)."""
+    boundary = email.message.Message()
+    boundary["Content-Type"] = content_type
+    delimiter = b"\r\n--" + (boundary.get_param("boundary") or "").encode()
+    pieces = (b"\r\n" + body).split(delimiter)  # preamble, each part, the closing "--"
+    for at, piece in enumerate(pieces[1:-1], start=1):
+        if _FILE_PART.search(piece.split(b"\r\n\r\n", 1)[0]):
+            if at == len(pieces) - 2:
+                return body  # the file is the last part already
+            return delimiter.join(pieces[:at + 1])[2:] + delimiter + b"--\r\n"
+    return body
 
 
 def _signing_key(secret: str, date: str, region: str) -> bytes:
