@@ -14,7 +14,6 @@ Every server here listens on 127.0.0.1 and stops by itself.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,53 +23,12 @@ import pytest
 from chalicelib.domain.webhooks import verify
 from infra.local.cloud import LocalCloud
 from tests.conftest import media, wait_for
+from tests.rawserver import RawServer, garbage
 
 SECRET = "e2e-hooks-secret"
 TOKEN = "Secr3tT0kenXYZ"
 IMPORT_TIMEOUT = 5
 TIMEOUT = 180
-
-
-class RawServer:
-    """TCP on 127.0.0.1: each connection's request head is read and kept with its time, then
-    ``reply(conn, stop_at)`` answers; gone after ``lifetime`` seconds."""
-
-    def __init__(self, reply, lifetime: float = 600):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.reply, self.hits = reply, []
-        self.stop_at = time.monotonic() + lifetime
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while time.monotonic() < self.stop_at:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-        self.sock.close()
-
-    def _one(self, conn):
-        try:
-            conn.settimeout(5)
-            head = conn.recv(65536).decode("latin-1")
-            self.hits.append((time.time(), head))
-            self.reply(conn, self.stop_at)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop_at = 0
-
-
-def garbage(conn, stop_at):
-    conn.sendall(b"SPAM SPAM SPAM\r\n\r\n")
 
 
 def trickle(conn, stop_at):

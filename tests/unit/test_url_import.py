@@ -3,8 +3,6 @@ one total deadline against slow senders, the body checked against its Content-Le
 size limit, non-global addresses refused. Real sockets on 127.0.0.1 (private targets allowed,
 as in the local cloud); the object store is a fake that behaves like ``Objects.upload_stream``
 (an exception from the parts aborts the upload). Every server stops by itself."""
-import socket
-import threading
 import time
 from types import SimpleNamespace
 
@@ -14,6 +12,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.errors import PermanentError, TransientError
 from chalicelib.domain.sources import ObjectRef
 from chalicelib.services.url_import import import_source
+from tests.rawserver import RawServer, sending
 
 
 class FakeObjects:
@@ -37,46 +36,13 @@ def import_ctx(**settings):
                            objects=FakeObjects())
 
 
-class Sender:
+class Sender(RawServer):
     """Answers every GET with ``head`` (status line and headers), then ``body`` in pieces of
     ``piece`` bytes every ``every`` seconds, then closes; gone after ``lifetime`` seconds."""
 
     def __init__(self, head: bytes, body: bytes, piece: int = 1 << 20, every: float = 0.0, lifetime: float = 10.0):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/clip.mp4"
-        self.head, self.body, self.piece, self.every = head, body, piece, every
-        self.stop_at = time.monotonic() + lifetime
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while time.monotonic() < self.stop_at:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-        self.sock.close()
-
-    def _one(self, conn):
-        try:
-            conn.settimeout(2)
-            conn.recv(65536)
-            conn.sendall(self.head)
-            for at in range(0, len(self.body), self.piece):
-                if time.monotonic() > self.stop_at:
-                    break
-                conn.sendall(self.body[at:at + self.piece])
-                time.sleep(self.every)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop_at = 0
+        super().__init__(sending(head, body, piece, every), lifetime)
+        self.url = f"http://127.0.0.1:{self.port}/clip.mp4"
 
 
 def head(length: int | None) -> bytes:

@@ -3,7 +3,6 @@ delivery deadline and independent, recorded, backed-off deliveries (``chalicelib
 webhooks.py``, ``chalicelib/services/webhooks.py``, ``chalicelib/tools/pinned_http.py``).
 Real sockets on 127.0.0.1 only; every server stops by itself."""
 import json
-import socket
 import threading
 import time
 from types import SimpleNamespace
@@ -18,6 +17,7 @@ from chalicelib.domain.webhooks import (ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_H
                                         validate_url, verify)
 from chalicelib.services import webhooks as service
 from chalicelib.tools.pinned_http import DeadlineExceeded, http_post
+from tests.rawserver import RawServer, garbage
 
 SECRET = "s3cr3t"
 BODY = b'{"event_type":"JobCompleted","job_id":"abc","target":"https://hooks.example.com/x"}'
@@ -252,48 +252,6 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 that answers every connection with ``reply(conn)`` after
-    reading the request head; counts connections with their times. Stops by itself after
-    ``lifetime`` seconds."""
-
-    def __init__(self, reply, lifetime=20.0):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port, self.hits, self.reply = self.sock.getsockname()[1], [], reply
-        self.stop_at = time.monotonic() + lifetime
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while time.monotonic() < self.stop_at:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.hits.append(time.monotonic())
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-        self.sock.close()
-
-    def _one(self, conn):
-        try:
-            conn.settimeout(2)
-            conn.recv(65536)
-            self.reply(conn, self.stop_at)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop_at = 0
-
-
-def garbage(conn, stop_at):
-    conn.sendall(b"SPAM SPAM SPAM\r\n\r\n")
 
 
 def trickle(conn, stop_at):

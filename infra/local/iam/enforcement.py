@@ -117,6 +117,20 @@ def denial_response(service: str, headers: dict[str, str], principal: Principal,
     return "403 Forbidden", [("Content-Type", "text/xml")], body
 
 
+def query_action(environ: dict, query: str) -> str:
+    """The ``Action`` of a query-protocol request (SNS, STS, SQS's older protocol): from the
+    query string, or a form-encoded POST body (read, and put back for the application); ``""``
+    for other protocols."""
+    action = parse_qs(query).get("Action", [""])[0]
+    if environ.get("REQUEST_METHOD") == "POST" and \
+            environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [action])[0]
+    return action
+
+
 class IamEnforcingApp:
     """WSGI middleware in front of moto: denies what the caller's role does not allow.
     ``principals`` by access key; the administrator's keys (``admin_secrets``) pass; any other
@@ -193,12 +207,7 @@ class IamEnforcingApp:
         elif method == "GET" and USER_POOL_DOCUMENT.match(path):
             pass  # a user pool's JWKS and OpenID configuration are public
         else:
-            action = parse_qs(query).get("Action", [""])[0]
-            if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = environ["wsgi.input"].read(length) if length else b""
-                environ["wsgi.input"] = io.BytesIO(body)
-                action = parse_qs(body.decode("utf-8", "replace")).get("Action", [action])[0]
+            action = query_action(environ, query)
             if action:  # the query protocol (SNS, STS, SQS's older one...)
                 if action not in STS_PUBLIC_ACTIONS:
                     refusal = missing_authentication("query", action)
@@ -233,12 +242,7 @@ class IamEnforcingApp:
                 return self.app(environ, start_response)
             refusal = invalid_credentials("dynamodb" if prefix.startswith("DynamoDB_") else "json", target)
         else:
-            action = parse_qs(query).get("Action", [""])[0]
-            if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = environ["wsgi.input"].read(length) if length else b""
-                environ["wsgi.input"] = io.BytesIO(body)
-                action = parse_qs(body.decode("utf-8", "replace")).get("Action", [action])[0]
+            action = query_action(environ, query)
             if action in STS_PUBLIC_ACTIONS:
                 return self.app(environ, start_response)
             if action or (match is not None and match.group(3) != "s3"):
