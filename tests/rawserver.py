@@ -1,4 +1,4 @@
-"""A raw TCP server on 127.0.0.1 for tests that need a misbehaving HTTP peer (a receiver that
+"""Test servers on 127.0.0.1: a raw TCP server for tests that need a misbehaving HTTP peer (a receiver that
 answers garbage, a sender that trickles bytes): each connection's request head is read and
 kept with its wall-clock time in ``hits``, then ``reply(conn, stop_at)`` answers. The server
 stops by itself after ``lifetime`` seconds (bounded: it never outlives its test for long)."""
@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 
@@ -64,3 +66,29 @@ def sending(head: bytes, body: bytes, piece: int = 1 << 20, every: float = 0.0) 
             conn.sendall(body[at:at + piece])
             time.sleep(every)
     return reply
+
+
+@contextmanager
+def recording_receiver():
+    """An HTTP receiver on 127.0.0.1 that answers every POST with 204 and records
+    ``(headers (lower-case names), raw body, wall time, path)``; yields ``(base URL, records)``
+    and shuts down on exit."""
+    got: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the handler's name is http.server's
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time(), self.path))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", got
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +18,7 @@ import pytest
 from chalicelib.domain.media import parse_probe
 from infra.local.cloud import LocalCloud
 from tests.conftest import ffprobe_json, media, wait_for
+from tests.rawserver import recording_receiver
 
 GOOD = {
     "flower.mp4": "clips/flower.mp4",
@@ -40,28 +40,9 @@ WEBHOOK_SECRET = "e2e-webhook-secret"
 
 @pytest.fixture(scope="module")
 def receiver():
-    """A webhook receiver on 127.0.0.1 that records (headers, raw body) of every POST."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    got = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time(), self.path))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks", got
-    server.shutdown()
-    server.server_close()
-
+    """A webhook receiver on 127.0.0.1 that records (headers, raw body, time, path) of every POST."""
+    with recording_receiver() as (base, got):
+        yield f"{base}/hooks", got
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, receiver):

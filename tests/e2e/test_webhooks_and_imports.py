@@ -14,16 +14,14 @@ Every server here listens on 127.0.0.1 and stops by itself.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from chalicelib.domain.webhooks import verify
 from infra.local.cloud import LocalCloud
 from tests.conftest import media, wait_for
-from tests.rawserver import RawServer, garbage
+from tests.rawserver import RawServer, garbage, recording_receiver
 
 SECRET = "e2e-hooks-secret"
 TOKEN = "Secr3tT0kenXYZ"
@@ -53,24 +51,8 @@ def delivery_id_of(head: str) -> str | None:
 @pytest.fixture(scope="module")
 def good():
     """A receiver that answers 204 and records (headers, body, time, path) of every POST."""
-    got = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append(({k.lower(): v for k, v in self.headers.items()}, body, time.time(), self.path))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", got
-    server.shutdown()
-    server.server_close()
-
+    with recording_receiver() as receiver:
+        yield receiver
 
 @pytest.fixture(scope="module")
 def bad():
