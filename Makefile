@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INPUT  ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench load package up clean
+.PHONY: demo test test-fast bench bench-pictures load package up clean
 
 # ffmpeg + ffprobe: Debian's package (x264, AAC; ffprobe that reads MPEG-TS). Installed with
 # apt-get when missing: directly as root, through sudo otherwise.
@@ -75,6 +75,11 @@ test-fast: $(STAMP)
 ## Benchmark: pipeline vs one hand-written ffmpeg command for the same ladder (INPUT=... optional).
 bench: deps
 	$(BIN)/python -m infra.local.drills.bench $(INPUT)
+
+## What the picture conversions cost (tone mapping, deinterlacing): the reference ladder on the
+## bench clip as SDR, HLG and 1080i25, with and without them (docs/pictures.md).
+bench-pictures: deps
+	$(BIN)/python -m infra.local.drills.pictures
 
 ## Load drill: 50 uploads at once on a fresh local cloud (INPUT=... optional); prints the report.
 load: deps

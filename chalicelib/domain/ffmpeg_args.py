@@ -13,11 +13,12 @@ and logging flags.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Mapping, Sequence
 
 from .confinement import input_options
-from .ladder import AudioRendition, Plan, ThumbnailPlan, VideoRendition
+from .conversions import PicturePlan, jpeg_scale_options, prefix_filters, scale_options, signal_options
+from .frame_size import frame_size_guard
+from .ladder import AudioRendition, Plan, VideoRendition
 from .thumbnails import POSTER_WINDOW_SECONDS, PosterRun, TileRun, poster_window
 
 GOP_SECONDS = 2
@@ -73,12 +74,16 @@ def read_limit(seconds: float) -> float:
     return round(seconds * (1 + READ_MARGIN_FRACTION) + READ_MARGIN_SECONDS, 3)
 
 
-def confined_input(url: str, seek: float = 0.0, limit: float | None = None, max_pixels: int | None = None) -> list[str]:
+def confined_input(url: str, seek: float = 0.0, limit: float | None = None, max_pixels: int | None = None,
+                   autorotate: bool = True) -> list[str]:
     """``-i url`` with the input's confinement (protocol and demuxer allow-lists, see
     ``chalicelib.domain.confinement``), an optional seek (s) and read cap (s), and an optional
     cap on the pixels of a decoded picture (the decoders' ``max_pixels``: a larger frame is
-    refused before it is allocated, "Picture size WxH exceeds specified max pixel count")."""
+    refused before it is allocated, "Picture size WxH exceeds specified max pixel count").
+    ``autorotate=False``: frames as coded (the graph orients them, ``conversions``)."""
     args = input_options(url)
+    if not autorotate:
+        args += ["-autorotate", "0"]
     if max_pixels:
         args += ["-max_pixels", str(int(max_pixels))]
     if seek > 0:
@@ -100,47 +105,27 @@ def _hls_output(out_dir: str, segment_seconds: int = SEGMENT_SECONDS) -> list[st
     ]
 
 
-#: The code a chunk run fails with when a decoded frame is not the probed size.
-FRAME_SIZE_CHANGED = "FRAME_SIZE_CHANGED"
-
-
-def frame_size_of(probe: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The size of the frames the chunk's filter graph receives, from the job's ``probe``
-    (``MediaInfo.to_dict``): the coded width x height, swapped for a 90/270 degree rotation
-    (ffmpeg's autorotate runs before the graph; the sample aspect ratio is left to ``scale``).
-    None when the probe has no size."""
-    width, height = int(probe.get("width") or 0), int(probe.get("height") or 0)
-    if not width or not height:
-        return None
-    return (height, width) if int(probe.get("rotation") or 0) in (90, 270) else (width, height)
-
-
-def frame_size_guard(width: int, height: int) -> str:
-    """A filter that passes frames of exactly ``width`` x ``height`` unchanged and fails the
-    run on any other size: ``crop`` to the input's own size, whose width is evaluated (at the
-    graph's configuration: the first frame, and again whenever ffmpeg reconfigures the graph
-    for a frame of another size) as ``-iw`` unless the input is the expected size. ffmpeg 5.1
-    then exits 1 at that frame with "Invalid too big or non positive size for width '-<new
-    width>' or height '<new height>'" and "Error reinitializing filters!" (measured on two
-    H.264 streams of 320x240 and 640x480 joined as MPEG-TS: the scale filters alone reinit
-    silently and go on encoding the new size). ``frame_size_change`` reads the new size back."""
-    return f"crop=w='if(eq(iw\\,{width})*eq(ih\\,{height})\\,iw\\,-iw)':h=ih:x=0:y=0:exact=1"
-
-
-def frame_size_change(log: str) -> tuple[int, int] | None:
-    """The size of the frame ``frame_size_guard`` refused, from a run's error lines, or None."""
-    m = re.search(r"Invalid too big or non positive size for width '-(\d+)' or height '(\d+)'", log)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def video_filter(r: VideoRendition) -> str:
-    """The ``-vf`` chain: scale to the rendition's displayed size (ffmpeg has already applied
-    the rotation: autorotate is on), square pixels, optional frame-rate cap, 8-bit 4:2:0."""
-    chain = [f"scale={r.width}:{r.height}:flags=bicubic", "setsar=1"]
-    if r.frame_rate:
+def video_filter(r: VideoRendition, picture: PicturePlan | None = None) -> str:
+    """A rendition's chain after the split: scale to its displayed size, square pixels, 8-bit
+    4:2:0. With a ``picture`` plan the frames arrive oriented, deinterlaced and at the output
+    rate (``conversions.prefix_filters``), and the scaler finishes the colour to limited-range
+    BT.709 (``conversions.scale_options``); without one (task messages of older ingests)
+    ffmpeg's autorotate has oriented them and the rendition's frame-rate cap is applied here."""
+    chain = [f"scale={r.width}:{r.height}:flags=bicubic{scale_options(picture)}", "setsar=1"]
+    if r.frame_rate and picture is None:
         chain.append(f"fps={r.frame_rate:g}")
     chain.append("format=yuv420p")
     return ",".join(chain)
+
+
+def picture_head(picture: PicturePlan | None) -> str:
+    """``conversions.prefix_filters`` joined for a graph, with a trailing comma (or "")."""
+    return "".join(f"{f}," for f in prefix_filters(picture)) if picture else ""
+
+
+def jpeg_filter(width: int, height: int, picture: PicturePlan | None) -> str:
+    """Scale a poster or sprite tile to ``width`` x ``height`` full-range BT.601 JPEG pixels."""
+    return f"scale={width}:{height}{jpeg_scale_options(picture)},setsar=1" + (",format=yuvj420p" if picture else "")
 
 
 #: Quality target of capped CRF (x264 ``-crf``) by rung short side (pixels): the first row
@@ -245,7 +230,8 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
                last: bool, preset: str = "veryfast", threads: int = 0,
                rate_control: str = "crf", tiles: "TileRun | None" = None,
                quality_metrics: Sequence[str] = ("psnr",), frame_rate: float = 30.0, poster: PosterRun | None = None,
-               frame_size: tuple[int, int] | None = None, max_pixels: int | None = None) -> list[str]:
+               frame_size: tuple[int, int] | None = None, max_pixels: int | None = None,
+               picture: PicturePlan | None = None) -> list[str]:
     """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
     and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
     per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
@@ -273,26 +259,30 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     rendition (0 = x264's choice). ``quality_metrics``: what each encoder computes of its output
     against its input, ``psnr`` and/or ``ssim`` (read with
     ``chalicelib.tools.ffmpeg.encoder_quality``; see ``job_settings.QUALITY_METRICS``).
-    ``frame_size``: the probed size of the frames the graph receives (``frame_size_of``): any
-    other size fails the run (``frame_size_guard``; the worker fails the task
+    ``frame_size``: the probed size of the frames the graph receives (``frame_size.frame_size_of``): any
+    other size fails the run (``frame_size.frame_size_guard``; the worker fails the task
     ``FRAME_SIZE_CHANGED``). ``max_pixels``: the decoders' cap on a picture (``confined_input``).
+    ``picture``: the job's ``conversions.PicturePlan``: its filters run once, on the decode,
+    before the split (deinterlacing, orientation, tone mapping), autorotate is off, and every
+    output is signalled BT.709 limited range (``conversions.BT709_SIGNAL``).
     """
     tail = 0.0 if last else lookahead_tail(frame_rate)
     start = round(start - preroll(start, frame_rate), 6)
     length = end - start
     branches = len(renditions) + (1 if tiles else 0) + (1 if poster else 0)
     guard = f"{frame_size_guard(*frame_size)}," if frame_size else ""
-    head = "[0:v:0]" + guard + ("" if last else f"trim=end={length + tail:.6f},") + f"split={branches}"
+    head = ("[0:v:0]" + guard + ("" if last else f"trim=end={length + tail:.6f},") + picture_head(picture)
+            + f"split={branches}")
     graph = head + "".join(f"[s{i}]" for i in range(branches))
-    graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(renditions))
+    graph += "".join(f";[s{i}]{video_filter(r, picture)}[v{i}]" for i, r in enumerate(renditions))
     if tiles:  # (the tail's frames are past the chunk's last tile time)
         graph += (f";[s{len(renditions)}]{tile_select(tiles.first_time - start, tiles.interval)},"
-                  f"scale={tiles.width}:{tiles.height},setsar=1,tile={tiles.columns}x{tiles.rows}[tiles]")
+                  f"{jpeg_filter(tiles.width, tiles.height, picture)},tile={tiles.columns}x{tiles.rows}[tiles]")
     if poster:
         graph += (f";[s{branches - 1}]trim=start={max(0.0, poster.time - start):.6f}:duration={POSTER_WINDOW_SECONDS:g},"
-                  f"thumbnail={poster.frames},scale={poster.width}:{poster.height},setsar=1[poster]")
+                  f"thumbnail={poster.frames},{jpeg_filter(poster.width, poster.height, picture)}[poster]")
     limit = read_limit(length + tail)
-    args = [*confined_input(input_url, start, limit, max_pixels), "-filter_complex", graph]
+    args = [*confined_input(input_url, start, limit, max_pixels, autorotate=picture is None), "-filter_complex", graph]
     keyframes = keyframe_list(start, end + tail)
     for i, r in enumerate(renditions):
         opts = x264_options(r, preset, threads, "v:0", rate_control)
@@ -301,6 +291,8 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
             opts += ["-flags:v:0", "+psnr"]
         if "ssim" in quality_metrics:
             opts += ["-ssim:v:0", "1"]
+        if picture:
+            opts += signal_options("v:0")
         args += ["-map", f"[v{i}]", "-an", "-sn", "-dn", "-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", "-1",
                  *opts, "-output_ts_offset", f"{start + OUTPUT_TS_BASE:.6f}", "-muxdelay", "0",
                  "-f", "hls", "-hls_time", "0.1", "-hls_playlist_type", "event",
@@ -326,26 +318,28 @@ def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float 
 
 
 def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast",
-                          rate_control: str = "crf", frame_rate: float = 25.0) -> list[str]:
+                          rate_control: str = "crf", frame_rate: float = 25.0,
+                          picture: PicturePlan | None = None) -> list[str]:
     """One hand-written ffmpeg command that makes what the pipeline makes: the whole video
     ladder (decode once, ``split`` to one scaler + x264 per rendition, same encoder
     settings), the audio rendition once, the poster (``thumbnail`` over ~2 s from
     ``poster_time``, a window of ``frame_rate`` x 2 frames) and the sprite sheet, all from one decode. The benchmark's baseline:
-    the physical limit of one machine for this output."""
+    the physical limit of one machine for this output. ``picture``: the job's conversions, as
+    in ``chunk_args``."""
     videos: Sequence[VideoRendition] = plan.videos
     t = plan.thumbnails
     n = len(videos) + 2
-    graph = f"[0:v:0]split={n}" + "".join(f"[s{i}]" for i in range(n))
-    graph += "".join(f";[s{i}]{video_filter(r)}[v{i}]" for i, r in enumerate(videos))
-    graph += (f";[s{len(videos)}]{tile_select(0.0, t.interval)},scale={t.width}:{t.height},setsar=1,"
+    graph = f"[0:v:0]{picture_head(picture)}split={n}" + "".join(f"[s{i}]" for i in range(n))
+    graph += "".join(f";[s{i}]{video_filter(r, picture)}[v{i}]" for i, r in enumerate(videos))
+    graph += (f";[s{len(videos)}]{tile_select(0.0, t.interval)},{jpeg_filter(t.width, t.height, picture)},"
               f"tile={t.columns}x{t.rows}[tiles]")
     graph += (f";[s{len(videos) + 1}]trim=start={t.poster_time:.3f}:duration={POSTER_WINDOW_SECONDS:g},"
               f"thumbnail={poster_window(frame_rate)},"
-              f"scale={t.poster_width}:{t.poster_height},setsar=1[poster]")
-    args = [*confined_input(input_url), "-filter_complex", graph]
+              f"{jpeg_filter(t.poster_width, t.poster_height, picture)}[poster]")
+    args = [*confined_input(input_url, autorotate=picture is None), "-filter_complex", graph]
     for i, r in enumerate(videos):  # per-output options apply to the next output only
         args += ["-map", f"[v{i}]", *x264_options(r, preset, 0, "v:0", rate_control), "-an",
-                 *_hls_output(f"{out_dir}/{r.name}")]
+                 *(signal_options("v:0") if picture else []), *_hls_output(f"{out_dir}/{r.name}")]
     args += ["-map", "[tiles]", "-frames:v:0", "1", "-q:v:0", "4", f"{out_dir}/sprite.jpg",
              "-map", "[poster]", "-frames:v:0", "1", "-q:v:0", "3", f"{out_dir}/poster.jpg"]
     if plan.audio:

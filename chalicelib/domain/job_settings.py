@@ -6,14 +6,16 @@ A document (every field optional)::
 
     {"ladder": "web" | "720:3000k,480:1.5M" | [{"name": "720p", "height": 720, "bitrate": 3000000}, ...],
      "outputs": {"hls": true, "mp4": ["720p"], "audio": false, "thumbnails": true},
-     "segment_duration": 6, "priority": "normal" | "high",
+     "segment_duration": 6, "priority": "normal" | "high", "max_resolution": "1080p" | "1440p" | "2160p",
      "webhook_url": "https://...", "output_prefix": "shows/ep1",
      "source_after": "keep" | "delete" | "archive", "quality_metrics": ["psnr"] | ["psnr", "ssim"],
      "metadata": {"any": "string"}}
 
 ``height`` is the rung's short side in pixels (portrait stays portrait), ``bitrate`` its average
 video bitrate in bit/s. Never upscale still holds for an explicit ladder: a rung taller than the
-source is dropped at planning and reported in the job (``ladder.plan_video``). Invalid or
+source is dropped at planning and reported in the job (``ladder.plan_video``). ``max_resolution``
+is the tallest rung a job's ladder may have (``presets.Preset.up_to``: ``web`` gains 1440p and
+2160p rungs, ``roku-hls`` takes 1080p only); an explicit rung above it is refused. Invalid or
 unknown values raise ``InvalidSettings`` naming the field (the API answers 400 with it; an
 S3-borne document fails the job with ``INVALID_SETTINGS``).
 """
@@ -27,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import PermanentError
 from . import webhooks
-from .presets import DEFAULT_PRESET, Preset, PresetRung
+from .presets import DEFAULT_MAX_RESOLUTION, DEFAULT_PRESET, MAX_RESOLUTIONS, Preset, PresetRung
 
 #: A rung or metadata name: letters, digits, ``_``, ``-``, 1-32 characters. Always applied with
 #: ``fullmatch`` (``re.match`` with ``$`` would let a trailing newline through).
@@ -92,11 +94,12 @@ class InvalidSettings(PermanentError):
 
 class Rung(BaseModel):
     """One explicit ladder rung: ``name`` (used in output keys and ``outputs.mp4``), ``height``
-    the short side in pixels (16-4320, even), ``bitrate`` the average video bitrate in bit/s."""
+    the short side in pixels (16-2160, even, at most the job's ``max_resolution``), ``bitrate``
+    the average video bitrate in bit/s."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=NAME_PATTERN)
-    height: int = Field(ge=16, le=4320, multiple_of=2)
+    height: int = Field(ge=16, le=max(MAX_RESOLUTIONS.values()), multiple_of=2)
     bitrate: int = Field(ge=50_000, le=60_000_000)
 
     @field_validator("name")
@@ -138,6 +141,7 @@ class JobSettings(BaseModel):
     outputs: Outputs = Outputs()
     segment_duration: int = 6
     priority: Literal["normal", "high"] = "normal"
+    max_resolution: Literal["1080p", "1440p", "2160p"] = DEFAULT_MAX_RESOLUTION
     webhook_url: str | None = Field(default=None, max_length=2048)
     output_prefix: str | None = None
     source_after: Literal["keep", "delete", "archive"] = "keep"
@@ -210,6 +214,11 @@ class JobSettings(BaseModel):
     @model_validator(mode="after")
     def _mp4_rungs(self):
         if isinstance(self.ladder, tuple):
+            for i, rung in enumerate(self.ladder):  # InvalidSettings passes through pydantic as raised
+                if rung.height > MAX_RESOLUTIONS[self.max_resolution]:
+                    fits = next(n for n, h in MAX_RESOLUTIONS.items() if h >= rung.height)
+                    raise InvalidSettings(f"ladder.{i}.height", f"{rung.height} is above max_resolution "
+                                          f"{self.max_resolution}; set max_resolution to {fits} for it")
             names = {r.name for r in self.ladder}
             unknown = [n for n in self.outputs.mp4 if n not in names]
             if unknown:
@@ -217,17 +226,21 @@ class JobSettings(BaseModel):
         return self
 
     def preset(self, presets: Mapping[str, Preset]) -> Preset:
-        """The ladder to plan: the named preset, or an explicit ladder as an unnamed preset
-        (``custom``: exactly the given rungs, no rung at the source's size).
+        """The ladder to plan: the named preset at ``max_resolution`` (``Preset.up_to``), or an
+        explicit ladder as an unnamed preset (``custom``: exactly the given rungs, no rung at the
+        source's size).
 
-        Raises ``InvalidSettings`` for an unknown preset name or an ``outputs.mp4`` rung the
-        preset does not have."""
+        Raises ``InvalidSettings`` for an unknown preset name, a ``max_resolution`` the preset
+        does not take, or an ``outputs.mp4`` rung the preset does not have."""
         if isinstance(self.ladder, tuple):
             return Preset("custom", "explicit ladder", tuple(PresetRung(r.name, r.height, r.bitrate) for r in self.ladder),
                           native_rung=False, exact=True)
         if self.ladder not in presets:
             raise InvalidSettings("ladder", f"unknown preset {self.ladder!r} (presets: {', '.join(sorted(presets))})")
-        chosen = presets[self.ladder]
+        try:
+            chosen = presets[self.ladder].up_to(self.max_resolution)
+        except ValueError as e:
+            raise InvalidSettings("max_resolution", str(e)) from None
         names = {r.name for r in chosen.rungs}
         unknown = [n for n in self.outputs.mp4 if n not in names]
         if unknown:

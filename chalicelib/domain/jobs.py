@@ -149,7 +149,10 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     ``job`` and ``tasks`` are the stored items (see ``chalicelib.aws.jobstore``). Shape:
     ``job_id``, ``status``, ``progress`` (0-100, weighted by task cost), ``source``
     {bucket, key, size}, ``probe`` {width, height, duration, rotation, video_codec,
-    audio_codec, frame_rate, ...}, ``renditions`` [{name, kind, width, height,
+    audio_codec, frame_rate, picture {dynamic_range, hdr_format, primaries, transfer, matrix,
+    color_range, bit_depth, scan, field_order, idet, mirrored, dolby_vision, ...}, ...}
+    (``media.MediaInfo``, ``picture.Picture``), ``conversions`` (what was done to the picture,
+    in words: ``conversions.PicturePlan``), ``renditions`` [{name, kind, width, height,
     video_bitrate, status, progress, segments_done, and once published the measured
     codecs, peak/average_bandwidth (bits/s), frame_rate, psnr_y (dB), ssim_y...}], ``tasks``
     [{name, kind (chunk, audio), status, progress, attempts, worker, start/end
@@ -203,6 +206,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "outputs": job_outputs(job, tasks, output_bucket, base_url),
         "settings": redact_settings(job.get("settings")),  # a webhook URL's tokens stay in the item
         "dropped_rungs": job.get("dropped_rungs") or [],
+        "conversions": job.get("conversions") or [],
         "metadata": metadata_of(job),
         "error": job.get("error"),
         "uploaded_at": job.get("uploaded_at"),

@@ -11,8 +11,9 @@ Rules (docs/hls-output.md; Apple HLS authoring spec for Apple devices, §1 "Vide
 * the top rung caps the ladder (a 4K source gets 1080p and below by default);
 * a source between two rungs that is more than 10 % above the highest rung it reaches also gets
   a rendition at its own size (a 540p source yields 540p and below);
-* frame rate capped at the source's (the encoder never duplicates frames) and at
-  ``max_frame_rate``.
+* frame rate: the source's (the encoder never duplicates frames); above ``max_frame_rate``
+  every k-th frame down to a standard rate; interlaced sources at field rate when that stays
+  within ``max_frame_rate`` (``conversions.output_frame_rate``).
 """
 from __future__ import annotations
 
@@ -20,12 +21,26 @@ from dataclasses import asdict, dataclass
 from typing import Iterable
 
 from .errors import PermanentError
+from .conversions import output_frame_rate
 from .media import MediaInfo
 
 #: Default H.264 video bitrates (bits/s) by short side (pixels), for 30 fps content; close
 #: to Apple's authoring-spec table for 16:9 rungs. Rates for other sizes are interpolated.
+#: 1440 and 2160 (the ``max_resolution`` rungs, ``presets.HIGH_HEIGHTS``): Apple's "HTTP Live
+#: Streaming (HLS) authoring specification for Apple devices" (developer.apple.com/documentation/
+#: http-live-streaming/hls-authoring-specification-for-apple-devices, item 1.25, kbit/s) lists
+#: H.264 rows only up to 1920x1080 (6000, 7800) and HEVC rows up to 3840x2160: 4500 and 5800
+#: at 1920x1080, 8100 at 2560x1440, 11600 and 16800 at 3840x2160. So the H.264 rates here keep
+#: this table's 1080p rate and grow it as Apple's HEVC table grows above its 4500 row at 1080p
+#: (assuming H.264 needs the same multiple of HEVC's rate at every size): 1440p = 5.0 M x
+#: 8100/4500 = 9.0 Mbit/s, 2160p = 5.0 M x 11600/4500 = 12.9 Mbit/s (to 100 kbit/s; the lower
+#: 2160 row: item 1.34 wants some UHD variant at or under 15 Mbit/s, and this ladder has one).
+#: Apple's own H.264:HEVC ratio at 1080p (6000/4500, 7800/5800: 1.33) would give 10.8 and 15.5
+#: Mbit/s; these are leaner, as this table's 1080p (5.0) is against Apple's 6000. x264 picks
+#: the level (2160p30 5.1, 2160p60 5.2: within item 1.3b's High Profile Level 5.2), and the
+#: multivariant playlist declares it (``playlist.h264_codec_string``).
 DEFAULT_BITRATES: dict[int, int] = {
-    2160: 14_000_000,
+    2160: 12_900_000,
     1440: 9_000_000,
     1080: 5_000_000,
     720: 3_000_000,
@@ -178,9 +193,7 @@ def plan_video(info: MediaInfo, rungs: Iterable, max_frame_rate: float = 60.0, n
         if rate:
             rate = max(50_000, int(rate * (src_short / smallest.height) ** 2))
         chosen.insert(0, _Rung(None, src_short, rate))
-    fps = None
-    if info.frame_rate and info.frame_rate > max_frame_rate:
-        fps = max_frame_rate
+    fps, _, _ = output_frame_rate(info, max_frame_rate)
     out = []
     seen = set()
     for rung in chosen:
@@ -190,7 +203,7 @@ def plan_video(info: MediaInfo, rungs: Iterable, max_frame_rate: float = 60.0, n
             continue
         seen.add(name)
         rate = rung.bitrate or bitrate_for(min(width, height))
-        if not exact and info.frame_rate and info.frame_rate > 40:
+        if not exact and (fps or info.frame_rate) > 40:
             rate = int(rate * 1.5)  # high frame rate: Apple's table uses ~1.5x for 60 fps rungs
         out.append(VideoRendition(name=name, width=width, height=height, video_bitrate=rate,
                                   max_bitrate=int(rate * MAXRATE_FACTOR),

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 from .errors import PermanentError
+from .picture import Picture, parse_picture
 
 #: FFmpeg's decoders get their own picture cap (the ``max_pixels`` codec option) at this many
 #: times the deployment's limit: a decoder checks its aligned picture (7680x4320 H.264 is
@@ -37,7 +38,9 @@ class MediaInfo:
     ``width``/``height`` are coded pixels; ``display_width``/``display_height`` are what a
     player shows after the sample aspect ratio and the rotation (display matrix) are applied.
     ``rotation`` is clockwise degrees in {0, 90, 180, 270}. ``duration`` is seconds,
-    ``frame_rate`` frames per second, bitrates bits/s, ``size`` bytes.
+    ``frame_rate`` frames per second, bitrates bits/s, ``size`` bytes. ``picture``: colour,
+    dynamic range, scan and orientation (``picture.Picture``; its ``rotation`` is this one and
+    ``mirrored`` a horizontal flip after it).
     """
 
     width: int
@@ -55,6 +58,7 @@ class MediaInfo:
     format_name: str
     bit_rate: int | None
     size: int | None
+    picture: Picture = Picture()
 
     @property
     def has_audio(self) -> bool:
@@ -76,6 +80,7 @@ class MediaInfo:
         d = asdict(self)
         d["duration"] = round(self.duration, 3)
         d["frame_rate"] = round(self.frame_rate, 3)
+        d["picture"] = self.picture.to_dict()
         return d
 
 
@@ -152,7 +157,8 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         raise PermanentError("INVALID_DIMENSIONS", "the video stream has no width/height")
     sar = _fraction(video.get("sample_aspect_ratio")) or 1.0
     display_w, display_h = (width * sar, float(height)) if sar >= 1 else (float(width), height / sar)
-    rotation = rotation_of(video)
+    picture = parse_picture(video, rotation_of(video))
+    rotation = picture.rotation
     if rotation in (90, 270):
         display_w, display_h = display_h, display_w
     duration = _float(fmt.get("duration")) or _float(video.get("duration"))
@@ -174,6 +180,7 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         format_name=str(fmt.get("format_name") or "unknown"),
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
         size=int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None,
+        picture=picture,
     )
 
 

@@ -26,8 +26,9 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
 
     Keys: ``settings`` (a whole JSON document), or one per field: ``preset`` / ``ladder``
     (``parse_ladder_text``), ``mp4`` (comma-separated rung names), ``audio``, ``thumbnails``
-    (true/false), ``segment-duration``, ``priority``, ``webhook-url``, ``output-prefix``,
-    ``source-after``, ``quality-metrics`` (comma-separated), and ``meta-<name>`` for each ``metadata`` pair. Raises ``InvalidSettings``
+    (true/false), ``segment-duration``, ``priority``, ``max-resolution`` (``1080p``, ``1440p``,
+    ``2160p``), ``webhook-url``, ``output-prefix``, ``source-after``, ``quality-metrics``
+    (comma-separated), and ``meta-<name>`` for each ``metadata`` pair. Raises ``InvalidSettings``
     naming the ``x-amz-meta-`` key for an unknown key or a malformed value (the document itself is
     validated by ``parse``)."""
     meta = {k.lower(): v for k, v in meta.items()}
@@ -53,7 +54,7 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
             if not re.fullmatch(r"[ \t]*[0-9]{1,4}[ \t]*", value):
                 raise InvalidSettings("x-amz-meta-segment-duration", f"{value!r} is not a whole number of seconds")
             doc[field] = int(value)
-        elif key in ("priority", "webhook-url", "output-prefix", "source-after"):
+        elif key in ("priority", "max-resolution", "webhook-url", "output-prefix", "source-after"):
             doc[field] = value
         elif key.startswith("meta-") and len(key) > 5:
             if not isinstance(doc.setdefault("metadata", {}), dict):

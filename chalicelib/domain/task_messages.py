@@ -5,7 +5,8 @@ call.
 from __future__ import annotations
 
 from . import job_settings, jobs
-from .ffmpeg_args import SEGMENT_SECONDS, frame_size_of
+from .ffmpeg_args import SEGMENT_SECONDS
+from .frame_size import frame_size_of
 from .sources import ObjectRef
 
 #: The task item's fields a task message's ``spec`` carries, by task kind.
@@ -49,10 +50,12 @@ def task_message_for(job: dict, task: dict) -> dict:
 def chunk_extra(job: dict) -> dict:
     """What every chunk message carries besides its span: the video ladder, the thumbnails
     plan (its tiles, and the poster for the chunk that holds ``poster_time``, come from the
-    chunk's decode), the job's ``quality_metrics`` and ``frame_size``, the probed [width,
-    height] every decoded frame must have (``ffmpeg_args.frame_size_of``; absent without a
-    probe). Raises ``KeyError`` for a job item without its ``ladder``."""
+    chunk's decode), the job's ``quality_metrics``, ``frame_size``, the probed [width,
+    height] every decoded frame must have (``frame_size.frame_size_of``; absent without a
+    probe), and ``picture``, the job's ``conversions.PicturePlan`` (deinterlacing,
+    orientation, tone mapping). Raises ``KeyError`` for a job item without its ``ladder``."""
     metrics = (job.get("settings") or {}).get("quality_metrics", job_settings.DEFAULT_QUALITY_METRICS)
-    size = frame_size_of(job.get("probe") or {})
+    picture = job.get("picture_plan")
+    size = frame_size_of(job.get("probe") or {}, autorotate=not picture)
     return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails"), "quality_metrics": list(metrics),
-            **({"frame_size": list(size)} if size else {})}
+            **({"frame_size": list(size)} if size else {}), **({"picture": picture} if picture else {})}

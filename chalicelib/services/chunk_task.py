@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from chalicelib.aws.table import now_iso
 from chalicelib.domain import ffmpeg_args
+from chalicelib.domain.frame_size import FRAME_SIZE_CHANGED, frame_size_change
+from chalicelib.domain.conversions import PicturePlan
 from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import ThumbnailPlan, VideoRendition
@@ -59,11 +61,11 @@ def publish_poster(ctx: Context, job_id: str, msg: dict[str, Any], path: str) ->
 
 def check_frame_size(res: ffmpeg.RunResult, frame_size: tuple[int, int] | None, max_pixels: int) -> None:
     """Fail a chunk run whose decoded frames were not all the probed ``frame_size`` (the
-    graph's guard, ``ffmpeg_args.frame_size_guard``, stopped ffmpeg at the first other size),
+    graph's guard, ``frame_size.frame_size_guard``, stopped ffmpeg at the first other size),
     or held a picture over the decoders' cap (``media.decoder_max_pixels`` of ``max_pixels``:
     refused, never allocated). Raises ``PermanentError`` ``FRAME_SIZE_CHANGED``: retrying
     cannot help, the job fails, the worker goes on."""
-    changed = ffmpeg_args.frame_size_change(res.stderr) if res.returncode != 0 else None
+    changed = frame_size_change(res.stderr) if res.returncode != 0 else None
     refused = refused_picture_size(res.stderr.splitlines())
     if refused and refused[0] * refused[1] <= max_pixels:  # e.g. "0x0 is invalid": a corrupt header
         refused = None
@@ -75,7 +77,7 @@ def check_frame_size(res: ffmpeg.RunResult, frame_size: tuple[int, int] | None, 
     else:
         detail = (f"a frame of {refused[0]}x{refused[1]} (over the deployment's {max_pixels} pixels a frame; "
                   f"refused before it was decoded)")
-    raise PermanentError(ffmpeg_args.FRAME_SIZE_CHANGED,
+    raise PermanentError(FRAME_SIZE_CHANGED,
                          f"the video changes picture size mid-stream: probed at {probed}, then {detail}; vodpipe "
                          f"encodes files whose frames all have one size (re-export the video at one resolution)")
 
@@ -113,6 +115,7 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
         poster = None
     segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
     frame_size = tuple(spec["frame_size"]) if spec.get("frame_size") else None  # messages of older ingests: none
+    picture = PicturePlan.from_dict(spec["picture"]) if spec.get("picture") else None
     end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
                              jobs.output_prefix(msg), segment_seconds)
@@ -130,7 +133,7 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
 
         args = ffmpeg_args.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
                             tiles, spec.get("quality_metrics", ("psnr",)), frame_rate=fps, poster=poster,
-                            frame_size=frame_size, max_pixels=decoder_max_pixels(s.max_pixels))
+                            frame_size=frame_size, max_pixels=decoder_max_pixels(s.max_pixels), picture=picture)
         if poster:
             uploader.watch(os.path.join(out_dir, poster.file_name), lambda path: publish_poster(ctx, job_id, msg, path))
         uploader.start()

@@ -17,6 +17,7 @@ from chalicelib.aws.table import now_iso
 from chalicelib.domain import jobs, ownership
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
+from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
 from chalicelib.domain import job_settings
 from chalicelib.domain import settings_metadata
@@ -164,6 +165,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
         preset = settings.preset(presets(s.ladder))
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
+        top = plan.videos[0]  # UNSUPPORTED_DYNAMIC_RANGE before any task
+        picture = plan_picture(info, (top.width, top.height), s.max_frame_rate)
         work = estimate(info, plan.videos, plan.audio is not None, s.max_frame_rate)
         source["work"] = work.to_dict()
         check_work(work, s.max_job_vcpu_seconds)  # TOO_MUCH_WORK, before any task exists
@@ -192,6 +195,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     tasks = plan_tasks(plan, info.duration, s, settings.segment_duration)
     job = {**source, "job_status": jobs.QUEUED, "probe": info.to_dict(), "fanned_out": False,
            "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
+           "picture_plan": picture.to_dict(), "conversions": list(picture.conversions),
            "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
            **({"thumbnails": plan.thumbnails.to_dict()} if settings.outputs.thumbnails else {})}
     created = ctx.store.create_job(job, tasks)

@@ -26,6 +26,8 @@ import av.logging
 from chalicelib.domain import confinement, media
 from chalicelib.domain.errors import PermanentError, SourceUnreachable
 
+from . import picture_probe
+
 _last: dict[str, bool] = {}
 #: Decoder name -> codec name, for PyAV releases without ``Codec.canonical_name`` (< 14).
 DECODER_CODECS = {"libdav1d": "av1", "libaom-av1": "av1", "libvpx": "vp8", "libvpx-vp9": "vp9",
@@ -134,7 +136,8 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
     finally:
         av.logging.set_level(previous)
     with container:
-        streams, rotation, decoded = [], 0.0, False
+        streams, rotation, decoded, sample = [], 0.0, False, []
+        description = picture_probe.describe(container)
         videos = [s for s in container.streams.video]
         if max_pixels:
             _check_headers(container, max_pixels, logs)
@@ -145,8 +148,10 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
             try:
                 with av.logging.Capture() as decode_logs:
                     try:
-                        frame = next(container.decode(videos[0]))
+                        decoder = container.decode(videos[0])
+                        frame = next(decoder)
                         decoded, rotation = True, _display_rotation(frame)
+                        sample = [frame, *_more_frames(decoder, picture_probe.IDET_FRAMES - 1)]
                     except (av.error.FFmpegError, StopIteration, ValueError):
                         decoded = False
             finally:
@@ -170,9 +175,24 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
                              sample_aspect_ratio=_ratio(sar) if sar else "1:1",
                              avg_frame_rate=_ratio(stream.average_rate), r_frame_rate=_ratio(stream.base_rate),
                              nb_frames=str(stream.frames) if stream.frames else None)
-                if stream is videos[0] and rotation:
+                entry.update(picture_probe.colour_fields(ctx))
+                entry.update(picture_probe.described_fields(description, stream.index))
+                if stream is videos[0] and decoded:
+                    # the first frame's side data (display matrix, HDR metadata in the bitstream)
+                    # and idet's verdict on the first frames
+                    seen = picture_probe.frame_fields(frame)
+                    for side in seen["side_data_list"]:
+                        if side["side_data_type"] == "Display Matrix":
+                            side["rotation"] = rotation
+                    kinds = {side["side_data_type"] for side in entry.get("side_data_list", [])}
+                    entry["side_data_list"] = [*entry.get("side_data_list", []),
+                                               *(side for side in seen["side_data_list"] if side["side_data_type"] not in kinds)]
+                    entry["hdr10_plus"] = seen["hdr10_plus"]
+                    entry["idet"] = picture_probe.idet_counts(stream, sample)
+                if stream is videos[0] and rotation and not any(
+                        side.get("side_data_type") == "Display Matrix" for side in entry.get("side_data_list", [])):
                     # the decoded frame's display-matrix rotation, as ffprobe reports it
-                    entry["side_data_list"] = [{"side_data_type": "Display Matrix", "rotation": rotation}]
+                    entry.setdefault("side_data_list", []).append({"side_data_type": "Display Matrix", "rotation": rotation})
             elif stream.type == "audio":
                 entry.update(channels=ctx.channels if hasattr(ctx, "channels") else ctx.layout.nb_channels,
                              sample_rate=str(ctx.sample_rate))
@@ -184,6 +204,20 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
     _last.clear()
     _last[url] = decoded
     return {"format": fmt, "streams": streams}
+
+
+def _more_frames(decoder: Any, count: int) -> list:
+    """Up to ``count`` more decoded frames (fewer at the end of the stream or at the first
+    frame that fails to decode: the sample is for ``idet``, not a decode check)."""
+    frames = []
+    try:
+        for frame in decoder:
+            frames.append(frame)
+            if len(frames) >= count:
+                break
+    except (av.error.FFmpegError, ValueError):
+        pass
+    return frames
 
 
 def first_video_frame_decodes(url: str, timeout: float = 60.0) -> bool:

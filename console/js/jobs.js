@@ -23,6 +23,8 @@ export async function render(view, ctx) {
         <label>Ladder (overrides the preset) <input name="ladder" placeholder="720:3000k,480:1500k"></label>
         <label>MP4 renditions <input name="mp4" placeholder="720p,360p"></label>
         <label>Priority <select name="priority"><option>normal</option><option>high</option></select></label>
+        <label>Max resolution <select name="max_resolution" title="the tallest rung; above 1080p: web only">${
+          maxResolutions(presets).map((r) => `<option>${esc(r)}</option>`).join("")}</select></label>
         <label>Webhook URL <input name="webhook_url" type="url" placeholder="https://example.com/hook"></label>
         <label class="inline"><input type="checkbox" name="audio"> Audio-only M4A</label>
       </form>
@@ -60,8 +62,14 @@ export async function render(view, ctx) {
   ctx.every(2000, refresh);
 }
 
+// The max_resolution values any preset takes (GET /presets), the default (1080p) first.
+function maxResolutions(list) {
+  return [...new Set(list.flatMap((p) => p.max_resolutions || ["1080p"]))];
+}
+
 function settingsFrom(form) {
-  const settings = { ladder: form.ladder.value.trim() || form.preset.value, priority: form.priority.value };
+  const settings = { ladder: form.ladder.value.trim() || form.preset.value, priority: form.priority.value,
+    max_resolution: form.max_resolution.value };
   const mp4 = form.mp4.value.split(",").map((s) => s.trim()).filter(Boolean);
   if (mp4.length || form.audio.checked) settings.outputs = { mp4, audio: form.audio.checked };
   if (form.webhook_url.value.trim()) settings.webhook_url = form.webhook_url.value.trim();

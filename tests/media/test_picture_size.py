@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import ffmpeg_args, frame_size
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import VideoRendition
 from chalicelib.domain.media import decoder_max_pixels, parse_probe
@@ -79,7 +79,7 @@ def test_every_clip_passes_the_picture_checks(name, tmp_path):
         info = parse_probe(checked)
     except PermanentError:  # no video stream: nothing to encode
         return
-    size = ffmpeg_args.frame_size_of(info.to_dict())
+    size = frame_size.frame_size_of(info.to_dict())
     (tmp_path / SMALL.name).mkdir()
     res = FfmpegProcess().run(ffmpeg_args.chunk_args(path, str(tmp_path), [SMALL], 0.0, info.duration, True,
                                                      quality_metrics=(), frame_size=size,
@@ -100,7 +100,7 @@ def chunk_run(src, out, start, size, max_pixels=MAX_PIXELS, last=True):
 
 def test_a_mid_stream_size_change_fails_the_chunk_with_frame_size_changed(tmp_path):
     clip = size_change_clip(tmp_path / "change.ts")  # 2 s of 320x240, then 2 s of 640x480
-    size = ffmpeg_args.frame_size_of(parse_probe(media_probe.probe(str(clip), max_pixels=MAX_PIXELS)).to_dict())
+    size = frame_size.frame_size_of(parse_probe(media_probe.probe(str(clip), max_pixels=MAX_PIXELS)).to_dict())
     assert size == (320, 240), "the probe sees the first size only"
     # before: the scale filters reinit silently and the run encodes both sizes, exit 0
     unguarded = chunk_run(clip, tmp_path / "unguarded", 0.0, None, None)

@@ -187,8 +187,8 @@ def test_malformed_metadata_is_invalid_settings(meta, field):
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
 KEYS = st.sampled_from(["ladder", "outputs", "mp4", "hls", "audio", "thumbnails", "segment_duration", "priority",
-                        "webhook_url", "output_prefix", "source_after", "quality_metrics", "metadata", "name",
-                        "height", "bitrate"]) | st.text(max_size=10)
+                        "max_resolution", "webhook_url", "output_prefix", "source_after", "quality_metrics",
+                        "metadata", "name", "height", "bitrate"]) | st.text(max_size=10)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(KEYS, inner, max_size=5),
                     max_leaves=30)
 #: Plausible values where the schema looks, so examples get past the first check.
@@ -202,6 +202,7 @@ FIELD_VALUES = {
     "output_prefix": st.text(max_size=30) | JSON,
     "metadata": st.dictionaries(st.text(max_size=40), st.text(max_size=40), max_size=40) | JSON,
     "quality_metrics": st.lists(st.sampled_from(["psnr", "ssim", "vmaf"]), max_size=4) | JSON,
+    "max_resolution": st.sampled_from(["1080p", "1440p", "2160p", "4320p"]) | JSON,
 }
 DOCUMENTS = st.fixed_dictionaries({}, optional=FIELD_VALUES) | JSON
 

@@ -3,7 +3,7 @@ made before any decode (chalicelib/domain/media.py, chalicelib/domain/ffmpeg_arg
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.domain import ffmpeg_args, work
+from chalicelib.domain import ffmpeg_args, frame_size, work
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import (MediaInfo, check_picture_size, decoder_max_pixels, parse_probe,
@@ -80,13 +80,13 @@ def test_the_chunk_graph_admits_only_the_probed_frame_size():
     info = parse_probe({"format": {"duration": "10"}, "streams": [
         {"codec_type": "video", "codec_name": "h264", "width": 1280, "height": 720, "avg_frame_rate": "30/1",
          "side_data_list": [{"rotation": -90}]}]})
-    size = ffmpeg_args.frame_size_of(info.to_dict())
+    size = frame_size.frame_size_of(info.to_dict())
     assert size == (720, 1280), "autorotate runs before the graph: a 90-degree source arrives transposed"
     p = plan(info, (360,))
     args = ffmpeg_args.chunk_args("in.mp4", "out", p.videos, 0.0, 6.0, False, frame_size=size, max_pixels=41_472_000)
     graph = args[args.index("-filter_complex") + 1]
-    assert graph.startswith("[0:v:0]" + ffmpeg_args.frame_size_guard(720, 1280) + ",trim=")
+    assert graph.startswith("[0:v:0]" + frame_size.frame_size_guard(720, 1280) + ",trim=")
     assert args[args.index("-max_pixels") + 1] == "41472000" and args.index("-max_pixels") < args.index("-i")
     line = "[Parsed_crop_0 @ 0x5] Invalid too big or non positive size for width '-640' or height '480'"
-    assert ffmpeg_args.frame_size_change(line) == (640, 480)
-    assert ffmpeg_args.frame_size_change("Error while decoding stream #0:0") is None
+    assert frame_size.frame_size_change(line) == (640, 480)
+    assert frame_size.frame_size_change("Error while decoding stream #0:0") is None

@@ -130,7 +130,7 @@ def settings_from_args(args) -> dict:
         outputs["thumbnails"] = False
     if outputs:
         doc["outputs"] = outputs
-    for field in ("priority", "segment_duration", "output_prefix", "source_after", "webhook_url"):
+    for field in ("priority", "max_resolution", "segment_duration", "output_prefix", "source_after", "webhook_url"):
         if getattr(args, field, None) is not None:
             doc[field] = getattr(args, field)
     if args.meta:

@@ -33,6 +33,7 @@ from chalicelib.domain.errors import ToolMissingError
 from chalicelib.domain.job_settings import InvalidSettings
 from chalicelib.domain.settings_metadata import metadata_for
 from chalicelib.domain.job_settings import parse as parse_settings
+from chalicelib.domain.presets import MAX_RESOLUTIONS
 
 from infra.local.cli.client import (_client, api_get, api_post, api_url, console, download_outputs, endpoint, follow, print_job,
                      settings_from_args, submit)
@@ -306,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio", action="store_true", help="also an .m4a of the audio")
     p.add_argument("--no-thumbnails", action="store_true", help="no poster, no sprite sheets")
     p.add_argument("--priority", choices=["normal", "high"])
+    p.add_argument("--max-resolution", dest="max_resolution", choices=list(MAX_RESOLUTIONS),
+                   help="the tallest rung: 1080p (default), 1440p or 2160p (web adds rungs above 1080p)")
     p.add_argument("--segment-duration", type=int, dest="segment_duration", help="seconds: 2, 4, 6 (default), 8, 10")
     p.add_argument("--prefix", dest="output_prefix", help="output key prefix (default: the job id)")
     p.add_argument("--source-after", dest="source_after", choices=["keep", "delete", "archive"])

@@ -50,6 +50,7 @@ from pathlib import Path
 from chalicelib.domain.statistics import percentile
 from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.chunks import chunk_count
+from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.jobs import job_id_for
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
@@ -215,11 +216,12 @@ def run_reference(path: Path, ladder: str | None) -> dict:
     info = parse_probe(ffmpeg.probe(str(path)))
     rungs = tuple(int(x) for x in ladder.split(",")) if ladder else (1080, 720, 480, 360, 240)
     p = plan(info, rungs)
+    picture = plan_picture(info, (p.videos[0].width, p.videos[0].height))  # what the chunks run too
     out = Path(tempfile.mkdtemp(prefix="vodpipe-bench-"))
     try:
         for r in [*p.videos, *([p.audio] if p.audio else [])]:
             (out / r.name).mkdir()
-        args = ffmpeg_args.reference_ladder_args(str(path), str(out), p, frame_rate=info.frame_rate)
+        args = ffmpeg_args.reference_ladder_args(str(path), str(out), p, frame_rate=info.frame_rate, picture=picture)
         res = ffmpeg.FfmpegProcess().run(args, info.duration)
         ffmpeg.check(res, "reference ladder")
         return {"wall": res.seconds, "cpu": res.cpu_seconds, "renditions": [r.name for r in p.videos]}

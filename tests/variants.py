@@ -1,0 +1,114 @@
+"""Real-world variants of the corpus clips, made with ffmpeg inside the tests (docs/pictures.md):
+HLG and PQ (HDR10) versions of an SDR clip, interlaced 1080i25 from a 1080p50 clip (flagged,
+and combed but flagged progressive), full range, 10-bit, 120 fps, and a Dolby Vision profile 5
+record. Each function writes into ``folder`` and returns the path.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import av
+import numpy
+
+from tests.conftest import media
+
+#: SDR BT.709 -> linear light -> BT.2020 primaries; the HDR transfer is appended.
+TO_BT2020_LINEAR = "zscale=tin=smpte170m:pin=smpte170m:min=smpte170m:t=linear:npl=100,format=gbrpf32le,zscale=p=bt2020"
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly; raise with its stderr on failure."""
+    done = subprocess.run(["ffmpeg", "-v", "error", "-y", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def hdr(folder: Path, transfer: str, seconds: float = 2.0, source: str = "flower.mp4") -> Path:
+    """An HEVC Main10 BT.2020 clip with ``transfer`` ``arib-std-b67`` (HLG) or ``smpte2084`` (PQ,
+    with HDR10 mastering display and MaxCLL 1000 / MaxFALL 400 SEI) made from an SDR clip."""
+    pq = transfer == "smpte2084"
+    params = (f"colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc:range=limited:log-level=error"
+              + (":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):"
+                 "max-cll=1000,400" if pq else ""))
+    out = folder / f"{'pq' if pq else 'hlg'}.mp4"
+    ffmpeg("-i", str(media(source)), "-t", f"{seconds:g}", "-an",
+           "-vf", f"{TO_BT2020_LINEAR},zscale=t={transfer}:m=bt2020nc:r=limited{':npl=203' if pq else ''},format=yuv420p10le",
+           "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", params, "-tag:v", "hvc1",
+           "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc", str(out))
+    return out
+
+
+def interlaced(folder: Path, flagged: bool = True, seconds: float = 1.0) -> Path:
+    """1080i25 top field first from the corpus's 1080p50 clip (two progressive frames woven
+    into one interlaced frame), H.264 with interlaced coding and ``field_order=tt`` when
+    ``flagged``, else coded progressive (combed pictures, a wrong flag)."""
+    out = folder / f"interlaced{'' if flagged else '-unflagged'}.mp4"
+    coding = ["-flags", "+ildct+ilme", "-x264-params", "tff=1"] if flagged else []
+    ffmpeg("-i", str(media("sowt-with-video.mov")), "-t", f"{seconds:g}", "-vf", "interlace=scan=tff:lowpass=0",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", *coding, "-c:a", "aac", str(out))
+    return out
+
+
+def full_range(folder: Path) -> Path:
+    """flower.mp4 re-encoded as full-range (``yuvj420p``, ``color_range=pc``) H.264."""
+    out = folder / "full-range.mp4"
+    ffmpeg("-i", str(media("flower.mp4")), "-t", "1", "-an", "-vf", "scale=out_range=pc:out_color_matrix=bt709",
+           "-pix_fmt", "yuvj420p", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12",
+           "-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", str(out))
+    return out
+
+
+def ten_bit_ramp(folder: Path, width: int = 1280, height: int = 720, frames: int = 10) -> Path:
+    """A 10-bit SDR BT.709 clip of a slow horizontal luma ramp spanning 64 10-bit codes across
+    the width (16 8-bit codes: truncation makes flat bands 80 pixels wide), lossless FFV1."""
+    out = folder / "ramp10.mkv"
+    luma = (448 + numpy.arange(width) * 64 // width).astype(numpy.uint16)
+    plane = numpy.tile(luma, (height, 1))
+    container = av.open(str(out), "w")
+    stream = container.add_stream("ffv1", rate=25)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+    chroma = numpy.full((height // 2, width // 2), 512, numpy.uint16)
+    for _ in range(frames):
+        frame = av.VideoFrame(width, height, "yuv420p10le")
+        for index, data in enumerate((plane, chroma, chroma)):
+            line = frame.planes[index].line_size // 2
+            buffer = numpy.zeros((data.shape[0], line), numpy.uint16)
+            buffer[:, : data.shape[1]] = data
+            frame.planes[index].update(buffer.tobytes())
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+    return out
+
+
+def high_rate(folder: Path, fps: int = 120) -> Path:
+    """A ``fps`` frames/s clip (each frame of flower.mp4 shown 4 times: a slow-motion capture's
+    timing), 1 s."""
+    out = folder / f"fps{fps}.mp4"
+    ffmpeg("-i", str(media("flower.mp4")), "-t", "1", "-an", "-vf", f"fps={fps}", "-c:v", "libx264", "-preset",
+           "ultrafast", str(out))
+    return out
+
+
+def dolby_vision_profile_5(folder: Path) -> Path:
+    """``dolbyVision-hdr.MOV`` with its Dolby Vision configuration record rewritten to profile 5
+    (compatibility id 0: no base layer a standard decoder shows), the record a profile 5 file
+    carries (Dolby Vision streams within ISO BMFF: ``dvvC``/``dvcC`` box)."""
+    data = bytearray(media("dolbyVision-hdr.MOV").read_bytes())
+    for box in (b"dvcC", b"dvvC", b"dvwC"):
+        at = data.find(box)
+        if at >= 0:
+            body = at + 4
+            level = ((data[body + 2] & 0x01) << 5) | (data[body + 3] >> 3)
+            flags = data[body + 3] & 0x07
+            data[body + 2] = (5 << 1) | (level >> 5)
+            data[body + 3] = ((level & 0x1F) << 3) | flags
+            data[body + 4] = 0  # compatibility id 0
+            break
+    else:
+        raise AssertionError("no Dolby Vision configuration box")
+    out = folder / "dv-profile5.mov"
+    out.write_bytes(bytes(data))
+    return out
