@@ -23,13 +23,18 @@ def ffmpeg(*args: str) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+#: The PQ variant's HDR10 metadata: MaxCLL (cd/m²), and a 4000 cd/m² mastering display.
+PQ_MAX_CLL = 4000
+
+
 def hdr(folder: Path, transfer: str, seconds: float = 2.0, source: str = "flower.mp4") -> Path:
     """An HEVC Main10 BT.2020 clip with ``transfer`` ``arib-std-b67`` (HLG) or ``smpte2084`` (PQ,
-    with HDR10 mastering display and MaxCLL 1000 / MaxFALL 400 SEI) made from an SDR clip."""
+    with HDR10 mastering display and MaxCLL ``PQ_MAX_CLL`` / MaxFALL 400 SEI) made from an SDR
+    clip."""
     pq = transfer == "smpte2084"
     params = (f"colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc:range=limited:log-level=error"
-              + (":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):"
-                 "max-cll=1000,400" if pq else ""))
+              + (":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+                 f"L({PQ_MAX_CLL * 10000},50):max-cll={PQ_MAX_CLL},400" if pq else ""))
     out = folder / f"{'pq' if pq else 'hlg'}.mp4"
     ffmpeg("-i", str(media(source)), "-t", f"{seconds:g}", "-an",
            "-vf", f"{TO_BT2020_LINEAR},zscale=t={transfer}:m=bt2020nc:r=limited{':npl=203' if pq else ''},format=yuv420p10le",
@@ -38,22 +43,36 @@ def hdr(folder: Path, transfer: str, seconds: float = 2.0, source: str = "flower
     return out
 
 
-def interlaced(folder: Path, flagged: bool = True, seconds: float = 1.0) -> Path:
-    """1080i25 top field first from the corpus's 1080p50 clip (two progressive frames woven
-    into one interlaced frame), H.264 with interlaced coding and ``field_order=tt`` when
-    ``flagged``, else coded progressive (combed pictures, a wrong flag)."""
-    out = folder / f"interlaced{'' if flagged else '-unflagged'}.mp4"
+def interlaced(folder: Path, flagged: bool = True, seconds: float = 1.0, height: int = 1080) -> Path:
+    """``height``i25 top field first from the corpus's 1080p50 clip (scaled first; two
+    progressive frames woven into one interlaced frame; looped when ``seconds`` is more than its
+    2 s), H.264 with interlaced coding and ``field_order=tt`` when ``flagged``, else coded
+    progressive (combed pictures, a wrong flag)."""
+    out = folder / f"interlaced{height}{'' if flagged else '-unflagged'}-{seconds:g}s.mp4"
     coding = ["-flags", "+ildct+ilme", "-x264-params", "tff=1"] if flagged else []
-    ffmpeg("-i", str(media("sowt-with-video.mov")), "-t", f"{seconds:g}", "-vf", "interlace=scan=tff:lowpass=0",
+    scale = f"scale=-2:{height}," if height != 1080 else ""
+    ffmpeg("-stream_loop", "-1", "-i", str(media("sowt-with-video.mov")), "-t", f"{seconds:g}",
+           "-vf", f"{scale}interlace=scan=tff:lowpass=0",
            "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", *coding, "-c:a", "aac", str(out))
     return out
 
 
-def full_range(folder: Path) -> Path:
-    """flower.mp4 re-encoded as full-range (``yuvj420p``, ``color_range=pc``) H.264."""
-    out = folder / "full-range.mp4"
-    ffmpeg("-i", str(media("flower.mp4")), "-t", "1", "-an", "-vf", "scale=out_range=pc:out_color_matrix=bt709",
-           "-pix_fmt", "yuvj420p", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12",
+def telecined(folder: Path) -> Path:
+    """flower.mp4 as 23.976 fps film, 3:2 pulldown to 29.97i top field first (``telecine``),
+    coded progressive: 2 frames in 5 combed, a cadence the container does not announce."""
+    out = folder / "telecined.mp4"
+    ffmpeg("-i", str(media("flower.mp4")), "-t", "3", "-an", "-vf", "fps=24000/1001,telecine=first_field=top:pattern=23",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", str(out))
+    return out
+
+
+def full_range(folder: Path, pix_fmt: str = "yuvj420p") -> Path:
+    """flower.mp4 re-encoded as full-range H.264: ``yuvj420p`` (the JPEG-range pixel format), or
+    ``yuv420p`` with ``color_range=pc`` (the range only in the tags and the VUI)."""
+    out = folder / f"full-range-{pix_fmt}.mp4"
+    ffmpeg("-i", str(media("flower.mp4")), "-t", "1", "-an",
+           "-vf", f"scale=out_range=pc:out_color_matrix=bt709,format={pix_fmt}",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "12",
            "-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", str(out))
     return out
 
@@ -83,12 +102,13 @@ def ten_bit_ramp(folder: Path, width: int = 1280, height: int = 720, frames: int
     return out
 
 
-def high_rate(folder: Path, fps: int = 120) -> Path:
-    """A ``fps`` frames/s clip (each frame of flower.mp4 shown 4 times: a slow-motion capture's
-    timing), 1 s."""
-    out = folder / f"fps{fps}.mp4"
-    ffmpeg("-i", str(media("flower.mp4")), "-t", "1", "-an", "-vf", f"fps={fps}", "-c:v", "libx264", "-preset",
-           "ultrafast", str(out))
+def high_rate(folder: Path, seconds: float = 1.0) -> Path:
+    """A 119.88 frames/s clip of ``seconds`` where every frame differs: flower.mp4 (29.97 fps)
+    played four times as fast (looped as needed), a slow-motion capture's timing. (FFmpeg's
+    synthetic ``testsrc2`` is no good here: its patterns fool ``idet`` into 16 of 16 frames TFF.)"""
+    out = folder / f"fps120-{seconds:g}s.mp4"
+    ffmpeg("-stream_loop", "-1", "-i", str(media("flower.mp4")), "-t", f"{seconds:g}", "-an", "-vf", "setpts=PTS/4",
+           "-r", "120000/1001", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", str(out))
     return out
 
 

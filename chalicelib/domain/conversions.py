@@ -44,6 +44,9 @@ NOMINAL_PEAK = 100.0
 #: Table 5: 1000 cd/m²) and a PQ master without MaxCLL or mastering display (HDR10's common
 #: 1000 cd/m² grade).
 DEFAULT_PEAK = {"HLG": 1000.0, "PQ": 1000.0}
+#: Peaks believed from metadata (cd/m²): PQ reaches 10,000; a MaxCLL of 0-99 or above is a
+#: writer's mistake (0 means "unknown" in CTA-861.3).
+PLAUSIBLE_PEAK = (100.0, 10_000.0)
 #: zscale's dithering from 10/12 bits (and float) to 8: ordered. On a slow 10-bit ramp
 #: (docs/pictures.md) swscale truncates (flat bands 62 px wide), zscale's ordered dither leaves
 #: runs of at most 22 px, error diffusion 36; after x264 at CRF 18 ordered keeps 26 px, error
@@ -66,7 +69,9 @@ class PicturePlan:
     ``tone_map`` {transfer, primaries, matrix, range, peak (cd/m²)} or None; ``convert_from``
     {primaries, transfer, matrix, range} of an SDR source zscale converts (outside the BT.709
     gamut, or more than 8 bits: error-diffusion dithering), or None;
-    ``size`` [width, height] pixels the colour step outputs (the top rung); ``in_range`` and
+    ``size`` [width, height] pixels the colour step outputs (the top rung); ``even``: the coded
+    picture's sides are even (zimg refuses a 4:2:0 picture of odd size: it is cropped by one
+    pixel first); ``in_range`` and
     ``in_matrix`` (swscale names) of the frames the renditions' scalers receive;
     ``conversions``: what was done, in words, for the job resource."""
 
@@ -78,6 +83,7 @@ class PicturePlan:
     tone_map: dict | None = None
     convert_from: dict | None = None
     size: tuple[int, int] | None = None
+    even: bool = True
     in_range: str = "tv"
     in_matrix: str = "bt709"
     conversions: tuple[str, ...] = field(default=())
@@ -108,8 +114,9 @@ def standard_frame_rate(fps: float, cap: float) -> Fraction | None:
     """The rate a source of ``fps`` frames/s above ``cap`` is decimated to: for k = 2, 3, ...
     the first ``fps / k`` within 1 % of a ``STANDARD_RATES`` entry at or under ``cap`` (every
     k-th frame kept: even motion; 120 -> 60, 119.88 -> 59.94, 240 -> 60, 100 -> 50, 90 -> 30);
-    else ``cap`` itself. None when ``fps`` is not above ``cap``."""
-    if not fps or fps <= cap * 1.001:
+    else ``cap`` itself. None when ``fps`` is not more than 1 % above ``cap`` (variable-rate
+    phone captures of 60 fps average 60.1 to 60.5)."""
+    if not fps or fps <= cap * 1.01:  # within 1 % of the cap: a VFR average of a 60 fps capture
         return None
     for k in range(2, 65):
         target = fps / k
@@ -126,10 +133,11 @@ def output_frame_rate(info: MediaInfo, max_frame_rate: float) -> tuple[float | N
     """(output frames/s or None for the source's own timing, decimation rate text or None,
     field-rate deinterlacing) for ``info`` under ``max_frame_rate``. Interlaced sources are
     deinterlaced at field rate (one frame per field: 25i -> 50p, the motion the camera
-    recorded) when twice the frame rate stays within ``max_frame_rate``, else at frame rate."""
+    recorded) when twice the frame rate stays within ``max_frame_rate``, else at frame rate;
+    film in an interlaced cadence (``Picture.cadence`` ``film``) at frame rate."""
     fps = info.frame_rate
     if info.picture.interlaced:
-        if fps and fps * 2 <= max_frame_rate * 1.001:
+        if fps and info.picture.cadence == "video" and fps * 2 <= max_frame_rate * 1.001:
             return fps * 2, None, True
         return (min(fps, max_frame_rate) if fps else None), None, False
     rate = standard_frame_rate(fps, max_frame_rate)
@@ -146,11 +154,12 @@ def _assumed_matrix(picture: Picture, short_side: int) -> str:
 
 def _peak(picture: Picture) -> tuple[float, str]:
     """(peak cd/m², where it came from) for tone mapping: MaxCLL, else the mastering display's
-    maximum, else ``DEFAULT_PEAK``."""
+    maximum, else ``DEFAULT_PEAK``; a value outside ``PLAUSIBLE_PEAK`` is not believed."""
     if picture.dynamic_range == "PQ":
-        if picture.max_cll:
+        low, high = PLAUSIBLE_PEAK
+        if picture.max_cll and low <= picture.max_cll <= high:
             return float(picture.max_cll), "MaxCLL"
-        if picture.mastering_max_luminance:
+        if picture.mastering_max_luminance and low <= picture.mastering_max_luminance <= high:
             return float(picture.mastering_max_luminance), "mastering display"
     return DEFAULT_PEAK[picture.dynamic_range], "nominal"
 
@@ -170,18 +179,21 @@ def plan_picture(info: MediaInfo, top: tuple[int, int], max_frame_rate: float = 
     notes: list[str] = []
     _, decimate, field_rate = output_frame_rate(info, max_frame_rate)
     if decimate:
-        notes.append(f"frame rate {info.frame_rate:.3g} -> {float(Fraction(decimate)):.4g} fps "
-                     f"(every {round(info.frame_rate / float(Fraction(decimate)))}th frame kept)")
+        step = round(info.frame_rate / float(Fraction(decimate)))
+        notes.append(f"frame rate {info.frame_rate:.4g} -> {float(Fraction(decimate)):.4g} fps "
+                     f"(1 frame in {step} kept)")
     deinterlace = picture.scan if picture.interlaced else None
     if deinterlace:
-        rate = f"{info.frame_rate * 2:.4g}p" if field_rate else f"{info.frame_rate:.4g}p"
+        per = "one frame per field" if field_rate else "one frame per frame"
+        rate = f": {info.frame_rate * (2 if field_rate else 1):.4g}p" if info.frame_rate else ""
         notes.append(f"deinterlaced (bwdif, {'top' if deinterlace == 'tff' else 'bottom'} field first "
-                     f"from the {picture.scan_source}, {'one frame per field' if field_rate else 'one frame per frame'}: {rate})")
+                     f"as found by the {picture.scan_source.replace('flag', 'container flag')}, {per}{rate})")
     if picture.rotation or picture.mirrored:
         turn = f"rotated {picture.rotation} degrees clockwise" if picture.rotation else ""
         notes.append(" and ".join(x for x in (turn, "mirrored" if picture.mirrored else "") if x) + " (display matrix)")
     plan = PicturePlan(rotation=picture.rotation, mirrored=picture.mirrored, decimate=decimate,
-                       deinterlace=deinterlace, field_rate=field_rate, size=top)
+                       deinterlace=deinterlace, field_rate=field_rate, size=top,
+                       even=info.width % 2 == 0 and info.height % 2 == 0)
     dynamic = picture.dynamic_range
     if dynamic in ("HLG", "PQ"):
         peak, source = _peak(picture)
@@ -229,17 +241,25 @@ def _tagged(colour: Mapping[str, Any]) -> str:
             f"colorspace={colour['matrix']}:range={'pc' if colour['range'] == 'pc' else 'tv'}")
 
 
-def prefix_filters(plan: PicturePlan) -> list[str]:
+def prefix_filters(plan: PicturePlan, start: float = 0.0) -> list[str]:
     """The filters every decoded frame goes through before the ladder's ``split`` (see the
-    module docstring for their order), as FFmpeg filter text."""
+    module docstring for their order), as FFmpeg filter text, for a run whose frames are
+    timed from ``start`` seconds of the source: decimation keeps the frames nearest an
+    absolute grid of the output rate (timestamps shifted to source time around ``fps``), so
+    every chunk and every resumed run keeps the same frames."""
     chain: list[str] = []
     if plan.decimate:
-        chain.append(f"fps={plan.decimate}")
+        # back to a microsecond time base before shifting back: in fps's own (1/rate) the shift
+        # would be rounded to whole frames' worth of ticks, moving every frame off the grid
+        chain += [f"setpts=PTS+{start:.6f}/TB", f"fps={plan.decimate}", "settb=AVTB",
+                  f"setpts=PTS-{start:.6f}/TB"] if start else [f"fps={plan.decimate}"]
     if plan.deinterlace:
         chain.append(f"bwdif=mode={'send_field' if plan.field_rate else 'send_frame'}:"
                      f"parity={plan.deinterlace}:deint=all")
     chain.extend(ORIENTATION_FILTERS.get((plan.rotation % 360, plan.mirrored), ()))
     size = f"w={plan.size[0]}:h={plan.size[1]}:filter=bicubic:" if plan.size else ""
+    if (plan.tone_map or plan.convert_from) and not plan.even:
+        chain.append("crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0")
     if plan.tone_map:
         tone = plan.tone_map
         chain += [_tagged(tone), f"zscale={size}t=linear:npl={NOMINAL_PEAK:g}", "format=gbrpf32le",

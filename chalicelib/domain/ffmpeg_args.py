@@ -118,9 +118,10 @@ def video_filter(r: VideoRendition, picture: PicturePlan | None = None) -> str:
     return ",".join(chain)
 
 
-def picture_head(picture: PicturePlan | None) -> str:
-    """``conversions.prefix_filters`` joined for a graph, with a trailing comma (or "")."""
-    return "".join(f"{f}," for f in prefix_filters(picture)) if picture else ""
+def picture_head(picture: PicturePlan | None, start: float = 0.0) -> str:
+    """``conversions.prefix_filters`` joined for a graph of a run timed from ``start`` seconds
+    of the source, with a trailing comma (or "")."""
+    return "".join(f"{f}," for f in prefix_filters(picture, start)) if picture else ""
 
 
 def jpeg_filter(width: int, height: int, picture: PicturePlan | None) -> str:
@@ -271,7 +272,7 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     length = end - start
     branches = len(renditions) + (1 if tiles else 0) + (1 if poster else 0)
     guard = f"{frame_size_guard(*frame_size)}," if frame_size else ""
-    head = ("[0:v:0]" + guard + ("" if last else f"trim=end={length + tail:.6f},") + picture_head(picture)
+    head = ("[0:v:0]" + guard + ("" if last else f"trim=end={length + tail:.6f},") + picture_head(picture, start)
             + f"split={branches}")
     graph = head + "".join(f"[s{i}]" for i in range(branches))
     graph += "".join(f";[s{i}]{video_filter(r, picture)}[v{i}]" for i, r in enumerate(renditions))

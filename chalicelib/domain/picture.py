@@ -20,8 +20,9 @@ from typing import Any, Mapping
 HLG = "arib-std-b67"  # ARIB STD-B67 / ITU-R BT.2100 hybrid log-gamma
 PQ = "smpte2084"  # SMPTE ST 2084 / ITU-R BT.2100 perceptual quantizer
 #: Dolby Vision base-layer signal compatibility ids (Dolby Vision streams within ISO BMFF,
-#: ``dv_bl_signal_compatibility_id``): what a decoder without Dolby Vision shows.
-DV_COMPATIBILITY = {0: None, 1: "PQ", 2: "SDR", 4: "HLG", 6: "SDR"}
+#: ``dv_bl_signal_compatibility_id``): what a decoder without Dolby Vision shows (1: HDR10,
+#: 2: SDR BT.709, 4: HLG, 6: the UHD Blu-ray base layer, HDR10 too).
+DV_COMPATIBILITY = {0: None, 1: "PQ", 2: "SDR", 4: "HLG", 6: "PQ"}
 #: ``idet`` needs this many decided frames before its verdict overrides the container's flag.
 IDET_MIN_FRAMES = 10
 #: Share of ``idet``'s decided frames that must be interlaced to call a progressive-flagged or
@@ -33,6 +34,9 @@ IDET_PROGRESSIVE_SHARE = 0.9
 #: order throughout; small or noisy progressive pictures fool idet both ways (the corpus's
 #: 161x121 VP9 clip: TFF 19, BFF 8, progressive 0).
 IDET_ORDER_SHARE = 0.9
+#: Share of idet's single-frame verdicts that must be combed (in one order) to call a
+#: progressive-flagged or unflagged source telecined film: 3:2 pulldown combs 2 frames in 5.
+IDET_FILM_SHARE = 0.2
 #: FFmpeg ``field_order`` values: t = top field, b = bottom; the first letter is the field
 #: coded first, the second the one displayed first.
 FIELD_ORDERS = {"tt": "tff", "bt": "tff", "bb": "bff", "tb": "bff"}
@@ -74,12 +78,12 @@ class Picture:
     ``primaries``/``transfer``/``matrix``/``color_range``: FFmpeg names or None (unspecified);
     ``bit_depth`` bits per sample; ``scan``: ``progressive``, ``tff`` or ``bff`` (decided from
     the container flag ``field_order`` and ``idet``, see ``decide_scan``) with ``scan_source``
-    saying which; ``idet``: ``{"tff", "bff", "progressive", "undetermined"}`` frame counts of
+    saying which and ``cadence`` (``video`` or ``film``); ``idet``: ``{"tff", "bff", "progressive", "undetermined"}`` frame counts of
     FFmpeg's ``idet`` on a sample (None when not run); ``rotation`` clockwise degrees and
     ``mirrored`` a horizontal flip after it (the display matrix); ``dolby_vision`` the
     configuration record; ``mastering_max_luminance``/``mastering_min_luminance`` cd/m² (SMPTE
     ST 2086), ``max_cll``/``max_fall`` cd/m² (CTA-861.3); ``hdr10_plus`` SMPTE ST 2094-40
-    dynamic metadata on the first frame."""
+    dynamic metadata on the first frame; ``dovi_rpu`` a Dolby Vision RPU on it."""
 
     primaries: str | None = None
     transfer: str | None = None
@@ -89,6 +93,7 @@ class Picture:
     field_order: str | None = None
     scan: str = "progressive"
     scan_source: str = "flag"
+    cadence: str = "video"
     idet: dict | None = None
     rotation: int = 0
     mirrored: bool = False
@@ -98,6 +103,7 @@ class Picture:
     max_cll: int | None = None
     max_fall: int | None = None
     hdr10_plus: bool = False
+    dovi_rpu: bool = False
 
     @property
     def dynamic_range(self) -> str:
@@ -107,6 +113,8 @@ class Picture:
         stream's tags say."""
         if self.dolby_vision and self.dolby_vision.base_layer is None:
             return "DV"
+        if self.dovi_rpu and not self.dolby_vision and not (self.transfer or self.primaries or self.matrix):
+            return "DV"  # an RPU on an untagged picture, no record: profile 5's IPTPQc2
         if self.transfer == HLG:
             return "HLG"
         if self.transfer == PQ:
@@ -151,12 +159,17 @@ def _number(value: Any) -> float | None:
 
 
 def bit_depth_of(stream: Mapping[str, Any]) -> int:
-    """Bits per sample of a video stream: ``bits_per_raw_sample`` when given, else read from
-    the pixel format name (``yuv420p10le`` -> 10, ``p016`` -> 16, ``yuv420p`` -> 8)."""
+    """Bits per sample of a video stream: ``bits_per_raw_sample`` when given (the PyAV probe
+    reads it from the pixel format's first component), else read from the pixel format name:
+    the digits after ``p``/``gray``/``rgb48``-style names (``yuv420p10le`` 10, ``p016le`` 16,
+    ``gray12le`` 12, ``rgb48le`` 16), never the ``12`` of ``nv12`` (8 bits)."""
     raw = _number(stream.get("bits_per_raw_sample"))
     if raw and 8 <= raw <= 16:
         return int(raw)
-    match = re.search(r"(?:p|le|be)?(\d{2})(?:le|be)?$", str(stream.get("pix_fmt") or ""))
+    name = str(stream.get("pix_fmt") or "")
+    if re.match(r"(rgb|bgr)(48|a64)", name):
+        return 16
+    match = re.search(r"(?:p|gray)0?(\d{1,2})(?:le|be)?$", name)
     depth = int(match.group(1)) if match else 8
     return depth if 9 <= depth <= 16 else 8
 
@@ -195,29 +208,56 @@ def _known(value: Any) -> str | None:
     return None if value in (None, "", "unknown", "reserved", "unspecified") else str(value)
 
 
-def decide_scan(field_order: str | None, idet: Mapping[str, int] | None) -> tuple[str, str]:
-    """(scan, why) from the container/codec flag ``field_order`` and ``idet`` frame counts.
+def _verdict(counts: Mapping[str, int], prefix: str) -> tuple[int, int, int]:
+    """(tff, bff, progressive) frame counts of idet's ``prefix`` (``""``: multi-frame,
+    ``"single_"``: single-frame) verdict."""
+    return tuple(int(counts.get(f"{prefix}{kind}") or 0) for kind in ("tff", "bff", "progressive"))  # type: ignore[return-value]
+
+
+def _combed(tff: int, bff: int, progressive: int, share: float) -> str | None:
+    """The field order when ``share`` of the decided frames (at least ``IDET_MIN_FRAMES``)
+    are interlaced and ``IDET_ORDER_SHARE`` of those in one order, else None."""
+    decided, interlaced = tff + bff + progressive, tff + bff
+    if decided >= IDET_MIN_FRAMES and interlaced and interlaced >= share * decided \
+            and max(tff, bff) >= IDET_ORDER_SHARE * interlaced:
+        return "tff" if tff >= bff else "bff"
+    return None
+
+
+def decide_scan(field_order: str | None, idet: Mapping[str, int] | None) -> tuple[str, str, str]:
+    """(scan, why, cadence) from the container/codec flag ``field_order`` and ``idet``'s
+    counts (multi-frame: a frame's type once three in a row agree; ``single_*``: each frame on
+    its own). ``cadence`` is ``"video"`` (every field its own instant: deinterlace one frame
+    per field) or ``"film"`` (a pulldown cadence, some frames combed and some not: one frame
+    per frame, so film is not shown with repeated fields).
 
     * flagged interlaced (``tt``/``bb``/``tb``/``bt``): interlaced in the flag's order, unless
-      idet decided ``IDET_MIN_FRAMES`` frames and found ``IDET_PROGRESSIVE_SHARE`` of them
-      progressive (progressive content in interlaced coding: deinterlacing would only blur);
-    * flagged progressive, or no flag: progressive, unless idet decided ``IDET_MIN_FRAMES``
-      frames and found ``IDET_INTERLACED_SHARE`` of them interlaced, ``IDET_ORDER_SHARE`` of
-      those in one field order (a wrong or missing flag); that order is then used.
+      idet decided ``IDET_MIN_FRAMES`` frames, found ``IDET_PROGRESSIVE_SHARE`` of them
+      progressive and its single-frame verdict saw no combing either (progressive content in
+      interlaced coding: deinterlacing would only soften it);
+    * flagged progressive, or no flag: progressive, unless the multi-frame verdict found
+      ``IDET_INTERLACED_SHARE`` of the frames interlaced, ``IDET_ORDER_SHARE`` of those in one
+      order (a wrong or missing flag: video cadence), or the single-frame verdict found a
+      fifth combed in one order (a film cadence: 3:2 pulldown combs 2 frames in 5, which the
+      multi-frame verdict, needing three in a row, misses).
 
-    ``why`` is ``"flag"``, ``"idet"`` or ``"flag, idet found progressive frames"``."""
+    ``why`` is ``"flag"``, ``"idet"``, ``"idet, a film cadence"`` or ``"flag, idet found
+    progressive frames"``."""
     flagged = FIELD_ORDERS.get(str(field_order or ""))
-    counts = {k: int((idet or {}).get(k) or 0) for k in ("tff", "bff", "progressive")}
-    decided = sum(counts.values())
-    interlaced = counts["tff"] + counts["bff"]
+    counts = idet or {}
+    tff, bff, progressive = _verdict(counts, "")
+    single = _verdict(counts, "single_")
+    decided = tff + bff + progressive
     if flagged:
-        if decided >= IDET_MIN_FRAMES and counts["progressive"] >= IDET_PROGRESSIVE_SHARE * decided:
-            return "progressive", "flag, idet found progressive frames"
-        return flagged, "flag"
-    if (decided >= IDET_MIN_FRAMES and interlaced >= IDET_INTERLACED_SHARE * decided
-            and max(counts["tff"], counts["bff"]) >= IDET_ORDER_SHARE * interlaced):
-        return ("tff" if counts["tff"] >= counts["bff"] else "bff"), "idet"
-    return "progressive", "flag" if field_order == "progressive" else ("idet" if idet else "flag")
+        if (decided >= IDET_MIN_FRAMES and progressive >= IDET_PROGRESSIVE_SHARE * decided
+                and not _combed(*single, 1 - IDET_PROGRESSIVE_SHARE)):
+            return "progressive", "flag, idet found progressive frames", "video"
+        return flagged, "flag", "video"
+    if order := _combed(tff, bff, progressive, IDET_INTERLACED_SHARE):
+        return order, "idet", "video"
+    if order := _combed(*single, IDET_FILM_SHARE):
+        return order, "idet, a film cadence", "film"
+    return "progressive", "flag" if field_order == "progressive" else ("idet" if idet else "flag"), "video"
 
 
 def parse_picture(stream: Mapping[str, Any], rotation: int) -> Picture:
@@ -230,7 +270,7 @@ def parse_picture(stream: Mapping[str, Any], rotation: int) -> Picture:
                             int(dovi.get("dv_bl_signal_compatibility_id") or 0))
     mastering = _side(stream, "mastering display metadata") or {}
     light = _side(stream, "content light level metadata") or {}
-    scan, why = decide_scan(stream.get("field_order"), stream.get("idet"))
+    scan, why, cadence = decide_scan(stream.get("field_order"), stream.get("idet"))
     turn, mirrored = orientation_of(stream, rotation)
     known = _known
     max_cll = int(_number(light.get("max_content")) or 0) or None
@@ -238,9 +278,10 @@ def parse_picture(stream: Mapping[str, Any], rotation: int) -> Picture:
         primaries=known(stream.get("color_primaries")), transfer=known(stream.get("color_transfer")),
         matrix=known(stream.get("color_space")), color_range=known(stream.get("color_range")),
         bit_depth=bit_depth_of(stream), field_order=known(stream.get("field_order")), scan=scan, scan_source=why,
+        cadence=cadence,
         idet=dict(stream["idet"]) if isinstance(stream.get("idet"), Mapping) else None,
         rotation=turn, mirrored=mirrored, dolby_vision=dolby,
         mastering_max_luminance=_number(mastering.get("max_luminance")),
         mastering_min_luminance=_number(mastering.get("min_luminance")),
         max_cll=max_cll, max_fall=int(_number(light.get("max_average")) or 0) or None,
-        hdr10_plus=bool(stream.get("hdr10_plus")))
+        hdr10_plus=bool(stream.get("hdr10_plus")), dovi_rpu=bool(stream.get("dovi_rpu")))

@@ -50,12 +50,18 @@ def task_message_for(job: dict, task: dict) -> dict:
 def chunk_extra(job: dict) -> dict:
     """What every chunk message carries besides its span: the video ladder, the thumbnails
     plan (its tiles, and the poster for the chunk that holds ``poster_time``, come from the
-    chunk's decode), the job's ``quality_metrics``, ``frame_size``, the probed [width,
-    height] every decoded frame must have (``frame_size.frame_size_of``; absent without a
-    probe), and ``picture``, the job's ``conversions.PicturePlan`` (deinterlacing,
-    orientation, tone mapping). Raises ``KeyError`` for a job item without its ``ladder``."""
+    chunk's decode), the job's ``quality_metrics``, the probed [width, height] every decoded
+    frame must have (``frame_size.frame_size_of``; absent without a probe): ``coded_frame_size``
+    with ``picture``, the job's ``conversions.PicturePlan`` (deinterlacing, orientation, tone
+    mapping; the graph receives frames as coded), else ``frame_size`` (after autorotate). Raises ``KeyError`` for a job item without its ``ladder``."""
     metrics = (job.get("settings") or {}).get("quality_metrics", job_settings.DEFAULT_QUALITY_METRICS)
     picture = job.get("picture_plan")
     size = frame_size_of(job.get("probe") or {}, autorotate=not picture)
+    if not size:
+        guard = {}
+    elif picture:  # the coded size under its own name: a worker that predates ``picture`` ignores it
+        guard = {"coded_frame_size": list(size)}
+    else:
+        guard = {"frame_size": list(size)}
     return {"renditions": job["ladder"], "thumbnails": job.get("thumbnails"), "quality_metrics": list(metrics),
-            **({"frame_size": list(size)} if size else {}), **({"picture": picture} if picture else {})}
+            **guard, **({"picture": picture} if picture else {})}

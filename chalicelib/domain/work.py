@@ -10,7 +10,10 @@ from them:
 * ``frames``: the frames encoded, summed over the renditions;
 * ``decoded_pixels``: the source's coded width x height x its own frames (every chunk decodes
   its span once, at the source's full size and rate, whatever the ladder keeps);
-* ``audio_seconds``: the duration when there is an audio rendition.
+* ``audio_seconds``: the duration when there is an audio rendition;
+* ``converted_pixels``: the pixels the picture conversions compute in floating point (tone
+  mapping, gamut conversion, dithering: ``conversions.PicturePlan``), at the top rendition's
+  size and output rate; deinterlacing's extra frames are already in ``output_pixels``.
 
 ``vcpu_seconds`` weighs them with rates measured on the 2-core development machine (Debian's
 ffmpeg 5.1, x264 ``veryfast``; one CPU-second there is taken as one Fargate vCPU-second, as
@@ -26,6 +29,11 @@ the README's cost figures do):
   audio, poster, sprites and orchestration), once decode and audio are taken out, over the
   ladder's 3,737,760 output pixels per frame x 30 fps: (1.96 - 0.308 - 0.042) / 112,132,800
   = 1.436e-8 vCPU-s per output pixel (scaling, x264 and everything per output picture).
+
+* ``CONVERT_VCPU_S_PER_PIXEL``: ``make bench-pictures`` (``infra/local/drills/pictures.py``):
+  the reference ladder on 6 s of the bench clip as HLG took 21.9 CPU-s with tone mapping and
+  15.7 without: 6.2 CPU-s / (1920 x 1080 x 180 frames) = 1.66e-8 CPU-s per converted pixel,
+  more than the whole 5-rung encode of that frame (0.054 CPU-s).
 
 Check: a minute of 1080p30 with audio estimates 117.6 vCPU-s (the README measured 118).
 ``usd`` is ``vcpu_seconds`` at Fargate's us-east-1 on-demand ``FARGATE_USD_PER_VCPU_HOUR``
@@ -47,6 +55,8 @@ from .media import MediaInfo
 ENCODE_VCPU_S_PER_PIXEL = 1.436e-8
 #: vCPU-seconds per source pixel decoded
 DECODE_VCPU_S_PER_PIXEL = 4.96e-9
+#: vCPU-seconds per pixel of the picture conversions in floating point (tone mapping)
+CONVERT_VCPU_S_PER_PIXEL = 1.66e-8
 #: vCPU-seconds per second of audio encoded
 AUDIO_VCPU_S_PER_SECOND = 0.042
 #: Fargate, us-east-1, on demand, per vCPU-hour (USD; memory is billed apart)
@@ -70,31 +80,37 @@ class WorkEstimate:
     audio_seconds: float
     vcpu_seconds: float
     usd: float
+    converted_pixels: int = 0
 
     def to_dict(self) -> dict:
         """Plain dict for the job item and resource (``work``)."""
         return asdict(self)
 
 
-def estimate(info: MediaInfo, videos: Iterable[VideoRendition], has_audio: bool, max_frame_rate: float = 60.0) -> WorkEstimate:
+def estimate(info: MediaInfo, videos: Iterable[VideoRendition], has_audio: bool, max_frame_rate: float = 60.0,
+             converted: tuple[int, int] | None = None) -> WorkEstimate:
     """The work of encoding ``info`` to the planned ``videos`` (and the audio rendition when
-    ``has_audio``). A source whose frame rate is unknown (0) counts at ``max_frame_rate``,
-    the most the encoders would keep."""
+    ``has_audio``); ``converted``: the (width, height) pixels at which the picture conversions
+    run in floating point (``conversions.PicturePlan.size`` when it tone maps or converts), at
+    the first (top) rendition's rate. A source whose frame rate is unknown (0) counts at
+    ``max_frame_rate``, the most the encoders would keep."""
     duration = max(0.0, float(info.duration))
     source_fps = info.frame_rate if info.frame_rate > 0 else max_frame_rate
-    output_pixels = frames = 0
-    for r in videos:
+    output_pixels = frames = converted_pixels = 0
+    for index, r in enumerate(videos):
         fps = r.frame_rate or min(source_fps, max_frame_rate)
         n = round(duration * fps)
         frames += n
         output_pixels += r.width * r.height * n
+        if index == 0 and converted:
+            converted_pixels = converted[0] * converted[1] * n
     decoded_pixels = info.width * info.height * round(duration * source_fps)
     audio_seconds = duration if has_audio else 0.0
     vcpu = (output_pixels * ENCODE_VCPU_S_PER_PIXEL + decoded_pixels * DECODE_VCPU_S_PER_PIXEL
-            + audio_seconds * AUDIO_VCPU_S_PER_SECOND)
+            + audio_seconds * AUDIO_VCPU_S_PER_SECOND + converted_pixels * CONVERT_VCPU_S_PER_PIXEL)
     return WorkEstimate(output_pixels=output_pixels, frames=frames, decoded_pixels=decoded_pixels,
                         audio_seconds=round(audio_seconds, 3), vcpu_seconds=round(vcpu, 1),
-                        usd=round(vcpu / 3600 * FARGATE_USD_PER_VCPU_HOUR, 6))
+                        usd=round(vcpu / 3600 * FARGATE_USD_PER_VCPU_HOUR, 6), converted_pixels=converted_pixels)
 
 
 def check_work(work: WorkEstimate, limit_vcpu_seconds: float) -> None:

@@ -114,8 +114,9 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     if poster and ctx.store.get_job_field(job_id, "poster_at"):  # an earlier run published it
         poster = None
     segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
-    frame_size = tuple(spec["frame_size"]) if spec.get("frame_size") else None  # messages of older ingests: none
     picture = PicturePlan.from_dict(spec["picture"]) if spec.get("picture") else None
+    guarded = spec.get("coded_frame_size") if picture else spec.get("frame_size")  # older ingests: none
+    frame_size = tuple(guarded) if guarded else None
     end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
                              jobs.output_prefix(msg), segment_seconds)

@@ -167,7 +167,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
         top = plan.videos[0]  # UNSUPPORTED_DYNAMIC_RANGE before any task
         picture = plan_picture(info, (top.width, top.height), s.max_frame_rate)
-        work = estimate(info, plan.videos, plan.audio is not None, s.max_frame_rate)
+        work = estimate(info, plan.videos, plan.audio is not None, s.max_frame_rate,
+                        picture.size if picture.tone_map or picture.convert_from else None)
         source["work"] = work.to_dict()
         check_work(work, s.max_job_vcpu_seconds)  # TOO_MUCH_WORK, before any task exists
         # the output folder, default (the job id) or explicit, is claimed before anything is

@@ -136,7 +136,7 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
     finally:
         av.logging.set_level(previous)
     with container:
-        streams, rotation, decoded, sample = [], 0.0, False, []
+        streams, rotation, decoded = [], 0.0, False
         description = picture_probe.describe(container)
         videos = [s for s in container.streams.video]
         if max_pixels:
@@ -151,7 +151,6 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
                         decoder = container.decode(videos[0])
                         frame = next(decoder)
                         decoded, rotation = True, _display_rotation(frame)
-                        sample = [frame, *_more_frames(decoder, picture_probe.IDET_FRAMES - 1)]
                     except (av.error.FFmpegError, StopIteration, ValueError):
                         decoded = False
             finally:
@@ -175,20 +174,10 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
                              sample_aspect_ratio=_ratio(sar) if sar else "1:1",
                              avg_frame_rate=_ratio(stream.average_rate), r_frame_rate=_ratio(stream.base_rate),
                              nb_frames=str(stream.frames) if stream.frames else None)
-                entry.update(picture_probe.colour_fields(ctx))
-                entry.update(picture_probe.described_fields(description, stream.index))
+                entry.update(picture_probe.stream_fields(stream, description))
                 if stream is videos[0] and decoded:
-                    # the first frame's side data (display matrix, HDR metadata in the bitstream)
-                    # and idet's verdict on the first frames
-                    seen = picture_probe.frame_fields(frame)
-                    for side in seen["side_data_list"]:
-                        if side["side_data_type"] == "Display Matrix":
-                            side["rotation"] = rotation
-                    kinds = {side["side_data_type"] for side in entry.get("side_data_list", [])}
-                    entry["side_data_list"] = [*entry.get("side_data_list", []),
-                                               *(side for side in seen["side_data_list"] if side["side_data_type"] not in kinds)]
-                    entry["hdr10_plus"] = seen["hdr10_plus"]
-                    entry["idet"] = picture_probe.idet_counts(stream, sample)
+                    # the first frame's side data and idet's verdict on the first frames
+                    picture_probe.first_frame_fields(stream, frame, decoder, entry, rotation)
                 if stream is videos[0] and rotation and not any(
                         side.get("side_data_type") == "Display Matrix" for side in entry.get("side_data_list", [])):
                     # the decoded frame's display-matrix rotation, as ffprobe reports it
@@ -204,20 +193,6 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
     _last.clear()
     _last[url] = decoded
     return {"format": fmt, "streams": streams}
-
-
-def _more_frames(decoder: Any, count: int) -> list:
-    """Up to ``count`` more decoded frames (fewer at the end of the stream or at the first
-    frame that fails to decode: the sample is for ``idet``, not a decode check)."""
-    frames = []
-    try:
-        for frame in decoder:
-            frames.append(frame)
-            if len(frames) >= count:
-                break
-    except (av.error.FFmpegError, ValueError):
-        pass
-    return frames
 
 
 def first_video_frame_decodes(url: str, timeout: float = 60.0) -> bool:

@@ -10,9 +10,11 @@ the first ``IDET_FRAMES`` decoded frames; its verdict is read from its closing l
 from __future__ import annotations
 
 import gc
+import itertools
+import logging
 import re
 import struct
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import av
 import av.logging
@@ -21,6 +23,10 @@ import av.logging
 #: decided frames after idet's own warm-up. It is on ingest's path to the first task: on the
 #: bench's 1080p clip the probe took 0.085 s with one frame, 0.42 with 32, 0.20 with 16.
 IDET_FRAMES = 16
+#: No interlaced picture format is taller than 1080 lines (1088 coded): idet is not run above,
+#: so a large picture never has more than one decoded frame alive in the probe (and the frames
+#: are pushed into idet as they are decoded, never held).
+IDET_MAX_HEIGHT = 1088
 #: FFmpeg enum values -> names (libavutil/pixfmt.h, the names ``av_color_*_name`` gives).
 PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
              10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "jedec-p22"}
@@ -39,7 +45,11 @@ _DOVI = re.compile(r"DOVI configuration record: version: (\d+)\.(\d+), profile: 
                    r"rpu flag: (\d), el flag: (\d), bl flag: (\d), compatibility id: (\d+)")
 _MASTERING = re.compile(r"Mastering Display Metadata.*?min_luminance=([\d.]+), max_luminance=([\d.]+)")
 _LIGHT = re.compile(r"Content Light Level Metadata, MaxCLL=(\d+), MaxFALL=(\d+)")
-_IDET = re.compile(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+) Undetermined:\s*(\d+)")
+_IDET = re.compile(r"(Single|Multi) frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+) "
+                   r"Undetermined:\s*(\d+)")
+#: Frame side data carrying a Dolby Vision RPU (``AV_FRAME_DATA_DOVI_RPU_BUFFER``, ``_METADATA``).
+DOVI_RPU = (23, 24)
+log = logging.getLogger("vodpipe.probe")
 
 
 def colour_fields(ctx: Any) -> dict[str, Any]:
@@ -92,12 +102,12 @@ def described_fields(description: str, index: int) -> dict[str, Any]:
 
 def describe(container: Any) -> str:
     """FFmpeg's description of an open input (``av_dump_format``; PyAV returns it only while
-    its log level is INFO or more verbose)."""
+    its log level is INFO or more verbose), or "" when it cannot be had. Never raises."""
     previous = av.logging.get_level()
     av.logging.set_level(av.logging.INFO)
     try:
         with av.logging.Capture():
-            return container.dumps_format() or ""
+            return _safely("the stream description", lambda: {"text": container.dumps_format() or ""}).get("text", "")
     finally:
         av.logging.set_level(previous)
 
@@ -112,9 +122,10 @@ def matrix_text(raw: bytes) -> str:
 def frame_fields(frame: Any) -> dict[str, Any]:
     """What the first decoded frame adds: the display matrix (``Display Matrix`` side data with
     ``displaymatrix`` and ``rotation``), mastering display (SMPTE ST 2086) and content light
-    level (CTA-861.3) carried in the bitstream (HEVC SEI), and ``hdr10_plus`` (SMPTE ST
-    2094-40 dynamic metadata)."""
-    sides, hdr10_plus = [], False
+    level (CTA-861.3) carried in the bitstream (HEVC SEI), ``hdr10_plus`` (SMPTE ST 2094-40
+    dynamic metadata) and ``dovi_rpu`` (a Dolby Vision RPU, with or without a configuration
+    record in the container)."""
+    sides, hdr10_plus, dovi_rpu = [], False, False
     for side in getattr(frame, "side_data", None) or []:
         kind, raw = _kind(side), bytes(side)
         if kind == 6 and len(raw) >= 36:
@@ -132,7 +143,9 @@ def frame_fields(frame: Any) -> dict[str, Any]:
                           "max_average": max_fall})
         elif kind == HDR10_PLUS:
             hdr10_plus = True
-    return {"side_data_list": sides, "hdr10_plus": hdr10_plus}
+        elif kind in DOVI_RPU:
+            dovi_rpu = True
+    return {"side_data_list": sides, "hdr10_plus": hdr10_plus, "dovi_rpu": dovi_rpu}
 
 
 def _kind(side: Any) -> int | None:
@@ -144,8 +157,11 @@ def _kind(side: Any) -> int | None:
 
 
 def idet_counts(stream: Any, frames: Iterable[Any]) -> dict[str, int] | None:
-    """FFmpeg ``idet``'s multi-frame verdict over ``frames`` (decoded frames of ``stream``):
-    ``{"tff", "bff", "progressive", "undetermined"}`` frame counts, or None when it could not
+    """FFmpeg ``idet``'s verdicts over ``frames`` (decoded frames of ``stream``, pushed one at a
+    time as the iterable yields them): the multi-frame counts ``{"tff", "bff", "progressive",
+    "undetermined"}`` (a frame's type once three in a row agree: real interlacing) and the
+    single-frame ones as ``single_tff``, ``single_bff``, ``single_progressive`` (each frame on
+    its own: a film cadence, 2 combed frames in 5, shows here only). None when it could not
     run (a graph FFmpeg refused, or no frame)."""
     previous = av.logging.get_level()
     av.logging.set_level(av.logging.INFO)
@@ -158,11 +174,71 @@ def idet_counts(stream: Any, frames: Iterable[Any]) -> dict[str, int] | None:
             gc.collect()  # the graph's uninit writes the verdict
     finally:
         av.logging.set_level(previous)
+    counts: dict[str, int] = {}
     for _level, _name, message in logs:
-        if m := _IDET.search(message):
-            tff, bff, progressive, undetermined = map(int, m.groups())
-            return {"tff": tff, "bff": bff, "progressive": progressive, "undetermined": undetermined}
-    return None
+        for m in _IDET.finditer(message):
+            prefix = "" if m.group(1) == "Multi" else "single_"
+            tff, bff, progressive, undetermined = map(int, m.groups()[1:])
+            counts.update({f"{prefix}tff": tff, f"{prefix}bff": bff, f"{prefix}progressive": progressive,
+                           f"{prefix}undetermined": undetermined})
+    return counts if "tff" in counts else None
+
+
+def depth_fields(ctx: Any) -> dict[str, Any]:
+    """ffprobe's ``bits_per_raw_sample`` of a video codec context, from its pixel format's
+    first component (``nv12`` is 8 bits, ``p010le`` 10, ``rgb48le`` 16)."""
+    try:
+        return {"bits_per_raw_sample": str(av.VideoFormat(ctx.pix_fmt).components[0].bits)}
+    except (TypeError, ValueError, AttributeError, IndexError):
+        return {}
+
+
+def _safely(what: str, read: Callable[[], dict]) -> dict:
+    """``read()``, or {} when it raises: a picture fact the probe cannot read is left out (and
+    logged), never a reason to fail a good upload."""
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 - any surprise in FFmpeg's text or side data
+        log.exception("the probe could not read %s", what)
+        return {}
+
+
+def stream_fields(stream: Any, description: str) -> dict[str, Any]:
+    """The picture fields of any video stream: colour, bit depth, and what FFmpeg's own
+    description says (field order, Dolby Vision record, HDR metadata boxes)."""
+    out = _safely("the colour tags", lambda: colour_fields(stream.codec_context))
+    out.update(_safely("the bit depth", lambda: depth_fields(stream.codec_context)))
+    out.update(_safely("the stream description", lambda: described_fields(description, stream.index)))
+    return out
+
+
+def first_frame_fields(stream: Any, frame: Any, decoder: Iterator[Any], entry: dict[str, Any],
+                       rotation: float) -> None:
+    """Add to ``entry`` (the first video stream's ffprobe-shaped dict) what its first decoded
+    ``frame`` says (display matrix with ``rotation``, bitstream HDR metadata, ``hdr10_plus``,
+    ``dovi_rpu``) and ``idet``'s counts over up to ``IDET_FRAMES`` frames (``frame`` then
+    ``decoder``'s next ones, each dropped once pushed; not run above ``IDET_MAX_HEIGHT``
+    lines). Never raises."""
+    seen = _safely("the first frame's side data", lambda: frame_fields(frame))
+    for side in seen.get("side_data_list", []):
+        if side["side_data_type"] == "Display Matrix":
+            side["rotation"] = rotation
+    kinds = {side["side_data_type"] for side in entry.get("side_data_list", [])}
+    entry["side_data_list"] = [*entry.get("side_data_list", []),
+                               *(side for side in seen.get("side_data_list", []) if side["side_data_type"] not in kinds)]
+    entry.update({k: seen[k] for k in ("hdr10_plus", "dovi_rpu") if k in seen})
+    if frame.height <= IDET_MAX_HEIGHT:
+        frames = itertools.islice(itertools.chain([frame], _decoded(decoder)), IDET_FRAMES)
+        entry["idet"] = _safely("idet", lambda: {"counts": idet_counts(stream, frames)}).get("counts")
+
+
+def _decoded(decoder: Iterator[Any]) -> Iterator[Any]:
+    """``decoder``'s frames until the stream ends or a frame fails to decode (the sample is for
+    ``idet``, not a decode check)."""
+    try:
+        yield from decoder
+    except (av.error.FFmpegError, ValueError):
+        return
 
 
 def _run_idet(stream: Any, frames: Iterable[Any]) -> None:

@@ -17,18 +17,24 @@ import numpy
 import pytest
 
 from chalicelib.domain import ffmpeg_args, frame_size
+from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools import media_probe
 from tests import variants
-from tests.conftest import media
+from tests.conftest import media, segments_of_run
 
-#: The reference tone mapping (docs/pictures.md): linear light, BT.709 primaries, hable, back to
-#: BT.709 limited range; applied by ffmpeg to the source frame, independent of the pipeline.
-REFERENCE = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,"
-             "zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
+def reference(peak: float = 1000.0) -> str:
+    """The documented tone mapping (docs/pictures.md) written by hand for ffmpeg, independent of
+    the pipeline's code: linear light (100 cd/m² = 1), BT.709 primaries, hable with the peak
+    ``peak`` cd/m², back to BT.709 limited range."""
+    return (f"zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0:peak={peak / 100:g},"
+            "zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
+
+
+REFERENCE = reference()
 
 
 def encode(src: Path, out: Path, rungs=(1080, 720, 480, 360, 240), max_frame_rate: float = 60.0):
@@ -100,15 +106,17 @@ def test_hdr_is_tone_mapped_to_sdr(tmp_path, transfer):
     src = variants.hdr(tmp_path, transfer)
     info, renditions, picture, out = encode(src, tmp_path / "out", rungs=(540, 360))
     assert info.picture.dynamic_range == ("HLG" if transfer == "arib-std-b67" else "PQ")
+    peak = 1000
     if transfer == "smpte2084":
-        assert info.picture.hdr_format == "HDR10" and info.picture.max_cll == 1000, "HDR10 metadata read from the SEI"
-        assert picture.tone_map["peak"] == 1000
+        assert info.picture.hdr_format == "HDR10" and info.picture.max_cll == variants.PQ_MAX_CLL, "read from the SEI"
+        assert picture.tone_map["peak"] == variants.PQ_MAX_CLL, "the peak is the source's MaxCLL"
+        peak = variants.PQ_MAX_CLL
     assert any(c.startswith("tone-mapped") for c in picture.conversions)
     top = renditions[0]
     ours = frames_rgb(out[top.name], 3)
-    reference = frames_rgb(src, 3, REFERENCE, (top.width, top.height))
+    by_hand = frames_rgb(src, 3, reference(peak), (top.width, top.height))
     naive = frames_rgb(src, 3, "format=yuv420p", (top.width, top.height))  # the chain before: no conversion
-    for mine, ref, before in zip(ours, reference, naive):
+    for mine, ref, before in zip(ours, by_hand, naive):
         assert saturation(mine) == pytest.approx(saturation(ref), abs=0.03)
         assert abs(saturation(mine) - saturation(ref)) < abs(saturation(before) - saturation(ref)) - 0.03
         assert numpy.abs(mine.mean(axis=(0, 1)) - ref.mean(axis=(0, 1))).max() < 12, "colour of the reference"
@@ -155,6 +163,17 @@ def test_interlaced_source_is_deinterlaced_at_field_rate(tmp_path, flagged):
         assert tags(path).get("field_order") in (None, "progressive")
 
 
+def test_telecined_film_comes_out_without_combing(tmp_path):
+    """3:2 pulldown, flagged progressive: the frames it combs are caught and deinterlaced (one
+    frame per frame or per field: motion judders a little, no comb is left)."""
+    src = variants.telecined(tmp_path)
+    assert idet(src)["tff"] > 10, "the source is combed"
+    info, renditions, picture, out = encode(src, tmp_path / "out", rungs=(540,))
+    assert info.picture.interlaced, info.picture.idet
+    counts = idet(out[renditions[0].name])
+    assert counts["progressive"] >= 0.9 * sum(counts.values()), counts
+
+
 def test_progressive_clips_are_not_deinterlaced():
     for name in ("flower.mp4", "bear-vp9-odd-dimensions.webm", "sample.avi", "sowt-with-video.mov"):
         info = parse_probe(media_probe.probe(str(media(name))))
@@ -176,8 +195,9 @@ def test_mirrored_display_matrix_is_shown_mirrored(tmp_path):
     assert right < 8 and wrong > 3 * right, (right, wrong)
 
 
-def test_full_range_source_becomes_limited_range(tmp_path):
-    src = variants.full_range(tmp_path)
+@pytest.mark.parametrize("pix_fmt", ["yuvj420p", "yuv420p"])
+def test_full_range_source_becomes_limited_range(tmp_path, pix_fmt):
+    src = variants.full_range(tmp_path, pix_fmt)
     info, renditions, picture, out = encode(src, tmp_path / "out", rungs=(540,))
     assert info.picture.color_range == "pc" and "full range -> limited range" in picture.conversions
     with av.open(str(src)) as a, av.open(str(out[renditions[0].name])) as b:
@@ -217,11 +237,58 @@ def test_ten_bit_source_is_dithered_not_banded(tmp_path):
 
 
 def test_slow_motion_source_keeps_every_other_frame(tmp_path):
-    src = variants.high_rate(tmp_path, 120)
+    src = variants.high_rate(tmp_path, seconds=1)
     info, renditions, picture, out = encode(src, tmp_path / "out", rungs=(360,))
-    assert picture.decimate == "60" and renditions[0].frame_rate == 60
+    assert picture.decimate == "60000/1001" and renditions[0].frame_rate == pytest.approx(59.94, abs=0.01)
     times = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
                             "-of", "csv=p=0", str(out[renditions[0].name])], capture_output=True, text=True,
                            check=True).stdout.replace(",", " ").split()
     steps = numpy.diff(sorted(float(t) for t in times))
-    assert len(times) == 60 and steps.min() == pytest.approx(1 / 60, abs=0.002) and steps.max() < 1 / 60 + 0.002
+    assert len(times) == pytest.approx(60, abs=1)
+    assert steps.min() == pytest.approx(1001 / 60000, abs=0.002) and steps.max() < 1001 / 60000 + 0.002
+    # which frames: output frame n is source frame 2n (every source frame differs)
+    source = frames_rgb(src, 12, size=(640, 360))
+    mine = frames_rgb(out[renditions[0].name], 6, size=(640, 360))
+    for n, frame in enumerate(mine):
+        distances = [numpy.abs(frame - candidate).mean() for candidate in source]
+        assert int(numpy.argmin(distances)) == 2 * n, (n, [round(d, 1) for d in distances])
+
+
+def encode_chunks(src: Path, out: Path, chunks: int) -> tuple[list, list]:
+    """``src`` probed and planned as ingest does, encoded to 360p in ``chunks`` chunk runs (the
+    chunk task's arguments, the job's picture plan), joined as the worker joins segments.
+    Returns (packet timestamps, packet flags) of the joined rendition."""
+    info = parse_probe(media_probe.probe(str(src)))
+    ladder = plan(info, (360,))
+    top = ladder.videos[0]
+    picture = plan_picture(info, (top.width, top.height))
+    coded = frame_size.frame_size_of(info.to_dict(), autorotate=False)
+    runs = plan_chunks(info.duration, chunks, ffmpeg_args.SEGMENT_SECONDS, min_seconds=6)
+    assert len(runs) == chunks
+    segments = {}
+    for c in runs:
+        last = c is runs[-1]
+        (out / c.name / top.name).mkdir(parents=True)
+        variants.ffmpeg(*ffmpeg_args.chunk_args(str(src), str(out / c.name), [top], c.start, c.end, last,
+                                                frame_rate=top.frame_rate or info.frame_rate, picture=picture,
+                                                frame_size=coded))
+        segments.update(segments_of_run(out / c.name / top.name, c.first_segment,
+                                        None if last else ffmpeg_args.segment_of(c.end)))
+    joined = out / "joined.ts"
+    joined.write_bytes(b"".join(segments[i] for i in sorted(segments)))
+    packets = json.loads(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                         "packet=pts,flags", "-of", "json", str(joined)], capture_output=True,
+                                        text=True, check=True).stdout)["packets"]
+    return sorted(int(p["pts"]) for p in packets), [p["flags"] for p in packets]
+
+
+@pytest.mark.parametrize("kind", ["interlaced", "decimated"])
+def test_chunk_boundaries_stay_invisible_with_conversions(tmp_path, kind):
+    """Deinterlacing at field rate and decimation to an absolute grid across a chunk boundary
+    at 6 s: the chunked encode has exactly the single run's frames and timestamps."""
+    src = variants.interlaced(tmp_path, seconds=12, height=360) if kind == "interlaced" else \
+        variants.high_rate(tmp_path, seconds=12)
+    single, _ = encode_chunks(src, tmp_path / "single", 1)
+    chunked, _ = encode_chunks(src, tmp_path / "chunked", 2)
+    assert len(single) == pytest.approx(12 * (50 if kind == "interlaced" else 60000 / 1001), abs=1)
+    assert chunked == single, "no frame lost, doubled or moved at the boundary"

@@ -27,17 +27,38 @@ def matrix(a, b, c, d):
 
 
 @pytest.mark.parametrize("flag,idet,expected", [
-    ("tt", None, ("tff", "flag")),
-    ("bb", {"tff": 0, "bff": 30, "progressive": 2}, ("bff", "flag")),
-    ("tt", {"tff": 1, "bff": 0, "progressive": 30}, ("progressive", "flag, idet found progressive frames")),
-    ("progressive", {"tff": 25, "bff": 0, "progressive": 0}, ("tff", "idet")),
-    (None, {"tff": 0, "bff": 28, "progressive": 2}, ("bff", "idet")),
-    (None, {"tff": 19, "bff": 8, "progressive": 0}, ("progressive", "idet")),  # mixed orders: a fooled idet
-    ("progressive", {"tff": 5, "bff": 0, "progressive": 3}, ("progressive", "flag")),  # too few decided
-    (None, {"tff": 0, "bff": 0, "progressive": 32}, ("progressive", "idet")),
+    ("tt", None, ("tff", "flag", "video")),
+    ("bb", {"tff": 0, "bff": 30, "progressive": 2}, ("bff", "flag", "video")),
+    ("tt", {"tff": 1, "bff": 0, "progressive": 30, "single_progressive": 30},
+     ("progressive", "flag, idet found progressive frames", "video")),
+    # multi-frame says progressive, but single frames comb in a film pattern: the flag stands
+    ("tt", {"tff": 0, "bff": 0, "progressive": 30, "single_tff": 12, "single_progressive": 18}, ("tff", "flag", "video")),
+    ("progressive", {"tff": 25, "bff": 0, "progressive": 0}, ("tff", "idet", "video")),
+    (None, {"tff": 0, "bff": 28, "progressive": 2}, ("bff", "idet", "video")),
+    (None, {"tff": 19, "bff": 8, "progressive": 0, "single_tff": 15, "single_bff": 9}, ("progressive", "idet", "video")),
+    ("progressive", {"tff": 5, "bff": 0, "progressive": 3}, ("progressive", "flag", "video")),  # too few decided
+    (None, {"tff": 0, "bff": 0, "progressive": 32, "single_progressive": 30}, ("progressive", "idet", "video")),
+    # 3:2 pulldown: 2 frames in 5 combed, never 3 in a row
+    ("progressive", {"tff": 0, "bff": 0, "progressive": 30, "single_tff": 12, "single_progressive": 18},
+     ("tff", "idet, a film cadence", "film")),
 ])
 def test_scan_from_flag_and_idet(flag, idet, expected):
     assert decide_scan(flag, idet) == expected
+
+
+def test_film_cadence_is_deinterlaced_one_frame_per_frame():
+    idet = {"tff": 0, "bff": 0, "progressive": 16, "single_tff": 6, "single_progressive": 10}
+    info = parse_probe(probe(720, 480, fps="30000/1001", field_order="progressive", idet=idet))
+    plan = plan_picture(info, (720, 480))
+    assert plan.deinterlace == "tff" and not plan.field_rate
+    assert prefix_filters(plan)[0] == "bwdif=mode=send_frame:parity=tff:deint=all"
+
+
+def test_pixel_format_bit_depths():
+    from chalicelib.domain.picture import bit_depth_of
+    depths = {"nv12": 8, "nv16": 8, "yuv420p": 8, "yuvj420p": 8, "p010le": 10, "yuv420p10le": 10, "yuv420p9le": 9,
+              "gray10le": 10, "yuv422p12be": 12, "rgb48le": 16, "p016le": 16}
+    assert {name: bit_depth_of({"pix_fmt": name}) for name in depths} == depths
 
 
 @pytest.mark.parametrize("signs,rotation,mirrored,filters,displayed", [
@@ -63,6 +84,7 @@ def test_every_display_matrix_orientation(signs, rotation, mirrored, filters, di
 @pytest.mark.parametrize("fps,cap,expected", [
     (120, 60, Fraction(60)), (119.88, 60, Fraction(60000, 1001)), (240, 60, Fraction(60)), (100, 60, Fraction(50)),
     (90, 60, Fraction(30)), (50, 30, Fraction(25)), (60, 60, None), (59.94, 60, None), (30, 60, None),
+    (60.1, 60, None), (60.5, 60, None), (61, 60, Fraction(60)),
 ])
 def test_decimation_keeps_every_kth_frame_to_a_standard_rate(fps, cap, expected):
     assert standard_frame_rate(fps, cap) == expected
@@ -79,6 +101,23 @@ def test_interlaced_is_deinterlaced_first_then_turned_and_tone_mapped():
     assert chain[2] == "setparams=color_primaries=bt2020:color_trc=arib-std-b67:colorspace=bt2020nc:range=tv"
     assert chain[3].startswith("zscale=w=1080:h=1920:") and "t=linear" in chain[3]
     assert "tonemap=hable:desat=0:peak=10" in chain and chain[-1] == "format=yuv420p"
+    assert plan.field_rate and "deinterlaced" in plan.conversions[0] and ": 50p)" in plan.conversions[0]
+
+
+def test_odd_sized_hdr_is_cropped_even_before_zscale():
+    info = parse_probe(probe(1279, 719, color_transfer="arib-std-b67", color_primaries="bt2020", color_space="bt2020nc",
+                             pix_fmt="yuv420p10le"))
+    chain = prefix_filters(plan_picture(info, (1278, 718)))
+    assert chain[0] == "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0" and chain[1].startswith("setparams=")
+
+
+def test_decimation_grid_is_absolute_source_time():
+    info = parse_probe(probe(fps="120/1", color_space="bt709"))
+    plan = plan_picture(info, (1920, 1080))
+    assert prefix_filters(plan) == ["fps=60"]
+    assert prefix_filters(plan, 29.733333) == ["setpts=PTS+29.733333/TB", "fps=60", "settb=AVTB",
+                                               "setpts=PTS-29.733333/TB"]
+    assert plan.conversions == ("frame rate 120 -> 60 fps (1 frame in 2 kept)",)
 
 
 def test_pq_peak_from_maxcll_then_mastering_display_then_nominal():
@@ -90,6 +129,8 @@ def test_pq_peak_from_maxcll_then_mastering_display_then_nominal():
     info = parse_probe(probe(**pq, side_data_list=[mastering]))
     assert info.picture.hdr_format == "HDR10" and plan_picture(info, (1920, 1080)).tone_map["peak"] == 1000
     assert plan_picture(parse_probe(probe(**pq)), (1920, 1080)).tone_map["peak"] == 1000
+    bogus = {**light, "max_content": 65535}  # not believed: the mastering display's maximum instead
+    assert plan_picture(parse_probe(probe(**pq, side_data_list=[bogus, mastering])), (1920, 1080)).tone_map["peak"] == 1000
 
 
 def test_sdr_colour_paths():
@@ -113,6 +154,9 @@ def test_dolby_vision_records():
     assert dovi(8, 1).picture.dynamic_range == "PQ"  # untagged base layer: the record says PQ
     assert dovi(8, 4, color_transfer="arib-std-b67").picture.hdr_format == "Dolby Vision 8.4 (HLG base layer)"
     assert dovi(9, 2).picture.dynamic_range == "SDR"
+    assert dovi(7, 6).picture.dynamic_range == "PQ"  # the UHD Blu-ray base layer is HDR10
+    rpu_only = parse_probe(probe(dovi_rpu=True, pix_fmt="yuv420p10le"))  # no record, untagged: profile 5
+    assert rpu_only.picture.dynamic_range == "DV"
     profile5 = dovi(5, 0, color_transfer="smpte2084")
     assert profile5.picture.dynamic_range == "DV"
     with pytest.raises(PermanentError) as err:

@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from chalicelib.domain import ffmpeg_args
@@ -62,8 +63,8 @@ def reference_run(path: Path, converted: bool) -> dict:
     ladder = plan(info)
     top = ladder.videos[0]
     picture = plan_picture(info, (top.width, top.height)) if converted else None
-    if not converted:  # the chain before: scale only, one frame per frame
-        ladder = plan(parse_probe(ffmpeg.probe(str(path))))
+    if not converted:  # the chain before: scale only, every decoded frame as it comes
+        ladder = replace(ladder, videos=tuple(replace(r, frame_rate=None) for r in ladder.videos))
     out = Path(tempfile.mkdtemp(prefix="vodpipe-pictures-"))
     try:
         for r in [*ladder.videos, *([ladder.audio] if ladder.audio else [])]:
