@@ -11,7 +11,8 @@ from chalice import (BadRequestError, Chalice, ChaliceViewError, CognitoUserPool
                      IAMAuthorizer, NotFoundError, Rate, Response)
 
 from chalicelib.config import Settings
-from chalicelib.domain import job_settings
+from chalicelib.domain import settings_text
+from chalicelib.domain.errors import InvalidSettings
 from chalicelib.services import failures, ingest, operations, query, submit, uploads, webhooks
 from chalicelib.services.context import Context
 
@@ -38,10 +39,10 @@ READ_AUTH = IAM if _SETTINGS.api_read_auth else None
 CONSOLE_API = "/console/api"
 CONSOLE_USER_POOL_PLACEHOLDER = "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_VodpipeConsoleUsers"
 CONSOLE_USERS = CognitoUserPoolAuthorizer("ConsoleUsers", provider_arns=[CONSOLE_USER_POOL_PLACEHOLDER])
-#: Largest request body the HTTP API reads (bytes): 64 KiB, ``job_settings.MAX_DOCUMENT_BYTES``
+#: Largest request body the HTTP API reads (bytes): 64 KiB, ``settings_text.MAX_DOCUMENT_BYTES``
 #: (a settings document is far smaller: at most 8 rungs, 4 KiB of metadata). Larger bodies get
 #: 413 before anything parses them (API Gateway itself would pass up to 10 MB to the function).
-MAX_BODY_BYTES = job_settings.MAX_DOCUMENT_BYTES
+MAX_BODY_BYTES = settings_text.MAX_DOCUMENT_BYTES
 
 
 class RequestEntityTooLargeError(ChaliceViewError):
@@ -52,8 +53,8 @@ class RequestEntityTooLargeError(ChaliceViewError):
 
 def request_json():
     """The current request's JSON body, read within bounds, for every route that reads one:
-    over ``MAX_BODY_BYTES`` -> 413 before any parse; then ``job_settings.load_json`` (nesting at
-    most ``job_settings.MAX_DEPTH``, linear time) -> 400 naming the field. ``None`` when the
+    over ``MAX_BODY_BYTES`` -> 413 before any parse; then ``settings_text.load_json`` (nesting at
+    most ``settings_text.MAX_DEPTH``, linear time) -> 400 naming the field. ``None`` when the
     body is not ``application/json`` (as Chalice's ``json_body``)."""
     request = app.current_request
     raw = request.raw_body or b""
@@ -62,8 +63,8 @@ def request_json():
     if not (request.headers.get("content-type") or "").startswith("application/json"):
         return None
     try:
-        return job_settings.load_json(raw, "body")
-    except job_settings.InvalidSettings as e:
+        return settings_text.load_json(raw, "body")
+    except InvalidSettings as e:
         raise BadRequestError(e.message) from None
 
 

@@ -132,3 +132,46 @@ def dolby_vision_profile_5(folder: Path) -> Path:
     out = folder / "dv-profile5.mov"
     out.write_bytes(bytes(data))
     return out
+
+
+def two_languages(folder: Path) -> Path:
+    """flower.mp4's picture with two audio tracks told apart by their pitch: English, 440 Hz,
+    the default; Spanish, 880 Hz, marked as describing the video (audio description)."""
+    out = folder / "two-languages.mp4"
+    ffmpeg("-i", str(media("flower.mp4")), "-f", "lavfi", "-i", "sine=frequency=440:duration=5:sample_rate=48000",
+           "-f", "lavfi", "-i", "sine=frequency=880:duration=5:sample_rate=48000", "-map", "0:v", "-map", "1:a",
+           "-map", "2:a", "-c:v", "copy", "-c:a", "aac", "-ac", "2", "-metadata:s:a:0", "language=eng",
+           "-metadata:s:a:1", "language=spa", "-disposition:a:0", "default",
+           "-disposition:a:1", "visual_impaired", "-shortest", str(out))
+    return out
+
+
+def at_loudness(folder: Path, gain_db: float) -> Path:
+    """Big Buck Bunny's soundtrack, downmixed to stereo, with ``gain_db`` of gain (a limiter
+    keeps a loud one under 0 dBFS), over its picture."""
+    out = folder / f"loudness{gain_db:+g}.mp4"
+    limiter = ",alimiter=limit=0.95:level=false" if gain_db > 0 else ""
+    ffmpeg("-i", str(media("bigbuckbunny.mp4")), "-c:v", "copy", "-af", f"volume={gain_db:g}dB{limiter}",
+           "-ac", "2", "-c:a", "aac", "-b:a", "256k", str(out))
+    return out
+
+
+def measured_loudness(path: Path) -> dict[str, float]:
+    """Integrated loudness (LUFS), loudness range (LU) and true peak (dBTP) of ``path``'s audio,
+    from FFmpeg's ``ebur128`` (ITU-R BS.1770-4 / EBU R128)."""
+    import re
+    done = subprocess.run(["ffmpeg", "-nostats", "-i", str(path), "-map", "0:a:0", "-af",
+                           "ebur128=peak=true:framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
+    summary = done.stderr[done.stderr.rindex("Summary:"):]
+    return {"integrated": float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)),
+            "range": float(re.search(r"LRA:\s+(-?[\d.]+) LU", summary).group(1)),
+            "true_peak": float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))}
+
+
+def dominant_frequency(path: Path) -> float:
+    """The strongest frequency (Hz) of the first 2 s of ``path``'s audio (mono, 48 kHz)."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-t", "2", "-ac", "1", "-ar",
+                          "48000", "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    samples = numpy.frombuffer(raw, numpy.float32)
+    spectrum = numpy.abs(numpy.fft.rfft(samples))
+    return float(numpy.argmax(spectrum) * 48000 / len(samples))

@@ -81,3 +81,13 @@ def describe(error: BaseException) -> dict[str, str]:
         code = (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
     message = error.message if isinstance(error, PermanentError) else str(error)
     return {"code": str(code or type(error).__name__), "message": message[:1000]}
+
+
+class InvalidSettings(PermanentError):
+    """A settings document that does not validate. ``field`` names the offending field (dotted,
+    e.g. ``ladder.1.bitrate``; ``x-amz-meta-<key>`` for S3 metadata); ``message`` says why."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__("INVALID_SETTINGS", f"{field}: {message}")
+        self.field = field
+        self.reason = message

@@ -310,12 +310,23 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
 
 
 def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float | None = None,
-               segment_seconds: int = SEGMENT_SECONDS) -> list[str]:
-    """Arguments that encode the first audio stream once, as the AAC-LC audio rendition
-    (reading at most ``read_limit(duration)`` seconds when ``duration`` is given)."""
-    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels), "-ar", str(a.sample_rate),
-            *_hls_output(out_dir, segment_seconds)]
+               segment_seconds: int = SEGMENT_SECONDS, audio_filter: str | None = None) -> list[str]:
+    """Arguments that encode the source's audio stream ``a.track`` once, as the AAC-LC audio
+    rendition ``a`` (reading at most ``read_limit(duration)`` seconds when ``duration`` is
+    given), through ``audio_filter`` first when given (loudness normalization,
+    ``loudness.loudnorm``: its 192 kHz output is resampled to the rendition's rate)."""
+    chain = ["-af", f"{audio_filter},aresample={a.sample_rate}"] if audio_filter else []
+    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", f"0:a:{a.track}",
+            "-vn", "-sn", "-dn", *chain, "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),
+            "-ar", str(a.sample_rate), *_hls_output(out_dir, segment_seconds)]
+
+
+def loudness_args(input_url: str, a: AudioRendition, audio_filter: str, duration: float | None = None) -> list[str]:
+    """Arguments of a measuring pass: the source's audio stream ``a.track`` through
+    ``audio_filter`` (``loudness.loudnorm`` without measurements) to nothing; the report is in
+    the run's log."""
+    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", f"0:a:{a.track}",
+            "-vn", "-sn", "-dn", "-af", audio_filter, "-f", "null", "-"]
 
 
 def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast",

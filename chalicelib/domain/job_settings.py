@@ -7,6 +7,7 @@ A document (every field optional)::
     {"ladder": "web" | "720:3000k,480:1.5M" | [{"name": "720p", "height": 720, "bitrate": 3000000}, ...],
      "outputs": {"hls": true, "mp4": ["720p"], "audio": false, "thumbnails": true},
      "segment_duration": 6, "priority": "normal" | "high", "max_resolution": "1080p" | "1440p" | "2160p",
+     "normalize_audio": false | true | -23, "audio_tracks": ["en", "es"] | [0, 2],
      "webhook_url": "https://...", "output_prefix": "shows/ep1",
      "source_after": "keep" | "delete" | "archive", "quality_metrics": ["psnr"] | ["psnr", "ssim"],
      "metadata": {"any": "string"}}
@@ -27,8 +28,9 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import PermanentError
-from . import webhooks
+from .errors import InvalidSettings
+from . import sound, webhooks
+from .settings_text import CONTROL_CHARACTERS, check_depth, printable_name
 from .presets import DEFAULT_MAX_RESOLUTION, DEFAULT_PRESET, MAX_RESOLUTIONS, Preset, PresetRung
 
 #: A rung or metadata name: letters, digits, ``_``, ``-``, 1-32 characters. Always applied with
@@ -42,6 +44,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 #: case-insensitive file system would merge ``Audio/`` and ``audio/``). ``master.m3u8`` cannot
 #: collide: a name has no ``.``.
 RESERVED_NAMES = ("audio", "thumbnails", "mp4")
+#: ... and the further audio renditions' folders, ``audio_1`` ... (``sound.rendition_name``).
+RESERVED_PATTERN = re.compile(r"audio_[0-9]+", re.IGNORECASE)
 #: ``output_prefix``: ``/``-separated parts of letters, digits, ``.``, ``_``, ``-``; no part
 #: is ``.`` or ``..``; at most 256 characters. The job's outputs go under ``<prefix>/``.
 PREFIX_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # fullmatch: no trailing newline
@@ -49,24 +53,12 @@ MAX_PREFIX = 256
 #: An explicit ladder has 1 to ``MAX_RUNGS`` rungs (``outputs.mp4`` at most as many names); a
 #: longer one is refused before any rung is validated.
 MAX_RUNGS = 8
-#: How deeply a settings document may nest objects and arrays (the document itself is level 1).
-#: A valid one needs 3 (``{"ladder": [{"name": ...}]}``); 8 leaves a mistaken one room to get
-#: the schema's message naming its field. Checked in linear time before ``json`` recurses
-#: (CPython's decoder raises ``RecursionError`` near 1,000 levels) and before pydantic sees it.
-MAX_DEPTH = 8
-#: Largest settings document read from text (bytes, UTF-8): 64 KiB, the sidecar's limit
-#: (``services/ingest.SIDECAR_MAX_BYTES``) and the HTTP API's body limit (``app.MAX_BODY_BYTES``).
-MAX_DOCUMENT_BYTES = 64 * 1024
 #: S3 user-defined metadata: at most 2 KB per object, "the sum of the number of bytes in the
 #: UTF-8 encoding of each key and value" (Amazon S3 User Guide, "Working with object metadata",
 #: user-defined object metadata). Counted here with each key as its ``x-amz-meta-`` header name,
 #: the stricter reading, so what passes here passes S3 however it counts the prefix.
 S3_METADATA_MAX_BYTES = 2048
 S3_METADATA_PREFIX = "x-amz-meta-"
-#: Characters refused in every settings string that is stored, echoed or used as a name: C0
-#: and C1 controls (newline, carriage return, NUL, escape ...), DEL, U+2028/U+2029 (line breaks
-#: in JavaScript and many log viewers) and lone surrogates (no UTF-8 encoding exists).
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 #: ``metadata``: at most 32 pairs, values up to 512 characters, 4 KiB in all (it is echoed in
 #: the job resource and in every event).
 MAX_METADATA_PAIRS, MAX_METADATA_VALUE, MAX_METADATA_BYTES = 32, 512, 4096
@@ -74,22 +66,14 @@ MAX_METADATA_PAIRS, MAX_METADATA_VALUE, MAX_METADATA_BYTES = 32, 512, 4096
 #: from 2 to 10 (Apple's HLS authoring spec recommends 6).
 SEGMENT_DURATIONS = (2, 4, 6, 8, 10)
 PRIORITIES = ("normal", "high")
+#: ``audio_tracks`` lists at most this many tracks (positions 0 to 15).
+MAX_AUDIO_TRACKS = 16
 SOURCE_AFTER = ("keep", "delete", "archive")
 #: What each encoder measures of its own output (``quality_metrics``): luma PSNR costs nothing
 #: measurable in x264, SSIM about 2.5 % more CPU (20 s of the bench clip, 5 rungs, three runs
 #: each: 40.3 CPU-s without or with PSNR, 41.1 with both), so SSIM is asked for, not default.
 QUALITY_METRICS = ("psnr", "ssim")
 DEFAULT_QUALITY_METRICS = ("psnr",)
-
-
-class InvalidSettings(PermanentError):
-    """A settings document that does not validate. ``field`` names the offending field (dotted,
-    e.g. ``ladder.1.bitrate``; ``x-amz-meta-<key>`` for S3 metadata); ``message`` says why."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__("INVALID_SETTINGS", f"{field}: {message}")
-        self.field = field
-        self.reason = message
 
 
 class Rung(BaseModel):
@@ -107,7 +91,7 @@ class Rung(BaseModel):
     def _not_reserved(cls, name: str) -> str:
         if not re.fullmatch(NAME_PATTERN, name):
             raise ValueError("not a name (letters, digits, '_', '-', up to 32)")
-        if name.lower() in RESERVED_NAMES:
+        if name.lower() in RESERVED_NAMES or RESERVED_PATTERN.fullmatch(name):
             raise ValueError(f"{name!r} is reserved: the job writes its own {name.lower()}/ folder "
                              f"(reserved: {', '.join(RESERVED_NAMES)})")
         return name
@@ -142,6 +126,8 @@ class JobSettings(BaseModel):
     segment_duration: int = 6
     priority: Literal["normal", "high"] = "normal"
     max_resolution: Literal["1080p", "1440p", "2160p"] = DEFAULT_MAX_RESOLUTION
+    normalize_audio: bool | float = False
+    audio_tracks: tuple[int | str, ...] | None = Field(default=None, min_length=1, max_length=MAX_AUDIO_TRACKS)
     webhook_url: str | None = Field(default=None, max_length=2048)
     output_prefix: str | None = None
     source_after: Literal["keep", "delete", "archive"] = "keep"
@@ -154,6 +140,24 @@ class JobSettings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("metrics repeat")
         return tuple(m for m in QUALITY_METRICS if m in names)
+
+    @field_validator("normalize_audio")
+    @classmethod
+    def _loudness(cls, value: bool | float) -> bool | float:
+        low, high = sound.LOUDNESS_RANGE
+        if not isinstance(value, bool) and not low <= value <= high:
+            raise ValueError(f"true (-16 LUFS, AES TD1004), false, or a target from {low:g} to {high:g} LUFS")
+        return value
+
+    @field_validator("audio_tracks")
+    @classmethod
+    def _tracks(cls, tracks: tuple | None) -> tuple | None:
+        for track in tracks or ():
+            if isinstance(track, int) and not 0 <= track < MAX_AUDIO_TRACKS:
+                raise ValueError(f"a track position is 0 to {MAX_AUDIO_TRACKS - 1}")
+            if isinstance(track, str) and not sound.language_tag(track):
+                raise ValueError(f"{printable_name(track)[:16]!r} is not a language tag (en, es, fre) or a position")
+        return tracks
 
     @field_validator("ladder")
     @classmethod
@@ -307,87 +311,3 @@ def parse_ladder_text(text: str) -> str | list[dict]:
         scale = {"": 1, "k": 1_000, "m": 1_000_000}[m.group(3).lower()]
         rungs.append({"name": f"{m.group(1)}p", "height": int(m.group(1)), "bitrate": int(float(m.group(2)) * scale)})
     return rungs
-
-
-#: One token of the depth scan: a JSON string (escapes skipped; an unterminated one runs to
-#: the end) or a bracket. Each character is consumed once: linear time.
-_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
-
-
-def load_json(text: str | bytes, field: str) -> Any:
-    """Parse a settings document from text (an API body, ``x-amz-meta-settings``, a sidecar),
-    bounded: at most ``MAX_DOCUMENT_BYTES``, nesting at most ``MAX_DEPTH`` (checked by one
-    linear scan before ``json`` recurses), strict JSON (no ``NaN``/``Infinity``; integers of at
-    most 4,300 digits, CPython's own limit). ``field`` names the source in errors.
-
-    Raises ``InvalidSettings`` (field ``field``, or the top-level key that nests too deeply
-    when ``field`` is ``"body"``, whose keys are the settings fields) and nothing else."""
-    if isinstance(text, (bytes, bytearray)):
-        if len(text) > MAX_DOCUMENT_BYTES:
-            raise InvalidSettings(field, f"{len(text)} bytes; at most {MAX_DOCUMENT_BYTES}")
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InvalidSettings(field, f"not UTF-8 ({e.reason} at byte {e.start})") from None
-    elif len(text) > MAX_DOCUMENT_BYTES:  # characters: at least as many bytes
-        raise InvalidSettings(field, f"{len(text)} characters; at most {MAX_DOCUMENT_BYTES} bytes")
-    depth, branch, last_string = 0, None, None
-    for token in _JSON_TOKEN.finditer(text):
-        t = token.group()
-        if t[0] == '"':
-            if depth == 1:
-                last_string = t
-        elif t in "[{":
-            depth += 1
-            if depth == 2:
-                branch = last_string
-            if depth > MAX_DEPTH:
-                key = _key_name(branch)
-                if field == "body" and key:
-                    raise InvalidSettings(key, f"nested deeper than {MAX_DEPTH} levels of objects and arrays")
-                raise InvalidSettings(field, f"{key + ' is ' if key else ''}nested deeper than {MAX_DEPTH} levels "
-                                             "of objects and arrays")
-        else:
-            depth -= 1
-
-    def no_constant(name: str):
-        raise ValueError(f"{name} is not JSON")
-    try:
-        return json.loads(text, parse_constant=no_constant)
-    except json.JSONDecodeError as e:
-        raise InvalidSettings(field, f"not JSON ({e.msg}: line {e.lineno} column {e.colno})") from None
-    except (ValueError, RecursionError) as e:  # 4,300-digit integers; RecursionError cannot happen after the scan
-        raise InvalidSettings(field, f"not JSON ({printable_name(str(e))})") from None
-
-
-def _key_name(token: str | None) -> str | None:
-    """The top-level key a depth-scan string token spells, printable, or None."""
-    if token is None:
-        return None
-    try:
-        key = json.loads(token)
-    except ValueError:
-        return None
-    return printable_name(key) if isinstance(key, str) and key else None
-
-
-def check_depth(document: Mapping[str, Any]) -> None:
-    """Refuse a settings document (already parsed) that nests objects and arrays deeper than
-    ``MAX_DEPTH``: an iterative walk, linear in the document's size, that stops at the first
-    value too deep. Raises ``InvalidSettings`` naming the top-level field holding it."""
-    for key, value in document.items():
-        stack = [(value, 2)]
-        while stack:
-            node, depth = stack.pop()
-            if isinstance(node, (Mapping, list, tuple)):
-                if depth > MAX_DEPTH:
-                    raise InvalidSettings(printable_name(str(key)), f"nested deeper than {MAX_DEPTH} levels of objects and arrays")
-                stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, Mapping) else node))
-
-
-def printable_name(name: str, limit: int = 64) -> str:
-    """``name`` fit for an error message: control characters escaped, at most ``limit``
-    characters (``...`` marks a cut)."""
-    if CONTROL_CHARACTERS.search(name):
-        name = name.encode("unicode_escape", "backslashreplace").decode("ascii")
-    return name if len(name) <= limit else name[:limit] + "..."

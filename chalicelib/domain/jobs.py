@@ -185,7 +185,9 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         if t.get("kind") == "audio":
             r = _task_view(t)
             r.update({k: t[k] for k in ("bitrate", "channels", "codecs", "peak_bandwidth", "average_bandwidth",
-                                        "segments") if t.get(k) is not None})
+                                        "segments", "track", "language", "label", "default", "describes_video",
+                                        "loudness_target", "loudness_in", "loudness_out", "normalization")
+                      if t.get(k) is not None})
             renditions.append(r)
     status = job.get("status", QUEUED)
     progress = 100.0 if status == COMPLETE else job_progress(tasks)

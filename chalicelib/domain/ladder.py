@@ -18,9 +18,10 @@ Rules (docs/hls-output.md; Apple HLS authoring spec for Apple devices, §1 "Vide
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .errors import PermanentError
+from . import sound
 from .conversions import output_frame_rate
 from .media import MediaInfo
 
@@ -86,12 +87,23 @@ class VideoRendition:
 
 @dataclass(frozen=True)
 class AudioRendition:
-    """The single AAC-LC audio rendition (``EXT-X-MEDIA`` TYPE=AUDIO), bitrates in bits/s."""
+    """One AAC-LC audio rendition (``EXT-X-MEDIA`` TYPE=AUDIO, ``sound``): ``bitrate`` bits/s,
+    ``sample_rate`` Hz; ``track`` the source's audio stream it encodes (``0:a:<track>``);
+    ``language`` RFC 5646 or None, ``label`` its ``NAME``, ``default`` / ``describes_video``
+    (``CHARACTERISTICS``); ``loudness`` the integrated loudness target (LUFS) or None, with
+    the true peak at or under ``true_peak`` (dBTP)."""
 
     name: str
     bitrate: int
     channels: int
     sample_rate: int
+    track: int = 0
+    language: str | None = None
+    label: str = "default"
+    default: bool = True
+    describes_video: bool = False
+    loudness: float | None = None
+    true_peak: float | None = None
 
     kind = "audio"
 
@@ -127,13 +139,15 @@ class ThumbnailPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """The whole plan for one source: video renditions (largest first), the optional audio
-    rendition and the thumbnails plan (the chunk tasks make its sprite tiles and poster; the
+    """The whole plan for one source: video renditions (largest first), the default audio
+    rendition (``audio``, None without audio) and all of them (``audios``), and the thumbnails plan (the chunk tasks make its sprite tiles and poster; the
     tasks themselves are planned by ``services.ingest.plan_tasks``)."""
 
     videos: tuple[VideoRendition, ...]
     audio: AudioRendition | None
     thumbnails: ThumbnailPlan
+    #: every audio rendition, the default (``audio``) first
+    audios: tuple[AudioRendition, ...] = ()
 
 
 def even(value: float) -> int:
@@ -230,15 +244,26 @@ def dropped_rungs(info: MediaInfo, rungs: Iterable) -> list[str]:
     return [r.name or f"{r.height}p" for r in map(_rung, rungs) if r.height > info.short_side]
 
 
-def plan_audio(info: MediaInfo) -> AudioRendition | None:
-    """The audio rendition: AAC-LC, at most stereo (5.1 is downmixed), 44.1 or 48 kHz kept,
-    anything else resampled to 48 kHz. ``None`` when the source has no audio."""
+def plan_audio(info: MediaInfo, tracks: Sequence | None = None, loudness: float | None = None) -> tuple[AudioRendition, ...]:
+    """The audio renditions: one per audio track kept by ``tracks`` (an ``audio_tracks``
+    setting, ``sound.select_tracks``; None keeps every track), the default first, named
+    ``audio``, ``audio_1`` ...; each AAC-LC, at most stereo (5.1 is downmixed), 44.1 or 48 kHz
+    kept, anything else resampled to 48 kHz; ``loudness`` (LUFS) normalizes each to that
+    target with the true peak at ``sound.TRUE_PEAK_CEILING``. Empty without audio."""
     if not info.has_audio:
-        return None
-    channels = 1 if info.audio_channels == 1 else 2
-    rate = info.audio_sample_rate if info.audio_sample_rate in (44_100, 48_000) else 48_000
-    bitrate = AUDIO_BITRATE if channels == 2 else AUDIO_BITRATE // 2
-    return AudioRendition(name="audio", bitrate=bitrate, channels=channels, sample_rate=rate)
+        return ()
+    known = info.audio_tracks or (sound.AudioTrack(0, info.audio_codec or "unknown", info.audio_channels,
+                                                   info.audio_sample_rate, None, None, True, False),)
+    chosen = sound.select_tracks(known, tracks)
+    out = []
+    for index, (track, label) in enumerate(zip(chosen, sound.names(chosen))):
+        channels = 1 if track.channels == 1 else 2
+        rate = track.sample_rate if track.sample_rate in (44_100, 48_000) else 48_000
+        out.append(AudioRendition(name=sound.rendition_name(index), bitrate=AUDIO_BITRATE if channels == 2 else AUDIO_BITRATE // 2,
+                                  channels=channels, sample_rate=rate, track=track.position, language=track.language,
+                                  label=label, default=index == 0, describes_video=track.describes_video,
+                                  loudness=loudness, true_peak=sound.TRUE_PEAK_CEILING if loudness is not None else None))
+    return tuple(out)
 
 
 def plan_thumbnails(info: MediaInfo, tile_long_side: int = 160, max_tiles: int = 100,
@@ -267,7 +292,10 @@ def plan_thumbnails(info: MediaInfo, tile_long_side: int = 160, max_tiles: int =
 
 
 def plan(info: MediaInfo, rungs: Iterable = (1080, 720, 480, 360, 240), max_frame_rate: float = 60.0,
-         native_rung: bool = True, exact: bool = False) -> Plan:
-    """The full plan for a source: video ladder (``plan_video``), audio rendition, thumbnails."""
-    return Plan(videos=tuple(plan_video(info, rungs, max_frame_rate, native_rung, exact)), audio=plan_audio(info),
-                thumbnails=plan_thumbnails(info))
+         native_rung: bool = True, exact: bool = False, audio_tracks: Sequence | None = None,
+         loudness: float | None = None) -> Plan:
+    """The full plan for a source: video ladder (``plan_video``), audio renditions
+    (``plan_audio``), thumbnails."""
+    audios = plan_audio(info, audio_tracks, loudness)
+    return Plan(videos=tuple(plan_video(info, rungs, max_frame_rate, native_rung, exact)),
+                audio=audios[0] if audios else None, thumbnails=plan_thumbnails(info), audios=audios)

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from .errors import PermanentError
 from .picture import Picture, parse_picture
+from .sound import AudioTrack, parse_audio_tracks
 
 #: FFmpeg's decoders get their own picture cap (the ``max_pixels`` codec option) at this many
 #: times the deployment's limit: a decoder checks its aligned picture (7680x4320 H.264 is
@@ -40,7 +41,9 @@ class MediaInfo:
     ``rotation`` is clockwise degrees in {0, 90, 180, 270}. ``duration`` is seconds,
     ``frame_rate`` frames per second, bitrates bits/s, ``size`` bytes. ``picture``: colour,
     dynamic range, scan and orientation (``picture.Picture``; its ``rotation`` is this one and
-    ``mirrored`` a horizontal flip after it).
+    ``mirrored`` a horizontal flip after it). ``audio_tracks``: every audio stream
+    (``sound.AudioTrack``); ``audio_codec``/``audio_channels``/``audio_sample_rate`` describe
+    the default one.
     """
 
     width: int
@@ -59,6 +62,7 @@ class MediaInfo:
     bit_rate: int | None
     size: int | None
     picture: Picture = Picture()
+    audio_tracks: tuple[AudioTrack, ...] = ()
 
     @property
     def has_audio(self) -> bool:
@@ -81,6 +85,7 @@ class MediaInfo:
         d["duration"] = round(self.duration, 3)
         d["frame_rate"] = round(self.frame_rate, 3)
         d["picture"] = self.picture.to_dict()
+        d["audio_tracks"] = [t.to_dict() for t in self.audio_tracks]
         return d
 
 
@@ -151,7 +156,9 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         raise PermanentError("NO_VIDEO_STREAM",
                              f"the file has no video stream (streams found: {', '.join(kinds)})")
     video = videos[0]
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    tracks = parse_audio_tracks(streams)
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = next((audios[t.position] for t in tracks if t.default), None)
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
         raise PermanentError("INVALID_DIMENSIONS", "the video stream has no width/height")
@@ -181,6 +188,7 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
         size=int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None,
         picture=picture,
+        audio_tracks=tracks,
     )
 
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from .job_settings import InvalidSettings
+from .errors import InvalidSettings
 
 #: Most parts an output folder may have: its claim writes one item per part in one
 #: transaction (DynamoDB allows 100 actions per transaction).

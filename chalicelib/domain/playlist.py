@@ -144,36 +144,52 @@ def _attr_list(attrs: Sequence[tuple[str, str]]) -> str:
     return ",".join(f"{k}={v}" for k, v in attrs)
 
 
-def master_playlist(videos: Sequence[Mapping], audio: Mapping | None) -> str:
+def master_playlist(videos: Sequence[Mapping], audio: Mapping | Sequence[Mapping] | None) -> str:
     """The multivariant playlist text.
 
     ``videos``: one mapping per video rendition with ``name``, ``width``, ``height``,
     ``frame_rate`` (frames/s), ``codecs`` (e.g. ``avc1.64001f``), ``peak_bandwidth`` and
-    ``average_bandwidth`` (bits/s) and ``uri`` (relative). ``audio``: ``None`` or a mapping
-    with ``name``, ``codecs``, ``channels``, ``peak_bandwidth``, ``average_bandwidth``,
-    ``uri``. Variants are listed highest bandwidth first.
+    ``average_bandwidth`` (bits/s) and ``uri`` (relative). ``audio``: the audio renditions (a
+    list, or one mapping, or None), each with ``name``, ``codecs``, ``channels``,
+    ``peak_bandwidth``, ``average_bandwidth``, ``uri`` and optionally ``label`` (``NAME``),
+    ``language`` (RFC 5646; ``und`` when absent), ``default``, ``describes_video``: one
+    ``EXT-X-MEDIA`` TYPE=AUDIO each, in one group (RFC 8216 §4.3.4.1: ``DEFAULT=YES`` on one,
+    ``AUTOSELECT=YES``, ``CHARACTERISTICS`` for described video). Every variant names the group
+    and its ``BANDWIDTH`` counts the largest audio rendition (§4.3.4.2). Variants are listed
+    highest bandwidth first.
 
     Raises ValueError when ``videos`` is empty.
     """
     if not videos:
         raise ValueError("a master playlist needs at least one video rendition")
+    audios = [] if audio is None else ([audio] if isinstance(audio, Mapping) else list(audio))
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    if audio:
-        lines.append("#EXT-X-MEDIA:" + _attr_list([
-            ("TYPE", "AUDIO"), ("GROUP-ID", f'"{AUDIO_GROUP}"'), ("NAME", '"default"'), ("LANGUAGE", '"und"'),
-            ("DEFAULT", "YES"), ("AUTOSELECT", "YES"), ("CHANNELS", f'"{int(audio["channels"])}"'),
-            ("URI", f'"{audio["uri"]}"')]))
-    a_peak = int(audio["peak_bandwidth"]) if audio else 0
-    a_avg = int(audio["average_bandwidth"]) if audio else 0
+    for index, track in enumerate(audios):
+        default = bool(track.get("default", index == 0))
+        attrs = [("TYPE", "AUDIO"), ("GROUP-ID", f'"{AUDIO_GROUP}"'), ("NAME", f'"{_quoted(track.get("label") or "default")}"'),
+                 ("LANGUAGE", f'"{track.get("language") or "und"}"'), ("DEFAULT", "YES" if default else "NO"),
+                 ("AUTOSELECT", "YES")]
+        if track.get("describes_video"):
+            attrs.append(("CHARACTERISTICS", '"public.accessibility.describes-video"'))
+        attrs += [("CHANNELS", f'"{int(track["channels"])}"'), ("URI", f'"{track["uri"]}"')]
+        lines.append("#EXT-X-MEDIA:" + _attr_list(attrs))
+    a_peak = max((int(a["peak_bandwidth"]) for a in audios), default=0)
+    a_avg = max((int(a["average_bandwidth"]) for a in audios), default=0)
+    a_codecs = list(dict.fromkeys(str(a["codecs"]) for a in audios))
     for v in sorted(videos, key=lambda v: int(v["peak_bandwidth"]), reverse=True):
-        codecs = v["codecs"] + (f',{audio["codecs"]}' if audio else "")
+        codecs = ",".join([v["codecs"], *a_codecs])
         attrs = [("BANDWIDTH", str(int(v["peak_bandwidth"]) + a_peak)),
                  ("AVERAGE-BANDWIDTH", str(int(v["average_bandwidth"]) + a_avg)),
                  ("RESOLUTION", f'{int(v["width"])}x{int(v["height"])}'),
                  ("FRAME-RATE", f'{float(v["frame_rate"]):.3f}'),
                  ("CODECS", f'"{codecs}"')]
-        if audio:
+        if audios:
             attrs.append(("AUDIO", f'"{AUDIO_GROUP}"'))
         lines.append("#EXT-X-STREAM-INF:" + _attr_list(attrs))
         lines.append(str(v["uri"]))
     return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    """``text`` fit for a quoted-string attribute (RFC 8216 §4.2: no double quote, CR or LF)."""
+    return "".join(" " if ch in '"\r\n' else ch for ch in str(text))

@@ -2,7 +2,8 @@
 and the thumbnails track, built from what the tasks recorded (pure: no I/O).
 
 A presentation covers the longest run of finished chunks from the start (the *prefix*), and
-needs the audio rendition when the source has audio. While chunks are still missing it is
+needs every audio rendition when the source has audio (one ``EXT-X-MEDIA`` group, the default
+track first). While chunks are still missing it is
 an EVENT presentation (RFC 8216 §4.3.3.5: players can start at once and the playlists only
 grow by appended segments); once every chunk and the audio are in, EXT-X-ENDLIST closes it
 (§4.3.3.4). A job whose presentation was never published before it was whole gets
@@ -118,6 +119,8 @@ def _audio(audio: Mapping, seconds: float, playlist_type: str, complete: bool, s
                   "channels": int(audio.get("channels") or 2),
                   "peak_bandwidth": int(audio.get("peak_bandwidth") or 0),
                   "average_bandwidth": int(audio.get("average_bandwidth") or 0),
+                  "label": audio.get("label") or "default", "language": audio.get("language"),
+                  "default": bool(audio.get("default", True)), "describes_video": bool(audio.get("describes_video")),
                   "uri": f"{base + '/' if base else ''}{audio['name']}/{PLAYLIST_NAME}"}
 
 
@@ -129,7 +132,7 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     ``ladder``: the job's video renditions (``name``, ``width``, ``height``,
     ``video_bitrate``); ``tasks``: the job's task items (chunk tasks with ``index``, ``end``,
     ``status``, ``segs`` {rendition: checkpoints}, ``codecs``, ``quality``, ``tiles``; the
-    audio task with ``extinf`` and its stats); ``duration`` seconds of the source;
+    audio tasks with ``extinf``, their stats and ``label``/``language``/``default``); ``duration`` seconds of the source;
     ``was_event``: an EVENT presentation of this job was already published;
     ``segment_seconds`` the job's segment duration (EXT-X-TARGETDURATION); ``absolute_base``:
     write every URI absolute under this URL (the job's output prefix as served, e.g. the
@@ -139,8 +142,8 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     chunks = sorted((t for t in tasks if t.get("kind") == "chunk"), key=lambda t: int(t["index"]))
     done = {int(t["index"]) for t in chunks if t.get("status") == "complete"}
     prefix = contiguous_prefix(done, len(chunks))
-    audio = next((t for t in tasks if t.get("kind") == "audio"), None)
-    audio_ready = audio is None or audio.get("status") == "complete"
+    audios = sorted((t for t in tasks if t.get("kind") == "audio"), key=lambda t: (not t.get("default", True), t["name"]))
+    audio_ready = all(a.get("status") == "complete" for a in audios)
     if prefix == 0 or not audio_ready:
         return None
     complete = prefix == len(chunks)
@@ -153,17 +156,18 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
         text, stats = _variant(spec["name"], spec, ready, playlist_type, complete, segment_seconds, absolute_base)
         files[f"{spec['name']}/{PLAYLIST_NAME}"] = text
         variants[spec["name"]] = stats
-    audio_entry = None
-    if audio is not None:
-        text, audio_entry = _audio(audio, seconds, playlist_type, complete, segment_seconds, absolute_base)
+    audio_entries = []
+    for audio in audios:
+        text, entry = _audio(audio, seconds, playlist_type, complete, segment_seconds, absolute_base)
         files[f"{audio['name']}/{PLAYLIST_NAME}"] = text
+        audio_entries.append(entry)
     if thumbnails is not None:
         runs = [TileRun(**c["tiles"]) for c in ready if c.get("tiles")]
         if runs:
             files[THUMBNAILS_TRACK] = sprite_vtt(thumbnails, seconds, runs)
     files[MASTER_NAME] = master_playlist(
         [{**v, "uri": f"{absolute_base + '/' if absolute_base else ''}{name}/{PLAYLIST_NAME}"}
-         for name, v in variants.items()], audio_entry)
+         for name, v in variants.items()], audio_entries)
     return Presentation(chunks=prefix, chunks_total=len(chunks), seconds=round(seconds, 3), complete=complete,
                         playlist_type=playlist_type, files=files, variants=variants)
 

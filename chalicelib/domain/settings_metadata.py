@@ -8,8 +8,9 @@ import json
 import re
 from typing import Any, Mapping
 
-from chalicelib.domain.job_settings import (S3_METADATA_MAX_BYTES, S3_METADATA_PREFIX, InvalidSettings, load_json,
-                                            printable_name)
+from chalicelib.domain.errors import InvalidSettings
+from chalicelib.domain.job_settings import S3_METADATA_MAX_BYTES, S3_METADATA_PREFIX
+from chalicelib.domain.settings_text import load_json, printable_name
 
 
 def _flag(key: str, value: str) -> bool:
@@ -27,7 +28,8 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
     Keys: ``settings`` (a whole JSON document), or one per field: ``preset`` / ``ladder``
     (``parse_ladder_text``), ``mp4`` (comma-separated rung names), ``audio``, ``thumbnails``
     (true/false), ``segment-duration``, ``priority``, ``max-resolution`` (``1080p``, ``1440p``,
-    ``2160p``), ``webhook-url``, ``output-prefix``, ``source-after``, ``quality-metrics``
+    ``2160p``), ``normalize-audio`` (true/false or a target in LUFS, ``-16``), ``audio-tracks``
+    (comma-separated positions or languages: ``en,es``), ``webhook-url``, ``output-prefix``, ``source-after``, ``quality-metrics``
     (comma-separated), and ``meta-<name>`` for each ``metadata`` pair. Raises ``InvalidSettings``
     naming the ``x-amz-meta-`` key for an unknown key or a malformed value (the document itself is
     validated by ``parse``)."""
@@ -56,6 +58,13 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
             doc[field] = int(value)
         elif key in ("priority", "max-resolution", "webhook-url", "output-prefix", "source-after"):
             doc[field] = value
+        elif key == "normalize-audio":  # true/false, or a target in LUFS
+            doc[field] = value.strip() if re.fullmatch(r"[ \t]*-?[0-9]{1,2}(\.[0-9]{1,2})?[ \t]*", value) is None \
+                else float(value)
+            if isinstance(doc[field], str):
+                doc[field] = _flag(key, value)
+        elif key == "audio-tracks":  # comma-separated positions (0, 1) or languages (en, es)
+            doc[field] = [int(n) if n.strip().isdigit() else n.strip() for n in value.split(",") if n.strip()]
         elif key.startswith("meta-") and len(key) > 5:
             if not isinstance(doc.setdefault("metadata", {}), dict):
                 raise InvalidSettings("x-amz-meta-settings", "metadata must be an object when meta-* keys add to it")

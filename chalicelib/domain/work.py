@@ -10,7 +10,7 @@ from them:
 * ``frames``: the frames encoded, summed over the renditions;
 * ``decoded_pixels``: the source's coded width x height x its own frames (every chunk decodes
   its span once, at the source's full size and rate, whatever the ladder keeps);
-* ``audio_seconds``: the duration when there is an audio rendition;
+* ``audio_seconds``: the duration times the number of audio renditions;
 * ``converted_pixels``: the pixels the picture conversions compute in floating point (tone
   mapping, gamut conversion, dithering: ``conversions.PicturePlan``), at the top rendition's
   size and output rate; deinterlacing's extra frames are already in ``output_pixels``.
@@ -31,8 +31,8 @@ the README's cost figures do):
   = 1.436e-8 vCPU-s per output pixel (scaling, x264 and everything per output picture).
 
 * ``CONVERT_VCPU_S_PER_PIXEL``: ``make bench-pictures`` (``infra/local/drills/pictures.py``):
-  the reference ladder on 6 s of the bench clip as HLG took 21.9 CPU-s with tone mapping and
-  15.7 without: 6.2 CPU-s / (1920 x 1080 x 180 frames) = 1.66e-8 CPU-s per converted pixel,
+  the reference ladder on the bench's 60 s clip as HLG took 231.0 CPU-s with tone mapping and
+  161.2 without: 69.8 CPU-s / (1920 x 1080 x 1800 frames) = 1.87e-8 CPU-s per converted pixel,
   more than the whole 5-rung encode of that frame (0.054 CPU-s).
 
 Check: a minute of 1080p30 with audio estimates 117.6 vCPU-s (the README measured 118).
@@ -56,7 +56,7 @@ ENCODE_VCPU_S_PER_PIXEL = 1.436e-8
 #: vCPU-seconds per source pixel decoded
 DECODE_VCPU_S_PER_PIXEL = 4.96e-9
 #: vCPU-seconds per pixel of the picture conversions in floating point (tone mapping)
-CONVERT_VCPU_S_PER_PIXEL = 1.66e-8
+CONVERT_VCPU_S_PER_PIXEL = 1.87e-8
 #: vCPU-seconds per second of audio encoded
 AUDIO_VCPU_S_PER_SECOND = 0.042
 #: Fargate, us-east-1, on demand, per vCPU-hour (USD; memory is billed apart)
@@ -87,10 +87,10 @@ class WorkEstimate:
         return asdict(self)
 
 
-def estimate(info: MediaInfo, videos: Iterable[VideoRendition], has_audio: bool, max_frame_rate: float = 60.0,
+def estimate(info: MediaInfo, videos: Iterable[VideoRendition], has_audio: bool | int, max_frame_rate: float = 60.0,
              converted: tuple[int, int] | None = None) -> WorkEstimate:
-    """The work of encoding ``info`` to the planned ``videos`` (and the audio rendition when
-    ``has_audio``); ``converted``: the (width, height) pixels at which the picture conversions
+    """The work of encoding ``info`` to the planned ``videos`` and ``has_audio`` audio
+    renditions (a count; True is one); ``converted``: the (width, height) pixels at which the picture conversions
     run in floating point (``conversions.PicturePlan.size`` when it tone maps or converts), at
     the first (top) rendition's rate. A source whose frame rate is unknown (0) counts at
     ``max_frame_rate``, the most the encoders would keep."""
@@ -105,7 +105,7 @@ def estimate(info: MediaInfo, videos: Iterable[VideoRendition], has_audio: bool,
         if index == 0 and converted:
             converted_pixels = converted[0] * converted[1] * n
     decoded_pixels = info.width * info.height * round(duration * source_fps)
-    audio_seconds = duration if has_audio else 0.0
+    audio_seconds = duration * int(has_audio)
     vcpu = (output_pixels * ENCODE_VCPU_S_PER_PIXEL + decoded_pixels * DECODE_VCPU_S_PER_PIXEL
             + audio_seconds * AUDIO_VCPU_S_PER_SECOND + converted_pixels * CONVERT_VCPU_S_PER_PIXEL)
     return WorkEstimate(output_pixels=output_pixels, frames=frames, decoded_pixels=decoded_pixels,

@@ -1,11 +1,12 @@
-"""Audio task: the source's first audio stream encoded once for the whole file, as the
-AAC-LC audio rendition (docs/chunking-and-resume.md: audio encoded per chunk glitches at every boundary)."""
+"""Audio task: one audio stream of the source encoded once for the whole file, as one AAC-LC
+audio rendition (docs/chunking-and-resume.md: audio encoded per chunk glitches at every
+boundary), loudness-normalized in two passes when the job asks (``domain.loudness``)."""
 from __future__ import annotations
 
 import os
 from typing import Any, Callable
 
-from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import ffmpeg_args, loudness, sound
 from chalicelib.domain import jobs
 from chalicelib.domain.ladder import AudioRendition
 from chalicelib.domain.mpegts import audio_span
@@ -14,23 +15,48 @@ from chalicelib.tools import ffmpeg
 
 from .encode_runtime import EncodeRuntime
 
+#: Below this integrated loudness (LUFS) a track is digital silence or close to it: not
+#: normalized (a gain of 50 dB would only raise the noise floor). BS.1770's absolute gate is -70.
+SILENCE_LUFS = -70.0
+
 
 def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: dict[str, Any],
                  on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
     """Encode the audio rendition, upload its segments and return (stats, (ffmpeg seconds,
     CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
     the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, docs/hls-output.md), the
-    measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``. The presentation
+    measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``; with a loudness target,
+    ``loudness_in``/``loudness_out`` {integrated_lufs, range_lu, true_peak_dbtp} and
+    ``normalization`` (``linear``, ``dynamic``, or ``none: silent``). The presentation
     publisher writes its playlist. Raises what ``runner.ffmpeg`` raises (``PermanentError``
     for a source ffmpeg cannot read, ``TransientError``, or what interrupted the run) and AWS
     errors of the upload."""
     ctx = runner.ctx
     spec = msg["spec"]
-    a = AudioRendition(**{k: spec[k] for k in AudioRendition.__dataclass_fields__})
+    a = AudioRendition(**{k: spec[k] for k in AudioRendition.__dataclass_fields__ if k in spec})  # older messages: fewer
     duration = float(msg["duration"])
     segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
-    res = runner.ffmpeg(ffmpeg_args.audio_args(url, out_dir, a, duration, segment_seconds), duration, on_progress,
-                        "audio rendition", url)
+    levels: dict[str, Any] = {}
+    audio_filter = None
+    spent = (0.0, 0.0)
+    if a.loudness is not None:  # measure first (BS.1770-4), then normalize with the measurements
+        target, ceiling = float(a.loudness), float(a.true_peak or sound.TRUE_PEAK_CEILING) - sound.CODEC_MARGIN
+        probe_run = runner.ffmpeg(ffmpeg_args.loudness_args(url, a, loudness.loudnorm(target, ceiling), duration),
+                                  duration, lambda pct: on_progress(pct / 3), "loudness measurement", url,
+                                  info_log=True)
+        spent = (probe_run.seconds, probe_run.cpu_seconds)
+        source_level = loudness.measured(probe_run.stderr)
+        levels["loudness_in"] = source_level.to_dict()
+        if source_level.integrated > SILENCE_LUFS:
+            audio_filter = loudness.loudnorm(target, ceiling, source_level)
+        else:
+            levels["normalization"] = "none: silent"
+    res = runner.ffmpeg(ffmpeg_args.audio_args(url, out_dir, a, duration, segment_seconds, audio_filter), duration,
+                        on_progress if not levels else (lambda pct: on_progress(33 + pct * 2 / 3)),
+                        "audio rendition", url, info_log=bool(audio_filter))
+    if audio_filter:
+        out_level, mode = loudness.normalized(res.stderr)
+        levels.update(loudness_out=out_level.to_dict(), normalization=mode, loudness_target=a.loudness)
     files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
     spans = []
     for f in files:
@@ -42,6 +68,7 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     ctx.objects.upload_files([(os.path.join(out_dir, f), jobs.output_key(jobs.output_prefix(msg), a.name, f)) for f in files],
                              ctx.settings.output_bucket)
     probe = next(x for x in ffmpeg.probe(os.path.join(out_dir, files[0]))["streams"] if x.get("codec_type") == "audio")
+    seconds, cpu = res.seconds + spent[0], res.cpu_seconds + spent[1]
     stats.update(extinf=extinf, codecs=aac_codec_string(probe.get("profile")), channels=a.channels,
-                 transcode_seconds=round(res.seconds, 2), cpu_seconds=round(res.cpu_seconds, 2))
-    return stats, (res.seconds, res.cpu_seconds)
+                 transcode_seconds=round(seconds, 2), cpu_seconds=round(cpu, 2), **levels)
+    return stats, (seconds, cpu)

@@ -14,13 +14,13 @@ from dataclasses import replace
 
 from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso
-from chalicelib.domain import jobs, ownership
+from chalicelib.domain import jobs, ownership, sound
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
 from chalicelib.domain import job_settings
-from chalicelib.domain import settings_metadata
+from chalicelib.domain import settings_metadata, settings_text
 from chalicelib.domain.ladder import Plan, dropped_rungs
 from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.presets import presets
@@ -45,15 +45,15 @@ log = logging.getLogger("vodpipe.ingest")
 
 
 def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS) -> list[dict]:
-    """The job's task items, in the order they are queued: the audio rendition (playback
-    needs it first), then one task per chunk of the timeline (``chunks.plan_chunks`` on the
+    """The job's task items, in the order they are queued: the audio renditions (playback
+    needs them first), then one task per chunk of the timeline (``chunks.plan_chunks`` on the
     ``segment_seconds`` grid with the deployment's parallelism and chunk bounds), each
     encoding every video rendition (and making the job's thumbnails of its span). A chunk's ``weight`` is its share
     of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
     chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
                          settings.max_chunk_seconds)
-    tasks = [t.to_dict() for t in ([plan.audio] if plan.audio else [])]
+    tasks = [t.to_dict() for t in plan.audios]
     for c in chunks:
         tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
                       "seg_counts": {r.name: 0 for r in plan.videos},
@@ -78,8 +78,8 @@ def load_sidecar(ctx: Context, ref: ObjectRef) -> dict | None:
         raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX} is larger than {SIDECAR_MAX_BYTES} bytes")
     if raw is None:
         return None
-    try:  # bounded: size, nesting depth (job_settings.MAX_DEPTH) checked before json recurses
-        document = job_settings.load_json(raw, "sidecar")
+    try:  # bounded: size, nesting depth (settings_text.MAX_DEPTH) checked before json recurses
+        document = settings_text.load_json(raw, "sidecar")
     except job_settings.InvalidSettings as e:
         raise job_settings.InvalidSettings("sidecar", f"{ref.key}{SIDECAR_SUFFIX}: {e.reason}") from None
     if not isinstance(document, dict):
@@ -164,10 +164,11 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             raise PermanentError("UNDECODABLE_VIDEO",
                                  f"the {info.video_codec} video stream cannot be decoded (corrupt bitstream?)")
         preset = settings.preset(presets(s.ladder))
-        plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact)
+        plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact,
+                           settings.audio_tracks, sound.loudness_target(settings.normalize_audio))
         top = plan.videos[0]  # UNSUPPORTED_DYNAMIC_RANGE before any task
         picture = plan_picture(info, (top.width, top.height), s.max_frame_rate)
-        work = estimate(info, plan.videos, plan.audio is not None, s.max_frame_rate,
+        work = estimate(info, plan.videos, len(plan.audios), s.max_frame_rate,
                         picture.size if picture.tone_map or picture.convert_from else None)
         source["work"] = work.to_dict()
         check_work(work, s.max_job_vcpu_seconds)  # TOO_MUCH_WORK, before any task exists
@@ -210,7 +211,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
-    renditions = [r.name for r in plan.videos] + ([plan.audio.name] if plan.audio else [])
+    renditions = [r.name for r in plan.videos] + [a.name for a in plan.audios]
     ctx.events.publish("JobQueued", job_id, jobs.QUEUED, {"renditions": renditions,
                                                       "chunks": sum(t["kind"] == "chunk" for t in tasks),
                                                       "dropped_rungs": job["dropped_rungs"],

@@ -23,16 +23,21 @@ log = logging.getLogger("vodpipe.transcode")
 
 def planned(job: dict[str, Any], tasks: list[dict]) -> dict[str, dict]:
     """The progressive files a job asked for, by name: ``{"720p.mp4": {"video": "720p",
-    "audio": "audio"|None, "key"}}``. Rungs dropped by never-upscale get none (they are in
+    "audio": "audio"|None, "key"}}``: each MP4 carries the default audio track; ``outputs.audio``
+    adds ``<rendition>.m4a`` for every audio rendition (``audio/audio.m4a``,
+    ``audio_1/audio_1.m4a`` ...). Rungs dropped by never-upscale get none (they are in
     ``dropped_rungs``); a source without audio gets silent MP4s and no M4A."""
     outputs = (job.get("settings") or {}).get("outputs") or {}
     prefix = jobs.output_prefix(job)
     ladder = {r["name"] for r in job.get("ladder") or []}
-    audio = next((t["name"] for t in tasks if t.get("kind") == "audio"), None)
+    audios = sorted((t for t in tasks if t.get("kind") == "audio"), key=lambda t: (not t.get("default", True), t["name"]))
+    audio = audios[0]["name"] if audios else None  # the default track
     files = {f"{name}.mp4": {"video": name, "audio": audio, "key": jobs.output_key(prefix, "mp4", f"{name}.mp4")}
              for name in outputs.get("mp4") or [] if name in ladder}
-    if outputs.get("audio") and audio:
-        files["audio.m4a"] = {"video": None, "audio": audio, "key": jobs.output_key(prefix, "audio", "audio.m4a")}
+    if outputs.get("audio"):
+        for track in audios:  # one M4A per audio rendition, in its own folder
+            files[f"{track['name']}.m4a"] = {"video": None, "audio": track["name"],
+                                              "key": jobs.output_key(prefix, track["name"], f"{track['name']}.m4a")}
     return files
 
 

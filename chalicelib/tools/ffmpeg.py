@@ -195,12 +195,13 @@ class FfmpegProcess:
         return self._stopped.is_set()
 
     def run(self, args: list[str], duration: float, on_progress: Callable[[float], None] | None = None,
-            timeout: float | None = None, measure_quality: bool = False) -> RunResult:
+            timeout: float | None = None, measure_quality: bool = False, info_log: bool = False) -> RunResult:
         """Run ffmpeg with ``args`` (see the class docstring). ``measure_quality``: log at
         info level and return each x264 encoder's PSNR/SSIM (``encoder_quality``; the args
-        must ask x264 for them); ``stderr`` then holds the error lines only."""
+        must ask x264 for them); ``stderr`` then holds the error lines only. ``info_log``: log
+        at info level and return all of it (filters' reports, e.g. ``loudnorm``'s JSON)."""
         ffmpeg, _ = binaries()
-        level = ["-v", "level+info"] if measure_quality else ["-v", "error"]
+        level = ["-v", "level+info"] if measure_quality or info_log else ["-v", "error"]
         parser = ProgressParser(duration)
         start = time.monotonic()
         with tempfile.TemporaryFile("w+") as err:

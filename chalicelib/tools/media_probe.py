@@ -183,6 +183,7 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
                     # the decoded frame's display-matrix rotation, as ffprobe reports it
                     entry.setdefault("side_data_list", []).append({"side_data_type": "Display Matrix", "rotation": rotation})
             elif stream.type == "audio":
+                entry["disposition"].update(picture_probe.disposition_fields(description, stream.index))
                 entry.update(channels=ctx.channels if hasattr(ctx, "channels") else ctx.layout.nb_channels,
                              sample_rate=str(ctx.sample_rate))
             streams.append(entry)

@@ -72,6 +72,20 @@ def _stream_block(description: str, index: int) -> str:
     return "\n".join(block)
 
 
+#: ``av_dump_format``'s disposition words -> ffprobe's ``disposition`` keys (PyAV 13 exposes none).
+DISPOSITIONS = {"default": "default", "dub": "dub", "original": "original", "comment": "comment",
+                "visual impaired": "visual_impaired", "hearing impaired": "hearing_impaired",
+                "descriptions": "descriptions", "captions": "captions", "forced": "forced"}
+
+
+def disposition_fields(description: str, index: int) -> dict[str, int]:
+    """ffprobe's ``disposition`` flags of stream ``index`` from ``av_dump_format``'s header line
+    of it (``... (default) (visual impaired)``): 1 for each word present."""
+    block = _stream_block(description, index)
+    header = block.splitlines()[0] if block else ""
+    return {key: 1 for word, key in DISPOSITIONS.items() if f"({word})" in header}
+
+
 def described_fields(description: str, index: int) -> dict[str, Any]:
     """From ``av_dump_format``'s text of stream ``index``: ``field_order`` and the stream side
     data ffprobe lists (``DOVI configuration record``, ``Mastering display metadata``,

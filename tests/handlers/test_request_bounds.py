@@ -8,14 +8,14 @@ import pytest
 
 from chalicelib.domain import job_settings
 
-from chalicelib.domain import settings_metadata
+from chalicelib.domain import settings_metadata, settings_text
 from tests.contract.conftest import client, ctx, emulator  # noqa: F401  (fixtures)
 from tests.handlers.test_app import app_client  # noqa: F401  (fixture)
 
 JSON = {"Content-Type": "application/json"}
 RUNG = {"name": "r", "height": 360, "bitrate": 500_000}
 #: app.MAX_BODY_BYTES (app is imported by the fixture, once the emulator is up)
-MAX_BODY_BYTES = job_settings.MAX_DOCUMENT_BYTES
+MAX_BODY_BYTES = settings_text.MAX_DOCUMENT_BYTES
 
 
 def post(app_client, path, body):  # noqa: F811
@@ -54,7 +54,7 @@ def test_deeply_nested_settings_get_400_naming_the_field(app_client, path):  # n
     body = '{"metadata": ' + "[" * 1500 + "]" * 1500 + "}"
     res = post(app_client, path, body.encode())
     assert res.status_code == 400
-    assert res.json_body["Message"] == f"metadata: nested deeper than {job_settings.MAX_DEPTH} levels of objects and arrays"
+    assert res.json_body["Message"] == f"metadata: nested deeper than {settings_text.MAX_DEPTH} levels of objects and arrays"
 
 
 @pytest.mark.parametrize("settings, message", [

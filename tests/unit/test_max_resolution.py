@@ -8,7 +8,7 @@ import typing
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.domain import job_settings, settings_metadata, work
+from chalicelib.domain import job_settings, settings_metadata, settings_text, work
 from chalicelib.domain.ladder import DEFAULT_BITRATES, dropped_rungs, plan
 from chalicelib.domain.media import MediaInfo
 from chalicelib.domain.presets import MAX_RESOLUTIONS, presets
@@ -69,7 +69,7 @@ def test_body_metadata_and_sidecar_mean_the_same():
         {"max-resolution": "2160p", "priority": "high"}), PRESETS)
     from_whole = job_settings.parse(settings_metadata.settings_from_metadata(settings_metadata.metadata_for(body)),
                                     PRESETS)
-    from_sidecar = job_settings.parse(job_settings.load_json('{"max_resolution": "2160p", "priority": "high"}',
+    from_sidecar = job_settings.parse(settings_text.load_json('{"max_resolution": "2160p", "priority": "high"}',
                                                              "sidecar"), PRESETS)
     assert from_body == from_keys == from_whole == from_sidecar
     assert from_body.max_resolution == "2160p"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chalicelib.domain import job_settings
 
-from chalicelib.domain import settings_metadata
+from chalicelib.domain import settings_metadata, settings_text
 from chalicelib.domain.job_settings import InvalidSettings
 from chalicelib.domain.presets import presets
 from infra.local.cli.main import main as cli_main
@@ -41,15 +41,15 @@ def test_deep_settings_metadata_is_invalid_settings_at_once():
     with pytest.raises(InvalidSettings) as caught:
         settings_metadata.settings_from_metadata({"settings": nested(1500)})
     assert caught.value.field == "x-amz-meta-settings"
-    assert caught.value.reason == f"metadata is nested deeper than {job_settings.MAX_DEPTH} levels of objects and arrays"
+    assert caught.value.reason == f"metadata is nested deeper than {settings_text.MAX_DEPTH} levels of objects and arrays"
 
 
 def test_deep_json_text_names_the_top_level_field_of_a_body():
     with pytest.raises(InvalidSettings) as caught:
-        job_settings.load_json(nested(1500), "body")
+        settings_text.load_json(nested(1500), "body")
     assert caught.value.field == "metadata" and "deeper than 8 levels" in caught.value.reason
     with pytest.raises(InvalidSettings) as caught:  # no top-level key to name: the source
-        job_settings.load_json("[" * 1500 + "]" * 1500, "sidecar")
+        settings_text.load_json("[" * 1500 + "]" * 1500, "sidecar")
     assert caught.value.field == "sidecar"
 
 
@@ -60,12 +60,12 @@ def test_a_deep_document_object_is_refused_before_the_schema():
 
 
 def test_the_depth_bound_admits_every_valid_shape_and_strings_hide_brackets():
-    assert job_settings.load_json(nested(job_settings.MAX_DEPTH), "body")  # at the bound: JSON, not refused
+    assert settings_text.load_json(nested(settings_text.MAX_DEPTH), "body")  # at the bound: JSON, not refused
     with pytest.raises(InvalidSettings):
-        job_settings.load_json(nested(job_settings.MAX_DEPTH + 1), "body")
+        settings_text.load_json(nested(settings_text.MAX_DEPTH + 1), "body")
     value = "[" * 10 + "{" * 10 + '"\\' + "[" * 8  # brackets, an escaped quote and a backslash in a string
     text = json.dumps({"metadata": {"k": value}})
-    assert job_settings.parse(job_settings.load_json(text, "body")).metadata == {"k": value}
+    assert job_settings.parse(settings_text.load_json(text, "body")).metadata == {"k": value}
 
 
 def test_parsing_is_linear_in_the_document_size():
@@ -75,7 +75,7 @@ def test_parsing_is_linear_in_the_document_size():
     for text in ("[]" * (32 * 1024), '{"a": "' + "[" * 65_000):
         started = time.perf_counter()
         with pytest.raises(InvalidSettings):
-            job_settings.parse(job_settings.load_json(text, "body"))
+            job_settings.parse(settings_text.load_json(text, "body"))
         assert time.perf_counter() - started < 5.0
 
 
@@ -89,7 +89,7 @@ def test_parsing_is_linear_in_the_document_size():
 ])
 def test_text_that_is_not_strict_json_is_invalid_settings(text, reason):
     with pytest.raises(InvalidSettings) as caught:
-        job_settings.load_json(text, "body")
+        settings_text.load_json(text, "body")
     assert caught.value.field == "body" and caught.value.reason.startswith(reason)
 
 
@@ -219,7 +219,7 @@ def deep(levels: int, leaf) -> tuple[object, str]:
 
 
 #: (document, its JSON text): arbitrary JSON, or JSON nested from just under the bound to 3,000 levels.
-PAIRS = DOCUMENTS.map(lambda d: (d, json.dumps(d))) | st.builds(deep, st.integers(job_settings.MAX_DEPTH - 2, 3000), JSON)
+PAIRS = DOCUMENTS.map(lambda d: (d, json.dumps(d))) | st.builds(deep, st.integers(settings_text.MAX_DEPTH - 2, 3000), JSON)
 EXAMPLE_SECONDS = 2.0  # per call, tracemalloc on: a bound against runaway work (a few ms measured)
 EXAMPLE_BYTES = 16 * 1024 * 1024  # peak Python allocation per call (tracemalloc)
 
@@ -246,7 +246,7 @@ PROPERTY = settings(max_examples=150, deadline=2000, database=None, suppress_hea
 def test_parse_of_arbitrary_json_gives_settings_or_invalid_settings(pair):
     document, text = pair
     settings_or_invalid(lambda: job_settings.parse(document, PRESETS))
-    settings_or_invalid(lambda: job_settings.parse(job_settings.load_json(text, "body"), PRESETS))
+    settings_or_invalid(lambda: job_settings.parse(settings_text.load_json(text, "body"), PRESETS))
 
 
 @PROPERTY

@@ -133,6 +133,11 @@ def settings_from_args(args) -> dict:
     for field in ("priority", "max_resolution", "segment_duration", "output_prefix", "source_after", "webhook_url"):
         if getattr(args, field, None) is not None:
             doc[field] = getattr(args, field)
+    if getattr(args, "normalize_audio", None) is not None:
+        value = args.normalize_audio
+        doc["normalize_audio"] = True if value == "true" else float(value)
+    if getattr(args, "audio_tracks", None):
+        doc["audio_tracks"] = [int(t) if t.strip().isdigit() else t.strip() for t in args.audio_tracks.split(",") if t.strip()]
     if args.meta:
         doc["metadata"] = dict(pair.split("=", 1) for pair in args.meta)
     return doc

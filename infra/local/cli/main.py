@@ -309,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--priority", choices=["normal", "high"])
     p.add_argument("--max-resolution", dest="max_resolution", choices=list(MAX_RESOLUTIONS),
                    help="the tallest rung: 1080p (default), 1440p or 2160p (web adds rungs above 1080p)")
+    p.add_argument("--normalize-audio", dest="normalize_audio", nargs="?", const="true", metavar="LUFS",
+                   help="normalize loudness: alone -16 LUFS (AES TD1004), or a target from -31 to -5")
+    p.add_argument("--audio-tracks", dest="audio_tracks", metavar="LIST",
+                   help="audio tracks to keep, by language or position, e.g. en,es or 0,2 (default: all)")
     p.add_argument("--segment-duration", type=int, dest="segment_duration", help="seconds: 2, 4, 6 (default), 8, 10")
     p.add_argument("--prefix", dest="output_prefix", help="output key prefix (default: the job id)")
     p.add_argument("--source-after", dest="source_after", choices=["keep", "delete", "archive"])
