@@ -356,7 +356,7 @@ def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str 
              "-map", "[poster]", "-frames:v:0", "1", "-q:v:0", "3", f"{out_dir}/poster.jpg"]
     if plan.audio:
         a = plan.audio
-        args += ["-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),
+        args += ["-map", f"0:a:{a.track}", "-vn", "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),
                  "-ar", str(a.sample_rate), *_hls_output(f"{out_dir}/audio")]
     return args
 

@@ -13,6 +13,7 @@ export async function render(view, ctx, jobId) {
       <div class="actions"><button id="retry" hidden>Retry failed renditions</button>
         <button id="cancel" class="danger" hidden>Cancel</button></div></div>
     <p id="summary" class="muted"></p>
+    <p id="conversions" class="muted"></p>
     <div id="error"></div>
     <div class="media">
       <section class="player panel" aria-label="Player">
@@ -21,6 +22,7 @@ export async function render(view, ctx, jobId) {
           <input id="seek" type="range" min="0" max="0" step="0.1" value="0" aria-label="Seek" disabled></div>
         <div class="controls"><button id="play" disabled>Play</button><span id="time" class="mono">0:00 / 0:00</span>
           <label class="inline">Quality <select id="level" disabled><option value="-1">Auto</option></select></label>
+          <label class="inline">Audio <select id="audio" disabled></select></label>
           <span id="playing" class="muted" aria-live="polite">The player starts when the first chunk is published.</span></div>
       </section>
       <aside>
@@ -64,6 +66,8 @@ function update(view, job, seen) {
     (job.playable_at ? ` · playable ${seconds(job.uploaded_at || job.created_at, job.playable_at)} after upload` : "") +
     (job.completed_at ? ` · complete in ${seconds(job.uploaded_at || job.created_at, job.completed_at)}` : "") +
     (job.dropped_rungs && job.dropped_rungs.length ? ` · not upscaled: ${esc(job.dropped_rungs.join(", "))}` : "");
+  view.querySelector("#conversions").textContent = (job.conversions || []).length ?
+    `Picture: ${(probe.picture && probe.picture.hdr_format) || "SDR"}; ${job.conversions.join("; ")}` : "";
   view.querySelector("#error").innerHTML = job.error ? `<div class="errorbox" role="alert">
     <b class="mono" id="error-code">${esc(job.error.code)}</b> <span id="error-message">${esc(job.error.message)}</span></div>` : "";
   const poster = job.outputs && job.outputs.poster && job.outputs.poster.url;
@@ -78,8 +82,9 @@ function update(view, job, seen) {
   });
   view.querySelector("#progress").innerHTML = rows.join("") || `<p class="muted">${esc(job.status)}</p>`;
   const variants = (job.outputs && job.outputs.variants) || {};
-  view.querySelector("#renditions").innerHTML = (job.renditions || []).map((r) => `<tr>
-    <td>${esc(r.name)}</td><td>${badge(r.status)}</td>
+  view.querySelector("#renditions").innerHTML = (job.renditions || []).map((r) => `<tr data-row="${esc(r.name)}">
+    <td>${esc(r.name)}${r.kind === "audio" && r.label ? ` · ${esc(r.label)}${r.language ? ` (${esc(r.language)})` : ""}` : ""}${
+      r.loudness_out ? ` · ${Number(r.loudness_out.integrated_lufs).toFixed(1)} LUFS` : ""}</td><td>${badge(r.status)}</td>
     <td>${r.width ? `${r.width}×${r.height}` : r.channels ? `${r.channels} ch` : "–"}</td>
     <td class="mono">${esc(r.codecs || "–")}</td><td class="num">${bitrate(r.average_bandwidth)}</td>
     <td class="num">${bitrate(r.peak_bandwidth)}</td><td class="num">${r.psnr_y != null ? Number(r.psnr_y).toFixed(2) : "–"}</td>
@@ -135,6 +140,19 @@ function attachPlayer(view, master, ctx) {
     });
     hls.on(window.Hls.Events.ERROR, (_e, data) => { if (data.fatal) playing.textContent = `Player error: ${data.details}`; });
     level.onchange = () => { hls.currentLevel = Number(level.value); };
+    const audio = view.querySelector("#audio");  // the job's audio renditions (EXT-X-MEDIA), by name and language
+    hls.on(window.Hls.Events.AUDIO_TRACKS_UPDATED, (_e, data) => {
+      audio.innerHTML = data.audioTracks.map((t, i) =>
+        `<option value="${i}" data-lang="${esc(t.lang || "")}">${esc(t.name)}${t.lang && t.lang !== "und" ? ` (${esc(t.lang)})` : ""}</option>`).join("");
+      audio.value = String(hls.audioTrack);
+      audio.disabled = data.audioTracks.length < 2;
+    });
+    hls.on(window.Hls.Events.AUDIO_TRACK_SWITCHED, (_e, data) => {
+      const t = hls.audioTracks[data.id];
+      audio.value = String(data.id);
+      audio.dataset.playing = t ? t.lang || "" : "";
+    });
+    audio.onchange = () => { hls.audioTrack = Number(audio.value); };
     ctx.onClose(() => hls.destroy());
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = master;  // Safari plays HLS natively (no level choice)

@@ -193,6 +193,31 @@ def test_a_broken_upload_shows_its_reason(cloud, page, screenshots):
     page.screenshot(path=str(screenshots / "3-failed-upload.png"), full_page=True)
 
 
+def test_the_player_offers_every_audio_language(cloud, page, screenshots, tmp_path):
+    """A clip with an English and a Spanish audio-description track: the job page lists both audio
+    renditions with their languages, the player's Audio menu offers both by name, and choosing
+    Spanish makes hls.js load and play the Spanish rendition."""
+    from tests import variants
+    clip = variants.two_languages(tmp_path)
+    page.goto(cloud.console_url)
+    page.wait_for_selector("#settings select[name=preset] option", state="attached")
+    drop(page, clip)
+    page.wait_for_url("**/#/jobs/*", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#audio option').length === 2", timeout=120_000)
+    options = page.eval_on_selector_all("#audio option", "els => els.map(e => [e.textContent, e.dataset.lang])")
+    assert options == [["English (en)", "en"], ["Spanish (audio description) (es)", "es"]]
+    assert "English (en)" in page.inner_text('[data-row="audio"]')
+    assert "Spanish (audio description) (es)" in page.inner_text('[data-row="audio_1"]')
+    spanish = []
+    page.on("request", lambda request: spanish.append(request.url) if "/audio_1/" in request.url else None)
+    page.select_option("#audio", "1")
+    page.wait_for_function("document.querySelector('#audio').dataset.playing === 'es'", timeout=30_000)
+    page.click("#play")
+    wait_for(lambda: any(url.endswith(".ts") for url in spanish), 30, "a Spanish audio segment to be fetched")
+    page.screenshot(path=str(screenshots / "5-audio-languages.png"))
+    assert page.errors == []
+
+
 def test_a_running_job_is_canceled_from_its_page(cloud, page, faults_file):
     faults_file.write_text("task_start always /chunk-000\n")  # the chunk keeps failing: the job stays open
     try:

@@ -12,9 +12,9 @@ import av
 import numpy
 import pytest
 
-from infra.local.cloud import LocalCloud
 from tests import variants
-from tests.conftest import media, wait_for
+from tests.conftest import media
+from tests.e2e.conftest import quick_cloud, upload_and_wait
 from tests.media.test_pictures import REFERENCE, assert_bt709, frames_rgb, idet, saturation
 
 TIMEOUT = 240
@@ -22,9 +22,7 @@ TIMEOUT = 240
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    env = {"VODPIPE_LADDER": "540,360", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_SIDECAR_WAIT_SECONDS": "0"}
-    with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state"),
-                    params={"Stage": "pictures"}) as c:
+    with quick_cloud(tmp_path_factory, "pictures", "540,360") as c:
         yield c
 
 
@@ -37,21 +35,7 @@ def sources(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs(cloud, sources):
-    s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
-    for key, path in sources.items():
-        s3.upload_file(str(path), bucket, f"pictures/{key}")
-    found: dict[str, dict] = {}
-
-    def all_terminal():
-        listing = cloud.api_call("GET", "/jobs?limit=100", signed=False)[1]["jobs"]
-        for item in listing:
-            key = item["source"]["key"].removeprefix("pictures/")
-            if key in sources:
-                found[key] = cloud.api_call("GET", f"/jobs/{item['job_id']}", signed=False)[1]
-        return len(found) == len(sources) and all(j["status"] in ("complete", "failed") for j in found.values())
-    wait_for(all_terminal, TIMEOUT, lambda: f"every picture job to end: {[(k, j['status']) for k, j in found.items()]}",
-             interval=1)
-    return found
+    return upload_and_wait(cloud, "pictures", {name: (path, {}) for name, path in sources.items()}, TIMEOUT)
 
 
 def download_top(job, folder):

@@ -10,41 +10,25 @@ import urllib.request
 
 import pytest
 
-from infra.local.cloud import LocalCloud
 from tests import variants
-from tests.conftest import wait_for
+from tests.e2e.conftest import quick_cloud, upload_and_wait
 
 TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    env = {"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_SIDECAR_WAIT_SECONDS": "0"}
-    with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state"),
-                    params={"Stage": "sound"}) as c:
+    with quick_cloud(tmp_path_factory, "sound", "240") as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def jobs(cloud, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sound")
-    uploads = {"two-languages.mp4": (variants.two_languages(folder), {}),
-               "quiet.mp4": (variants.at_loudness(folder, -8), {"normalize-audio": "true"}),
-               "loud.mp4": (variants.at_loudness(folder, 24), {"normalize-audio": "-16"})}
-    s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
-    for key, (path, metadata) in uploads.items():
-        s3.upload_file(str(path), bucket, f"sound/{key}", ExtraArgs={"Metadata": metadata})
-    found: dict[str, dict] = {}
-
-    def all_terminal():
-        for item in cloud.api_call("GET", "/jobs?limit=100", signed=False)[1]["jobs"]:
-            key = item["source"]["key"].removeprefix("sound/")
-            if key in uploads:
-                found[key] = cloud.api_call("GET", f"/jobs/{item['job_id']}", signed=False)[1]
-        return len(found) == len(uploads) and all(j["status"] in ("complete", "failed") for j in found.values())
-    wait_for(all_terminal, TIMEOUT, lambda: f"every sound job to end: {[(k, j['status']) for k, j in found.items()]}",
-             interval=1)
-    return found
+    return upload_and_wait(cloud, "sound", {
+        "two-languages.mp4": (variants.two_languages(folder), {}),
+        "quiet.mp4": (variants.at_loudness(folder, -8), {"normalize-audio": "true"}),
+        "loud.mp4": (variants.at_loudness(folder, 24), {"normalize-audio": "-16"})}, TIMEOUT)
 
 
 def fetch(url: str) -> bytes:

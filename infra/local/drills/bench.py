@@ -44,6 +44,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -54,7 +55,7 @@ from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.jobs import job_id_for
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
-from chalicelib.tools import ffmpeg
+from chalicelib.tools import ffmpeg, media_probe
 
 from infra.local.cloud import LocalCloud
 from infra.local.sample import cache_dir, sample_clip
@@ -211,20 +212,25 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
             "renditions": [r["name"] for r in job["renditions"]], "job": job}
 
 
-def run_reference(path: Path, ladder: str | None) -> dict:
-    """The one-command reference over ``path``."""
-    info = parse_probe(ffmpeg.probe(str(path)))
+def run_reference(path: Path, ladder: str | None, converted: bool = True) -> dict:
+    """The one-command reference over ``path``, probed as ingest probes (PyAV), with the job's
+    picture conversions (``converted``; without them: scale only, every decoded frame as it
+    comes, the chain before them). Returns {wall, cpu, renditions, conversions}."""
+    info = parse_probe(media_probe.probe(str(path)))
     rungs = tuple(int(x) for x in ladder.split(",")) if ladder else (1080, 720, 480, 360, 240)
     p = plan(info, rungs)
-    picture = plan_picture(info, (p.videos[0].width, p.videos[0].height))  # what the chunks run too
+    picture = plan_picture(info, (p.videos[0].width, p.videos[0].height)) if converted else None
+    if not converted:
+        p = replace(p, videos=tuple(replace(r, frame_rate=None) for r in p.videos))
     out = Path(tempfile.mkdtemp(prefix="vodpipe-bench-"))
     try:
-        for r in [*p.videos, *([p.audio] if p.audio else [])]:
+        for r in [*p.videos, *p.audios]:
             (out / r.name).mkdir()
         args = ffmpeg_args.reference_ladder_args(str(path), str(out), p, frame_rate=info.frame_rate, picture=picture)
         res = ffmpeg.FfmpegProcess().run(args, info.duration)
         ffmpeg.check(res, "reference ladder")
-        return {"wall": res.seconds, "cpu": res.cpu_seconds, "renditions": [r.name for r in p.videos]}
+        return {"wall": res.seconds, "cpu": res.cpu_seconds, "renditions": [r.name for r in p.videos],
+                "conversions": list(picture.conversions) if picture else []}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 

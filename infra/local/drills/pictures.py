@@ -12,20 +12,12 @@ them and against the SDR clip. Not a test: measured, not asserted (docs/pictures
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
-from chalicelib.domain import ffmpeg_args
-from chalicelib.domain.conversions import plan_picture
-from chalicelib.domain.ladder import plan
-from chalicelib.domain.media import parse_probe
-from chalicelib.tools import ffmpeg, media_probe
 
-from infra.local.drills.bench import make_default_input
+from infra.local.drills.bench import make_default_input, run_reference
 from infra.local.sample import cache_dir
 
 
@@ -56,28 +48,6 @@ def make_variant(kind: str, seconds: int) -> Path:
     return target
 
 
-def reference_run(path: Path, converted: bool) -> dict:
-    """One reference ladder over ``path`` (probed as ingest probes), with or without the
-    job's picture conversions. Returns {wall, cpu, conversions}."""
-    info = parse_probe(media_probe.probe(str(path)))
-    ladder = plan(info)
-    top = ladder.videos[0]
-    picture = plan_picture(info, (top.width, top.height)) if converted else None
-    if not converted:  # the chain before: scale only, every decoded frame as it comes
-        ladder = replace(ladder, videos=tuple(replace(r, frame_rate=None) for r in ladder.videos))
-    out = Path(tempfile.mkdtemp(prefix="vodpipe-pictures-"))
-    try:
-        for r in [*ladder.videos, *([ladder.audio] if ladder.audio else [])]:
-            (out / r.name).mkdir()
-        args = ffmpeg_args.reference_ladder_args(str(path), str(out), ladder, frame_rate=info.frame_rate, picture=picture)
-        result = ffmpeg.FfmpegProcess().run(args, info.duration)
-        ffmpeg.check(result, "reference ladder")
-        return {"wall": result.seconds, "cpu": result.cpu_seconds,
-                "conversions": list(picture.conversions) if picture else []}
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=60)
@@ -87,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("sdr", "hlg", "interlaced"):
         path = make_variant(kind, args.seconds)
         for converted in (False, True):
-            runs = [reference_run(path, converted) for _ in range(args.repeat)]
+            runs = [run_reference(path, None, converted) for _ in range(args.repeat)]
             rows[(kind, converted)] = {"wall": statistics.median(r["wall"] for r in runs),
                                        "cpu": statistics.median(r["cpu"] for r in runs),
                                        "conversions": runs[0]["conversions"]}
