@@ -175,3 +175,52 @@ def dominant_frequency(path: Path) -> float:
     samples = numpy.frombuffer(raw, numpy.float32)
     spectrum = numpy.abs(numpy.fft.rfft(samples))
     return float(numpy.argmax(spectrum) * 48000 / len(samples))
+
+
+#: Three cues in French over flower.mp4's 5 s; the second spans the 2 s and 4 s segment
+#: boundaries of a 2 s grid, the third has styling (WebVTT keeps <i>).
+FRENCH_SRT = """1
+00:00:00,500 --> 00:00:01,800
+Bonjour, la fleur.
+
+2
+00:00:01,900 --> 00:00:04,200
+Elle s'ouvre
+lentement.
+
+3
+00:00:04,300 --> 00:00:04,900
+<i>Fin.</i>
+"""
+
+
+def with_subtitles(folder: Path, srt: str = FRENCH_SRT, language: str = "fre", codec: str = "mov_text",
+                   forced: bool = False) -> Path:
+    """flower.mp4 with one embedded text subtitle track made from ``srt`` (``mov_text`` in MP4,
+    or ``subrip``/``ass`` in Matroska), tagged ``language``."""
+    source = folder / f"subtitles-{language}.srt"
+    source.write_text(srt, encoding="utf-8")
+    out = folder / f"with-subtitles-{language}-{codec}.{'mp4' if codec == 'mov_text' else 'mkv'}"
+    ffmpeg("-i", str(media("flower.mp4")), "-i", str(source), "-map", "0:v", "-map", "0:a", "-map", "1:s",
+           "-c:v", "copy", "-c:a", "copy", "-c:s", codec, "-metadata:s:s:0", f"language={language}",
+           "-disposition:s:0", "forced" if forced else "0", str(out))
+    return out
+
+
+def subtitle_cues(path: Path) -> list[tuple[float, float, str]]:
+    """(start s, end s, text) of every cue FFmpeg reads from the subtitle file or the first
+    subtitle stream at ``path`` (converted to SubRip by FFmpeg, not by the code under test),
+    in order; tags such as ``<i>`` are kept as FFmpeg writes them."""
+    import re
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:s:0", "-c:s", "srt", "-f", "srt", "-"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    cues = []
+    for block in re.split(r"\n\s*\n", done.stdout.strip()):
+        lines = block.strip().splitlines()
+        timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if timing is None:
+            continue
+        start, end = (sum(float(part) * 60 ** (2 - i) for i, part in enumerate(stamp.strip().replace(",", ".").split(":")))
+                      for stamp in lines[timing].split("-->"))
+        cues.append((round(start, 3), round(end, 3), "\n".join(lines[timing + 1:])))
+    return cues

@@ -321,6 +321,14 @@ def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float 
             "-ar", str(a.sample_rate), *_hls_output(out_dir, segment_seconds)]
 
 
+def subtitle_args(input_url: str, track: int, out_path: str, duration: float | None = None) -> list[str]:
+    """Arguments that convert the source's text subtitle stream ``track`` (``0:s:<track>``:
+    mov_text, subrip, ass ...) to one WebVTT file at ``out_path``, reading at most
+    ``read_limit(duration)`` seconds when ``duration`` is given."""
+    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", f"0:s:{track}",
+            "-c:s", "webvtt", "-f", "webvtt", out_path]
+
+
 def loudness_args(input_url: str, a: AudioRendition, audio_filter: str, duration: float | None = None) -> list[str]:
     """Arguments of a measuring pass: the source's audio stream ``a.track`` through
     ``audio_filter`` (``loudness.loudnorm`` without measurements) to nothing; the report is in

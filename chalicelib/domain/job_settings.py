@@ -8,6 +8,8 @@ A document (every field optional)::
      "outputs": {"hls": true, "mp4": ["720p"], "audio": false, "thumbnails": true},
      "segment_duration": 6, "priority": "normal" | "high", "max_resolution": "1080p" | "1440p" | "2160p",
      "normalize_audio": false | true | -23, "audio_tracks": ["en", "es"] | [0, 2],
+     "captions": [{"source": "s3://<ingest bucket>/ep1.fr.srt" | "https://...", "language": "fr",
+                   "name": "Français", "kind": "subtitles" | "captions"}],
      "webhook_url": "https://...", "output_prefix": "shows/ep1",
      "source_after": "keep" | "delete" | "archive", "quality_metrics": ["psnr"] | ["psnr", "ssim"],
      "metadata": {"any": "string"}}
@@ -30,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InvalidSettings
 from . import sound, webhooks
+from .captions import MAX_CAPTIONS, Caption
 from .settings_text import CONTROL_CHARACTERS, check_depth, printable_name
 from .presets import DEFAULT_MAX_RESOLUTION, DEFAULT_PRESET, MAX_RESOLUTIONS, Preset, PresetRung
 
@@ -43,9 +46,10 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 #: to ``<prefix>/<name>/``, so these are refused, in any letter case (a download onto a
 #: case-insensitive file system would merge ``Audio/`` and ``audio/``). ``master.m3u8`` cannot
 #: collide: a name has no ``.``.
-RESERVED_NAMES = ("audio", "thumbnails", "mp4")
-#: ... and the further audio renditions' folders, ``audio_1`` ... (``sound.rendition_name``).
-RESERVED_PATTERN = re.compile(r"audio_[0-9]+", re.IGNORECASE)
+RESERVED_NAMES = ("audio", "thumbnails", "mp4", "subtitles")
+#: ... and the further audio and text renditions' folders, ``audio_1`` ...
+#: (``sound.rendition_name``), ``subtitles_1`` ... (``captions.rendition_name``).
+RESERVED_PATTERN = re.compile(r"(audio|subtitles)_[0-9]+", re.IGNORECASE)
 #: ``output_prefix``: ``/``-separated parts of letters, digits, ``.``, ``_``, ``-``; no part
 #: is ``.`` or ``..``; at most 256 characters. The job's outputs go under ``<prefix>/``.
 PREFIX_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # fullmatch: no trailing newline
@@ -128,6 +132,7 @@ class JobSettings(BaseModel):
     max_resolution: Literal["1080p", "1440p", "2160p"] = DEFAULT_MAX_RESOLUTION
     normalize_audio: bool | float = False
     audio_tracks: tuple[int | str, ...] | None = Field(default=None, min_length=1, max_length=MAX_AUDIO_TRACKS)
+    captions: tuple[Caption, ...] = Field(default=(), max_length=MAX_CAPTIONS)
     webhook_url: str | None = Field(default=None, max_length=2048)
     output_prefix: str | None = None
     source_after: Literal["keep", "delete", "archive"] = "keep"

@@ -99,7 +99,7 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
     if job.get("master_written"):
         out["master_playlist"] = _url(base_url, bucket, output_key(prefix, "master.m3u8"))
         names = list((job.get("variants") or {}).keys())
-        names += [t["name"] for t in tasks if t.get("kind") == "audio" and t.get("status") == COMPLETE]
+        names += [t["name"] for t in tasks if t.get("kind") in ("audio", "text") and t.get("status") == COMPLETE]
         out["variants"] = {n: _url(base_url, bucket, output_key(prefix, n, "index.m3u8")) for n in names}
         sheets = [t["tiles"]["file_name"] for t in sorted(tasks, key=lambda t: int(t.get("index") or 0))
                   if t.get("kind") == "chunk" and t.get("status") == COMPLETE and t.get("tiles")]
@@ -108,6 +108,10 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
             out["sprites"] = [_url(base_url, bucket, output_key(prefix, "thumbnails", n)) for n in sheets]
     if job.get("poster_at"):  # set when the chunk that holds the poster uploaded it
         out["poster"] = _url(base_url, bucket, output_key(prefix, "thumbnails", "poster.jpg"))
+    for t in tasks:  # a text rendition's whole WebVTT file, written by its task
+        if t.get("kind") == "text" and t.get("status") == COMPLETE and t.get("vtt"):
+            out.setdefault("subtitles", {})[t["name"]] = {**_url(base_url, bucket, t["vtt"]),
+                                                          "language": t.get("language") or "und", "label": t.get("label")}
     for name, made in (job.get("files") or {}).items():  # progressive MP4 / M4A, made at completion
         out.setdefault("files", {})[name] = {**_url(base_url, bucket, made["key"]),
                                              **{k: made[k] for k in ("bytes", "duration", "content_type") if k in made}}
@@ -155,11 +159,12 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     in words: ``conversions.PicturePlan``), ``renditions`` [{name, kind, width, height,
     video_bitrate, status, progress, segments_done, and once published the measured
     codecs, peak/average_bandwidth (bits/s), frame_rate, psnr_y (dB), ssim_y...}], ``tasks``
-    [{name, kind (chunk, audio), status, progress, attempts, worker, start/end
+    [{name, kind (chunk, audio, text), status, progress, attempts, worker, start/end
     (s), segments_done, resumed_at_segment...}], ``chunks`` {total, published},
     ``outputs`` (``job_outputs``), ``settings`` (the validated document, its ``webhook_url``
     redacted: ``webhooks.redact_url``), ``dropped_rungs``
-    (ladder rungs above the source, never upscaled), ``metadata`` (echoed from the settings),
+    (ladder rungs above the source, never upscaled), ``skipped_subtitles`` (source subtitle
+    tracks not published, with the reason: bitmap formats, ``captions.plan_text``), ``metadata`` (echoed from the settings),
     ``work`` (ingest's estimate, ``chalicelib.domain.work.WorkEstimate``: output_pixels, frames,
     decoded_pixels, audio_seconds, vcpu_seconds, usd; null before ingest planned the job),
     ``source.owner`` (``upload``, ``import`` or null: a source the job may not delete or archive,
@@ -189,6 +194,12 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
                                         "loudness_target", "loudness_in", "loudness_out", "normalization")
                       if t.get(k) is not None})
             renditions.append(r)
+        elif t.get("kind") == "text":
+            r = _task_view(t)
+            r.update({k: t[k] for k in ("track", "language", "label", "default", "forced", "hearing_impaired",
+                                        "cues", "vtt") if t.get(k) is not None})
+            r["origin"] = "source" if t.get("track") is not None else "captions"
+            renditions.append(r)
     status = job.get("status", QUEUED)
     progress = 100.0 if status == COMPLETE else job_progress(tasks)
     return {
@@ -208,6 +219,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "outputs": job_outputs(job, tasks, output_bucket, base_url),
         "settings": redact_settings(job.get("settings")),  # a webhook URL's tokens stay in the item
         "dropped_rungs": job.get("dropped_rungs") or [],
+        "skipped_subtitles": job.get("skipped_subtitles") or [],
         "conversions": job.get("conversions") or [],
         "metadata": metadata_of(job),
         "error": job.get("error"),

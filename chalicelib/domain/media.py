@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from .errors import PermanentError
 from .picture import Picture, parse_picture
+from .captions import SubtitleTrack, parse_subtitle_tracks
 from .sound import AudioTrack, parse_audio_tracks
 
 #: FFmpeg's decoders get their own picture cap (the ``max_pixels`` codec option) at this many
@@ -43,7 +44,7 @@ class MediaInfo:
     dynamic range, scan and orientation (``picture.Picture``; its ``rotation`` is this one and
     ``mirrored`` a horizontal flip after it). ``audio_tracks``: every audio stream
     (``sound.AudioTrack``); ``audio_codec``/``audio_channels``/``audio_sample_rate`` describe
-    the default one.
+    the default one. ``subtitle_tracks``: every subtitle stream (``captions.SubtitleTrack``).
     """
 
     width: int
@@ -63,6 +64,7 @@ class MediaInfo:
     size: int | None
     picture: Picture = Picture()
     audio_tracks: tuple[AudioTrack, ...] = ()
+    subtitle_tracks: tuple[SubtitleTrack, ...] = ()
 
     @property
     def has_audio(self) -> bool:
@@ -86,6 +88,7 @@ class MediaInfo:
         d["frame_rate"] = round(self.frame_rate, 3)
         d["picture"] = self.picture.to_dict()
         d["audio_tracks"] = [t.to_dict() for t in self.audio_tracks]
+        d["subtitle_tracks"] = [t.to_dict() for t in self.subtitle_tracks]
         return d
 
 
@@ -189,6 +192,7 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         size=int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None,
         picture=picture,
         audio_tracks=tracks,
+        subtitle_tracks=parse_subtitle_tracks(streams),
     )
 
 

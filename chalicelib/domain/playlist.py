@@ -12,7 +12,10 @@ from typing import Mapping, Sequence
 
 import m3u8
 
+from .captions import TRANSCRIBES
+
 AUDIO_GROUP = "audio"
+SUBTITLES_GROUP = "subtitles"
 
 #: AAC profile names as ffprobe prints them -> RFC 6381 object type (mp4a.40.<aot>).
 AAC_OBJECT_TYPES = {"LC": 2, "HE-AAC": 5, "HE-AACv2": 29, "Main": 1, "LTP": 4}
@@ -144,7 +147,8 @@ def _attr_list(attrs: Sequence[tuple[str, str]]) -> str:
     return ",".join(f"{k}={v}" for k, v in attrs)
 
 
-def master_playlist(videos: Sequence[Mapping], audio: Mapping | Sequence[Mapping] | None) -> str:
+def master_playlist(videos: Sequence[Mapping], audio: Mapping | Sequence[Mapping] | None,
+                    subtitles: Sequence[Mapping] = ()) -> str:
     """The multivariant playlist text.
 
     ``videos``: one mapping per video rendition with ``name``, ``width``, ``height``,
@@ -155,8 +159,12 @@ def master_playlist(videos: Sequence[Mapping], audio: Mapping | Sequence[Mapping
     ``language`` (RFC 5646; ``und`` when absent), ``default``, ``describes_video``: one
     ``EXT-X-MEDIA`` TYPE=AUDIO each, in one group (RFC 8216 §4.3.4.1: ``DEFAULT=YES`` on one,
     ``AUTOSELECT=YES``, ``CHARACTERISTICS`` for described video). Every variant names the group
-    and its ``BANDWIDTH`` counts the largest audio rendition (§4.3.4.2). Variants are listed
-    highest bandwidth first.
+    and its ``BANDWIDTH`` counts the largest audio rendition (§4.3.4.2). ``subtitles``: the
+    WebVTT renditions, each with ``name``, ``label``, ``language``, ``uri`` and optionally
+    ``default``, ``forced``, ``hearing_impaired``: one ``EXT-X-MEDIA`` TYPE=SUBTITLES each, in
+    one group the variants name (``SUBTITLES``; ``FORCED``, ``CHARACTERISTICS`` for captions,
+    ``captions.TRANSCRIBES``). ``CLOSED-CAPTIONS=NONE`` on every variant: the renditions carry
+    no CEA-608/708 (docs/text.md). Variants are listed highest bandwidth first.
 
     Raises ValueError when ``videos`` is empty.
     """
@@ -173,6 +181,14 @@ def master_playlist(videos: Sequence[Mapping], audio: Mapping | Sequence[Mapping
             attrs.append(("CHARACTERISTICS", '"public.accessibility.describes-video"'))
         attrs += [("CHANNELS", f'"{int(track["channels"])}"'), ("URI", f'"{track["uri"]}"')]
         lines.append("#EXT-X-MEDIA:" + _attr_list(attrs))
+    for track in subtitles:
+        attrs = [("TYPE", "SUBTITLES"), ("GROUP-ID", f'"{SUBTITLES_GROUP}"'), ("NAME", f'"{_quoted(track["label"])}"'),
+                 ("LANGUAGE", f'"{track.get("language") or "und"}"'), ("DEFAULT", "YES" if track.get("default") else "NO"),
+                 ("AUTOSELECT", "YES"), ("FORCED", "YES" if track.get("forced") else "NO")]
+        if track.get("hearing_impaired"):
+            attrs.append(("CHARACTERISTICS", f'"{TRANSCRIBES}"'))
+        attrs.append(("URI", f'"{track["uri"]}"'))
+        lines.append("#EXT-X-MEDIA:" + _attr_list(attrs))
     a_peak = max((int(a["peak_bandwidth"]) for a in audios), default=0)
     a_avg = max((int(a["average_bandwidth"]) for a in audios), default=0)
     a_codecs = list(dict.fromkeys(str(a["codecs"]) for a in audios))
@@ -185,6 +201,9 @@ def master_playlist(videos: Sequence[Mapping], audio: Mapping | Sequence[Mapping
                  ("CODECS", f'"{codecs}"')]
         if audios:
             attrs.append(("AUDIO", f'"{AUDIO_GROUP}"'))
+        if subtitles:
+            attrs.append(("SUBTITLES", f'"{SUBTITLES_GROUP}"'))
+        attrs.append(("CLOSED-CAPTIONS", "NONE"))
         lines.append("#EXT-X-STREAM-INF:" + _attr_list(attrs))
         lines.append(str(v["uri"]))
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@ and the thumbnails track, built from what the tasks recorded (pure: no I/O).
 
 A presentation covers the longest run of finished chunks from the start (the *prefix*), and
 needs every audio rendition when the source has audio (one ``EXT-X-MEDIA`` group, the default
-track first). While chunks are still missing it is
+track first) and every text rendition (WebVTT subtitles, ``captions``; one group). While chunks are still missing it is
 an EVENT presentation (RFC 8216 §4.3.3.5: players can start at once and the playlists only
 grow by appended segments); once every chunk and the audio are in, EXT-X-ENDLIST closes it
 (§4.3.3.4). A job whose presentation was never published before it was whole gets
@@ -28,6 +28,8 @@ from .thumbnails import TileRun, sprite_vtt
 
 MASTER_NAME = "master.m3u8"
 THUMBNAILS_TRACK = "thumbnails/thumbnails.vtt"
+#: A text rendition's WebVTT segments (``services/text_task.py`` writes them).
+TEXT_SEGMENT_PATTERN = "seg_%05d.vtt"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,23 @@ def _audio(audio: Mapping, seconds: float, playlist_type: str, complete: bool, s
                   "uri": f"{base + '/' if base else ''}{audio['name']}/{PLAYLIST_NAME}"}
 
 
+def _text(text: Mapping, seconds: float, playlist_type: str, complete: bool, segment_seconds: int,
+          base: str | None) -> tuple[str, dict]:
+    """A text rendition's media playlist (its WebVTT segments up to ``seconds``) and its
+    ``EXT-X-MEDIA`` entry."""
+    keep, at = [], 0.0
+    for i, d in enumerate(float(d) for d in text.get("extinf") or []):
+        if not complete and at >= seconds - 1e-3:
+            break
+        keep.append((TEXT_SEGMENT_PATTERN % i, d))
+        at += d
+    playlist = media_playlist(_in(base, text["name"], keep), playlist_type, complete, segment_seconds)
+    return playlist, {"name": text["name"], "label": text.get("label") or text["name"], "language": text.get("language"),
+                      "default": bool(text.get("default")), "forced": bool(text.get("forced")),
+                      "hearing_impaired": bool(text.get("hearing_impaired")),
+                      "uri": f"{base + '/' if base else ''}{text['name']}/{PLAYLIST_NAME}"}
+
+
 def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, was_event: bool,
           thumbnails: ThumbnailPlan | None = None, segment_seconds: int = SEGMENT_SECONDS,
           absolute_base: str | None = None) -> Presentation | None:
@@ -132,7 +151,9 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     ``ladder``: the job's video renditions (``name``, ``width``, ``height``,
     ``video_bitrate``); ``tasks``: the job's task items (chunk tasks with ``index``, ``end``,
     ``status``, ``segs`` {rendition: checkpoints}, ``codecs``, ``quality``, ``tiles``; the
-    audio tasks with ``extinf``, their stats and ``label``/``language``/``default``); ``duration`` seconds of the source;
+    audio tasks with ``extinf``, their stats and ``label``/``language``/``default``; the text
+    tasks with ``extinf``, ``label``, ``language``, ``default``, ``forced``,
+    ``hearing_impaired``); ``duration`` seconds of the source;
     ``was_event``: an EVENT presentation of this job was already published;
     ``segment_seconds`` the job's segment duration (EXT-X-TARGETDURATION); ``absolute_base``:
     write every URI absolute under this URL (the job's output prefix as served, e.g. the
@@ -143,7 +164,8 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     done = {int(t["index"]) for t in chunks if t.get("status") == "complete"}
     prefix = contiguous_prefix(done, len(chunks))
     audios = sorted((t for t in tasks if t.get("kind") == "audio"), key=lambda t: (not t.get("default", True), t["name"]))
-    audio_ready = all(a.get("status") == "complete" for a in audios)
+    texts = sorted((t for t in tasks if t.get("kind") == "text"), key=lambda t: t["name"])
+    audio_ready = all(a.get("status") == "complete" for a in [*audios, *texts])
     if prefix == 0 or not audio_ready:
         return None
     complete = prefix == len(chunks)
@@ -161,13 +183,18 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
         text, entry = _audio(audio, seconds, playlist_type, complete, segment_seconds, absolute_base)
         files[f"{audio['name']}/{PLAYLIST_NAME}"] = text
         audio_entries.append(entry)
+    text_entries = []
+    for text in sorted(texts, key=lambda t: int(t["name"].rpartition("_")[2]) if "_" in t["name"] else 0):
+        playlist, entry = _text(text, seconds, playlist_type, complete, segment_seconds, absolute_base)
+        files[f"{text['name']}/{PLAYLIST_NAME}"] = playlist
+        text_entries.append(entry)
     if thumbnails is not None:
         runs = [TileRun(**c["tiles"]) for c in ready if c.get("tiles")]
         if runs:
             files[THUMBNAILS_TRACK] = sprite_vtt(thumbnails, seconds, runs)
     files[MASTER_NAME] = master_playlist(
         [{**v, "uri": f"{absolute_base + '/' if absolute_base else ''}{name}/{PLAYLIST_NAME}"}
-         for name, v in variants.items()], audio_entries)
+         for name, v in variants.items()], audio_entries, text_entries)
     return Presentation(chunks=prefix, chunks_total=len(chunks), seconds=round(seconds, 3), complete=complete,
                         playlist_type=playlist_type, files=files, variants=variants)
 

@@ -29,7 +29,8 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
     (``parse_ladder_text``), ``mp4`` (comma-separated rung names), ``audio``, ``thumbnails``
     (true/false), ``segment-duration``, ``priority``, ``max-resolution`` (``1080p``, ``1440p``,
     ``2160p``), ``normalize-audio`` (true/false or a target in LUFS, ``-16``), ``audio-tracks``
-    (comma-separated positions or languages: ``en,es``), ``webhook-url``, ``output-prefix``, ``source-after``, ``quality-metrics``
+    (comma-separated positions or languages: ``en,es``), ``captions`` (the ``captions`` list as
+    JSON), ``webhook-url``, ``output-prefix``, ``source-after``, ``quality-metrics``
     (comma-separated), and ``meta-<name>`` for each ``metadata`` pair. Raises ``InvalidSettings``
     naming the ``x-amz-meta-`` key for an unknown key or a malformed value (the document itself is
     validated by ``parse``)."""
@@ -65,6 +66,8 @@ def settings_from_metadata(meta: Mapping[str, str]) -> dict | None:
                 doc[field] = _flag(key, value)
         elif key == "audio-tracks":  # comma-separated positions (0, 1) or languages (en, es)
             doc[field] = [int(n) if n.strip().isdigit() else n.strip() for n in value.split(",") if n.strip()]
+        elif key == "captions":  # the list as JSON: [{"source": "s3://...", "language": "fr"}]
+            doc[field] = load_json(value, "x-amz-meta-captions")
         elif key.startswith("meta-") and len(key) > 5:
             if not isinstance(doc.setdefault("metadata", {}), dict):
                 raise InvalidSettings("x-amz-meta-settings", "metadata must be an object when meta-* keys add to it")

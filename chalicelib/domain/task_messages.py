@@ -12,7 +12,8 @@ from .sources import ObjectRef
 #: The task item's fields a task message's ``spec`` carries, by task kind.
 SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last"),
                "audio": ("name", "bitrate", "channels", "sample_rate", "track", "language", "label", "default",
-                         "describes_video", "loudness", "true_peak")}
+                         "describes_video", "loudness", "true_peak"),
+               "text": ("name", "language", "label", "hearing_impaired", "default", "forced", "track", "source")}
 
 
 def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso
-from chalicelib.domain import jobs, ownership, sound
+from chalicelib.domain import captions, jobs, ownership, sound
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.conversions import plan_picture
@@ -30,7 +30,7 @@ from chalicelib.domain.task_messages import chunk_extra, job_fields, task_messag
 from chalicelib.domain.work import check_work, estimate
 from chalicelib.tools import media_probe
 
-from . import url_import
+from . import caption_import, url_import
 from .context import Context
 from .job_failure import fail_job
 
@@ -44,16 +44,17 @@ def _iso(event_time: str | None) -> str:
 log = logging.getLogger("vodpipe.ingest")
 
 
-def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS) -> list[dict]:
-    """The job's task items, in the order they are queued: the audio renditions (playback
-    needs them first), then one task per chunk of the timeline (``chunks.plan_chunks`` on the
+def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS,
+               texts: tuple[captions.TextRendition, ...] = ()) -> list[dict]:
+    """The job's task items, in the order they are queued: the audio and text renditions
+    (``texts``: playback needs them first), then one task per chunk of the timeline (``chunks.plan_chunks`` on the
     ``segment_seconds`` grid with the deployment's parallelism and chunk bounds), each
     encoding every video rendition (and making the job's thumbnails of its span). A chunk's ``weight`` is its share
     of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
     chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
                          settings.max_chunk_seconds)
-    tasks = [t.to_dict() for t in plan.audios]
+    tasks = [t.to_dict() for t in plan.audios] + [t.to_dict() for t in texts]
     for c in chunks:
         tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
                       "seg_counts": {r.name: 0 for r in plan.videos},
@@ -166,6 +167,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         preset = settings.preset(presets(s.ladder))
         plan = plan_ladder(info, preset.rungs, s.max_frame_rate, preset.native_rung, preset.exact,
                            settings.audio_tracks, sound.loudness_target(settings.normalize_audio))
+        texts, skipped_text = captions.plan_text(info.subtitle_tracks, settings.captions)
+        check_caption_sources(settings.captions, s.ingest_bucket)
         top = plan.videos[0]  # UNSUPPORTED_DYNAMIC_RANGE before any task
         picture = plan_picture(info, (top.width, top.height), s.max_frame_rate)
         work = estimate(info, plan.videos, len(plan.audios), s.max_frame_rate,
@@ -184,6 +187,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         conflict = ctx.records.claim_folder(folder, job_id)
         if conflict:
             raise PermanentError("OUTPUT_PREFIX_IN_USE", ownership.conflict_message(folder, conflict))
+        # caption files fetched, checked (INVALID_CAPTIONS) and pinned before any task
+        texts = caption_import.import_captions(ctx, texts, job_id)
     except PermanentError as e:
         received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
         # created failed, or nothing: a job that exists already is left as it is
@@ -194,11 +199,11 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             metrics.emit(received)
         log.warning("job %s failed at ingest: %s", job_id, e)
         return {"job_id": job_id, "status": jobs.FAILED, "new_job": created, "tasks": 0}
-    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration)
+    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration, texts)
     job = {**source, "job_status": jobs.QUEUED, "probe": info.to_dict(), "fanned_out": False,
            "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
            "picture_plan": picture.to_dict(), "conversions": list(picture.conversions),
-           "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
+           "skipped_subtitles": list(skipped_text), "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
            **({"thumbnails": plan.thumbnails.to_dict()} if settings.outputs.thumbnails else {})}
     created = ctx.store.create_job(job, tasks)
     if not created:
@@ -211,7 +216,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
-    renditions = [r.name for r in plan.videos] + [a.name for a in plan.audios]
+    renditions = [r.name for r in plan.videos] + [a.name for a in plan.audios] + [t.name for t in texts]
     ctx.events.publish("JobQueued", job_id, jobs.QUEUED, {"renditions": renditions,
                                                       "chunks": sum(t["kind"] == "chunk" for t in tasks),
                                                       "dropped_rungs": job["dropped_rungs"],
@@ -219,6 +224,17 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
                        settings.metadata)
     log.info("job %s queued with %d tasks", job_id, len(tasks))
     return {"job_id": job_id, "status": jobs.QUEUED, "new_job": created, "tasks": len(tasks)}
+
+
+def check_caption_sources(entries, ingest_bucket: str) -> None:
+    """Refuse a ``captions`` entry in another bucket than the ingest bucket (the one bucket
+    every caller may name, as for sources). Raises ``PermanentError``
+    (``CAPTIONS_SOURCE_REFUSED``)."""
+    for i, caption in enumerate(entries):
+        where = captions.parse_s3_uri(caption.source)
+        if where and where[0] != ingest_bucket:
+            raise PermanentError("CAPTIONS_SOURCE_REFUSED", f"captions[{i}]: {caption.source} is not in the ingest "
+                                                            f"bucket ({ingest_bucket}); upload the file there")
 
 
 def settings_fields(settings: job_settings.JobSettings, job_id: str) -> dict:
@@ -268,13 +284,26 @@ def ingest_event(ctx: Context, event: dict) -> list[dict]:
     back to the ingest queue with that delay (``WAITED_KEY``), once."""
     wait = ctx.settings.sidecar_wait_seconds
     refs = objects_in_s3_event(event)
-    uploads = [r for r in refs if not r.key.endswith(SIDECAR_SUFFIX) and r.settings is None]
+    uploads = [r for r in refs if not r.key.endswith(SIDECAR_SUFFIX) and r.settings is None
+               and not r.key.lower().endswith(CAPTION_SUFFIXES)]
     if wait > 0 and int(event.get(WAITED_KEY) or 0) < wait and any(awaits_sidecar(ctx, r) for r in uploads):
         ctx.queues.send_raw(ctx.settings.ingest_queue, json.dumps({**event, WAITED_KEY: wait}), min(900, wait))
         log.info("upload %s waits %d s for a sidecar", ", ".join(r.key for r in uploads), wait)
         return [{"job_id": None, "status": "waiting for a sidecar", "new_job": False, "tasks": 0}]
-    return [ingest_sidecar(ctx, r) if r.key.endswith(SIDECAR_SUFFIX) and r.settings is None else ingest_object(ctx, r)
-            for r in refs]
+    return [ingest_sidecar(ctx, r) if r.key.endswith(SIDECAR_SUFFIX) and r.settings is None
+            else caption_file(r) if r.settings is None and r.key.lower().endswith(CAPTION_SUFFIXES)
+            else ingest_object(ctx, r) for r in refs]
+
+
+#: Uploads with these suffixes are caption files a job's ``captions`` names, not videos.
+CAPTION_SUFFIXES = (".srt", ".vtt")
+
+
+def caption_file(ref: ObjectRef) -> dict:
+    """An uploaded caption file (``CAPTION_SUFFIXES``) makes no job: a job names it in its
+    ``captions`` setting."""
+    log.info("%s is a caption file; it makes no job", ref.key)
+    return {"job_id": None, "status": "caption file", "new_job": False, "tasks": 0}
 
 
 def record_failure(ctx: Context, event: dict, error: BaseException) -> None:

@@ -27,6 +27,7 @@ from chalicelib.domain.progress import Throttle
 from chalicelib.tools import ffmpeg
 
 from .audio_task import encode_audio
+from .text_task import make_text
 from .chunk_task import encode_chunk
 from .context import Context
 from .finalize import finalize, publish
@@ -69,7 +70,7 @@ class TaskOutcome:
 
 class TranscodeTaskRunner:
     """Runs transcode-task messages for one worker, one at a time: takes the task's lease
-    (and keeps it, watching for a cancel), runs the task kind (``chunk_task``, ``audio_task``;
+    (and keeps it, watching for a cancel), runs the task kind (``chunk_task``, ``audio_task``, ``text_task``;
     to them it is their ``EncodeRuntime``), records the outcome and finalizes the job after its
     last task. ``proc_factory`` makes the ffmpeg process wrapper (the worker keeps a handle to
     stop it on SIGTERM); ``workdir`` holds the tasks' scratch output (default: the system's
@@ -207,6 +208,8 @@ class TranscodeTaskRunner:
                 stats, res = encode_chunk(self, url, out_dir, job_id, msg, on_progress)
             elif kind == "audio":
                 stats, res = encode_audio(self, url, out_dir, job_id, msg, on_progress)
+            elif kind == "text":
+                stats, res = make_text(self, url, out_dir, job_id, msg, on_progress)
             else:
                 raise PermanentError("BAD_TASK", f"unknown task kind {kind!r}")
         except SourceUnreachable:

@@ -182,6 +182,8 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
                         side.get("side_data_type") == "Display Matrix" for side in entry.get("side_data_list", [])):
                     # the decoded frame's display-matrix rotation, as ffprobe reports it
                     entry.setdefault("side_data_list", []).append({"side_data_type": "Display Matrix", "rotation": rotation})
+            elif stream.type == "subtitle":
+                entry["disposition"].update(picture_probe.disposition_fields(description, stream.index))
             elif stream.type == "audio":
                 entry["disposition"].update(picture_probe.disposition_fields(description, stream.index))
                 entry.update(channels=ctx.channels if hasattr(ctx, "channels") else ctx.layout.nb_channels,

@@ -1,0 +1,101 @@
+"""Caption imports: every caption file a job names (``captions`` setting) is fetched by the
+ingest function, checked (``webvtt.parse_captions``: a broken file fails the job
+``INVALID_CAPTIONS`` naming the file and line before any task is queued) and stored as WebVTT
+under ``imports/<job id>/<rendition>.vtt`` in the ingest bucket, the copy its text task reads
+(pinned: a caption file changed after ingest changes nothing).
+
+Fetched like a media import (``url_import``): an https URL with public addresses only, every
+redirect re-validated, the connection pinned to the validated address, one deadline of
+``import_timeout`` seconds, at most ``captions.MAX_CAPTION_BYTES``; an ``s3://`` source only
+in the ingest bucket (``ingest.check_caption_sources``). The stored copy ends in ``.vtt``, so
+its own S3 event makes no job (``ingest.CAPTION_SUFFIXES``).
+"""
+from __future__ import annotations
+
+import http.client
+import time
+from dataclasses import replace
+from typing import Sequence
+from urllib.parse import unquote, urlsplit
+
+from chalicelib.domain import captions, webvtt
+from chalicelib.domain.errors import PermanentError, TransientError
+from chalicelib.tools.pinned_http import DeadlineExceeded, HttpStatusError, get_stream
+
+from .context import Context
+from .url_import import IMPORT_JOB_KEY, IMPORT_PREFIX, source_schemes
+
+
+def caption_key(job_id: str, rendition: str) -> str:
+    """Key of a job's stored caption copy in the ingest bucket."""
+    return f"{IMPORT_PREFIX}/{job_id}/{rendition}.vtt"
+
+
+def file_label(source: str) -> str:
+    """How errors name a caption source: its file name (``fr.srt``), else the whole URI."""
+    name = unquote(urlsplit(source).path.rsplit("/", 1)[-1]) if "://" in source else ""
+    return name or source
+
+
+def fetch(ctx: Context, source: str) -> bytes:
+    """The bytes of caption file ``source`` (``s3://`` in the ingest bucket, or https).
+
+    Raises ``PermanentError``: ``CAPTIONS_NOT_FOUND`` (no such object, a 4xx answer),
+    ``CAPTIONS_SOURCE_REFUSED`` (a refused address or scheme, another bucket),
+    ``INVALID_CAPTIONS`` (larger than ``MAX_CAPTION_BYTES``), ``IMPORT_TIMEOUT``; or
+    ``TransientError`` (5xx, network), which the ingest queue retries."""
+    s, limit, label = ctx.settings, captions.MAX_CAPTION_BYTES, file_label(source)
+    where = captions.parse_s3_uri(source)
+    if where:
+        if where[0] != s.ingest_bucket:
+            raise PermanentError("CAPTIONS_SOURCE_REFUSED", f"{source} is not in the ingest bucket ({s.ingest_bucket})")
+        try:
+            data = ctx.objects.get_small(where[0], where[1], limit)
+        except ValueError:
+            raise PermanentError("INVALID_CAPTIONS", f"{label} is larger than {limit} bytes") from None
+        if data is None:
+            raise PermanentError("CAPTIONS_NOT_FOUND", f"{source} does not exist")
+        return data
+    deadline = time.monotonic() + s.import_timeout
+    host = urlsplit(source).hostname
+    try:
+        response, conn, _ = get_stream(source, s.import_timeout, s.import_allow_private,
+                                       schemes=source_schemes(s.import_allow_private), what="caption", deadline=deadline)
+    except ValueError as e:
+        raise PermanentError("CAPTIONS_SOURCE_REFUSED", str(e)) from None
+    except HttpStatusError as e:
+        if 400 <= e.status < 500:
+            raise PermanentError("CAPTIONS_NOT_FOUND", f"the caption URL {label} answered {e}") from None
+        raise TransientError(f"the caption URL answered {e}") from None
+    except DeadlineExceeded:
+        raise PermanentError("IMPORT_TIMEOUT", f"the download of {host} took longer than {s.import_timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise TransientError(f"the caption URL could not be reached: {e!r}") from None
+    try:
+        data = response.read(limit + 1)
+    except DeadlineExceeded:
+        raise PermanentError("IMPORT_TIMEOUT", f"the download of {host} took longer than {s.import_timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise TransientError(f"the caption download was interrupted: {e!r}") from None
+    finally:
+        conn.close()
+    if len(data) > limit:
+        raise PermanentError("INVALID_CAPTIONS", f"{label} is larger than {limit} bytes")
+    return data
+
+
+def import_captions(ctx: Context, texts: Sequence[captions.TextRendition], job_id: str) -> tuple[captions.TextRendition, ...]:
+    """``texts`` with every caption file fetched, checked and stored (``caption_key``); each
+    such rendition's ``source`` then names the stored copy. Raises what ``fetch`` raises and
+    ``PermanentError`` ``INVALID_CAPTIONS`` ("<file>, line <n>: <reason>")."""
+    out = []
+    for text in texts:
+        if text.source is None:
+            out.append(text)
+            continue
+        cues = webvtt.parse_captions(fetch(ctx, text.source), file_label(text.source))
+        key = caption_key(job_id, text.name)
+        ctx.objects.upload_stream(ctx.settings.ingest_bucket, key, [webvtt.document(cues).encode()],
+                                  {IMPORT_JOB_KEY: job_id}, "text/vtt")
+        out.append(replace(text, source=f"s3://{ctx.settings.ingest_bucket}/{key}"))
+    return tuple(out)
