@@ -237,7 +237,7 @@ def list_presets():
 @api_route("/jobs/{job_id}/renditions/{name}", ["GET"], READ_AUTH, cors=True)
 def get_rendition(job_id, name):
     """302 to a rendition: ``720p`` -> its media playlist, ``720p.mp4`` / ``audio.m4a`` -> the
-    progressive file; 404 when the job or the rendition does not exist (yet)."""
+    progressive file, ``subtitles.vtt`` -> a text rendition's whole WebVTT; 404 when the job or the rendition does not exist (yet)."""
     location = query.rendition_url(ctx(), job_id, name)
     if location is None:
         raise NotFoundError(f"job {job_id} has no published rendition {name}")

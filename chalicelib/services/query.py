@@ -28,13 +28,15 @@ def list_presets(ctx: Context) -> dict:
 
 
 def rendition_url(ctx: Context, job_id: str, name: str) -> str | None:
-    """Where rendition ``name`` of the job is served: a variant's media playlist, or a
-    progressive file (``720p.mp4``, ``audio.m4a``); None when unknown or not published."""
+    """Where rendition ``name`` of the job is served: a variant's media playlist, a
+    progressive file (``720p.mp4``, ``audio.m4a``) or a text rendition's whole WebVTT
+    (``subtitles.vtt``); None when unknown or not published."""
     got = ctx.store.get(job_id)
     if got is None:
         return None
     outputs = jobs.job_outputs(got[0], got[1], ctx.settings.output_bucket, ctx.settings.output_base_url)
-    found = (outputs.get("variants") or {}).get(name) or (outputs.get("files") or {}).get(name)
+    found = (outputs.get("variants") or {}).get(name) or (outputs.get("files") or {}).get(name) \
+        or (outputs.get("subtitles") or {}).get(name.removesuffix(".vtt") if name.endswith(".vtt") else "")
     return (found.get("url") or found.get("uri")) if found else None
 
 

@@ -14,7 +14,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.domain import job_settings, ownership
+from chalicelib.domain import captions, job_settings, ownership
 from chalicelib.domain.presets import presets
 from chalicelib.domain.sources import ObjectRef, job_request
 from chalicelib.domain.webhooks import redact_settings, redact_url, validate_target
@@ -88,7 +88,8 @@ def submit(ctx: Context, body: Any) -> dict:
     ``{"job_id", "status": "submitted", "source", "settings"}`` (HTTP 202; a source or webhook
     URL redacted, ``webhooks.redact_url``). Raises
     ``BadRequest`` (``InvalidSettings`` is turned into one naming the field): among others
-    ``source_after`` ``delete``/``archive`` of an ``s3://`` source (an object already in the
+    ``source_after`` ``delete``/``archive`` of an ``s3://`` source, a caption file in another
+    bucket than the ingest bucket (an object already in the
     bucket is not the job's own: ``ownership.check_source_after``), and ``FolderInUse``."""
     if not isinstance(body, dict):
         raise BadRequest("body: must be a JSON object")
@@ -97,6 +98,11 @@ def submit(ctx: Context, body: Any) -> dict:
         settings = job_settings.parse(document, presets(ctx.settings.ladder))
     except job_settings.InvalidSettings as e:
         raise BadRequest(e.message) from None
+    for i, caption in enumerate(settings.captions):  # what ingest would refuse, refused now
+        where = captions.parse_s3_uri(caption.source)
+        if where and where[0] != ctx.settings.ingest_bucket:
+            raise BadRequest(f"captions.{i}.source: the deployment reads caption files from "
+                             f"s3://{ctx.settings.ingest_bucket}/<key> or https only")
     source = body.get("source")
     if isinstance(source, str) and urlsplit(source).scheme in ("http", "https"):
         return _submit_url(ctx, source, settings)

@@ -139,7 +139,7 @@ class TranscodeTaskRunner:
         Raises ``PermanentError`` for bad input (the caller fails the job) and anything else
         for transient failures (the caller lets SQS redeliver)."""
         ctx, s = self.ctx, self.ctx.settings
-        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
+        job_id, name = msg["job_id"], msg["task"]
         current = ctx.store.get(job_id)
         if current is None:
             log.warning("task %s/%s: job does not exist, dropping", job_id, name)
@@ -233,7 +233,7 @@ class TranscodeTaskRunner:
         """Record a permanent failure of the task of ``msg`` (a task message) and of its job
         (the job's error names the ``task``); publish ``JobFailed`` once (``job_failure``).
         Returns True when this call moved the job to ``failed``. Raises AWS errors."""
-        job_id, name, kind = msg["job_id"], msg["task"], msg["kind"]
+        job_id, name = msg["job_id"], msg["task"]
         self.ctx.store.fail_task(job_id, name, error.as_dict())
         return fail_job(self.ctx, job_id, {**error.as_dict(), "task": name}, metadata=msg.get("metadata"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.error
 import urllib.request
 
 import m3u8
@@ -19,6 +20,7 @@ import pytest
 from tests import variants
 from tests.conftest import media
 from tests.e2e.conftest import quick_cloud, upload_and_wait
+from tests.e2e.test_job_settings import NoRedirect
 from tests.rawserver import RawServer, sending
 
 TIMEOUT = 240
@@ -101,7 +103,7 @@ def subtitle_media(master: m3u8.M3U8) -> list[m3u8.Media]:
     return [m for m in master.media if m.type == "SUBTITLES"]
 
 
-def test_embedded_and_sidecar_subtitles_become_webvtt_renditions(jobs, tmp_path):
+def test_embedded_and_sidecar_subtitles_become_webvtt_renditions(cloud, jobs, tmp_path):
     job = jobs["embedded.mp4"]
     assert job["status"] == "complete", job["error"]
     master_url = job["outputs"]["master_playlist"]["url"]
@@ -137,6 +139,11 @@ def test_embedded_and_sidecar_subtitles_become_webvtt_renditions(jobs, tmp_path)
     path = tmp_path / "whole.vtt"
     path.write_bytes(fetch(whole["subtitles"]["url"]))
     assert variants.subtitle_cues(path) == sources[0]
+    # GET /jobs/{id}/renditions/subtitles_2.vtt redirects to the whole file
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        urllib.request.build_opener(NoRedirect).open(
+            f"{cloud.api_url}/jobs/{job['job_id']}/renditions/subtitles_2.vtt", timeout=10)
+    assert redirect.value.code == 302 and redirect.value.headers["Location"] == whole["subtitles_2"]["url"]
 
 
 def test_the_corpus_subrip_track_keeps_its_cue(jobs, tmp_path):

@@ -93,3 +93,15 @@ def test_an_output_prefix_in_the_job_id_form_is_reserved_for_default_folders(app
     # the form anywhere but first is an ordinary folder name
     assert post(app_client, "/jobs", {"source": source, "output_prefix": f"shows/{future}"}).status_code == 202
     assert post(app_client, "/uploads", {"filename": "a.mp4", "output_prefix": f"shows/{future}-up"}).status_code == 200
+
+
+def test_a_caption_file_in_another_bucket_gets_400(app_client, uploaded, queues, emulator):  # noqa: F811
+    source, _, _ = uploaded
+    foreign = {"source": "s3://someone-elses-bucket/private/en.srt", "language": "en"}
+    res = post(app_client, "/jobs", {"source": source, "captions": [foreign]})
+    assert res.status_code == 400, res.body
+    bucket = emulator["stack"].refs["IngestBucket"]
+    assert res.json_body["Message"].startswith("captions.0.source: ") and f"s3://{bucket}/" in res.json_body["Message"]
+    assert ingest_messages(queues, emulator) == []
+    mine = {"source": f"s3://{bucket}/captions/en.srt", "language": "en"}
+    assert post(app_client, "/jobs", {"source": source, "captions": [mine]}).status_code == 202

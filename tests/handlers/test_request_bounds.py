@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from chalicelib.domain import job_settings
 
 from chalicelib.domain import settings_metadata, settings_text
 from tests.contract.conftest import client, ctx, emulator  # noqa: F401  (fixtures)

@@ -138,9 +138,46 @@ def settings_from_args(args) -> dict:
         doc["normalize_audio"] = True if value == "true" else float(value)
     if getattr(args, "audio_tracks", None):
         doc["audio_tracks"] = [int(t) if t.strip().isdigit() else t.strip() for t in args.audio_tracks.split(",") if t.strip()]
+    if getattr(args, "caption", None):
+        doc["captions"] = [caption_entry(text) for text in args.caption]
     if args.meta:
         doc["metadata"] = dict(pair.split("=", 1) for pair in args.meta)
     return doc
+
+
+def caption_entry(text: str) -> dict:
+    """A ``--caption`` value, ``LANG[:captions]=SOURCE`` (``fr=ep1.fr.srt``,
+    ``en:captions=s3://bucket/ep1.en.srt``), as a ``captions`` entry. Raises ValueError."""
+    head, sep, source = text.partition("=")
+    language, _, kind = head.partition(":")
+    if not sep or not language.strip() or not source.strip():
+        raise ValueError(f"--caption {text!r} is not LANG[:captions]=FILE or URL (e.g. fr=ep1.fr.srt)")
+    return {"source": source.strip(), "language": language.strip(), **({"kind": kind.strip()} if kind else {})}
+
+
+def caption_uploads(settings: dict, bucket: str, video_key: str) -> list[tuple[Path, str]]:
+    """Point every ``captions`` entry naming a local file at the ingest bucket
+    (``<video key>.<n>.<language>.<ext>``, which makes no job: ``ingest.CAPTION_SUFFIXES``) and
+    return the (file, key) pairs to upload. Raises ValueError for a file that does not exist."""
+    uploads = []
+    for n, entry in enumerate(settings.get("captions") or []):
+        if "://" in entry["source"]:
+            continue
+        path = Path(entry["source"])
+        if not path.is_file():
+            raise ValueError(f"no such caption file: {path}")
+        key = f"{video_key}.{n}.{entry['language']}{path.suffix.lower()}"
+        entry["source"] = f"s3://{bucket}/{key}"
+        uploads.append((path, key))
+    return uploads
+
+
+def upload_captions(uploads: list[tuple[Path, str]], bucket: str, endpoint_url: str,
+                    identity: ClientSettings | None = None) -> None:
+    """Upload the caption files ``caption_uploads`` chose, before their video."""
+    s3 = _s3(endpoint_url, identity)
+    for path, key in uploads:
+        s3.upload_file(str(path), bucket, key)
 
 
 def follow(base: str, job_id: str, timeout: float = 3600.0, identity: ClientSettings | None = None) -> dict:

@@ -35,8 +35,8 @@ from chalicelib.domain.settings_metadata import metadata_for
 from chalicelib.domain.job_settings import parse as parse_settings
 from chalicelib.domain.presets import MAX_RESOLUTIONS
 
-from infra.local.cli.client import (_client, api_get, api_post, api_url, console, download_outputs, endpoint, follow, print_job,
-                     settings_from_args, submit)
+from infra.local.cli.client import (_client, api_get, api_post, api_url, caption_uploads, console, download_outputs,
+                                    endpoint, follow, print_job, settings_from_args, submit, upload_captions)
 from infra.local.cloud import LocalCloud
 from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, port_in_use
 
@@ -121,8 +121,11 @@ def cmd_submit(args) -> int:
     """``vodpipe submit``: upload a file with job settings (or ask ``POST /jobs`` for an
     ``s3://``/https source), optionally following the job. Returns 0, 1 (job failed) or 2
     (invalid settings, refused request)."""
+    bucket, captions = Settings.from_env().ingest_bucket, []
     try:
         settings = settings_from_args(args)
+        if "://" not in args.source:  # local caption files go to the ingest bucket beside the upload
+            captions = caption_uploads(settings, bucket, args.key or Path(args.source).name)
         parse_settings(settings)  # the service validates again; this names a mistake before any upload
         if "://" not in args.source:
             metadata_for(settings)  # an upload carries them as S3 metadata: at most 2 KB
@@ -141,7 +144,7 @@ def cmd_submit(args) -> int:
         if not path.is_file():
             console.print(f"[red]no such file[/]: {path}")
             return 2
-        bucket = Settings.from_env().ingest_bucket
+        upload_captions(captions, bucket, endpoint())
         job_id = submit(path, bucket, args.key, endpoint(), settings)
         console.print(f"uploaded to s3://{bucket}/{args.key or path.name}; job {job_id}")
     if args.follow:
@@ -313,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="normalize loudness: alone -16 LUFS (AES TD1004), or a target from -31 to -5")
     p.add_argument("--audio-tracks", dest="audio_tracks", metavar="LIST",
                    help="audio tracks to keep, by language or position, e.g. en,es or 0,2 (default: all)")
+    p.add_argument("--caption", action="append", metavar="LANG[:captions]=FILE",
+                   help="a caption file (SRT or WebVTT: a local file, s3://<ingest bucket>/<key> or https URL) "
+                        "published as subtitles in LANG, e.g. fr=ep1.fr.srt; ':captions' marks captions for the "
+                        "deaf and hard of hearing; repeat for more")
     p.add_argument("--segment-duration", type=int, dest="segment_duration", help="seconds: 2, 4, 6 (default), 8, 10")
     p.add_argument("--prefix", dest="output_prefix", help="output key prefix (default: the job id)")
     p.add_argument("--source-after", dest="source_after", choices=["keep", "delete", "archive"])
