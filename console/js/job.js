@@ -1,6 +1,7 @@
 // The job page: status, poster, a progress bar per rendition (never going back), the player
-// (hls.js, level switching, sprite previews from the thumbnails WebVTT track on the seek bar),
-// measured renditions, MP4 links, the error of a failed job, retry and cancel.
+// (hls.js, level, audio and subtitle switching, sprite previews from the thumbnails WebVTT track
+// on the seek bar), measured renditions (audio and subtitle ones with their language), MP4 links,
+// the error of a failed job, retry and cancel.
 import { api } from "./api.js";
 import { age, badge, bar, bitrate, bytes, clock, esc, fileName } from "./format.js";
 
@@ -23,6 +24,7 @@ export async function render(view, ctx, jobId) {
         <div class="controls"><button id="play" disabled>Play</button><span id="time" class="mono">0:00 / 0:00</span>
           <label class="inline">Quality <select id="level" disabled><option value="-1">Auto</option></select></label>
           <label class="inline">Audio <select id="audio" disabled></select></label>
+          <label class="inline">Subtitles <select id="subtitles" disabled><option value="-1">Off</option></select></label>
           <span id="playing" class="muted" aria-live="polite">The player starts when the first chunk is published.</span></div>
       </section>
       <aside>
@@ -34,6 +36,7 @@ export async function render(view, ctx, jobId) {
     <table><thead><tr><th>Rendition</th><th>Status</th><th>Resolution</th><th>Codecs</th><th class="num">Average</th>
       <th class="num">Peak</th><th class="num">PSNR (dB)</th><th class="num">SSIM</th><th>Playlist</th></tr></thead>
       <tbody id="renditions"></tbody></table>
+    <p id="skipped" class="muted"></p>
     <h2>Downloads</h2><div id="files" class="muted">MP4 and M4A files are made at completion when the job asks for them.</div>`;
   const seen = new Map();  // rendition -> highest progress shown (a bar never goes back)
   let player = null;
@@ -82,20 +85,39 @@ function update(view, job, seen) {
   });
   view.querySelector("#progress").innerHTML = rows.join("") || `<p class="muted">${esc(job.status)}</p>`;
   const variants = (job.outputs && job.outputs.variants) || {};
+  const subtitles = (job.outputs && job.outputs.subtitles) || {};  // a text rendition's whole .vtt
   view.querySelector("#renditions").innerHTML = (job.renditions || []).map((r) => `<tr data-row="${esc(r.name)}">
-    <td>${esc(r.name)}${r.kind === "audio" && r.label ? ` · ${esc(r.label)}${r.language ? ` (${esc(r.language)})` : ""}` : ""}${
+    <td>${renditionName(r)}${
       r.loudness_out ? ` · ${Number(r.loudness_out.integrated_lufs).toFixed(1)} LUFS` : ""}</td><td>${badge(r.status)}</td>
-    <td>${r.width ? `${r.width}×${r.height}` : r.channels ? `${r.channels} ch` : "–"}</td>
-    <td class="mono">${esc(r.codecs || "–")}</td><td class="num">${bitrate(r.average_bandwidth)}</td>
+    <td>${r.width ? `${r.width}×${r.height}` : r.channels ? `${r.channels} ch` : r.cues != null ? `${Number(r.cues)} cues` : "–"}</td>
+    <td class="mono">${esc(r.codecs || (r.kind === "text" ? "WebVTT" : "–"))}</td><td class="num">${bitrate(r.average_bandwidth)}</td>
     <td class="num">${bitrate(r.peak_bandwidth)}</td><td class="num">${r.psnr_y != null ? Number(r.psnr_y).toFixed(2) : "–"}</td>
     <td class="num">${r.ssim_y != null ? Number(r.ssim_y).toFixed(4) : "–"}</td>
-    <td>${variants[r.name] && variants[r.name].url ? `<a href="${esc(variants[r.name].url)}">index.m3u8</a>` : "–"}</td></tr>`).join("");
+    <td>${variants[r.name] && variants[r.name].url ? `<a href="${esc(variants[r.name].url)}">index.m3u8</a>` : "–"}${
+      subtitles[r.name] && subtitles[r.name].url ? ` · <a href="${esc(subtitles[r.name].url)}" data-vtt="${esc(r.name)}">${
+        esc(fileName(subtitles[r.name].url))}</a>` : ""}</td></tr>`).join("");
+  const skipped = job.skipped_subtitles || [];  // source subtitle tracks not published (bitmap formats ...)
+  view.querySelector("#skipped").innerHTML = skipped.length ? `Subtitle tracks not published: ${skipped.map((t) =>
+    `track ${esc(t.position)} (${esc(t.codec)}${t.language && t.language !== "und" ? `, ${esc(t.language)}` : ""}): ${
+      esc(t.reason)}`).join("; ")}` : "";
   const files = Object.entries((job.outputs && job.outputs.files) || {});
   if (files.length) {
     view.querySelector("#files").innerHTML = `<ul>${files.map(([name, f]) =>
       `<li><a href="${esc(f.url)}" download>${esc(name)}</a> <span class="muted">${bytes(f.bytes)}${f.duration ? ` · ${clock(f.duration)}` : ""}</span></li>`).join("")}</ul>`;
   }
 }
+
+// "audio_1 · Spanish (es)", "subtitles · French (fr) captions forced": a rendition by name, and
+// an audio or text one by label and language, with the captions (hearing impaired) and forced marks.
+function renditionName(r) {
+  if (r.kind !== "audio" && r.kind !== "text") return esc(r.name);
+  const marks = r.kind === "text" ? [r.hearing_impaired && "captions", r.forced && "forced"].filter(Boolean) : [];
+  return `${esc(r.name)}${r.label ? ` · ${esc(r.label)}${r.language ? ` (${esc(r.language)})` : ""}` : ""}` +
+    marks.map((m) => ` <span class="badge" data-mark="${m}">${m}</span>`).join("");
+}
+
+// An hls.js audio or subtitle track (EXT-X-MEDIA) by NAME and LANGUAGE: "French (fr)".
+const trackName = (t) => `${esc(t.name)}${t.lang && t.lang !== "und" ? ` (${esc(t.lang)})` : ""}`;
 
 function seconds(from, to) {
   return `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)} s`;
@@ -143,7 +165,7 @@ function attachPlayer(view, master, ctx) {
     const audio = view.querySelector("#audio");  // the job's audio renditions (EXT-X-MEDIA), by name and language
     hls.on(window.Hls.Events.AUDIO_TRACKS_UPDATED, (_e, data) => {
       audio.innerHTML = data.audioTracks.map((t, i) =>
-        `<option value="${i}" data-lang="${esc(t.lang || "")}">${esc(t.name)}${t.lang && t.lang !== "und" ? ` (${esc(t.lang)})` : ""}</option>`).join("");
+        `<option value="${i}" data-lang="${esc(t.lang || "")}">${trackName(t)}</option>`).join("");
       audio.value = String(hls.audioTrack);
       audio.disabled = data.audioTracks.length < 2;
     });
@@ -153,6 +175,23 @@ function attachPlayer(view, master, ctx) {
       audio.dataset.playing = t ? t.lang || "" : "";
     });
     audio.onchange = () => { hls.audioTrack = Number(audio.value); };
+    const subtitles = view.querySelector("#subtitles");  // the job's text renditions (EXT-X-MEDIA TYPE=SUBTITLES)
+    hls.on(window.Hls.Events.SUBTITLE_TRACKS_UPDATED, (_e, data) => {
+      subtitles.innerHTML = `<option value="-1">Off</option>` + data.subtitleTracks.map((t, i) =>
+        `<option value="${i}" data-lang="${esc(t.lang || "")}">${trackName(t)}</option>`).join("");
+      subtitles.value = String(hls.subtitleTrack);
+      subtitles.disabled = !data.subtitleTracks.length;
+    });
+    hls.on(window.Hls.Events.SUBTITLE_TRACK_SWITCH, (_e, data) => {
+      const t = hls.subtitleTracks[data.id];
+      subtitles.value = String(t ? data.id : -1);
+      subtitles.dataset.showing = t ? t.lang || "" : "";
+    });
+    subtitles.onchange = () => {  // hls.js shows the chosen track's cues on the video (native text tracks)
+      const id = Number(subtitles.value);
+      if (id >= 0) hls.subtitleDisplay = true;
+      hls.subtitleTrack = id;
+    };
     ctx.onClose(() => hls.destroy());
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = master;  // Safari plays HLS natively (no level choice)

@@ -26,7 +26,9 @@ export async function render(view, ctx) {
         <label>Max resolution <select name="max_resolution" title="the tallest rung; above 1080p: web only">${
           maxResolutions(presets).map((r) => `<option>${esc(r)}</option>`).join("")}</select></label>
         <label>Webhook URL <input name="webhook_url" type="url" placeholder="https://example.com/hook"></label>
+        <label>Audio tracks <input name="audio_tracks" placeholder="en,es or 0,2" title="languages or positions; all when empty"></label>
         <label class="inline"><input type="checkbox" name="audio"> Audio-only M4A</label>
+        <label class="inline"><input type="checkbox" name="normalize_audio"> Normalize loudness</label>
       </form>
       <div id="upload-state" aria-live="polite" style="margin-top:1rem"></div>
     </section>
@@ -73,6 +75,9 @@ function settingsFrom(form) {
   const mp4 = form.mp4.value.split(",").map((s) => s.trim()).filter(Boolean);
   if (mp4.length || form.audio.checked) settings.outputs = { mp4, audio: form.audio.checked };
   if (form.webhook_url.value.trim()) settings.webhook_url = form.webhook_url.value.trim();
+  if (form.normalize_audio.checked) settings.normalize_audio = true;  // -16 LUFS / -1 dBTP
+  const tracks = form.audio_tracks.value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (tracks.length) settings.audio_tracks = tracks.map((s) => (/^\d+$/.test(s) ? Number(s) : s));  // positions as ints
   return settings;
 }
 

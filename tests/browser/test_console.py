@@ -218,6 +218,56 @@ def test_the_player_offers_every_audio_language(cloud, page, screenshots, tmp_pa
     assert page.errors == []
 
 
+def test_the_player_shows_the_subtitles_of_the_source(cloud, page, screenshots, tmp_path):
+    """A clip with an embedded French subtitle track (mov_text): the job page lists the subtitles
+    rendition with its language, cue count and whole .vtt, the player's Subtitles menu offers it by
+    name and language, and choosing it makes hls.js load the WebVTT segments and show their cues
+    at the source's times (X-TIMESTAMP-MAP maps them onto the video's timeline). The upload form's
+    "Normalize loudness" reaches the job's settings."""
+    from tests import variants
+    clip = variants.with_subtitles(tmp_path)
+    page.goto(cloud.console_url)
+    page.wait_for_selector("#settings select[name=preset] option", state="attached")
+    page.check("#settings input[name=normalize_audio]")
+    drop(page, clip)
+    page.wait_for_url("**/#/jobs/*", timeout=60_000)
+    job_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector("#status .badge.complete", timeout=180_000)
+    page.wait_for_function("document.querySelectorAll('#subtitles option').length === 2", timeout=60_000)
+    options = page.eval_on_selector_all("#subtitles option", "els => els.map(e => [e.value, e.textContent])")
+    assert options == [["-1", "Off"], ["0", "French (fr)"]]
+    assert page.input_value("#subtitles") == "-1" and not page.is_disabled("#subtitles")  # DEFAULT=NO: off at first
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url) if "/subtitles/" in request.url else None)
+    page.select_option("#subtitles", label="French (fr)")
+    page.wait_for_function("document.querySelector('#subtitles').dataset.showing === 'fr'")
+    # the cues hls.js parsed into the video's showing text track, once the middle one is in
+    cues = page.wait_for_function("""(text) => {
+        const track = Array.from(document.querySelector('#video').textTracks).find((t) => t.mode === 'showing');
+        const cues = track && track.cues ? Array.from(track.cues).map((c) => [c.startTime, c.endTime, c.text]) : [];
+        return cues.some((c) => c[2] === text) && cues; }""", arg="Elle s'ouvre\nlentement.", timeout=30_000).json_value()
+    # hls.js puts the source's time 0 where the first frame is shown (initPTS is the first DTS: with
+    # flower.mp4's B-frames that is 2 frames, 0.067 s, in): a cue at source time t must be at first + t
+    first = page.evaluate("document.querySelector('#video').buffered.start(0)")
+    assert 0 <= first < 0.2, first
+    assert any(text == "Elle s'ouvre\nlentement." and abs(start - first - 1.9) < 0.05 and abs(end - first - 4.2) < 0.05
+               for start, end, text in cues), (first, cues)
+    assert any(url.split("?")[0].endswith("/subtitles/seg_00000.vtt") for url in fetched), fetched
+    # shown at its time on the picture
+    page.evaluate("document.querySelector('#video').currentTime = 2.5")
+    page.wait_for_function("""() => Array.from(document.querySelector('#video').textTracks)
+        .some((t) => t.mode === 'showing' && t.activeCues && t.activeCues.length > 0)""")
+    page.screenshot(path=str(screenshots / "6-subtitles.png"))
+
+    job = api(cloud, f"/jobs/{job_id}")
+    row = page.inner_text('[data-row="subtitles"]')
+    assert "French" in row and "(fr)" in row and "3 cues" in row
+    vtt = job["outputs"]["subtitles"]["subtitles"]["url"]
+    assert page.get_attribute('[data-row="subtitles"] a[data-vtt]', "href") == vtt and status_of(vtt) == 200
+    assert job["settings"]["normalize_audio"] is True  # from the form (flower.mp4's sound is silent: left as is)
+    assert page.errors == []
+
+
 def test_a_running_job_is_canceled_from_its_page(cloud, page, faults_file):
     faults_file.write_text("task_start always /chunk-000\n")  # the chunk keeps failing: the job stays open
     try:

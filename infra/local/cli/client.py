@@ -13,6 +13,7 @@ import boto3
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.markup import escape
 
 from chalicelib.config import ClientSettings
 from chalicelib.domain.settings_metadata import metadata_for
@@ -219,7 +220,10 @@ def print_job(job: dict) -> None:
     for r in job["renditions"]:
         size = f"{r['width']}x{r['height']}" if r.get("kind") == "video" else ""
         rate = r.get("video_bitrate") or r.get("bitrate") or ""
-        table.add_row(r["name"], size, str(rate), str(r.get("peak_bandwidth", "")), r.get("codecs", ""),
+        codecs = r.get("codecs", "")
+        if r.get("kind") == "text":  # a subtitle rendition: its language and cue count instead
+            size, codecs = escape(f"{r.get('language') or 'und'}: {r.get('label') or ''}"), f"WebVTT, {r.get('cues', '?')} cues"
+        table.add_row(r["name"], size, str(rate), str(r.get("peak_bandwidth", "")), codecs,
                       str(r.get("segments", "")), r["status"])
     console.print(table)
     master = (job.get("outputs") or {}).get("master_playlist")
