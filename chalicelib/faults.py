@@ -5,16 +5,29 @@ One rule a line: ``<point> <count|always> [substring]``: the first ``count`` cal
 ``point`` whose detail contains ``substring`` (in this process) raise ``TransientError``.
 Points: ``s3_upload`` (detail: the object key, in ``Objects.upload_file``), ``task_start``
 (detail: ``<job_id>/<task>``, before a worker starts ffmpeg) and ``ingest`` (detail: the
-uploaded key, before ingest reads the object). Example::
+uploaded key, before ingest reads the object).
+
+``kill <point> <count> [substring]`` kills the calling process and its process group with
+SIGKILL instead (a crash at that instant: the task's container dies), the first ``count``
+times counted across processes (from the ``.fired`` file: a replaced worker does not die
+again). The write boundaries of the task path are kill points: ``task_started`` (lease taken,
+job ``processing``), ``checkpoint_written`` (a batch of segment checkpoints recorded) and
+``task_completed`` (the task and the job's ``done`` set written, before publishing), with the
+detail ``<job_id>/<task>``; ``presentation_published`` (playlists and the job's ``variants``
+written) and ``job_completed`` (the status written ``complete``, before the source is handled
+and ``JobCompleted`` announced), with the detail ``<job_id>``. Example::
 
     s3_upload 2 /360p/seg_00001.ts
     task_start always /chunk-000
+    kill task_completed 1 3f2a9c/chunk-000
 
 Every fault that fires appends ``<point> <detail>`` to ``<faults file>.fired``, so a test can
 assert that the fault it set up really happened.
 """
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections import Counter
 
@@ -26,7 +39,8 @@ _lock = threading.Lock()
 
 
 def check(point: str, detail: str = "") -> None:
-    """Raise ``TransientError`` if a rule for ``point`` matches ``detail`` and is not spent."""
+    """Raise ``TransientError`` if a rule for ``point`` matches ``detail`` and is not spent; a
+    ``kill`` rule SIGKILLs this process's group instead."""
     path = faults_file()
     if not path:
         return
@@ -37,12 +51,38 @@ def check(point: str, detail: str = "") -> None:
         return
     for line in lines:
         parts = line.split(maxsplit=2)
+        kill = bool(parts) and parts[0] == "kill"
+        if kill:
+            parts = line.split(maxsplit=3)[1:]
         if len(parts) < 2 or parts[0] != point or (len(parts) == 3 and parts[2] not in detail):
             continue
         with _lock:
+            if kill:
+                done = [f for f in _fired(path) if f.startswith(f"kill {point} ") and (len(parts) < 3 or parts[2] in f)]
+                if len(done) < int(parts[1]):
+                    _record(path, f"kill {point} {detail}")
+                    # a task's or function's process leads its own group (its ffmpeg runs go too)
+                    if os.getpgid(0) == os.getpid():
+                        os.killpg(os.getpgid(0), signal.SIGKILL)
+                    os.kill(os.getpid(), signal.SIGKILL)
+                continue
             key = (line, detail)
             if parts[1] == "always" or _counts[key] < int(parts[1]):
                 _counts[key] += 1
-                with open(path + ".fired", "a") as fired:  # what tests assert the fault did
-                    fired.write(f"{point} {detail}\n")
+                _record(path, f"{point} {detail}")  # what tests assert the fault did
                 raise TransientError(f"injected fault at {point} ({detail}), #{_counts[key]}", "INJECTED_FAULT")
+
+
+def _fired(path: str) -> list[str]:
+    try:
+        with open(path + ".fired") as fh:
+            return fh.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def _record(path: str, line: str) -> None:
+    with open(path + ".fired", "a") as fired:
+        fired.write(line + "\n")
+        fired.flush()
+        os.fsync(fired.fileno())

@@ -1,7 +1,7 @@
 """Task items of the job store: ``sk = "TASK#<name>"`` under the job's partition
 (docs/state.md): the lease a worker takes and renews, progress that never goes back, and the
-task's completion, failure and reopening, each one conditional write (a lost condition is
-``False``, not an exception). ``JobStore`` (``jobstore.py``) adds the job item's writes and
+task's completion (one transaction with the job's ``done`` set), failure and reopening, each
+one conditional write (a lost condition is ``False``, not an exception). ``JobStore`` (``jobstore.py``) adds the job item's writes and
 the reads."""
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain import jobs
 
-from .table import DynamoTable, conditional_failed, now_iso
+from .table import DynamoTable, conditional_failed, now_iso, transaction_conflict
 
 JOB_SK = "JOB"
+#: A completion's transaction is tried this many times when a concurrent one on the same job
+#: item cancels it (``TransactionConflict``).
+COMPLETION_ATTEMPTS = 8
 
 
 def job_key(job_id: str) -> str:
@@ -112,27 +115,42 @@ class TaskItems(DynamoTable):
 
     def complete_task(self, job_id: str, name: str, stats: dict) -> tuple[bool, dict]:
         """Record a finished task (``stats``: measured output fields) and add it to the job's
-        ``done`` set. Returns (this call finished it, the job item after the update)."""
+        ``done`` set, in one transaction (a worker killed in between can never leave a complete
+        task outside ``done``, which would keep its job ``processing`` for ever: finalize waits
+        for ``done`` to hold every task). Returns (this call finished it, the job item after).
+
+        A task already complete (a duplicate delivery) is left as it is and only the ``done``
+        set is made sure of (an idempotent ``ADD``). A transaction conflict with a concurrent
+        completion of the same job is retried at once, a few times; what else DynamoDB raises
+        propagates (the message is redelivered)."""
+        task_key = self._item({"pk": job_key(job_id), "sk": f"TASK#{name}"})
+        job = self._item({"pk": job_key(job_id), "sk": JOB_SK})
+        finish = {"Update": {
+            "TableName": self.table_name, "Key": task_key,
+            "UpdateExpression": "SET #s = :c, progress = :h, updated_at = :t, completed_at = :t" +
+                                "".join(f", #f_{k} = :f_{k}" for k in stats),
+            "ConditionExpression": "attribute_exists(pk) AND #s <> :c",
+            "ExpressionAttributeNames": {"#s": "status", **{f"#f_{k}": k for k in stats}},
+            "ExpressionAttributeValues": self._vals({":c": jobs.COMPLETE, ":h": 100, ":t": now_iso(),
+                                                     **{f":f_{k}": v for k, v in stats.items()}})}}
+        mark_done = {"TableName": self.table_name, "Key": job, "UpdateExpression": "ADD done :n SET updated_at = :t",
+                     "ExpressionAttributeValues": {":n": {"SS": [name]}, ":t": {"S": now_iso()}}}
         first = True
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": f"TASK#{name}"}),
-                UpdateExpression="SET #s = :c, progress = :h, updated_at = :t, completed_at = :t" +
-                                 "".join(f", #f_{k} = :f_{k}" for k in stats),
-                ConditionExpression="attribute_exists(pk) AND #s <> :c",
-                ExpressionAttributeNames={"#s": "status", **{f"#f_{k}": k for k in stats}},
-                ExpressionAttributeValues=self._vals({":c": jobs.COMPLETE, ":h": 100, ":t": now_iso(),
-                                                      **{f":f_{k}": v for k, v in stats.items()}}))
-        except ClientError as e:
-            if not conditional_failed(e):
-                raise
-            first = False
-        res = self._ddb.update_item(
-            TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
-            UpdateExpression="ADD done :n SET updated_at = :t",
-            ExpressionAttributeValues={":n": {"SS": [name]}, ":t": {"S": now_iso()}},
-            ReturnValues="ALL_NEW")
-        return first, self._plain(res["Attributes"])
+        for attempt in range(COMPLETION_ATTEMPTS):
+            try:
+                self._ddb.transact_write_items(TransactItems=[finish, {"Update": mark_done}])
+                break
+            except ClientError as e:
+                if transaction_conflict(e) and attempt + 1 < COMPLETION_ATTEMPTS:
+                    time.sleep(0.02 * (attempt + 1))
+                    continue
+                if not conditional_failed(e):
+                    raise
+                first = False  # complete already: make sure of the done set alone
+                self._ddb.update_item(**mark_done)
+                break
+        item = self._ddb.get_item(TableName=self.table_name, Key=job, ConsistentRead=True).get("Item")
+        return first, self._plain(item or {})
 
     def fail_task(self, job_id: str, name: str, error: dict) -> bool:
         """Mark a task ``failed`` with ``error`` {code, message}. False if already terminal."""

@@ -14,6 +14,7 @@ from typing import Callable
 
 import m3u8
 
+from chalicelib import faults
 from chalicelib.domain import ffmpeg_args
 from chalicelib.domain import jobs
 from chalicelib.domain.backoff import exponential_backoff
@@ -152,6 +153,7 @@ class ChunkUploader(threading.Thread):
             counts = {r: len(self.recorded[r]) for r in new}
             if not self.ctx.checkpoints.record(self.job_id, self.task_name, new, counts):
                 raise RuntimeError(f"checkpoints of {self.task_name} changed under this worker")
+            faults.check("checkpoint_written", f"{self.job_id}/{self.task_name}")
             for rendition, entries in new.items():
                 self.recorded[rendition] += entries
                 self.next_index[rendition] += len(entries)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib import metrics
+from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso, seconds_since
 from chalicelib.domain import jobs
 from chalicelib.domain import presentation
@@ -69,6 +69,7 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
             ctx.objects.put_bytes(bucket, jobs.output_key(jobs.output_prefix(job), *key.split("/")), text.encode(),
                                   job.get("playlist_content_type") if key.endswith(".m3u8") else None)
         ctx.store.update_job(job_id, variants=built.variants, published_chunks=built.chunks, master_written=True)
+        faults.check("presentation_published", job_id)
         wrote = built
     if wrote is not None and ctx.store.set_once(job_id, "playable_at", now_iso()):
         latency = seconds_since(got[0].get("uploaded_at") or got[0].get("created_at"))
@@ -83,13 +84,18 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
 
 def finalize(ctx: Context, job_id: str) -> bool:
     """When every task of the job is done: publish the whole presentation, make the progressive
-    files it asked for (``progressive.make_files``), mark the job ``complete`` and apply its
-    ``source_after`` (``source_after.apply``; ``source_state`` on the job). Idempotent; only the call that wins the conditional status write publishes
-    ``JobCompleted`` and returns True."""
+    files it asked for (``progressive.make_files``), mark the job ``complete`` and announce it
+    (``announce``). Idempotent: only the call that wins the conditional status write goes on,
+    and a job found ``complete`` but never announced (its finalizer died in between: the last
+    task's message is redelivered) is announced then. Returns True when this call announced
+    the completion."""
     got = ctx.store.get(job_id)
     if got is None:
         return False
     job, tasks = got
+    if job["status"] == jobs.COMPLETE and job.get("completion_announced") is False:
+        log.warning("job %s is complete but was never announced: announcing it now", job_id)
+        return announce(ctx, job)
     if job["status"] in jobs.TERMINAL or not set(job.get("tasks") or []) <= set(job.get("done") or []):
         return False
     shown = publish(ctx, job_id)
@@ -101,14 +107,26 @@ def finalize(ctx: Context, job_id: str) -> bool:
         files = {}
     if files:
         ctx.store.update_job(job_id, files=files)
-    if not ctx.store.set_job_status(job_id, jobs.COMPLETE, completed_at=now_iso()):
+    if not ctx.store.set_job_status(job_id, jobs.COMPLETE, completed_at=now_iso(), completion_announced=False):
         return False
-    ctx.store.update_job(job_id, source_state=source_after.apply(ctx, job))
+    faults.check("job_completed", job_id)
+    return announce(ctx, job)
+
+
+def announce(ctx: Context, job: dict) -> bool:
+    """What follows a job's ``complete`` status write: its ``source_after`` (once:
+    ``source_state`` is kept), ``JobCompleted`` with the outputs, the completion metrics, then
+    ``completion_announced`` on the job. A crash before that last write repeats the
+    announcement on the redelivered message (events are at least once). Returns True."""
+    job_id = job["job_id"]
+    if job.get("source_state") is None:
+        ctx.store.update_job(job_id, source_state=source_after.apply(ctx, job))
     fresh = ctx.store.get(job_id)
-    outputs = jobs.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else tasks, ctx.settings.output_bucket,
-                            ctx.settings.output_base_url)
+    outputs = jobs.job_outputs(fresh[0] if fresh else job, fresh[1] if fresh else [], ctx.settings.output_bucket,
+                               ctx.settings.output_base_url)
     ctx.events.publish("JobCompleted", job_id, jobs.COMPLETE, {"outputs": outputs}, jobs.metadata_of(job))
     latency = seconds_since(job.get("uploaded_at") or job.get("created_at"))
     metrics.emit([("JobsCompleted", 1, Unit.Count), ("JobLatency", latency, Unit.Seconds)])
+    ctx.store.update_job(job_id, completion_announced=True)
     log.info("job %s complete", job_id)
     return True

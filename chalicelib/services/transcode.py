@@ -144,6 +144,9 @@ class TranscodeTaskRunner:
         if current is None:
             log.warning("task %s/%s: job does not exist, dropping", job_id, name)
             return TaskOutcome("skipped")
+        if current[0]["status"] == jobs.COMPLETE and current[0].get("completion_announced") is False:
+            # its finalizer died between the status and the announcement: announce it now
+            return TaskOutcome("skipped", finalized=self._after_task(job_id))
         if current[0]["status"] in jobs.TERMINAL:
             # The job already failed (or completed): this task will never run; say so.
             ctx.store.fail_task(job_id, name, {"code": "JOB_ENDED", "message": f"not run: the job is {current[0]['status']}"})
@@ -156,6 +159,7 @@ class TranscodeTaskRunner:
         if state == "leased":
             raise TaskLeased(f"task {job_id}/{name} is leased by another worker")
         ctx.store.set_job_status(job_id, jobs.PROCESSING, started_at=now_iso())
+        faults.check("task_started", f"{job_id}/{name}")
         self.current_task = (job_id, name)
         self._lease_lost.clear()
         self._canceled.clear()
@@ -220,6 +224,7 @@ class TranscodeTaskRunner:
         # the worker's own CPU around ffmpeg (uploads, checkpoints, heartbeats), for the bench
         stats["worker_cpu_seconds"] = round(_process_cpu() - worker_cpu, 2)
         ctx.store.complete_task(job_id, name, stats)
+        faults.check("task_completed", f"{job_id}/{name}")
         values = [("TranscodeSeconds", res[0], Unit.Seconds), ("BytesOut", stats.get("total_bytes", 0), Unit.Bytes)]
         media_seconds = ffmpeg_args.task_media_seconds(msg)
         if res[0] > 0:

@@ -419,3 +419,43 @@ def test_a_finished_prefix_is_playable_before_the_job_completes(cloud, long_clip
     mine = [e for e in drain(cloud, events) if e.get("job_id") == job_id]
     assert [e["event_type"] for e in mine] == ["JobPlayable", "JobCompleted"]
     assert mine[0]["seconds_playable"] == 30.0 and mine[0]["complete"] is False
+
+
+#: The write boundaries of the task path where a worker is killed (``chalicelib/faults.py``).
+KILL_POINTS = ("task_started", "checkpoint_written", "task_completed", "presentation_published", "job_completed")
+
+
+def test_a_worker_killed_at_every_write_boundary_leaves_no_job_stuck(cloud, faults_file, tmp_path):
+    """One job per write boundary of the task path; its worker is SIGKILLed (with its ffmpeg)
+    the first time it passes that boundary. The task's message comes back after its visibility
+    timeout, a new worker takes it, and every job completes with a whole presentation; the job
+    killed between its ``complete`` status and the announcement still gets ``JobCompleted``."""
+    import hashlib
+    from chalicelib.domain.jobs import job_id_for
+    events = subscribe(cloud, "faults-test-completed", ["JobCompleted"])
+    bucket, data = cloud.stack.refs["IngestBucket"], media("flower.mp4").read_bytes()
+    etag = hashlib.md5(data).hexdigest()  # a single-part upload's ETag
+    ids = {point: job_id_for(bucket, f"faults/kill-{point}.mp4", etag) for point in KILL_POINTS}
+    fired = Path(str(faults_file) + ".fired")
+    fired.unlink(missing_ok=True)
+    faults_file.write_text("".join(f"kill {point} 1 {ids[point]}\n" for point in KILL_POINTS))
+    try:
+        for point in KILL_POINTS:
+            cloud.client("s3").put_object(Bucket=bucket, Key=f"faults/kill-{point}.mp4", Body=data)
+        for point in KILL_POINTS:
+            wait_for(lambda: call(cloud, f"/jobs/{ids[point]}")[0] == 200, 60, f"ingest of the {point} job")
+        ended = {point: terminal(cloud, ids[point], timeout=300) for point in KILL_POINTS}
+    finally:
+        faults_file.unlink()
+    # every kill really happened, once
+    assert sorted(line.split()[1] for line in fired.read_text().splitlines()) == sorted(KILL_POINTS), fired.read_text()
+    for point, j in ended.items():
+        assert j["status"] == "complete", (point, j["error"])
+        if point in ("task_started", "checkpoint_written"):  # the task ran again (after it: found done)
+            assert any(t["attempts"] >= 2 for t in j["tasks"]), (point, j["tasks"])
+        variant = m3u8.load(j["outputs"]["master_playlist"]["url"]).playlists[0].absolute_uri
+        playlist = m3u8.load(variant)
+        assert playlist.is_endlist and sum(s.duration for s in playlist.segments) == pytest.approx(5.0, abs=0.1), point
+    announced: set[str] = set()
+    wait_for(lambda: announced.update(e["job_id"] for e in drain(cloud, events)) or set(ids.values()) <= announced,
+             60, "JobCompleted of every job")
