@@ -195,15 +195,16 @@ lentement.
 
 
 def with_subtitles(folder: Path, srt: str = FRENCH_SRT, language: str = "fre", codec: str = "mov_text",
-                   forced: bool = False) -> Path:
-    """flower.mp4 with one embedded text subtitle track made from ``srt`` (``mov_text`` in MP4,
-    or ``subrip``/``ass`` in Matroska), tagged ``language``."""
-    source = folder / f"subtitles-{language}.srt"
+                   forced: bool = False, name: str = "") -> Path:
+    """flower.mp4 (5 s) with one embedded text subtitle track made from ``srt`` (``mov_text`` in
+    MP4, or ``subrip``/``ass`` in Matroska), tagged ``language``; cues past 5 s are cut (a cue
+    only there leaves the track empty)."""
+    source = folder / f"subtitles-{language}{name}.srt"
     source.write_text(srt, encoding="utf-8")
-    out = folder / f"with-subtitles-{language}-{codec}.{'mp4' if codec == 'mov_text' else 'mkv'}"
+    out = folder / f"with-subtitles-{language}{name}-{codec}.{'mp4' if codec == 'mov_text' else 'mkv'}"
     ffmpeg("-i", str(media("flower.mp4")), "-i", str(source), "-map", "0:v", "-map", "0:a", "-map", "1:s",
            "-c:v", "copy", "-c:a", "copy", "-c:s", codec, "-metadata:s:s:0", f"language={language}",
-           "-disposition:s:0", "forced" if forced else "0", str(out))
+           "-disposition:s:0", "forced" if forced else "0", "-t", "5", str(out))
     return out
 
 

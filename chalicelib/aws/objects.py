@@ -120,12 +120,13 @@ class Objects:
             return None
         return {"key": found[0]["Key"], "etag": found[0]["ETag"].strip('"'), "size": found[0]["Size"]}
 
-    def get_small(self, bucket: str, key: str, limit: int) -> bytes | None:
-        """The object's bytes if it exists and holds at most ``limit`` bytes; None when it does
-        not exist. Raises ValueError when it is larger (only the first ``limit + 1`` bytes are
-        read)."""
+    def get_small(self, bucket: str, key: str, limit: int, version_id: str | None = None) -> bytes | None:
+        """The object's bytes (of ``version_id`` when given) if it exists and holds at most
+        ``limit`` bytes; None when it does not exist. Raises ValueError when it is larger (only
+        the first ``limit + 1`` bytes are read)."""
         try:
-            body = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit}")["Body"].read()
+            body = self._s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit}",
+                                       **({"VersionId": version_id} if version_id else {}))["Body"].read()
         except ClientError as e:
             if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (404, 416):
                 return None if e.response["ResponseMetadata"]["HTTPStatusCode"] == 404 else b""

@@ -49,6 +49,14 @@ MAX_CAPTIONS = 16
 MAX_SOURCE_TRACKS = 16
 #: A caption file holds at most this many bytes (a three-hour film's SRT is ~200 KB).
 MAX_CAPTION_BYTES = 4 * 1024 * 1024
+#: ... and its checked WebVTT copy at most this many (escaping ``<`` as ``&lt;`` grows text).
+MAX_STORED_BYTES = 2 * MAX_CAPTION_BYTES
+#: At most this many bytes of WebVTT segments per rendition: a cue is repeated in every segment
+#: it spans, so 50,000 cues of 99 h would write ~0.5 GB for a 10-minute source.
+MAX_SEGMENT_BYTES = 64 * 1024 * 1024
+#: The job lists at most this many of a source's subtitle streams (``probe.subtitle_tracks``,
+#: ``skipped_subtitles``): a file may hold a thousand, the job item at most 400 KB.
+MAX_LISTED_TRACKS = 32
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.{1,1024})", re.DOTALL)
 
 
@@ -77,9 +85,11 @@ class SubtitleTrack:
 
 
 def parse_subtitle_tracks(streams: Sequence[Mapping[str, Any]]) -> tuple[SubtitleTrack, ...]:
-    """Every subtitle stream of ffprobe-shaped ``streams``, in order."""
+    """Every subtitle stream of ffprobe-shaped ``streams``, in order (the first
+    ``MAX_LISTED_TRACKS``)."""
     tracks = []
-    for position, stream in enumerate(s for s in streams if s.get("codec_type") == "subtitle"):
+    subtitles = [s for s in streams if s.get("codec_type") == "subtitle"][:MAX_LISTED_TRACKS]
+    for position, stream in enumerate(subtitles):
         tags = {str(k).lower(): v for k, v in (stream.get("tags") or {}).items()}
         disposition = stream.get("disposition") or {}
         title = printable_name(str(tags["title"])).strip()[:64] if tags.get("title") else None
@@ -144,7 +154,8 @@ class TextRendition:
     """One WebVTT subtitle rendition: ``name`` its folder and task (``subtitles``,
     ``subtitles_1`` ...); ``language`` RFC 5646 or None; ``label`` its ``NAME``;
     ``hearing_impaired`` (``CHARACTERISTICS``), ``default``, ``forced``; made from the source's
-    subtitle stream ``track`` (``0:s:<track>``) or from the caption file ``source``."""
+    subtitle stream ``track`` (``0:s:<track>``) or from the caption file ``source`` (the
+    checked copy ingest stored, at S3 version ``source_version``)."""
 
     name: str
     language: str | None
@@ -154,6 +165,7 @@ class TextRendition:
     forced: bool = False
     track: int | None = None
     source: str | None = None
+    source_version: str | None = None
 
     kind = "text"
 
@@ -179,6 +191,11 @@ def _label(base: str | None, language: str | None, hearing_impaired: bool, force
     return label
 
 
+def _written(name: str) -> str:
+    """``name`` as a quoted-string attribute holds it (RFC 8216 §4.2: no ``"``, CR or LF)."""
+    return "".join(" " if ch in '"\r\n' else ch for ch in name)
+
+
 def plan_text(tracks: Sequence[SubtitleTrack], captions: Sequence[Caption] = ()) -> tuple[tuple[TextRendition, ...], tuple[dict, ...]]:
     """The text renditions of a job, and the source tracks skipped (``{position, codec,
     language, reason}``): every text track of the source (at most ``MAX_SOURCE_TRACKS``) in
@@ -190,8 +207,9 @@ def plan_text(tracks: Sequence[SubtitleTrack], captions: Sequence[Caption] = ())
     has_default = False
 
     def add(label: str, **fields: Any) -> None:
-        if label in labels:
-            label = f"{label} {len(chosen) + 1}"
+        label, number = _written(label), len(chosen) + 1  # NAMEs as the playlist writes them
+        while label in labels:
+            label, number = f"{_written(label)} {number}", number + 1
         labels.append(label)
         chosen.append(TextRendition(name=rendition_name(len(chosen)), label=label, **fields))
 

@@ -153,7 +153,9 @@ def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, 
     bits), so simple content spends fewer bits and complex content never more than the rung
     allows. ``abr``: average ``video_bitrate`` with peaks to ``max_bitrate``. Keyframes are
     forced by time every ``GOP_SECONDS`` as IDRs; ``-g`` is set far above that so x264 never
-    adds a keyframe of its own between them. Raises ValueError for an unknown ``rate_control``."""
+    adds a keyframe of its own between them. Closed captions the decoder finds in the source
+    (CEA-608/708) are not written (``-a53cc 0``: the playlists say ``CLOSED-CAPTIONS=NONE``).
+    Raises ValueError for an unknown ``rate_control``."""
     s = stream
     if rate_control == "crf":
         rate = [f"-crf:{s}", str(crf_for(r)), f"-maxrate:{s}", str(r.video_bitrate), f"-bufsize:{s}", str(r.buffer_size)]
@@ -165,6 +167,7 @@ def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, 
         f"-c:{s}", "libx264", f"-preset:{s}", preset, f"-profile:{s}", "high", *rate,
         f"-force_key_frames:{s}", f"expr:gte(t,n_forced*{GOP_SECONDS})",
         f"-forced-idr:{s}", "1", f"-sc_threshold:{s}", "0", f"-g:{s}", "1000", f"-keyint_min:{s}", "1",
+        f"-a53cc:{s}", "0",  # CEA-608/708 of the source is not carried: CLOSED-CAPTIONS=NONE (docs/text.md)
     ]
     if threads:
         opts += [f"-threads:{s}", str(threads)]
@@ -321,12 +324,13 @@ def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float 
             "-ar", str(a.sample_rate), *_hls_output(out_dir, segment_seconds)]
 
 
-def subtitle_args(input_url: str, track: int, out_path: str, duration: float | None = None) -> list[str]:
+def subtitle_args(input_url: str, track: int, out_path: str, max_bytes: int) -> list[str]:
     """Arguments that convert the source's text subtitle stream ``track`` (``0:s:<track>``:
-    mov_text, subrip, ass ...) to one WebVTT file at ``out_path``, reading at most
-    ``read_limit(duration)`` seconds when ``duration`` is given."""
-    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", f"0:s:{track}",
-            "-c:s", "webvtt", "-f", "webvtt", out_path]
+    mov_text, subrip, ass ...) to one SubRip file at ``out_path`` (FFmpeg's SRT writer turns
+    styling into ``<i> <b> <u> <font>``; ``webvtt.parse_srt`` escapes the rest), at most
+    ``max_bytes`` bytes (``-fs``)."""
+    return [*confined_input(input_url), "-map", f"0:s:{track}", "-c:s", "srt", "-fs", str(int(max_bytes)),
+            "-f", "srt", out_path]
 
 
 def loudness_args(input_url: str, a: AudioRendition, audio_filter: str, duration: float | None = None) -> list[str]:

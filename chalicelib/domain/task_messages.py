@@ -13,7 +13,8 @@ from .sources import ObjectRef
 SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last"),
                "audio": ("name", "bitrate", "channels", "sample_rate", "track", "language", "label", "default",
                          "describes_video", "loudness", "true_peak"),
-               "text": ("name", "language", "label", "hearing_impaired", "default", "forced", "track", "source")}
+               "text": ("name", "language", "label", "hearing_impaired", "default", "forced", "track", "source",
+                        "source_version")}
 
 
 def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,

@@ -37,13 +37,15 @@ from .errors import PermanentError
 
 MAX_CUES = 50_000
 MAX_CUE_CHARS = 2_000
+#: A cue's settings (``line:0 position:20%``) longer than this -> INVALID_CAPTIONS.
+MAX_SETTINGS_CHARS = 200
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _WEBVTT_SIGNATURE = re.compile(r"WEBVTT(?:[ \t]|$)")
 _SRT_TIME = r"(?:(\d{1,3}):)?([0-5]?\d):([0-5]?\d)[,.](\d{1,3})"
-_SRT_TIMING = re.compile(rf"[ \t]*{_SRT_TIME}[ \t]*-->[ \t]*{_SRT_TIME}(?:[ \t].*)?")
-_VTT_TIME = r"(?:(\d{2,}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
-_VTT_TIMING = re.compile(rf"{_VTT_TIME}[ \t]*-->[ \t]*{_VTT_TIME}(?:[ \t]+(.*))?")
+_SRT_TIMING = re.compile(rf"[ \t]*{_SRT_TIME}[ \t]*-->[ \t]*{_SRT_TIME}(?:[ \t].*)?", re.ASCII)
+_VTT_TIME = r"(?:(\d{2,6}):)?([0-5]\d):([0-5]\d)\.(\d{3})"
+_VTT_TIMING = re.compile(rf"{_VTT_TIME}[ \t]*-->[ \t]*{_VTT_TIME}(?:[ \t]+(.*))?", re.ASCII)
 _VTT_SKIPPED = re.compile(r"NOTE(?:[ \t]|$)|(?:STYLE|REGION)[ \t]*$")
 _ASS_OVERRIDE = re.compile(r"\{\\[^{}]*\}")
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>")
@@ -232,9 +234,11 @@ def parse_webvtt(text: str, name: str) -> list[Cue]:
             raise _fail(name, index + 1, f"{_quote(lines[index])} is not a timing line "
                                          "([HH:]MM:SS.mmm --> [HH:]MM:SS.mmm)")
         timing, index = index, index + 1
-        while index < len(lines) and lines[index].strip() and "-->" not in lines[index]:
-            index += 1
+        while index < len(lines) and lines[index] != "" and "-->" not in lines[index]:
+            index += 1  # only an empty line ends the text (§6.1: a line of spaces is text)
         settings = " ".join((match.group(9) or "").split())
+        if len(settings) > MAX_SETTINGS_CHARS:
+            raise _fail(name, timing + 1, f"cue settings are longer than {MAX_SETTINGS_CHARS} characters")
         found.add(timing + 1, _seconds(match, 1), _seconds(match, 5),
                   "\n".join(lines[timing + 1:index]), settings, identifier)
     return found.result()
@@ -296,3 +300,12 @@ def segments(cues: Sequence[Cue], durations: Sequence[float], mpegts: int) -> li
         for k in range(bisect_right(ends, cue.start), bisect_left(starts, cue.end)):
             texts[k].append(_block(cue))
     return ["".join(parts) for parts in texts]
+
+
+def segments_size(cues: Sequence[Cue], durations: Sequence[float]) -> int:
+    """Characters ``segments`` would write for ``cues`` over ``durations`` (a cue is written once
+    per segment it overlaps), without writing them: what a caller bounds first."""
+    ends = list(accumulate(durations))
+    starts = [0.0] + ends[:-1] if ends else []
+    spans = sum(max(0, bisect_left(starts, cue.end) - bisect_right(ends, cue.start)) * len(_block(cue)) for cue in cues)
+    return spans + len(durations) * 64

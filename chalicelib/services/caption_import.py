@@ -20,30 +20,39 @@ from urllib.parse import unquote, urlsplit
 
 from chalicelib.domain import captions, webvtt
 from chalicelib.domain.errors import PermanentError, TransientError
+from chalicelib.domain.settings_text import printable_name
 from chalicelib.tools.pinned_http import DeadlineExceeded, HttpStatusError, get_stream
 
 from .context import Context
 from .url_import import IMPORT_JOB_KEY, IMPORT_PREFIX, source_schemes
 
 
+#: All the caption files of one job are fetched within this many seconds (ingest's function
+#: has 60 s, a URL import of the source takes up to ``import_timeout`` of them).
+CAPTIONS_TIMEOUT = 10.0
+
+
 def caption_key(job_id: str, rendition: str) -> str:
-    """Key of a job's stored caption copy in the ingest bucket."""
-    return f"{IMPORT_PREFIX}/{job_id}/{rendition}.vtt"
+    """Key of a job's stored caption copy in the ingest bucket (a folder of its own: a URL
+    import's file lands in ``imports/<job id>/`` itself)."""
+    return f"{IMPORT_PREFIX}/{job_id}/captions/{rendition}.vtt"
 
 
 def file_label(source: str) -> str:
-    """How errors name a caption source: its file name (``fr.srt``), else the whole URI."""
+    """How errors name a caption source: its file name (``fr.srt``), else the whole URI, in
+    printable characters, at most 100."""
     name = unquote(urlsplit(source).path.rsplit("/", 1)[-1]) if "://" in source else ""
-    return name or source
+    return printable_name(name or source)[:100]
 
 
-def fetch(ctx: Context, source: str) -> bytes:
+def fetch(ctx: Context, source: str, deadline: float | None = None) -> bytes:
     """The bytes of caption file ``source`` (``s3://`` in the ingest bucket, or https).
 
     Raises ``PermanentError``: ``CAPTIONS_NOT_FOUND`` (no such object, a 4xx answer),
     ``CAPTIONS_SOURCE_REFUSED`` (a refused address or scheme, another bucket),
     ``INVALID_CAPTIONS`` (larger than ``MAX_CAPTION_BYTES``), ``IMPORT_TIMEOUT``; or
-    ``TransientError`` (5xx, network), which the ingest queue retries."""
+    ``TransientError`` (5xx, network), which the ingest queue retries. ``deadline``
+    (``time.monotonic()``) ends an https fetch; default ``import_timeout`` from now."""
     s, limit, label = ctx.settings, captions.MAX_CAPTION_BYTES, file_label(source)
     where = captions.parse_s3_uri(source)
     if where:
@@ -56,7 +65,7 @@ def fetch(ctx: Context, source: str) -> bytes:
         if data is None:
             raise PermanentError("CAPTIONS_NOT_FOUND", f"{source} does not exist")
         return data
-    deadline = time.monotonic() + s.import_timeout
+    deadline = time.monotonic() + s.import_timeout if deadline is None else deadline
     host = urlsplit(source).hostname
     try:
         response, conn, _ = get_stream(source, s.import_timeout, s.import_allow_private,
@@ -84,18 +93,30 @@ def fetch(ctx: Context, source: str) -> bytes:
     return data
 
 
-def import_captions(ctx: Context, texts: Sequence[captions.TextRendition], job_id: str) -> tuple[captions.TextRendition, ...]:
-    """``texts`` with every caption file fetched, checked and stored (``caption_key``); each
-    such rendition's ``source`` then names the stored copy. Raises what ``fetch`` raises and
-    ``PermanentError`` ``INVALID_CAPTIONS`` ("<file>, line <n>: <reason>")."""
-    out = []
+def import_captions(ctx: Context, texts: Sequence[captions.TextRendition], job_id: str,
+                    durations: Sequence[float] = ()) -> tuple[captions.TextRendition, ...]:
+    """``texts`` with every caption file fetched (all within ``CAPTIONS_TIMEOUT``), checked and
+    stored (``caption_key``); each such rendition's ``source`` and ``source_version`` then name
+    the stored copy. ``durations``: the job's segment grid (s), to refuse cues that would write
+    more than ``captions.MAX_SEGMENT_BYTES`` of segments now rather than in the task. Raises
+    what ``fetch`` raises and ``PermanentError`` ``INVALID_CAPTIONS`` ("<file>, line <n>:
+    <reason>", or a copy or segments too large)."""
+    out, deadline = [], time.monotonic() + min(ctx.settings.import_timeout, CAPTIONS_TIMEOUT)
     for text in texts:
         if text.source is None:
             out.append(text)
             continue
-        cues = webvtt.parse_captions(fetch(ctx, text.source), file_label(text.source))
+        label = file_label(text.source)
+        cues = webvtt.parse_captions(fetch(ctx, text.source, deadline), label)
+        body = webvtt.document(cues).encode()
+        if len(body) > captions.MAX_STORED_BYTES:
+            raise PermanentError("INVALID_CAPTIONS", f"{label} takes more than {captions.MAX_STORED_BYTES} bytes "
+                                                     f"as WebVTT")
+        if webvtt.segments_size(cues, durations) > captions.MAX_SEGMENT_BYTES:
+            raise PermanentError("INVALID_CAPTIONS", f"{label}: its cues, repeated in every segment they span, "
+                                                     f"would take more than {captions.MAX_SEGMENT_BYTES} bytes of segments")
         key = caption_key(job_id, text.name)
-        ctx.objects.upload_stream(ctx.settings.ingest_bucket, key, [webvtt.document(cues).encode()],
-                                  {IMPORT_JOB_KEY: job_id}, "text/vtt")
-        out.append(replace(text, source=f"s3://{ctx.settings.ingest_bucket}/{key}"))
+        stored = ctx.objects.upload_stream(ctx.settings.ingest_bucket, key, [body], {IMPORT_JOB_KEY: job_id}, "text/vtt")
+        out.append(replace(text, source=f"s3://{ctx.settings.ingest_bucket}/{key}",
+                           source_version=stored.get("VersionId")))
     return tuple(out)

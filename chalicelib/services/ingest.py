@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso
-from chalicelib.domain import captions, jobs, ownership, sound
+from chalicelib.domain import captions, jobs, ownership, sound, webvtt
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
 from chalicelib.domain.chunks import plan_chunks
 from chalicelib.domain.conversions import plan_picture
@@ -188,7 +188,8 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if conflict:
             raise PermanentError("OUTPUT_PREFIX_IN_USE", ownership.conflict_message(folder, conflict))
         # caption files fetched, checked (INVALID_CAPTIONS) and pinned before any task
-        texts = caption_import.import_captions(ctx, texts, job_id)
+        texts = caption_import.import_captions(ctx, texts, job_id,
+                                               webvtt.segment_durations(info.duration, settings.segment_duration))
     except PermanentError as e:
         received = [("Uploads", 1, Unit.Count), ("BytesIn", ref.size, Unit.Bytes)]
         # created failed, or nothing: a job that exists already is left as it is
@@ -291,12 +292,24 @@ def ingest_event(ctx: Context, event: dict) -> list[dict]:
         log.info("upload %s waits %d s for a sidecar", ", ".join(r.key for r in uploads), wait)
         return [{"job_id": None, "status": "waiting for a sidecar", "new_job": False, "tasks": 0}]
     return [ingest_sidecar(ctx, r) if r.key.endswith(SIDECAR_SUFFIX) and r.settings is None
-            else caption_file(r) if r.settings is None and r.key.lower().endswith(CAPTION_SUFFIXES)
+            else caption_file(r) if r.settings is None and is_caption_file(ctx, r)
             else ingest_object(ctx, r) for r in refs]
 
 
 #: Uploads with these suffixes are caption files a job's ``captions`` names, not videos.
 CAPTION_SUFFIXES = (".srt", ".vtt")
+
+
+def is_caption_file(ctx: Context, ref: ObjectRef) -> bool:
+    """True for an upload named like a caption file (``CAPTION_SUFFIXES``) that carries no job
+    settings in its metadata (one that does was sent as a video: it fails as one, saying why)."""
+    if not ref.key.lower().endswith(CAPTION_SUFFIXES):
+        return False
+    head = ctx.objects.head_if_exists(ref.bucket, ref.key)
+    try:
+        return head is None or settings_metadata.settings_from_metadata(head.get("Metadata") or {}) is None
+    except job_settings.InvalidSettings:
+        return False
 
 
 def caption_file(ref: ObjectRef) -> dict:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+from botocore.exceptions import ClientError
+
 from chalicelib.domain import captions, ffmpeg_args, jobs, webvtt
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.presentation import TEXT_SEGMENT_PATTERN as SEGMENT_PATTERN
@@ -33,32 +35,35 @@ def make_text(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: d
               on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
     """Write the text rendition of ``msg`` (a ``text`` task message) and return (stats,
     (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment), ``cues`` (how
-    many), ``vtt`` (the whole file's key), ``total_bytes``. Raises ``PermanentError``
-    (``INVALID_CAPTIONS`` for text that is not WebVTT after conversion, ``CAPTIONS_NOT_FOUND``
-    for a stored copy that is gone), what ``runner.ffmpeg`` raises, and AWS errors."""
+    many), ``vtt`` (the whole file's key), ``total_bytes``, and ``problem`` when a source
+    track's text could not be read (the rendition is then published empty: a bad subtitle
+    track never fails the job). Raises ``PermanentError`` (``INVALID_CAPTIONS`` for cues that
+    would write more than ``captions.MAX_SEGMENT_BYTES`` of segments, ``CAPTIONS_NOT_FOUND`` for a
+    stored copy that is gone), what ``runner.ffmpeg`` raises, and AWS errors."""
     ctx = runner.ctx
     spec = msg["spec"]
     duration = float(msg["duration"])
     segment_seconds = int(msg.get("segment_duration") or ffmpeg_args.SEGMENT_SECONDS)
-    spent = (0.0, 0.0)
+    spent, problem = (0.0, 0.0), None
     if spec.get("track") is not None:
-        path = os.path.join(out_dir, "source.vtt")
-        res = runner.ffmpeg(ffmpeg_args.subtitle_args(url, int(spec["track"]), path, duration), duration,
-                            on_progress, "subtitle track", url)
-        spent = (res.seconds, res.cpu_seconds)
         label = f"subtitle track {int(spec['track'])} of the source"
+        path = os.path.join(out_dir, "source.srt")
+        res = runner.ffmpeg(ffmpeg_args.subtitle_args(url, int(spec["track"]), path, captions.MAX_CAPTION_BYTES),
+                            duration, on_progress, "subtitle track", url)
+        spent = (res.seconds, res.cpu_seconds)
         with open(path, "rb") as fh:
             data = fh.read(captions.MAX_CAPTION_BYTES + 1)
-        if len(data) > captions.MAX_CAPTION_BYTES:
-            raise PermanentError("INVALID_CAPTIONS", f"{label} holds more than {captions.MAX_CAPTION_BYTES} bytes of text")
-        cues = webvtt.parse_captions(data, label) if data.strip() else []
+        try:
+            cues = webvtt.parse_captions(data, label) if data.strip() else []  # an empty track: no cues
+        except PermanentError as e:
+            cues, problem = [], e.message
     else:
-        where = captions.parse_s3_uri(str(spec["source"]))
-        data = ctx.objects.get_small(where[0], where[1], captions.MAX_CAPTION_BYTES * 2) if where else None
-        if data is None:
-            raise PermanentError("CAPTIONS_NOT_FOUND", f"the checked copy of {spec.get('label')} is gone")
-        cues = webvtt.parse_captions(data, str(spec.get("label")))
+        label = str(spec.get("label"))
+        cues = webvtt.parse_captions(stored_copy(ctx, spec), label)
     durations = webvtt.segment_durations(duration, segment_seconds)
+    if webvtt.segments_size(cues, durations) > captions.MAX_SEGMENT_BYTES:
+        raise PermanentError("INVALID_CAPTIONS", f"{label}: its cues, repeated in every segment they span, would "
+                                                 f"take more than {captions.MAX_SEGMENT_BYTES} bytes of segments")
     files = []
     for index, text in enumerate(webvtt.segments(cues, durations, MPEGTS_AT_ZERO)):
         path = os.path.join(out_dir, SEGMENT_PATTERN % index)
@@ -72,4 +77,28 @@ def make_text(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: d
     total = ctx.objects.upload_files([*files, (whole, vtt_key)], ctx.settings.output_bucket)
     on_progress(100.0)
     return ({"extinf": [round(d, 6) for d in durations], "cues": len(cues), "vtt": vtt_key, "total_bytes": total,
-             "transcode_seconds": round(spent[0], 2), "cpu_seconds": round(spent[1], 2)}, spent)
+             "transcode_seconds": round(spent[0], 2), "cpu_seconds": round(spent[1], 2),
+             **({"problem": problem} if problem else {})}, spent)
+
+
+def stored_copy(ctx, spec: dict[str, Any]) -> bytes:
+    """The caption file ingest checked and stored (``caption_import``), at its version. Raises
+    ``PermanentError`` (``CAPTIONS_NOT_FOUND``) when it is gone or unreadable to us (S3 answers
+    403 for a missing key to a role without ``s3:ListBucket``), ``INVALID_CAPTIONS`` when larger
+    than a stored copy may be."""
+    where = captions.parse_s3_uri(str(spec.get("source") or ""))
+    gone = PermanentError("CAPTIONS_NOT_FOUND", f"the checked copy of {spec.get('label')} is gone")
+    if not where:
+        raise gone
+    try:
+        data = ctx.objects.get_small(where[0], where[1], captions.MAX_STORED_BYTES, spec.get("source_version"))
+    except ValueError:
+        raise PermanentError("INVALID_CAPTIONS", f"the checked copy of {spec.get('label')} is larger than "
+                                                 f"{captions.MAX_STORED_BYTES} bytes") from None
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("AccessDenied", "NoSuchKey", "NoSuchVersion", "404", "403"):
+            raise gone from None
+        raise
+    if data is None:
+        raise gone
+    return data

@@ -40,6 +40,20 @@ intro
 00:00:01.000 --> 00:00:02.500 line:0
 Una flor.
 """
+#: Text a WebVTT file must escape: an arrow, an ampersand, a less-than sign.
+TRICKY_SRT = """1
+00:00:00,500 --> 00:00:01,500
+He said --> go
+
+2
+00:00:02,000 --> 00:00:03,000
+x & y < z
+"""
+#: Its only cue lies past the 5 s clip: the track is cut empty.
+LATE_SRT = """1
+00:01:40,000 --> 00:01:41,000
+Too late.
+"""
 #: A timing line with one arrow missing its '>' on line 6.
 BROKEN_SRT = ENGLISH_SRT.replace("00:00:02,500 --> 00:00:03,500", "00:00:02,500 -- 00:00:03,500")
 
@@ -70,6 +84,8 @@ def jobs(cloud, tmp_path_factory):
     found = upload_and_wait(cloud, "text", {
         "embedded.mp4": (variants.with_subtitles(folder), {"segment-duration": "2", "captions": json.dumps(captions)}),
         "sample_with_srt.mkv": (media("sample_with_srt.mkv"), {}),
+        "tricky.mkv": (variants.with_subtitles(folder, TRICKY_SRT, "eng", "subrip", name="-tricky"), {}),
+        "empty-track.mp4": (variants.with_subtitles(folder, LATE_SRT, "ger", name="-late"), {}),
         "broken.mp4": (media("flower.mp4"), {"captions": json.dumps(broken)})}, TIMEOUT)
     server.close()
     return found
@@ -163,3 +179,20 @@ def test_a_broken_caption_file_fails_the_job_naming_file_and_line(jobs):
     assert job["error"]["code"] == "INVALID_CAPTIONS"
     assert job["error"]["message"].startswith("broken.srt, line 6:"), job["error"]
     assert job["tasks"] == []  # refused at ingest: nothing was encoded
+
+
+def test_a_source_track_needing_escapes_keeps_its_text(jobs, tmp_path):
+    job = jobs["tricky.mkv"]
+    assert job["status"] == "complete", job["error"]
+    master_url = job["outputs"]["master_playlist"]["url"]
+    (track,) = subtitle_media(m3u8.loads(fetch(master_url).decode()))
+    _, cues = published_cues(master_url.rsplit("/", 1)[0], track.uri, tmp_path)
+    source = variants.subtitle_cues(variants.with_subtitles(tmp_path, TRICKY_SRT, "eng", "subrip", name="-tricky"))
+    assert cues == source == [(0.5, 1.5, "He said --> go"), (2.0, 3.0, "x & y < z")]
+
+
+def test_an_empty_source_track_is_an_empty_rendition_not_a_failure(jobs):
+    job = jobs["empty-track.mp4"]
+    assert job["status"] == "complete", job["error"]
+    (text,) = [r for r in job["renditions"] if r["kind"] == "text"]
+    assert (text["language"], text["cues"]) == ("de", 0)

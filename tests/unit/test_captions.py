@@ -140,8 +140,8 @@ def test_a_caption_url_to_this_machine_is_refused_without_private_targets():
                                   objects=FakeObjects())
         texts = (captions.TextRendition("subtitles", "en", "English", source=f"http://127.0.0.1:{server.port}/en.vtt"),)
         (stored,) = caption_import.import_captions(allowed, texts, "job1")
-        assert stored.source == "s3://ingest/imports/job1/subtitles.vtt"
-        assert allowed.objects.stored["imports/job1/subtitles.vtt"].decode() == "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n\n"
+        assert stored.source == "s3://ingest/imports/job1/captions/subtitles.vtt"
+        assert allowed.objects.stored["imports/job1/captions/subtitles.vtt"].decode() == "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n\n"
     finally:
         server.close()
 
@@ -159,3 +159,29 @@ def test_a_caption_file_too_large_or_missing_is_a_named_error():
         caption_import.fetch(ctx, "s3://ingest/gone.srt")
     assert (big.value.code, missing.value.code) == ("INVALID_CAPTIONS", "CAPTIONS_NOT_FOUND")
     assert big.value.message.startswith("big.srt is larger than")
+
+
+def test_cues_that_would_flood_the_segments_are_refused_at_ingest():
+    """10,000 cues of 99 h each, over a 10-minute source on a 2 s grid, would be repeated in 300
+    segments each (about 135 MB): refused before anything is stored."""
+    srt = "".join(f"{n}\n00:00:00,000 --> 99:00:00,000\nline {n}\n\n" for n in range(1, 10001))
+
+    class Objects(FakeObjects):
+        def get_small(self, bucket, key, limit):
+            return srt.encode()
+    ctx = SimpleNamespace(settings=Settings(ingest_bucket="ingest"), objects=Objects())
+    texts = (captions.TextRendition("subtitles", "en", "English", source="s3://ingest/flood.srt"),)
+    with pytest.raises(PermanentError) as refused:
+        caption_import.import_captions(ctx, texts, "job1", [2.0] * 300)
+    assert refused.value.code == "INVALID_CAPTIONS" and "flood.srt" in refused.value.message
+    assert ctx.objects.stored == {}
+    # the same file over a 10 s source is fine
+    (stored,) = caption_import.import_captions(ctx, texts, "job1", [2.0] * 5)
+    assert stored.source.endswith("/captions/subtitles.vtt")
+
+
+def test_names_stay_unique_as_the_playlist_writes_them():
+    entries = job_settings.parse({"captions": [{"source": "s3://ingest-bucket/a.srt", "language": "en", "name": n}
+                                               for n in ("A", "A 3", "A", 'a"b', "a b")]}).captions
+    labels = [t.label for t in captions.plan_text((), entries)[0]]
+    assert len(set(labels)) == len(labels) == 5 and '"' not in "".join(labels)

@@ -167,6 +167,8 @@ def caption_uploads(settings: dict, bucket: str, video_key: str) -> list[tuple[P
         path = Path(entry["source"])
         if not path.is_file():
             raise ValueError(f"no such caption file: {path}")
+        if path.suffix.lower() not in (".srt", ".vtt"):
+            raise ValueError(f"{path}: a caption file is .srt (SubRip) or .vtt (WebVTT)")
         key = f"{video_key}.{n}.{entry['language']}{path.suffix.lower()}"
         entry["source"] = f"s3://{bucket}/{key}"
         uploads.append((path, key))

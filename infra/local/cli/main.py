@@ -124,14 +124,19 @@ def cmd_submit(args) -> int:
     bucket, captions = Settings.from_env().ingest_bucket, []
     try:
         settings = settings_from_args(args)
-        if "://" not in args.source:  # local caption files go to the ingest bucket beside the upload
-            captions = caption_uploads(settings, bucket, args.key or Path(args.source).name)
+        # local caption files go to the ingest bucket, beside the upload (or the named object)
+        captions = caption_uploads(settings, bucket, args.key or (args.source.split("/", 3)[-1] if "://" in args.source
+                                                                  else Path(args.source).name))
         parse_settings(settings)  # the service validates again; this names a mistake before any upload
         if "://" not in args.source:
             metadata_for(settings)  # an upload carries them as S3 metadata: at most 2 KB
     except (ValueError, InvalidSettings) as e:
         console.print(f"[red]invalid settings[/]: {e}")
         return 2
+    if "://" not in args.source and not Path(args.source).is_file():
+        console.print(f"[red]no such file[/]: {args.source}")
+        return 2
+    upload_captions(captions, bucket, endpoint())
     if "://" in args.source:  # s3://bucket/key (or a URL): a POST /jobs request
         status, answer = api_post(api_url(), "/jobs", {"source": args.source, **settings})
         if status != 202:
@@ -141,10 +146,6 @@ def cmd_submit(args) -> int:
         console.print(f"submitted {args.source}; job {job_id}")
     else:
         path = Path(args.source)
-        if not path.is_file():
-            console.print(f"[red]no such file[/]: {path}")
-            return 2
-        upload_captions(captions, bucket, endpoint())
         job_id = submit(path, bucket, args.key, endpoint(), settings)
         console.print(f"uploaded to s3://{bucket}/{args.key or path.name}; job {job_id}")
     if args.follow:
