@@ -78,13 +78,17 @@ class Settings:
     chunk_parallelism: int = 8
     min_chunk_seconds: float = MIN_CHUNK_SECONDS
     max_chunk_seconds: float = MAX_CHUNK_SECONDS
+    #: the first chunk's length (s, rounded up to whole segments; 0: no short first chunk):
+    #: the presentation is published once it and the audio are in (``chunks.plan_chunks``)
+    first_chunk_seconds: float = 2.0
     #: URL imports (POST /jobs with an https source): longest transfer (s; within the ingest
     #: function's 60 s timeout), and whether private
     #: addresses and plain http are allowed (the local cloud's test servers; never on AWS)
     import_timeout: float = 45.0
     import_allow_private: bool = False
-    #: how long an upload without settings waits for its sidecar ``<key>.json`` (s; 0: never)
-    sidecar_wait_seconds: int = 5
+    #: how long an upload without settings waits for its sidecar ``<key>.json`` (s; 0: never,
+    #: the default: a sidecar comes first, and an upload starts at once)
+    sidecar_wait_seconds: int = 0
     task_visibility_timeout: int = 120
     poll_wait_seconds: int = 5
     presign_expiry: int = 6 * 3600
@@ -173,6 +177,7 @@ class Settings:
             chunk_parallelism=max(1, int(env.get("VODPIPE_CHUNK_PARALLELISM") or cls.chunk_parallelism)),
             min_chunk_seconds=float(env.get("VODPIPE_MIN_CHUNK_SECONDS", cls.min_chunk_seconds)),
             max_chunk_seconds=float(env.get("VODPIPE_MAX_CHUNK_SECONDS", cls.max_chunk_seconds)),
+            first_chunk_seconds=float(env.get("VODPIPE_FIRST_CHUNK_SECONDS", cls.first_chunk_seconds)),
             import_timeout=float(env.get("VODPIPE_IMPORT_TIMEOUT", cls.import_timeout)),
             import_allow_private=env.get("VODPIPE_IMPORT_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
             sidecar_wait_seconds=int(env.get("VODPIPE_SIDECAR_WAIT_SECONDS", cls.sidecar_wait_seconds)),

@@ -116,6 +116,18 @@ class JobStore(TaskItems):
                               ExpressionAttributeNames=names,
                               ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
 
+    def record_publication(self, job_id: str, seconds: float, **fields: Any) -> None:
+        """Set ``fields`` on the job item and append ``{"seconds", "at"}`` (media seconds now
+        published, the time) to its ``publications`` list, in one write (``list_append``)."""
+        fields["updated_at"] = now = now_iso()
+        names = {f"#{k}": k for k in fields}
+        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
+                              UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields) +
+                                               ", publications = list_append(if_not_exists(publications, :none), :p)",
+                              ExpressionAttributeNames=names,
+                              ExpressionAttributeValues=self._vals({**{f":{k}": v for k, v in fields.items()},
+                                                                    ":none": [], ":p": [{"seconds": seconds, "at": now}]}))
+
     def set_once(self, job_id: str, field: str, value: Any) -> bool:
         """Set a job attribute only if it is not set yet; True for the call that set it."""
         try:

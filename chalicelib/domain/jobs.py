@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
+from .presentation import watchable_from
 from .progress import job_progress
 from .webhooks import redact_settings
 
@@ -146,6 +148,40 @@ def _task_view(t: Mapping) -> dict:
     return view
 
 
+def _moment(iso: str) -> datetime:
+    return datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+
+
+def _between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((_moment(end) - _moment(start)).total_seconds(), 3)
+
+
+def time_to_playable(job: Mapping[str, Any], tasks: Iterable[Mapping]) -> dict[str, float | None]:
+    """Where the time from upload to playable went, in seconds, from the job's own timestamps:
+    ``to_ingest`` (S3's event time to the ingest function's start: event delivery, queueing,
+    a sidecar wait, a cold function), ``ingest`` (probe, plan, record: to the job's
+    ``created_at``), ``to_first_task`` (fan-out to the first task's start: queueing, a worker
+    scaled from zero), ``first_task_to_playable`` (encoding what a player needs first, and
+    publishing), ``total`` (upload to ``playable_at``), ``watchable`` (upload to
+    ``watchable_at``). A stage not reached (or not recorded, on older jobs) is None."""
+    uploaded = job.get("uploaded_at")
+    first = min((t["started_at"] for t in tasks if t.get("started_at")), default=None)
+    return {"to_ingest": _between(uploaded, job.get("ingest_started_at")),
+            "ingest": _between(job.get("ingest_started_at"), job.get("created_at")),
+            "to_first_task": _between(job.get("created_at"), first),
+            "first_task_to_playable": _between(first, job.get("playable_at")),
+            "total": _between(uploaded, job.get("playable_at")),
+            "watchable": _between(uploaded, watchable_at(job))}
+
+
+def watchable_at(job: Mapping[str, Any]) -> str | None:
+    """``presentation.watchable_from`` of the job's recorded publications, or None."""
+    found = watchable_from(job.get("publications") or [], float((job.get("probe") or {}).get("duration") or 0))
+    return found[0] if found else None
+
+
 def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], output_bucket: str,
                  base_url: str | None) -> dict[str, Any]:
     """The public job resource served by ``GET /jobs/{job_id}``.
@@ -170,7 +206,10 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
     ``source.owner`` (``upload``, ``import`` or null: a source the job may not delete or archive,
     ``chalicelib.domain.ownership``),
     ``error`` {code, message} or null, ``uploaded_at`` (S3's time of the upload), ``created_at``, ``updated_at``,
-    ``poster_at``, ``playable_at``, ``completed_at`` (ISO 8601 UTC).
+    ``poster_at``, ``playable_at``, ``watchable_at`` (from when playback runs to the end without
+    stalling: ``presentation.watchable_from``; null until the whole presentation is published),
+    ``time_to_playable`` (``time_to_playable``: seconds per stage from upload to playable),
+    ``completed_at`` (ISO 8601 UTC).
     """
     tasks = sorted(tasks, key=lambda t: (0 if t.get("kind") == "audio" else 1, int(t.get("index") or 0)))
     chunks = [t for t in tasks if t.get("kind") == "chunk"]
@@ -228,5 +267,7 @@ def job_resource(job: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]], out
         "updated_at": job.get("updated_at"),
         "poster_at": job.get("poster_at"),
         "playable_at": job.get("playable_at"),
+        "watchable_at": watchable_at(job),
+        "time_to_playable": time_to_playable(job, tasks),
         "completed_at": job.get("completed_at"),
     }

@@ -18,6 +18,7 @@ chunk arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from .chunks import contiguous_prefix
@@ -203,3 +204,23 @@ def chunk_end_seconds(segs: Sequence[Mapping]) -> float:
     """Source seconds up to which a rendition's checkpoints of one chunk reach (the end of
     the last frame), or 0.0 without checkpoints."""
     return source_time(float(segs[-1]["end"])) if segs else 0.0
+
+
+def watchable_from(publications: Sequence[Mapping], duration: float) -> tuple[str, float] | None:
+    """The earliest moment from which playback runs to the end without stalling, from the
+    published presentations (``{"seconds": media seconds published, "at": ISO time}`` each,
+    as ``finalize.publish`` records them): a viewer starting at T needs media second m at
+    T + m, and media beyond what publication i-1 covered exists from publication i's time, so
+    T = max over i of (at_i - seconds_{i-1}) (seconds_{-1} = 0). Returns (the ISO time, the
+    seconds it lies after the first publication), or None unless the last publication covers
+    ``duration`` (s) (before that the answer can still move)."""
+    steps = sorted(((float(p["seconds"]), datetime.fromisoformat(str(p["at"]).replace("Z", "+00:00")))
+                    for p in publications), key=lambda step: (step[1], step[0]))
+    if not steps or max(seconds for seconds, _ in steps) < duration - 0.01:
+        return None
+    start, covered = steps[0][1], 0.0
+    for seconds, at in steps:
+        start = max(start, at - timedelta(seconds=covered))
+        covered = max(covered, seconds)
+    return (start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            round((start - steps[0][1]).total_seconds(), 3))

@@ -68,7 +68,8 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
         for key, text in built.files.items():
             ctx.objects.put_bytes(bucket, jobs.output_key(jobs.output_prefix(job), *key.split("/")), text.encode(),
                                   job.get("playlist_content_type") if key.endswith(".m3u8") else None)
-        ctx.store.update_job(job_id, variants=built.variants, published_chunks=built.chunks, master_written=True)
+        ctx.store.record_publication(job_id, built.seconds, variants=built.variants, published_chunks=built.chunks,
+                                     master_written=True)
         faults.check("presentation_published", job_id)
         wrote = built
     if wrote is not None and ctx.store.set_once(job_id, "playable_at", now_iso()):

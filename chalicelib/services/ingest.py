@@ -53,7 +53,7 @@ def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEG
     of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
     chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
-                         settings.max_chunk_seconds)
+                         settings.max_chunk_seconds, settings.first_chunk_seconds)
     tasks = [t.to_dict() for t in plan.audios] + [t.to_dict() for t in texts]
     for c in chunks:
         tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
@@ -118,7 +118,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         log.info("duplicate event for job %s ignored", job_id)
         return {"job_id": job_id, "status": existing[0]["status"], "new_job": False, "tasks": 0}
     source = {"job_id": job_id, "source_bucket": ref.bucket, "source_key": ref.key, "source_size": ref.size,
-              "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time)}
+              "source_etag": ref.etag.strip('"'), "uploaded_at": _iso(ref.event_time), "ingest_started_at": now_iso()}
     if ref.source_url:
         source["source_url"] = ref.source_url
     faults.check("ingest", ref.key)
@@ -212,8 +212,9 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if current and current[0].get("fanned_out"):
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
     extra, output = chunk_extra(job), job_fields(job)
-    ctx.queues.send_json(s.tasks_queue_for(settings.priority), (task_message(job_id, ref, t, info.duration, info.frame_rate,
-                                                      extra if t["kind"] == "chunk" else None, output) for t in tasks))
+    for queue, queued in tasks_by_queue(s, settings.priority, tasks).items():
+        ctx.queues.send_json(queue, (task_message(job_id, ref, t, info.duration, info.frame_rate,
+                                                  extra if t["kind"] == "chunk" else None, output) for t in queued))
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
@@ -225,6 +226,18 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
                        settings.metadata)
     log.info("job %s queued with %d tasks", job_id, len(tasks))
     return {"job_id": job_id, "status": jobs.QUEUED, "new_job": created, "tasks": len(tasks)}
+
+
+def tasks_by_queue(settings, priority: str, tasks: list[dict]) -> dict[str, list[dict]]:
+    """Where each task is queued, the fairness rule: what a job needs to become playable (its
+    audio and text renditions and its first chunk) goes to the high task queue, which workers
+    take from first, so a new upload plays in seconds behind other jobs' later chunks; the rest
+    goes to the queue of the job's ``priority``. Retries and redrives go to the latter."""
+    out: dict[str, list[dict]] = {}
+    for task in tasks:
+        first = task["kind"] != "chunk" or int(task.get("index") or 0) == 0
+        out.setdefault(settings.tasks_queue_for("high" if first else priority), []).append(task)
+    return out
 
 
 def check_caption_sources(entries, ingest_bucket: str) -> None:

@@ -67,6 +67,7 @@ function update(view, job, seen) {
     (probe.width ? ` · ${probe.width}×${probe.height} ${esc(probe.video_codec || "")} · ${clock(probe.duration)}` : "") +
     ` · uploaded ${age(job.uploaded_at || job.created_at)}` +
     (job.playable_at ? ` · playable ${seconds(job.uploaded_at || job.created_at, job.playable_at)} after upload` : "") +
+    (job.watchable_at ? ` · watchable without a stall ${seconds(job.uploaded_at || job.created_at, job.watchable_at)} after upload` : "") +
     (job.completed_at ? ` · complete in ${seconds(job.uploaded_at || job.created_at, job.completed_at)}` : "") +
     (job.dropped_rungs && job.dropped_rungs.length ? ` · not upscaled: ${esc(job.dropped_rungs.join(", "))}` : "");
   view.querySelector("#conversions").textContent = (job.conversions || []).length ?

@@ -37,7 +37,7 @@ def cloud(tmp_path_factory, faults_file):
     env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1", "VODPIPE_FAULTS_FILE": str(faults_file),
            "VODPIPE_CHUNK_PARALLELISM": "2"}
     params = {"Stage": "faults", "TaskVisibilityTimeout": VISIBILITY, "TaskMaxReceiveCount": 3,
-              "AlarmPeriodSeconds": 10, "ChunkMinSeconds": 30}
+              "AlarmPeriodSeconds": 10, "ChunkMinSeconds": 30, "FirstChunkSeconds": 0}
     with LocalCloud(port=0, api_port=0, workers=2, env=env, params=params, alarm_interval=2, schedule_seconds=3,
                     state_dir=tmp_path_factory.mktemp("state")) as c:
         yield c

@@ -24,9 +24,10 @@ FLOWER = "flower.mp4"  # 960x540, 5.055 s, AAC stereo
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1"}  # default sidecar wait (5 s)
+    env = {"VODPIPE_LADDER": "360,240", "VODPIPE_POLL_WAIT_SECONDS": "1"}
+    # a deployment that waits 5 s for a sidecar arriving after its upload (the default is 0)
     with LocalCloud(port=0, api_port=0, workers=2, env=env, state_dir=tmp_path_factory.mktemp("state"),
-                    params={"Stage": "settings"}) as c:
+                    params={"Stage": "settings", "SidecarWaitSeconds": 5}) as c:
         yield c
 
 

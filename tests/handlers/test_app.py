@@ -31,7 +31,7 @@ def app_client(emulator, monkeypatch):  # noqa: F811
 def queues(emulator, client):  # noqa: F811
     sqs = client("sqs")
     stack = emulator["stack"]
-    for q in ("IngestQueue", "TasksQueue"):  # drain (PurgeQueue is limited to once a minute)
+    for q in ("IngestQueue", "TasksQueue", "TasksHighQueue"):  # drain (PurgeQueue is limited to once a minute)
         while msgs := sqs.receive_message(QueueUrl=stack.refs[q], MaxNumberOfMessages=10,
                                           WaitTimeSeconds=0).get("Messages", []):
             for m in msgs:
@@ -78,8 +78,11 @@ def invoke_ingest(app_client, body, queue="vodpipe-dev-ingest"):
 
 
 def task_messages(queues, emulator):  # noqa: F811
-    msgs = queues.receive_message(QueueUrl=emulator["stack"].refs["TasksQueue"], MaxNumberOfMessages=10,
-                                  WaitTimeSeconds=0, VisibilityTimeout=0).get("Messages", [])
+    """The task messages waiting on both task queues (a job's first chunk and its audio go to the
+    high one: ``ingest.tasks_by_queue``)."""
+    msgs = [m for q in ("TasksHighQueue", "TasksQueue") for m in queues.receive_message(
+        QueueUrl=emulator["stack"].refs[q], MaxNumberOfMessages=10, WaitTimeSeconds=0,
+        VisibilityTimeout=0).get("Messages", [])]
     return [json.loads(m["Body"]) for m in msgs]
 
 

@@ -84,3 +84,38 @@ def test_a_gap_in_checkpoints_is_refused():
     c1 = _chunk(1, 12, 24, "complete", [(3, 18.0)])
     with pytest.raises(ValueError):
         build(LADDER, [c0, c1], 24.0, False)
+
+
+def test_a_short_first_chunk_then_the_usual_plan():
+    """The first chunk is the first segment (2 s rounds up to one 6 s segment); the rest is cut
+    as without it, on the same grid, numbering segments on."""
+    chunks = plan_chunks(300.0, 2, 6, 60, 600, first_seconds=2)
+    assert [(c.start, c.end, c.first_segment) for c in chunks] == [(0.0, 6.0, 0), (6.0, 150.0, 1), (150.0, 300.0, 25)]
+    assert [c.index for c in chunks] == [0, 1, 2]
+    assert [(c.start, c.end) for c in plan_chunks(60.7, 2, 2, 60, 600, first_seconds=2)] == [(0.0, 2.0), (2.0, 60.7)]
+    # no rest of a whole segment: one chunk, as before
+    assert [(c.start, c.end) for c in plan_chunks(11.9, 2, 6, 60, 600, first_seconds=6)] == [(0.0, 11.9)]
+    assert plan_chunks(60.7, 2, 6, 60, 600, first_seconds=0) == plan_chunks(60.7, 2, 6, 60, 600)
+
+
+def test_what_a_job_needs_to_play_goes_to_the_high_queue():
+    from types import SimpleNamespace
+    from chalicelib.services.ingest import tasks_by_queue
+    settings = SimpleNamespace(tasks_queue_for=lambda priority: f"q-{priority}")
+    tasks = [{"kind": "audio", "name": "audio"}, {"kind": "text", "name": "subtitles"},
+             *({"kind": "chunk", "name": f"chunk-00{i}", "index": i} for i in range(3))]
+    routed = tasks_by_queue(settings, "normal", tasks)
+    assert {q: [t["name"] for t in ts] for q, ts in routed.items()} == {
+        "q-high": ["audio", "subtitles", "chunk-000"], "q-normal": ["chunk-001", "chunk-002"]}
+    assert list(tasks_by_queue(settings, "high", tasks)) == ["q-high"]
+
+
+def test_watchable_is_when_no_later_publication_catches_the_viewer():
+    from chalicelib.domain.presentation import watchable_from
+    pubs = [{"seconds": 6.0, "at": "2026-12-02T10:00:05.000Z"},    # playable at 5 s
+            {"seconds": 150.0, "at": "2026-12-02T10:01:30.000Z"},  # needed at T + 6
+            {"seconds": 300.0, "at": "2026-12-02T10:02:00.000Z"}]  # needed at T + 150
+    # T = max(5, 90 - 6, 120 - 150) s after 10:00:00: playback from 10:01:24 never stalls
+    assert watchable_from(pubs, 300.0) == ("2026-12-02T10:01:24.000Z", 79.0)
+    assert watchable_from(pubs[:2], 300.0) is None  # not whole yet: the answer can still move
+    assert watchable_from(pubs[2:], 300.0) == ("2026-12-02T10:02:00.000Z", 0.0)  # published whole at once

@@ -207,7 +207,7 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
     return {"status": job["status"], "workers": workers, "upload": uploaded - t0, "processing": processing,
             "wall": uploaded - t0 + processing, "cpu": cpu, "ffmpeg_cpu": ffmpeg_cpu, "local_cloud_cpu": local_cloud,
             "worker_cpu": worker_cpu, "playable": playable, "chunks": len(chunks),
-            "first_task": first_task, "warm": warm,
+            "first_task": first_task, "warm": warm, "breakdown": job.get("time_to_playable") or {},
             "chunk_cpu": sum(float(t.get("cpu_seconds") or 0) for t in chunks),
             "renditions": [r["name"] for r in job["renditions"]], "job": job}
 
@@ -255,6 +255,15 @@ def median_run(runs: list[dict]) -> dict:
     return out
 
 
+def breakdown_line(stages: dict) -> str:
+    """``jobs.time_to_playable`` as one line: each stage's seconds, the total and watchable."""
+    def shown(key: str) -> str:
+        return "-" if stages.get(key) is None else f"{stages[key]:.1f}"
+    return (f"time to playable: event->ingest {shown('to_ingest')} + ingest {shown('ingest')} + "
+            f"->1st task {shown('to_first_task')} + 1st task->playable {shown('first_task_to_playable')} = "
+            f"{shown('total')} s; watchable without a stall after {shown('watchable')} s")
+
+
 def report(results: list[dict]) -> None:
     """Print the report for ``results`` [{input, duration, rounds, reference, runs: [pipeline
     summary per worker count], all_runs: [every pipeline run]}]."""
@@ -287,6 +296,8 @@ def report(results: list[dict]) -> None:
             playable = f"{r['playable']:.1f}" if r["playable"] is not None else "-"
             print(f"{label:40}{r['wall']:8.1f}{r['cpu']:8.1f}{r['ffmpeg_cpu']:8.1f}{r['cpu'] - r['ffmpeg_cpu']:7.1f}"
                   f"{r['local_cloud_cpu']:8.1f}{r['worker_cpu']:10.1f}{r['wall_x']:8.2f}{r['cpu_x']:7.2f}{playable:>9}{r['chunks']:7d}")
+        for r in res["runs"]:  # where the time to playable went (the job's own timestamps)
+            print(f"  {r['workers']} worker(s): {breakdown_line(r.get('breakdown') or {})}")
         by_chunks = sorted(res["runs"], key=lambda r: r["chunks"])
         if len(by_chunks) > 1 and by_chunks[-1]["chunks"] > by_chunks[0]["chunks"]:
             a, b = by_chunks[0], by_chunks[-1]
