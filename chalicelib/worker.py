@@ -2,8 +2,9 @@
 
 * takes one message at a time, from the high-priority task queue first: it checks that queue
   (no wait) before every long poll of the normal queue, so a high job behind a full normal
-  backlog starts as soon as a worker finishes its current task (an idle worker sees it within
-  ``poll_wait_seconds``);
+  backlog starts as soon as a worker finishes its current task; a message the long poll
+  returns on its first delivery is traded for a high one waiting (``Worker.receive``), so an
+  idle worker takes a new job's first chunk and audio before another job's later chunk;
 * a heartbeat thread extends the message's visibility timeout while ffmpeg runs, so a long
   task is never redelivered to a second worker, and a crashed worker's message
   reappears within one visibility timeout;
@@ -45,6 +46,11 @@ MAX_BACKOFF_SECONDS = 300
 #: Visibility given back to a message whose task another worker holds the lease of.
 LEASED_RETRY_SECONDS = 10
 
+
+
+def _first_delivery(message: dict) -> bool:
+    """True when SQS delivers ``message`` for the first time (``ApproximateReceiveCount``)."""
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)) <= 1
 
 class Heartbeat(threading.Thread):
     """Extends a message's visibility to ``timeout`` seconds every ``timeout / 3`` seconds,
@@ -133,11 +139,23 @@ class Worker:
     def receive(self, burst: bool = False) -> list[tuple[str, dict]]:
         """The next message as ``[(queue, message)]`` (or ``[]``): the high-priority queue
         first without waiting, then a long poll (``poll_wait_seconds``; none with ``burst``)
-        of the normal queue."""
+        of the normal queue.
+
+        An idle worker waits in that long poll, so when ingest fans a job out (its first chunk
+        and audio to the high queue, the rest to the normal one) it would take a later chunk
+        first. So a normal message received on its first delivery is checked against the high
+        queue once more: if that has a message, the normal one is released (visibility 0) and
+        the high one taken. Only on a first delivery: a release counts as a receive towards
+        the redrive policy's ``maxReceiveCount``, so a message gives up at most one."""
         s = self.ctx.settings
         high, normal = s.task_queues
         for queue, wait in ((high, 0), (normal, 0 if burst else s.poll_wait_seconds)):
             msgs = self.ctx.queues.receive(queue, 1, wait, s.task_visibility_timeout)
+            if msgs and queue == normal and wait and _first_delivery(msgs[0]):
+                first = self.ctx.queues.receive(high, 1, 0, s.task_visibility_timeout)
+                if first:
+                    self.ctx.queues.change_visibility(normal, msgs[0]["ReceiptHandle"], 0)
+                    return [(high, m) for m in first]
             if msgs:
                 return [(queue, m) for m in msgs]
         return []

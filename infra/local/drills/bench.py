@@ -203,11 +203,13 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
     chunks = [t for t in tasks if t["kind"] == "chunk"]
     starts = [t["started_at"] for t in tasks if t.get("started_at")]
     first_task = _seconds_between(job.get("uploaded_at"), min(starts)) if starts else None
+    walls = {t["name"]: _seconds_between(t.get("started_at"), t.get("completed_at")) for t in tasks}
     processing = processing if processing is not None else time.monotonic() - uploaded
     return {"status": job["status"], "workers": workers, "upload": uploaded - t0, "processing": processing,
             "wall": uploaded - t0 + processing, "cpu": cpu, "ffmpeg_cpu": ffmpeg_cpu, "local_cloud_cpu": local_cloud,
             "worker_cpu": worker_cpu, "playable": playable, "chunks": len(chunks),
             "first_task": first_task, "warm": warm, "breakdown": job.get("time_to_playable") or {},
+            "first_chunk_wall": walls.get("chunk-000"), "audio_wall": walls.get("audio"),
             "chunk_cpu": sum(float(t.get("cpu_seconds") or 0) for t in chunks),
             "renditions": [r["name"] for r in job["renditions"]], "job": job}
 
@@ -306,10 +308,56 @@ def report(results: list[dict]) -> None:
             print(f"per added chunk: {extra:+.1f} ffmpeg CPU-s (preroll + lookahead tail + seek); orchestration "
                   f"{orch:.1f} CPU-s per chunk task (all orchestration / chunks)")
     projection(results)
+    playable_projection(results)
 
 
 #: Fargate on-demand, us-east-1, per vCPU-hour (USD; AWS Fargate pricing page, Linux/x86).
 FARGATE_VCPU_HOUR = 0.04048
+
+
+def schedule(durations: list[tuple[str, float]], tasks: int) -> dict[str, float]:
+    """When each of ``durations`` [(name, wall s)] ends, taken in order by ``tasks`` workers
+    (each takes the next when it is free, as workers take from the task queues)."""
+    free, done = [0.0] * tasks, {}
+    for name, seconds in durations:
+        worker = min(range(tasks), key=lambda i: free[i])
+        free[worker] += seconds
+        done[name] = free[worker]
+    return done
+
+
+def playable_projection(results: list[dict], grid: float = 6.0) -> None:
+    """Time to playable and watchable for 1 min, 5 min and 1 h 1080p uploads on N warm 2-vCPU
+    tasks (AWS): the measured path to the first task, plus a schedule of the job's tasks
+    (audio and chunk 0 first, the high queue; chunks from ``plan_chunks`` with the default
+    first chunk) at the measured speeds; watchable as ``presentation.watchable_from``."""
+    from chalicelib.domain.chunks import plan_chunks
+    runs = [r for res in results for r in res["runs"] if r["status"] == "complete" and r.get("first_chunk_wall")]
+    if not runs:
+        return
+    run = max(runs, key=lambda r: r["workers"])
+    longest = max(results, key=lambda r: r["duration"])
+    one = min(longest["runs"], key=lambda r: r["workers"])
+    speed = longest["duration"] / one["processing"]  # media s per wall s of one 2-vCPU task
+    audio_speed = longest["duration"] / max(one.get("audio_wall") or 1.0, 0.1)
+    path = sum(run["breakdown"].get(k) or 0.0 for k in ("to_ingest", "ingest", "to_first_task"))
+    print(f"\ntime to playable / watchable on AWS (warm 2-vCPU tasks; measured here: {path:.1f} s to the first task, "
+          f"first chunk {run['first_chunk_wall']:.1f} s, {speed:.2f}x real time per task, audio {audio_speed:.0f}x)")
+    for duration in (60.0, 300.0, 3600.0):
+        line = []
+        for tasks in (2, 10, 100):
+            chunks = plan_chunks(duration, tasks, grid, first_seconds=2.0)
+            work = [("audio", duration / audio_speed),
+                    *((f"c{c.index}", run["first_chunk_wall"] if c.index == 0 else c.seconds / speed) for c in chunks)]
+            ends = schedule(work, tasks)
+            published, covered, watchable = 0.0, 0.0, 0.0
+            for c in chunks:
+                published = max(published, ends["audio"], ends[f"c{c.index}"])
+                watchable = max(watchable, published - covered)
+                covered = c.end
+            playable = path + max(ends["audio"], ends["c0"])
+            line.append(f"{tasks} tasks: {playable:.0f} s / {path + watchable:.0f} s")
+        print(f"  {duration / 60:g} min: " + "; ".join(line))
 
 
 def projection(results: list[dict], hours: float = 2.0) -> None:
