@@ -15,7 +15,10 @@ over the whole minute). Rules:
   encoder warm-up) and more when longer than ``max_seconds`` (which bounds a chunk's
   checkpoint item and the work a crash can lose);
 * with ``first_seconds`` (the deployment's ``FirstChunkSeconds``), the first chunk is short:
-  the first segment(s) up to ``first_seconds`` on the grid, so the presentation can be
+  when ``first_seconds`` rounded up to whole GOPs is under a segment, a first segment of just
+  that (``lead_for``: 2 s in a 6 s grid; EXTINF may be below the target duration, RFC 8216
+  §4.3.3.1), the later segments on the grid from there; else the first segment(s) up to
+  ``first_seconds``. So the presentation can be
   published once they and the audio are encoded, seconds after the upload instead of after
   the whole first share of the timeline; the rest of the timeline is planned by the rules
   above. Only when the rest holds at least one more segment (a 5 s clip stays one chunk). One
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
+from .ffmpeg_args import GOP_SECONDS
 
 #: Default shortest chunk (s). Each chunk pays a fixed cost: its ffmpeg start-up, the preroll
 #: before its first IDR, the lookahead tail past its end and a task's orchestration, measured
@@ -75,6 +80,17 @@ def chunk_count(duration: float, parallelism: int, min_seconds: float = MIN_CHUN
     return max(n, math.ceil(duration / max(max_seconds, 1e-6)), 1)
 
 
+def lead_for(duration: float, first_seconds: float, segment_seconds: float) -> float:
+    """The short first segment's length (s) a job gets, or 0.0: ``first_seconds`` rounded up
+    to whole GOPs (``GOP_SECONDS``) when that is shorter than ``segment_seconds`` and at least
+    one whole segment follows it (a shorter source keeps the plain grid). The grid of every
+    later segment then starts at it (``ffmpeg_args.segment_of``)."""
+    if first_seconds <= 0:
+        return 0.0
+    lead = float(math.ceil(first_seconds / GOP_SECONDS - 1e-9) * GOP_SECONDS)
+    return lead if lead < segment_seconds and duration - lead >= segment_seconds else 0.0
+
+
 def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_seconds: float = MIN_CHUNK_SECONDS,
                 max_seconds: float = MAX_CHUNK_SECONDS, first_seconds: float = 0.0) -> list[Chunk]:
     """Chunks covering ``[0, duration)`` seconds: ``chunk_count`` of them, as equal as the
@@ -85,10 +101,12 @@ def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_s
     non-positive ``duration`` or ``segment_seconds``."""
     if duration <= 0 or segment_seconds <= 0:
         raise ValueError("duration and segment_seconds must be positive")
-    first_end = float(math.ceil(first_seconds / segment_seconds - 1e-9) * segment_seconds) if first_seconds > 0 else 0.0
+    lead = lead_for(duration, first_seconds, segment_seconds)
+    first_end = lead or (float(math.ceil(first_seconds / segment_seconds - 1e-9) * segment_seconds)
+                         if first_seconds > 0 else 0.0)
     if first_end and duration - first_end >= segment_seconds:
         rest = plan_chunks(duration - first_end, parallelism, segment_seconds, min_seconds, max_seconds)
-        offset = int(round(first_end / segment_seconds))
+        offset = 1 if lead else int(round(first_end / segment_seconds))
         return [Chunk(index=0, start=0.0, end=round(first_end, 6), first_segment=0),
                 *(Chunk(index=c.index + 1, start=round(c.start + first_end, 6), end=round(c.end + first_end, 6),
                         first_segment=c.first_segment + offset) for c in rest)]

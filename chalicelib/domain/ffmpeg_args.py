@@ -223,10 +223,16 @@ def preroll(start: float, frame_rate: float = 30.0) -> float:
     return lookahead_tail(frame_rate) if start > 0 else 0.0
 
 
-def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS) -> int:
+def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS, lead: float = 0.0) -> int:
     """Index of the ``segment_seconds`` segment a GOP starting at ``source_seconds`` belongs to
     (IDRs are at the first frame at or after each grid point, so a GOP starts within a frame
-    after it)."""
+    after it). ``lead`` > 0 (whole GOPs, under ``segment_seconds``): the first segment is only
+    ``[0, lead)`` and the grid continues from ``lead`` (a short first segment, allowed by RFC
+    8216 §4.3.3.1: EXTINF at most the target duration; ``chunks.plan_chunks``)."""
+    if lead > 0:
+        if source_seconds < lead - 1e-9:
+            return 0
+        return 1 + int(math.floor((source_seconds - lead) / segment_seconds + 1e-9))
     return int(math.floor(source_seconds / segment_seconds + 1e-9))
 
 

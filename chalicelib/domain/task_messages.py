@@ -33,9 +33,11 @@ def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame
 
 def job_fields(job: dict) -> dict:
     """What every task message of ``job`` carries from it: ``output_prefix`` (key prefix, no
-    trailing ``/``), ``segment_duration`` (s), ``metadata`` (echoed in events) and ``priority``
-    (which task queue it goes back to on a retry or redrive)."""
+    trailing ``/``), ``segment_duration`` (s), ``lead_segment`` (s: the first segment's length
+    when shorter, ``chunks.lead_segment``; 0 otherwise), ``metadata`` (echoed in events) and
+    ``priority`` (which task queue it goes back to on a retry or redrive)."""
     return {"output_prefix": jobs.output_prefix(job), "segment_duration": int(job.get("segment_duration") or SEGMENT_SECONDS),
+            "lead_segment": float(job.get("lead_segment") or 0),
             "metadata": jobs.metadata_of(job), "priority": job.get("priority") or "normal"}
 
 

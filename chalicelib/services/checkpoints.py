@@ -41,7 +41,8 @@ class ChunkUploader(threading.Thread):
     ``[first_segment, end_segment)`` (the preroll, the lookahead tail) and of segments already
     recorded (a resumed run re-makes them) are dropped.
 
-    Segments are ``segment_seconds`` long (the job's ``segment_duration``) and uploaded under
+    Segments are ``segment_seconds`` long (the job's ``segment_duration``; the first one
+    ``lead`` seconds when the job has a short first segment) and uploaded under
     ``prefix`` (the job's output prefix). ``recorded[rendition]`` holds every checkpoint of the chunk (earlier runs' included) and
     ``codecs[rendition]`` the RFC 6381 string read from a segment's SPS.
 
@@ -54,10 +55,10 @@ class ChunkUploader(threading.Thread):
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, recorded: dict[str, list[dict]],
                  canceled: threading.Event | None = None, nominal_frame_seconds: float = 1 / 30,
                  first_segment: int = 0, end_segment: int | None = None, prefix: str | None = None,
-                 segment_seconds: int = ffmpeg_args.SEGMENT_SECONDS):
+                 segment_seconds: int = ffmpeg_args.SEGMENT_SECONDS, lead: float = 0.0):
         super().__init__(daemon=True, name=f"uploader-{task_name}")
         self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
-        self.prefix, self.segment_seconds = prefix or job_id, segment_seconds
+        self.prefix, self.segment_seconds, self.lead = prefix or job_id, segment_seconds, lead
         self.nominal_frame_seconds = nominal_frame_seconds
         self.canceled = canceled or threading.Event()
         self.recorded = {r: list(segs) for r, segs in recorded.items()}
@@ -100,7 +101,7 @@ class ChunkUploader(threading.Thread):
             if not pts:
                 os.remove(local)
                 continue
-            index = ffmpeg_args.segment_of(ffmpeg_args.source_time(min(pts)), self.segment_seconds)
+            index = ffmpeg_args.segment_of(ffmpeg_args.source_time(min(pts)), self.segment_seconds, self.lead)
             self._pending[rendition].setdefault(index, []).append((local, pts))
 
     def _whole_segments(self, rendition: str, ended: bool) -> list[tuple[int, list[tuple[str, list[float]]]]]:

@@ -117,9 +117,10 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     picture = PicturePlan.from_dict(spec["picture"]) if spec.get("picture") else None
     guarded = spec.get("coded_frame_size") if picture else spec.get("frame_size")  # older ingests: none
     frame_size = tuple(guarded) if guarded else None
-    end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds)
+    lead = float(msg.get("lead_segment") or 0)  # a short first segment (jobs before it: none)
+    end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds, lead)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
-                             jobs.output_prefix(msg), segment_seconds)
+                             jobs.output_prefix(msg), segment_seconds, lead)
     res = None
     if not finished:
         for r in renditions:

@@ -16,7 +16,7 @@ from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso
 from chalicelib.domain import captions, jobs, ownership, sound, webvtt
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
-from chalicelib.domain.chunks import plan_chunks
+from chalicelib.domain.chunks import lead_for, plan_chunks
 from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
 from chalicelib.domain import job_settings
@@ -203,6 +203,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
     tasks = plan_tasks(plan, info.duration, s, settings.segment_duration, texts)
     job = {**source, "job_status": jobs.QUEUED, "probe": info.to_dict(), "fanned_out": False,
            "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
+           "lead_segment": lead_for(info.duration, s.first_chunk_seconds, settings.segment_duration),
            "picture_plan": picture.to_dict(), "conversions": list(picture.conversions),
            "skipped_subtitles": list(skipped_text), "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
            **({"thumbnails": plan.thumbnails.to_dict()} if settings.outputs.thumbnails else {})}

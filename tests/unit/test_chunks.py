@@ -2,7 +2,8 @@
 import m3u8
 import pytest
 
-from chalicelib.domain.chunks import chunk_count, contiguous_prefix, plan_chunks
+from chalicelib.domain.chunks import chunk_count, contiguous_prefix, lead_for, plan_chunks
+from chalicelib.domain.ffmpeg_args import segment_of
 from chalicelib.domain.presentation import build
 
 LADDER = [{"name": "360p", "width": 640, "height": 360, "video_bitrate": 800_000},
@@ -87,15 +88,24 @@ def test_a_gap_in_checkpoints_is_refused():
 
 
 def test_a_short_first_chunk_then_the_usual_plan():
-    """The first chunk is the first segment (2 s rounds up to one 6 s segment); the rest is cut
-    as without it, on the same grid, numbering segments on."""
+    """The first chunk is one short first segment (2 s, one GOP, in a 6 s grid); the rest is cut
+    as without it, on the grid continued from 2 s, numbering segments on."""
     chunks = plan_chunks(300.0, 2, 6, 60, 600, first_seconds=2)
-    assert [(c.start, c.end, c.first_segment) for c in chunks] == [(0.0, 6.0, 0), (6.0, 150.0, 1), (150.0, 300.0, 25)]
+    assert [(c.start, c.end, c.first_segment) for c in chunks] == [(0.0, 2.0, 0), (2.0, 152.0, 1), (152.0, 300.0, 26)]
     assert [c.index for c in chunks] == [0, 1, 2]
+    assert all(segment_of(c.start, 6, lead_for(300.0, 2, 6)) == c.first_segment for c in chunks)
     assert [(c.start, c.end) for c in plan_chunks(60.7, 2, 2, 60, 600, first_seconds=2)] == [(0.0, 2.0), (2.0, 60.7)]
-    # no rest of a whole segment: one chunk, as before
-    assert [(c.start, c.end) for c in plan_chunks(11.9, 2, 6, 60, 600, first_seconds=6)] == [(0.0, 11.9)]
+    # a first chunk of whole segments when asked for a segment or more
+    assert [(c.start, c.end) for c in plan_chunks(60.7, 2, 6, 60, 600, first_seconds=6)] == [(0.0, 6.0), (6.0, 60.7)]
+    # no whole segment after it: one chunk on the plain grid, as before
+    assert [(c.start, c.end) for c in plan_chunks(7.9, 2, 6, 60, 600, first_seconds=2)] == [(0.0, 7.9)]
+    assert lead_for(7.9, 2, 6) == 0.0 and lead_for(8.0, 2, 6) == 2.0 and lead_for(60, 2, 2) == 0.0
     assert plan_chunks(60.7, 2, 6, 60, 600, first_seconds=0) == plan_chunks(60.7, 2, 6, 60, 600)
+
+
+def test_segments_follow_the_short_first_segment():
+    assert [segment_of(t, 6, 2.0) for t in (0.0, 1.98, 2.0, 4.0, 6.0, 7.99, 8.0, 14.0)] == [0, 0, 1, 1, 1, 1, 2, 3]
+    assert [segment_of(t, 6) for t in (0.0, 5.99, 6.0)] == [0, 0, 1]
 
 
 def test_what_a_job_needs_to_play_goes_to_the_high_queue():

@@ -1,0 +1,111 @@
+"""Playable in seconds, end to end on the local cloud: an upload long enough for it starts with
+a short first segment (one 2 s GOP) in a chunk of its own, published before the rest; the chunk
+boundary stays invisible (every source frame once, timestamps continuous, each segment opening
+on an IDR, read from the published segments with ffprobe); the job reports where its time to
+playable went and when it became watchable. With a backlog of other jobs' later chunks, every
+job's first chunk is taken before any later chunk (the fairness rule).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+import m3u8
+import pytest
+
+from tests.conftest import looped_clip
+from tests.e2e.conftest import quick_cloud, upload_and_wait
+
+TIMEOUT = 300
+JOBS = 4
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    with quick_cloud(tmp_path_factory, "playable", "240") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """flower.mp4 three times: 15.2 s, 455 frames."""
+    return looped_clip(tmp_path_factory.mktemp("playable"), "flower.mp4", 2)
+
+
+@pytest.fixture(scope="module")
+def jobs(cloud, clip):
+    # four uploads at once: their later chunks make a backlog on the normal task queue
+    return upload_and_wait(cloud, "playable", {f"clip-{n}.mp4": (clip, {}) for n in range(JOBS)}, TIMEOUT)
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+def packets(path, fields: str = "pts,flags") -> list[dict]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", f"packet={fields}",
+                          "-of", "json", str(path)], capture_output=True, text=True, timeout=60, check=True).stdout
+    return json.loads(out)["packets"]
+
+
+def frame_count(path) -> int:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                          "stream=nb_read_packets", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    return int(out.strip())
+
+
+def test_a_short_first_segment_in_a_chunk_of_its_own_and_an_invisible_boundary(jobs, clip, tmp_path):
+    job = jobs["clip-0.mp4"]
+    assert job["status"] == "complete", job["error"]
+    chunks = sorted((t for t in job["tasks"] if t["kind"] == "chunk"), key=lambda t: t["name"])
+    assert [(t["start"], t["end"]) for t in chunks][0] == (0.0, 2.0) and len(chunks) == 2
+    variant = m3u8.load(job["outputs"]["variants"]["240p"]["url"])
+    durations = [s.duration for s in variant.segments]
+    assert durations[0] == pytest.approx(2.0, abs=0.04) and durations[1] == pytest.approx(6.0, abs=0.04)
+    assert variant.target_duration == 6
+    joined = tmp_path / "240p.ts"
+    opened_on_idr = []
+    with open(joined, "wb") as fh:
+        for segment in variant.segments:
+            data = fetch(segment.absolute_uri)
+            part = tmp_path / "part.ts"
+            part.write_bytes(data)
+            opened_on_idr.append("K" in packets(part)[0]["flags"])
+            fh.write(data)
+    assert all(opened_on_idr), opened_on_idr
+    # every source frame once, at its own time (the output timeline is source time + 1 s)
+    published = sorted(int(p["pts"]) / 90000 - 1.0 for p in packets(joined))
+    source = sorted(float(p["pts_time"]) for p in packets(clip, "pts_time"))
+    assert len(published) == len(source) == frame_count(clip)
+    assert max(abs(a - b) for a, b in zip(published, source)) < 0.002
+
+
+def test_the_job_says_where_its_time_to_playable_went(jobs):
+    job = jobs["clip-0.mp4"]
+    stages = job["time_to_playable"]
+    assert all(stages[k] is not None and stages[k] >= 0 for k in ("to_ingest", "ingest", "to_first_task",
+                                                                    "first_task_to_playable", "total"))
+    assert stages["total"] == pytest.approx(sum(stages[k] for k in ("to_ingest", "ingest", "to_first_task",
+                                                                    "first_task_to_playable")), abs=0.01)
+    assert job["playable_at"] <= job["watchable_at"] <= job["completed_at"]
+    assert stages["watchable"] >= stages["total"]
+
+
+def test_no_later_chunk_is_taken_while_a_first_chunk_waits(jobs):
+    """The rule: what makes a job playable (audio, chunk 0: the high task queue) before the rest.
+    Whenever a worker started some job's chunk-001, every job queued a second before (its
+    ``created_at``: ingest queues its tasks right after) had its audio and chunk 0 started."""
+    from datetime import datetime, timedelta
+
+    def at(iso: str) -> datetime:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    assert all(j["status"] == "complete" for j in jobs.values()), [j["error"] for j in jobs.values()]
+    for later_job in jobs.values():
+        (later,) = [t for t in later_job["tasks"] if t["name"] == "chunk-001"]
+        for job in jobs.values():
+            if at(job["created_at"]) < at(later["started_at"]) - timedelta(seconds=1):
+                firsts = [t["started_at"] for t in job["tasks"] if t["name"] in ("audio", "chunk-000")]
+                assert len(firsts) == 2 and max(map(at, firsts)) <= at(later["started_at"]), (job["job_id"], later)
