@@ -21,10 +21,10 @@ from urllib.parse import unquote, urlsplit
 from chalicelib.domain import captions, webvtt
 from chalicelib.domain.errors import PermanentError, TransientError
 from chalicelib.domain.settings_text import printable_name
-from chalicelib.tools.pinned_http import DeadlineExceeded, HttpStatusError, get_stream
+from chalicelib.tools.pinned_http import DeadlineExceeded
 
 from .context import Context
-from .url_import import IMPORT_JOB_KEY, IMPORT_PREFIX, source_schemes
+from .url_import import IMPORT_JOB_KEY, IMPORT_PREFIX, open_url
 
 
 #: All the caption files of one job are fetched within this many seconds (ingest's function
@@ -67,19 +67,7 @@ def fetch(ctx: Context, source: str, deadline: float | None = None) -> bytes:
         return data
     deadline = time.monotonic() + s.import_timeout if deadline is None else deadline
     host = urlsplit(source).hostname
-    try:
-        response, conn, _ = get_stream(source, s.import_timeout, s.import_allow_private,
-                                       schemes=source_schemes(s.import_allow_private), what="caption", deadline=deadline)
-    except ValueError as e:
-        raise PermanentError("CAPTIONS_SOURCE_REFUSED", str(e)) from None
-    except HttpStatusError as e:
-        if 400 <= e.status < 500:
-            raise PermanentError("CAPTIONS_NOT_FOUND", f"the caption URL {label} answered {e}") from None
-        raise TransientError(f"the caption URL answered {e}") from None
-    except DeadlineExceeded:
-        raise PermanentError("IMPORT_TIMEOUT", f"the download of {host} took longer than {s.import_timeout:g} s") from None
-    except (OSError, http.client.HTTPException) as e:
-        raise TransientError(f"the caption URL could not be reached: {e!r}") from None
+    response, conn, _ = open_url(ctx, source, deadline, "caption", "CAPTIONS_SOURCE_REFUSED", "CAPTIONS_NOT_FOUND")
     try:
         data = response.read(limit + 1)
     except DeadlineExceeded:

@@ -80,6 +80,30 @@ def _parts(response, max_bytes: int, deadline: float, url: str, expected: int | 
         yield bytes(buffer)
 
 
+def open_url(ctx: Context, url: str, deadline: float, what: str = "source", refused: str = "SOURCE_URL_REFUSED",
+             failed: str = "SOURCE_URL_FAILED") -> tuple[http.client.HTTPResponse, http.client.HTTPConnection, str]:
+    """GET ``url`` under the import rules (module docstring; ``pinned_http.get_stream``) until
+    ``deadline`` (``time.monotonic()``): (the open 200 response, its connection to close, the
+    final URL). Raises ``PermanentError`` ``refused`` (a refused address or scheme), ``failed``
+    (a 4xx answer) or ``IMPORT_TIMEOUT``, and ``TransientError`` (5xx, network), which the
+    ingest queue retries. ``what`` names the URL in messages."""
+    s = ctx.settings
+    try:
+        return get_stream(url, s.import_timeout, s.import_allow_private, schemes=source_schemes(s.import_allow_private),
+                          what=what, deadline=deadline)
+    except ValueError as e:
+        raise PermanentError(refused, str(e)) from None
+    except HttpStatusError as e:
+        if 400 <= e.status < 500:
+            raise PermanentError(failed, f"the {what} URL answered {e}") from None
+        raise TransientError(f"the {what} URL answered {e}") from None
+    except DeadlineExceeded:
+        raise PermanentError("IMPORT_TIMEOUT", f"the download of {urlsplit(url).hostname} took longer than "
+                                               f"{s.import_timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise TransientError(f"the {what} URL could not be reached: {e!r}") from None
+
+
 def import_source(ctx: Context, ref, job_id: str):
     """Stream ``ref.source_url`` into the ingest bucket; return ``ref`` pointing at the imported
     object (bucket, key, etag, size, version), its ``source_url`` kept (the job id stays).
@@ -91,19 +115,7 @@ def import_source(ctx: Context, ref, job_id: str):
     deadline = time.monotonic() + s.import_timeout
     host = urlsplit(ref.source_url).hostname
     timed_out = PermanentError("IMPORT_TIMEOUT", f"the download of {host} took longer than {s.import_timeout:g} s")
-    try:
-        response, conn, final = get_stream(ref.source_url, s.import_timeout, s.import_allow_private,
-                                           schemes=source_schemes(s.import_allow_private), deadline=deadline)
-    except ValueError as e:
-        raise PermanentError("SOURCE_URL_REFUSED", str(e)) from None
-    except HttpStatusError as e:
-        if 400 <= e.status < 500:
-            raise PermanentError("SOURCE_URL_FAILED", f"the source URL answered {e}") from None
-        raise TransientError(f"the source URL answered {e}") from None
-    except DeadlineExceeded:
-        raise timed_out from None
-    except (OSError, http.client.HTTPException) as e:
-        raise TransientError(f"the source URL could not be reached: {e!r}") from None
+    response, conn, final = open_url(ctx, ref.source_url, deadline)
     try:
         length = content_length(response.getheader("Content-Length"))
         if length is not None and length > s.max_bytes:
