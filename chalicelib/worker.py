@@ -3,8 +3,8 @@
 * takes one message at a time, from the high-priority task queue first: it checks that queue
   (no wait) before every long poll of the normal queue, so a high job behind a full normal
   backlog starts as soon as a worker finishes its current task; a message the long poll
-  returns on its first delivery is traded for a high one waiting (``Worker.receive``), so an
-  idle worker takes a new job's first chunk and audio before another job's later chunk;
+  returns on its first delivery is traded for a high one waiting (``Worker.receive``), so a
+  high job arriving while workers wait never queues behind the normal task they were handed;
 * a heartbeat thread extends the message's visibility timeout while ffmpeg runs, so a long
   task is never redelivered to a second worker, and a crashed worker's message
   reappears within one visibility timeout;
@@ -141,10 +141,9 @@ class Worker:
         first without waiting, then a long poll (``poll_wait_seconds``; none with ``burst``)
         of the normal queue.
 
-        An idle worker waits in that long poll, so when ingest fans a job out (its first chunk
-        and audio to the high queue, the rest to the normal one) it would take a later chunk
-        first. So a normal message received on its first delivery is checked against the high
-        queue once more: if that has a message, the normal one is released (visibility 0) and
+        An idle worker waits in that long poll, so when high and normal work arrive together
+        it would take the normal task first. So a normal message received on its first
+        delivery is checked against the high queue once more: if that has a message, the normal one is released (visibility 0) and
         the high one taken. Only on a first delivery: a release counts as a receive towards
         the redrive policy's ``maxReceiveCount``, so a message gives up at most one."""
         s = self.ctx.settings

@@ -213,9 +213,10 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if current and current[0].get("fanned_out"):
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
     extra, output = chunk_extra(job), job_fields(job)
-    for queue, queued in tasks_by_queue(s, settings.priority, tasks).items():
-        ctx.queues.send_json(queue, (task_message(job_id, ref, t, info.duration, info.frame_rate,
-                                                  extra if t["kind"] == "chunk" else None, output) for t in queued))
+    # in order: the audio and text renditions, then chunk 0, then the rest (a queue hands them
+    # out about in order: what makes the job playable first)
+    ctx.queues.send_json(s.tasks_queue_for(settings.priority), (task_message(job_id, ref, t, info.duration, info.frame_rate,
+                                                      extra if t["kind"] == "chunk" else None, output) for t in tasks))
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])
@@ -227,18 +228,6 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
                        settings.metadata)
     log.info("job %s queued with %d tasks", job_id, len(tasks))
     return {"job_id": job_id, "status": jobs.QUEUED, "new_job": created, "tasks": len(tasks)}
-
-
-def tasks_by_queue(settings, priority: str, tasks: list[dict]) -> dict[str, list[dict]]:
-    """Where each task is queued, the fairness rule: what a job needs to become playable (its
-    audio and text renditions and its first chunk) goes to the high task queue, which workers
-    take from first, so a new upload plays in seconds behind other jobs' later chunks; the rest
-    goes to the queue of the job's ``priority``. Retries and redrives go to the latter."""
-    out: dict[str, list[dict]] = {}
-    for task in tasks:
-        first = task["kind"] != "chunk" or int(task.get("index") or 0) == 0
-        out.setdefault(settings.tasks_queue_for("high" if first else priority), []).append(task)
-    return out
 
 
 def check_caption_sources(entries, ingest_bucket: str) -> None:

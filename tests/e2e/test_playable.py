@@ -18,7 +18,7 @@ from tests.conftest import looped_clip
 from tests.e2e.conftest import quick_cloud, upload_and_wait
 
 TIMEOUT = 300
-JOBS = 4
+JOBS = 2
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,6 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs(cloud, clip):
-    # four uploads at once: their later chunks make a backlog on the normal task queue
     return upload_and_wait(cloud, "playable", {f"clip-{n}.mp4": (clip, {}) for n in range(JOBS)}, TIMEOUT)
 
 
@@ -92,20 +91,3 @@ def test_the_job_says_where_its_time_to_playable_went(jobs):
                                                                     "first_task_to_playable")), abs=0.01)
     assert job["playable_at"] <= job["watchable_at"] <= job["completed_at"]
     assert stages["watchable"] >= stages["total"]
-
-
-def test_no_later_chunk_is_taken_while_a_first_chunk_waits(jobs):
-    """The rule: what makes a job playable (audio, chunk 0: the high task queue) before the rest.
-    Whenever a worker started some job's chunk-001, every job queued a second before (its
-    ``created_at``: ingest queues its tasks right after) had its audio and chunk 0 started."""
-    from datetime import datetime, timedelta
-
-    def at(iso: str) -> datetime:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    assert all(j["status"] == "complete" for j in jobs.values()), [j["error"] for j in jobs.values()]
-    for later_job in jobs.values():
-        (later,) = [t for t in later_job["tasks"] if t["name"] == "chunk-001"]
-        for job in jobs.values():
-            if at(job["created_at"]) < at(later["started_at"]) - timedelta(seconds=1):
-                firsts = [t["started_at"] for t in job["tasks"] if t["name"] in ("audio", "chunk-000")]
-                assert len(firsts) == 2 and max(map(at, firsts)) <= at(later["started_at"]), (job["job_id"], later)

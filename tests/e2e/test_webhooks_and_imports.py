@@ -56,7 +56,9 @@ def good():
 
 @pytest.fixture(scope="module")
 def bad():
-    server = RawServer(garbage)
+    # it must outlive the module's cloud start, the job and a retry's backoff (a 20 s lifetime
+    # ended before the second attempt on a loaded machine)
+    server = RawServer(garbage, lifetime=600)
     yield server
     server.close()
 

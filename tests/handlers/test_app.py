@@ -78,8 +78,7 @@ def invoke_ingest(app_client, body, queue="vodpipe-dev-ingest"):
 
 
 def task_messages(queues, emulator):  # noqa: F811
-    """The task messages waiting on both task queues (a job's first chunk and its audio go to the
-    high one: ``ingest.tasks_by_queue``)."""
+    """The task messages waiting on both task queues (high and normal priority)."""
     msgs = [m for q in ("TasksHighQueue", "TasksQueue") for m in queues.receive_message(
         QueueUrl=emulator["stack"].refs[q], MaxNumberOfMessages=10, WaitTimeSeconds=0,
         VisibilityTimeout=0).get("Messages", [])]

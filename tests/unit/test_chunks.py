@@ -108,18 +108,6 @@ def test_segments_follow_the_short_first_segment():
     assert [segment_of(t, 6) for t in (0.0, 5.99, 6.0)] == [0, 0, 1]
 
 
-def test_what_a_job_needs_to_play_goes_to_the_high_queue():
-    from types import SimpleNamespace
-    from chalicelib.services.ingest import tasks_by_queue
-    settings = SimpleNamespace(tasks_queue_for=lambda priority: f"q-{priority}")
-    tasks = [{"kind": "audio", "name": "audio"}, {"kind": "text", "name": "subtitles"},
-             *({"kind": "chunk", "name": f"chunk-00{i}", "index": i} for i in range(3))]
-    routed = tasks_by_queue(settings, "normal", tasks)
-    assert {q: [t["name"] for t in ts] for q, ts in routed.items()} == {
-        "q-high": ["audio", "subtitles", "chunk-000"], "q-normal": ["chunk-001", "chunk-002"]}
-    assert list(tasks_by_queue(settings, "high", tasks)) == ["q-high"]
-
-
 def test_watchable_is_when_no_later_publication_catches_the_viewer():
     from chalicelib.domain.presentation import watchable_from
     pubs = [{"seconds": 6.0, "at": "2026-12-02T10:00:05.000Z"},    # playable at 5 s

@@ -1,6 +1,6 @@
-"""The worker's choice of queue (``chalicelib/worker.py``): what a job needs to play (on the
-high queue) before another job's later chunk, even when an idle worker was waiting in the
-normal queue's long poll when both arrived."""
+"""The worker's choice of queue (``chalicelib/worker.py``): a high-priority task before a
+normal one, even when an idle worker was waiting in the normal queue's long poll when both
+arrived."""
 from types import SimpleNamespace
 
 from chalicelib.config import Settings
@@ -31,7 +31,7 @@ def message(receipt, receives=1):
     return {"ReceiptHandle": receipt, "Attributes": {"ApproximateReceiveCount": str(receives)}, "Body": "{}"}
 
 
-def test_a_first_chunk_arriving_during_the_long_poll_is_taken_first():
+def test_a_high_task_arriving_during_the_long_poll_is_taken_first():
     w = worker({"high": [[], [message("first-chunk")]], "normal": [[message("later-chunk")]]})
     assert [(q, m["ReceiptHandle"]) for q, m in w.receive()] == [("high", "first-chunk")]
     assert w.ctx.queues.released == [("normal", "later-chunk", 0)]  # back for the next worker
