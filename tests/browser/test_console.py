@@ -248,6 +248,7 @@ def test_the_player_shows_the_subtitles_of_the_source(cloud, page, screenshots, 
         return cues.some((c) => c[2] === text) && cues; }""", arg="Elle s'ouvre\nlentement.", timeout=30_000).json_value()
     # hls.js puts the source's time 0 where the first frame is shown (initPTS is the first DTS: with
     # flower.mp4's B-frames that is 2 frames, 0.067 s, in): a cue at source time t must be at first + t
+    page.wait_for_function("document.querySelector('#video').buffered.length > 0")  # video appended too
     first = page.evaluate("document.querySelector('#video').buffered.start(0)")
     assert 0 <= first < 0.2, first
     assert any(text == "Elle s'ouvre\nlentement." and abs(start - first - 1.9) < 0.05 and abs(end - first - 4.2) < 0.05
