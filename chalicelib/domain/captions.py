@@ -107,6 +107,16 @@ def parse_s3_uri(uri: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+def foreign_source(entries: Sequence["Caption"], ingest_bucket: str) -> int | None:
+    """The position of the first ``captions`` entry whose ``s3://`` source is in another bucket
+    than ``ingest_bucket`` (the one bucket every caller may name, as for sources), or None."""
+    for position, caption in enumerate(entries):
+        where = parse_s3_uri(caption.source)
+        if where and where[0] != ingest_bucket:
+            return position
+    return None
+
+
 class Caption(BaseModel):
     """One ``captions`` entry: a caption file to publish as a subtitle rendition. ``source``:
     ``s3://<ingest bucket>/<key>`` or an https URL (fetched with the same address checks as a

@@ -234,11 +234,10 @@ def check_caption_sources(entries, ingest_bucket: str) -> None:
     """Refuse a ``captions`` entry in another bucket than the ingest bucket (the one bucket
     every caller may name, as for sources). Raises ``PermanentError``
     (``CAPTIONS_SOURCE_REFUSED``)."""
-    for i, caption in enumerate(entries):
-        where = captions.parse_s3_uri(caption.source)
-        if where and where[0] != ingest_bucket:
-            raise PermanentError("CAPTIONS_SOURCE_REFUSED", f"captions[{i}]: {caption.source} is not in the ingest "
-                                                            f"bucket ({ingest_bucket}); upload the file there")
+    i = captions.foreign_source(entries, ingest_bucket)
+    if i is not None:
+        raise PermanentError("CAPTIONS_SOURCE_REFUSED", f"captions[{i}]: {entries[i].source} is not in the ingest "
+                                                        f"bucket ({ingest_bucket}); upload the file there")
 
 
 def settings_fields(settings: job_settings.JobSettings, job_id: str) -> dict:

@@ -98,11 +98,10 @@ def submit(ctx: Context, body: Any) -> dict:
         settings = job_settings.parse(document, presets(ctx.settings.ladder))
     except job_settings.InvalidSettings as e:
         raise BadRequest(e.message) from None
-    for i, caption in enumerate(settings.captions):  # what ingest would refuse, refused now
-        where = captions.parse_s3_uri(caption.source)
-        if where and where[0] != ctx.settings.ingest_bucket:
-            raise BadRequest(f"captions.{i}.source: the deployment reads caption files from "
-                             f"s3://{ctx.settings.ingest_bucket}/<key> or https only")
+    foreign = captions.foreign_source(settings.captions, ctx.settings.ingest_bucket)  # what ingest would refuse
+    if foreign is not None:
+        raise BadRequest(f"captions.{foreign}.source: the deployment reads caption files from "
+                         f"s3://{ctx.settings.ingest_bucket}/<key> or https only")
     source = body.get("source")
     if isinstance(source, str) and urlsplit(source).scheme in ("http", "https"):
         return _submit_url(ctx, source, settings)
