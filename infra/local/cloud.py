@@ -42,6 +42,7 @@ from infra.local.cloudwatch.logs import LogShipper
 from infra.local.cloudwatch.sqs_metrics import queue_metrics
 from infra.local.ecs.autoscaling import ScalingPolicy
 from infra.local.ecs.service import TranscoderService, tasks_that_fit
+from infra.local.emulator.durable_state import DurableState
 from infra.local.emulator.server import EmulatorServer
 from infra.local.iam.identities import Identities
 from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, free_port, port_in_use
@@ -49,6 +50,8 @@ from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIAL
 log = logging.getLogger("vodpipe.local")
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_WEBHOOK_SECRET = "vodpipe-local-webhook-secret"
+#: Where ``vodpipe up`` keeps the emulator's state unless told otherwise (``--data-dir``).
+DEFAULT_DATA_DIR = ROOT / ".vodpipe" / "data"
 
 
 class LocalCloud:
@@ -65,6 +68,10 @@ class LocalCloud:
     ``api_read_auth``: GETs need SigV4 too (on AWS by default). ``enforce_iam``: each function
     and task limited to its role (embedded emulator only). ``template``: default
     ``infra/template.yaml``. ``state_dir``: logs of the functions, tasks and the cloud itself.
+    ``data_dir``: where the embedded emulator keeps its state (every bucket, table, queue,
+    topic, log group, metric, alarm and user pool), loaded at start and written before each
+    call that changes it is answered (``emulator/durable_state.py``); None keeps it in memory
+    (tests). Raises ``StateFormatError`` at start for a directory of another format.
     """
 
     def __init__(self, port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, workers: int | None = None,
@@ -72,11 +79,13 @@ class LocalCloud:
                  state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
                  alarm_interval: float = 10.0, schedule_seconds: float | None = None,
                  api_read_auth: bool = False, enforce_iam: bool = True, template: dict | None = None,
-                 scale_interval: float = 2.0):
+                 scale_interval: float = 2.0, data_dir: Path | str | None = None):
         self.port, self.api_port, self.endpoint_url = port, api_port, endpoint_url
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
         self.overrides = dict(env or {})
         self.state_dir = Path(state_dir or ROOT / ".vodpipe")
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.state: DurableState | None = None
         # Locally, players read the outputs straight from the emulator's bucket.
         self.params = {"PublicOutputs": "true", "TranscoderMaxTasks": self.workers, **(params or {})}
         self.alarm_interval, self.schedule_seconds, self.scale_interval = alarm_interval, schedule_seconds, scale_interval
@@ -241,7 +250,10 @@ class LocalCloud:
             raise RuntimeError(f"port {self.port} is in use (is `vodpipe up` already running? "
                                f"use --port 0 or AWS_ENDPOINT_URL=http://127.0.0.1:{self.port})")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines from the emulator
-        self.emulator = EmulatorServer("127.0.0.1", self.port, self.region, enforce_iam=self.enforce_iam)
+        if self.data_dir is not None:
+            self.state = DurableState(self.data_dir).open()
+        self.emulator = EmulatorServer("127.0.0.1", self.port, self.region, enforce_iam=self.enforce_iam,
+                                       state=self.state)
         self.emulator.start()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
 
@@ -277,6 +289,9 @@ class LocalCloud:
         if self.emulator:
             self.emulator.stop()
             self.emulator = None
+        if self.state:
+            self.state.close()
+            self.state = None
         if self._log_handler:
             own = logging.getLogger("vodpipe.local")
             own.removeHandler(self._log_handler)

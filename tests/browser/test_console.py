@@ -114,7 +114,7 @@ def test_drop_a_clip_then_watch_play_switch_level_poster_and_sprite_preview(clou
     page.wait_for_function("document.querySelector('#video').readyState >= 2", timeout=60_000)
     first_frame = first_frame or time.monotonic() - dropped
     page.click("#play")
-    page.wait_for_function("document.querySelector('#video').currentTime > 6", timeout=60_000)
+    played_past(page, 6)
     # the player decoded real pictures: the frame on screen is not a flat colour
     contrast = page.evaluate("""() => {
         const video = document.querySelector('#video'); const canvas = document.createElement('canvas');
@@ -167,6 +167,21 @@ def test_drop_a_clip_then_watch_play_switch_level_poster_and_sprite_preview(clou
         "drop_to_first_frame_s": round(first_frame, 2),
         "upload_to_playable_s": round((_ts(job["playable_at"]) - _ts(job["uploaded_at"])), 2),
         "upload_to_complete_s": round((_ts(job["completed_at"]) - _ts(job["uploaded_at"])), 2)}, indent=1))
+
+
+def played_past(page, seconds: float) -> None:
+    """Wait (60 s) until the page's video plays past ``seconds``; else fail with what the
+    element and the player said (position, buffered ranges, paused, network state)."""
+    try:
+        page.wait_for_function(f"document.querySelector('#video').currentTime > {seconds}", timeout=60_000)
+    except Exception:
+        state = page.evaluate("""() => { const v = document.querySelector('#video'); const b = [];
+            for (let i = 0; i < v.buffered.length; i++) b.push([v.buffered.start(i), v.buffered.end(i)]);
+            return {currentTime: v.currentTime, paused: v.paused, ended: v.ended, readyState: v.readyState,
+                    networkState: v.networkState, error: v.error && v.error.message, buffered: b,
+                    player: document.querySelector('#playing').textContent,
+                    play: document.querySelector('#play').textContent}; }""")
+        raise AssertionError(f"the video did not play past {seconds} s in 60 s: {state}") from None
 
 
 def _ts(iso: str) -> float:

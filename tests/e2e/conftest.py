@@ -1,4 +1,9 @@
-"""Fixtures of the end-to-end modules."""
+"""Fixtures and media checks of the end-to-end modules."""
+import json
+import subprocess
+import urllib.request
+
+import m3u8
 import pytest
 
 
@@ -35,3 +40,25 @@ def upload_and_wait(cloud, folder: str, uploads: dict, timeout: float) -> dict[s
     wait_for(all_terminal, timeout, lambda: f"every job to end: {[(k, j['status']) for k, j in found.items()]}",
              interval=1)
     return found
+
+
+def source_frames(path) -> int:
+    """Video packets of the file at ``path`` (ffprobe): the frames a presentation must hold."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                          "stream=nb_read_packets", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out.strip())
+
+
+def variant_packets(url: str, tmp_path) -> list[dict]:
+    """The video packets (pts, flags) of every segment of the media playlist at ``url``, read by
+    ffprobe from the segments joined in one file."""
+    pl = m3u8.load(url)
+    target = tmp_path / "variant.ts"
+    with open(target, "wb") as fh:
+        for seg in pl.segments:
+            with urllib.request.urlopen(seg.absolute_uri) as r:
+                fh.write(r.read())
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
+                          "-of", "json", str(target)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["packets"]

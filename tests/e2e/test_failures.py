@@ -23,6 +23,7 @@ import pytest
 
 from infra.local.cloud import LocalCloud
 from tests.conftest import MEDIA, looped_clip, manifest, media, wait_for
+from tests.e2e.conftest import source_frames, variant_packets
 
 VISIBILITY = 20
 #: Where the transcoder's runs keep their files (VODPIPE_WORKDIR of its image), one folder per
@@ -92,25 +93,6 @@ def task(j, name):
 def long_clip(tmp_path_factory):
     """A 60.7 s clip (flower.mp4, CC0, looped 12 times): eleven segments per rendition."""
     return looped_clip(tmp_path_factory.mktemp("long"), "flower.mp4", 11)
-
-
-def source_frames(path) -> int:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-                          "stream=nb_read_packets", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
-                         check=True).stdout
-    return int(out.strip())
-
-
-def variant_packets(url: str, tmp_path) -> list[dict]:
-    pl = m3u8.load(url)
-    target = tmp_path / "variant.ts"
-    with open(target, "wb") as fh:
-        for seg in pl.segments:
-            with urllib.request.urlopen(seg.absolute_uri) as r:
-                fh.write(r.read())
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
-                          "-of", "json", str(target)], capture_output=True, text=True, check=True).stdout
-    return json.loads(out)["packets"]
 
 
 def worker_pid(r) -> int:

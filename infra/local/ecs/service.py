@@ -70,6 +70,23 @@ def tasks_that_fit(task_definition: dict, cores: int, workers: int) -> int:
     return max(1, min(workers, cores // task_vcpus))
 
 
+def die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux SIGKILL the child when the thread that started it ends
+    (``prctl(PR_SET_PDEATHSIG)``): a worker task does not outlive a local cloud that was killed,
+    as a task does not outlive its host. None elsewhere (no such call)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+
+    def arm() -> None:
+        libc.prctl(set_parent_death_signal, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call: nobody would send it
+            os._exit(1)
+    return arm
+
+
 @dataclass
 class WorkerTask:
     """One running worker process (an ECS task)."""
@@ -121,6 +138,7 @@ class TranscoderService(threading.Thread):
         self.environment = {e["Name"]: str(e["Value"]) for e in container.get("Environment", [])}
         self.tasks: list[WorkerTask] = []
         self._halt = threading.Event()
+        self._ended = threading.Event()  # set by stop() once every task has exited
         self._lock = threading.Lock()
         self.started = 0
         self.restarts = 0  # workers replaced after they died
@@ -138,7 +156,8 @@ class TranscoderService(threading.Thread):
         log_path = self.log_dir / f"transcoder-{task_id}.log"
         fh = open(log_path, "ab")
         proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
-                                env=self.task_environment(task_id), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                env=self.task_environment(task_id), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent(os.getpid()))
         fh.close()
         task = WorkerTask(task_id, proc, log_path, time.monotonic())
         if self.shipper and self.log_group:  # the awslogs driver's stream naming
@@ -164,7 +183,15 @@ class TranscoderService(threading.Thread):
 
     def run(self) -> None:
         """Keep the desired count running until ``stop``: evaluate scaling every ``interval``
-        seconds, replace tasks that died (with a growing delay for tasks dying at start)."""
+        seconds, replace tasks that died (with a growing delay for tasks dying at start). The
+        thread that runs it started the tasks, so it lives until ``stop`` has ended them
+        (``die_with_parent``: the kernel ends a task when its starting thread ends)."""
+        try:
+            self._run()
+        finally:
+            self._ended.wait(self.stop_timeout + 30)
+
+    def _run(self) -> None:
         self.agent.start()
         quick_exits = 0
         next_evaluation = 0.0
@@ -228,3 +255,4 @@ class TranscoderService(threading.Thread):
             except subprocess.TimeoutExpired:
                 t.proc.kill()
                 t.proc.wait()
+        self._ended.set()

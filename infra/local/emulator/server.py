@@ -15,6 +15,8 @@
 * ``AdminGate``: moto's own API (``/moto-api/``: reset, seed, state, dashboard) answers only a
   request carrying this run's admin token, so no webhook or URL import aimed at the emulator
   can wipe or read its state.
+* ``durable_state`` and ``durable_writes`` (with a data directory): a call that changed state is
+  answered once the change is on disk; the state is loaded again at the next start.
 * ``cognito_keys``: the user pools sign their tokens with a key made for this process, not the
   private key moto publishes in its package.
 """
@@ -25,6 +27,8 @@ import threading
 from typing import Any, Callable
 
 from infra.local.emulator import cognito_keys, dynamodb_transactions, limits
+from infra.local.emulator.durable_state import DurableState
+from infra.local.emulator.durable_writes import DurableWrites
 from infra.local.cloudwatch import percentiles
 from infra.local.iam.enforcement import IamEnforcingApp
 
@@ -67,9 +71,12 @@ class AdminGate:
 
 class EmulatorServer:
     """moto server on ``host``:``port`` (0 = a free port) in a thread; ``iam`` is the IAM
-    check when ``enforce_iam`` (principals are set after provisioning), else None."""
+    check when ``enforce_iam`` (principals are set after provisioning), else None. With
+    ``state`` (opened by the caller) every call that changes state is on disk before it is
+    answered (``durable_writes``); without it the state lives in memory only."""
 
-    def __init__(self, host: str, port: int, region: str = "us-east-1", enforce_iam: bool = False):
+    def __init__(self, host: str, port: int, region: str = "us-east-1", enforce_iam: bool = False,
+                 state: DurableState | None = None):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from moto.server import ThreadedMotoServer
         from werkzeug.serving import make_server
@@ -78,7 +85,9 @@ class EmulatorServer:
         dynamodb_transactions.install()
         limits.install()
         cognito_keys.install()
-        app: Callable = limits.AwsLimits(AtomicItemWrites(DomainDispatcherApplication(create_backend_app)))
+        moto_app: Callable = DomainDispatcherApplication(create_backend_app)
+        self.durable = DurableWrites(moto_app, state) if state is not None else None
+        app: Callable = limits.AwsLimits(AtomicItemWrites(self.durable or moto_app))
         self.iam = IamEnforcingApp(app, [], region, "123456789012") if enforce_iam else None
         #: the value of ``ADMIN_TOKEN_HEADER`` that opens moto's ``/moto-api/`` (this run only)
         self.admin_token = secrets.token_urlsafe(32)
@@ -102,3 +111,5 @@ class EmulatorServer:
 
     def stop(self) -> None:
         self._server.stop()
+        if self.durable is not None:
+            self.durable.close()
