@@ -4,8 +4,10 @@
 them in order (``docs/local-cloud.md`` has the rules they follow):
 
 1. the Lambda deployment package, built as ``make package`` builds it (``awslambda/package.py``);
-2. the emulator: moto server on 127.0.0.1 behind the local IAM (``emulator/``, ``iam/``), or an
-   endpoint that is already running, e.g. LocalStack, given as ``endpoint_url`` (no IAM check);
+2. the emulator: moto server on 127.0.0.1 behind the local IAM (``emulator/``, ``iam/``), with
+   its state in a data directory when given one, and S3's lifecycle rules applied on a
+   schedule; or an endpoint that is already running, e.g. LocalStack, given as
+   ``endpoint_url`` (no IAM check);
 3. the stack from ``infra/template.yaml``: planned, then executed (``cloudformation/``);
 4. the principals of the stack's roles with their own keys (``iam/identities.py``);
 5. CloudWatch: log shipping and EMF metrics, alarm evaluation (``cloudwatch/``);
@@ -43,6 +45,7 @@ from infra.local.cloudwatch.sqs_metrics import queue_metrics
 from infra.local.ecs.autoscaling import ScalingPolicy
 from infra.local.ecs.service import TranscoderService, tasks_that_fit
 from infra.local.emulator.durable_state import DurableState
+from infra.local.emulator.s3_lifecycle import LifecycleScheduler
 from infra.local.emulator.server import EmulatorServer
 from infra.local.iam.identities import Identities
 from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, free_port, port_in_use
@@ -72,6 +75,8 @@ class LocalCloud:
     topic, log group, metric, alarm and user pool), loaded at start and written before each
     call that changes it is answered (``emulator/durable_state.py``); None keeps it in memory
     (tests). Raises ``StateFormatError`` at start for a directory of another format.
+    ``lifecycle_interval``: seconds between runs of the buckets' lifecycle rules (embedded
+    emulator; ``emulator/s3_lifecycle.py``), the first at start.
     """
 
     def __init__(self, port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, workers: int | None = None,
@@ -79,13 +84,16 @@ class LocalCloud:
                  state_dir: Path | str | None = None, params: dict[str, Any] | None = None,
                  alarm_interval: float = 10.0, schedule_seconds: float | None = None,
                  api_read_auth: bool = False, enforce_iam: bool = True, template: dict | None = None,
-                 scale_interval: float = 2.0, data_dir: Path | str | None = None):
+                 scale_interval: float = 2.0, data_dir: Path | str | None = None,
+                 lifecycle_interval: float = 3600.0):
         self.port, self.api_port, self.endpoint_url = port, api_port, endpoint_url
         self.workers = workers if workers is not None else (os.cpu_count() or 2)
         self.overrides = dict(env or {})
         self.state_dir = Path(state_dir or ROOT / ".vodpipe")
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.state: DurableState | None = None
+        self.lifecycle_interval = lifecycle_interval
+        self.lifecycle: LifecycleScheduler | None = None
         # Locally, players read the outputs straight from the emulator's bucket.
         self.params = {"PublicOutputs": "true", "TranscoderMaxTasks": self.workers, **(params or {})}
         self.alarm_interval, self.schedule_seconds, self.scale_interval = alarm_interval, schedule_seconds, scale_interval
@@ -255,6 +263,9 @@ class LocalCloud:
         self.emulator = EmulatorServer("127.0.0.1", self.port, self.region, enforce_iam=self.enforce_iam,
                                        state=self.state)
         self.emulator.start()
+        # S3 acts on lifecycle rules in the background; moto stores them only
+        self.lifecycle = LifecycleScheduler(self.lifecycle_interval, self.state)
+        self.lifecycle.start()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
 
     def _start_gateway(self) -> None:
@@ -286,6 +297,9 @@ class LocalCloud:
             self.alarms.stop()
         if self.shipper:
             self.shipper.stop()
+        if self.lifecycle:
+            self.lifecycle.stop()
+            self.lifecycle = None
         if self.emulator:
             self.emulator.stop()
             self.emulator = None

@@ -36,7 +36,7 @@ from chalicelib.domain.presets import MAX_RESOLUTIONS
 
 from infra.local.cli.client import (_client, api_get, api_post, api_url, caption_uploads, console,
                                     endpoint, follow, print_job, settings_from_args, submit, upload_captions)
-from infra.local.cli.running import cmd_demo, cmd_up, print_data_dir
+from infra.local.cli.running import cmd_demo, cmd_up, print_data_dir, template_params
 from infra.local.cloud import DEFAULT_DATA_DIR
 from infra.local.network import DEFAULT_API_PORT, LOCAL_CREDENTIALS
 
@@ -58,18 +58,12 @@ def cmd_plan(args) -> int:
     from infra.local.cloudformation.plan import plan_stack
     from infra.local.cloudformation.provision import Provisioner
     from infra.local.cloudformation.template import load_template
-    params = {"PublicOutputs": "true", "TranscoderMaxTasks": os.cpu_count() or 2}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            console.print(f"[red]--param wants KEY=VALUE[/], got {item!r}")
-            return 2
-        params[key] = value
-    template = load_template()
-    unknown = sorted(set(params) - set(template.get("Parameters", {})))
-    if unknown:
-        console.print(f"[red]unknown template parameter(s)[/]: {', '.join(unknown)}")
+    try:
+        params = template_params(args.param, {"PublicOutputs": "true", "TranscoderMaxTasks": os.cpu_count() or 2})
+    except ValueError as error:
+        console.print(f"[red]{escape(str(error))}[/]")
         return 2
+    template = load_template()
     region = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
     plan = plan_stack(template, params, region, DEFAULT_ACCOUNT, Provisioner(None, None, region).creatable(template))
     print("\n".join(plan.describe()))

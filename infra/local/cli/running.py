@@ -45,6 +45,22 @@ def _size(count: int) -> str:
     return str(count)
 
 
+def template_params(items: list[str], defaults: dict | None = None) -> dict:
+    """``--param KEY=VALUE`` items over ``defaults``, as template parameters. Raises ValueError
+    for an item without ``=`` or a name ``infra/template.yaml`` does not declare."""
+    from infra.local.cloudformation.template import load_template
+    params = dict(defaults or {})
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param wants KEY=VALUE, got {item!r}")
+        params[key] = value
+    unknown = sorted(set(params) - set(load_template().get("Parameters", {})))
+    if unknown:
+        raise ValueError(f"unknown template parameter(s): {', '.join(unknown)}")
+    return params
+
+
 def print_data_dir(data_dir: Path) -> None:
     """One line: the data directory's size, S3 object bodies and service state apart."""
     if (data_dir / "FORMAT").exists():
@@ -63,13 +79,11 @@ def cmd_up(args) -> int:
     if data_dir is not None and args.fresh and data_dir.exists():
         shutil.rmtree(data_dir)
         console.print(f"discarded the local cloud's state in {data_dir}")
-    params = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            console.print(f"[red]--param wants KEY=VALUE[/], got {item!r}")
-            return 2
-        params[key] = value
+    try:
+        params = template_params(args.param)
+    except ValueError as error:
+        console.print(f"[red]{escape(str(error))}[/]")
+        return 2
     cloud = LocalCloud(port=DEFAULT_PORT if args.port is None else args.port, api_port=args.api_port,
                        workers=args.workers, endpoint_url=ext, data_dir=data_dir, params=params)
     try:

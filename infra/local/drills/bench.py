@@ -160,7 +160,7 @@ def warm_up_clip(path: Path, seconds: float = 2.0) -> Path:
     return target
 
 
-def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True) -> dict:
+def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True, durable: bool = True) -> dict:
     """One upload through a fresh local cloud with ``workers`` worker processes (its own
     stage: moto servers in one process share state, docs/measured-facts.md).
 
@@ -168,13 +168,19 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
     before the upload (minimum tasks = ``workers``), and a 2 s warm-up upload has gone through
     end to end first, so the functions' execution environments and the workers' clients exist,
     as they do for every upload but a service's first. Without it the service scales out from
-    zero and every environment starts cold, inside the measurement."""
+    zero and every environment starts cold, inside the measurement.
+
+    ``durable`` keeps the emulator's state in a data directory, as ``vodpipe up`` does: every
+    call that changes state is on disk before it is answered. The job's share is reported as
+    ``state_bytes`` (snapshots and S3 bodies written) and ``snapshots``; its CPU is in
+    ``local_cloud_cpu``."""
     env = {"VODPIPE_POLL_WAIT_SECONDS": "20"}
     if ladder:
         env["VODPIPE_LADDER"] = ladder
     params = {"Stage": f"bench{next(_RUNS)}", **({"TranscoderMinTasks": workers} if warm else {})}
     with tempfile.TemporaryDirectory() as state, \
-            LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state, params=params) as cloud:
+            LocalCloud(port=0, api_port=0, workers=workers, env=env, state_dir=state, params=params,
+                       data_dir=Path(state) / "data" if durable else None) as cloud:
         events = _events_queue(cloud)
         if warm:
             cloud.transcoder.wait_ready()
@@ -183,12 +189,15 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
         # running workers' and function environments' CPU so far is subtracted when they are reaped
         children0 = _cpu(resource.RUSAGE_CHILDREN) + _live_children_cpu()
         self0 = _cpu(resource.RUSAGE_SELF)
+        written0, snapshots0 = (cloud.state.bytes_written, cloud.state.snapshots_written) if cloud.state else (0, 0)
         t0 = time.monotonic()
         job_id = _upload(cloud, path, path.name)
         uploaded = time.monotonic()
         _wait_for_end(cloud, events, job_id)
         with urllib.request.urlopen(cloud.api_url + f"/jobs/{job_id}") as r:  # read routes open locally
             job = json.load(r)
+        written = (cloud.state.bytes_written - written0, cloud.state.snapshots_written - snapshots0) \
+            if cloud.state else (0, 0)
     # the workers and functions have exited: their CPU (and their ffmpeg's) is in RUSAGE_CHILDREN
     local_cloud = _cpu(resource.RUSAGE_SELF) - self0  # emulator, pollers, API server, alarms, log shipping
     cpu = _cpu(resource.RUSAGE_CHILDREN) - children0 + local_cloud
@@ -207,7 +216,8 @@ def run_pipeline(path: Path, workers: int, ladder: str | None, warm: bool = True
     return {"status": job["status"], "workers": workers, "upload": uploaded - t0, "processing": processing,
             "wall": uploaded - t0 + processing, "cpu": cpu, "ffmpeg_cpu": ffmpeg_cpu, "local_cloud_cpu": local_cloud,
             "worker_cpu": worker_cpu, "playable": playable, "chunks": len(chunks),
-            "first_task": first_task, "warm": warm, "breakdown": job.get("time_to_playable") or {},
+            "first_task": first_task, "warm": warm, "durable": durable, "state_bytes": written[0],
+            "snapshots": written[1], "breakdown": job.get("time_to_playable") or {},
             "first_chunk_wall": walls.get("chunk-000"), "audio_wall": walls.get("audio"),
             "chunk_cpu": sum(float(t.get("cpu_seconds") or 0) for t in chunks),
             "renditions": [r["name"] for r in job["renditions"]], "job": job}
@@ -242,6 +252,7 @@ def _dist(values: list[float]) -> str:
 
 
 _MEDIAN_FIELDS = ("upload", "processing", "wall", "cpu", "ffmpeg_cpu", "local_cloud_cpu", "worker_cpu", "playable",
+                  "state_bytes", "snapshots",
                   "first_task", "chunk_cpu", "wall_x", "cpu_x")
 
 
@@ -299,6 +310,10 @@ def report(results: list[dict]) -> None:
                   f"{r['local_cloud_cpu']:8.1f}{r['worker_cpu']:10.1f}{r['wall_x']:8.2f}{r['cpu_x']:7.2f}{playable:>9}{r['chunks']:7d}")
         for r in res["runs"]:  # where the time to playable went (the job's own timestamps)
             print(f"  {r['workers']} worker(s): {breakdown_line(r.get('breakdown') or {})}")
+            print(f"  {r['workers']} worker(s): " + (
+                f"state on disk: {r['state_bytes'] / 1e6:.1f} MB written for the job in {r['snapshots']:.0f} "
+                f"snapshots; local cloud {r['local_cloud_cpu']:.1f} CPU-s" if r.get("durable") else
+                f"state in memory only (--memory); local cloud {r['local_cloud_cpu']:.1f} CPU-s"))
         by_chunks = sorted(res["runs"], key=lambda r: r["chunks"])
         if len(by_chunks) > 1 and by_chunks[-1]["chunks"] > by_chunks[0]["chunks"]:
             a, b = by_chunks[0], by_chunks[-1]
@@ -317,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ladder", default=None, help="rung heights, e.g. 1080,720,480,360,240 (default)")
     ap.add_argument("--cold", action="store_true", help="start each run's service from zero tasks, environments cold")
     ap.add_argument("--repeat", type=int, default=1, help="rounds per input (medians reported)")
+    ap.add_argument("--memory", action="store_true",
+                    help="keep the emulator's state in memory only (default: a data directory, as vodpipe up)")
     args = ap.parse_args(argv)
     paths = [Path(p) for p in args.inputs] or [make_default_input(), make_long_input()]
     results = []
@@ -331,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  reference: {ref['wall']:.1f} s wall, {ref['cpu']:.1f} CPU-s", flush=True)
             runs = []
             for workers in counts:
-                run = run_pipeline(path, workers, args.ladder, warm=not args.cold)
+                run = run_pipeline(path, workers, args.ladder, warm=not args.cold, durable=not args.memory)
                 run.update(wall_x=run["wall"] / ref["wall"], cpu_x=run["cpu"] / ref["cpu"])
                 print(f"  pipeline, {workers} worker(s): {run['status']}, {run['wall']:.1f} s wall, "
                       f"{run['cpu']:.1f} CPU-s ({run['wall_x']:.3f}x, {run['cpu_x']:.3f}x)", flush=True)
