@@ -12,7 +12,8 @@ SIGKILL instead (a crash at that instant: the task's container dies), the first 
 times counted across processes (from the ``.fired`` file: a replaced worker does not die
 again). The write boundaries of the task path are kill points: ``task_started`` (lease taken,
 job ``processing``), ``checkpoint_written`` (a batch of segment checkpoints recorded) and
-``task_completed`` (the task and the job's ``done`` set written, before publishing), with the
+``task_completed`` (the task and the job's ``done`` set written, before publishing) and
+``task_failed`` (a permanent failure written on the task, before the job's), with the
 detail ``<job_id>/<task>``; ``presentation_published`` (playlists and the job's ``variants``
 written) and ``job_completed`` (the status written ``complete``, before the source is handled
 and ``JobCompleted`` announced), with the detail ``<job_id>``. Example::

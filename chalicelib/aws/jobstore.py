@@ -162,19 +162,28 @@ class JobStore(TaskItems):
                 return False
             raise
 
-    def reopen_job(self, job_id: str) -> bool:
-        """An operator's retry: a ``failed`` job goes back to ``processing``, error cleared."""
+    def reopen_job(self, job_id: str, requeue: list[str] | None = None) -> bool:
+        """An operator's retry: a ``failed`` job goes back to ``processing``, error cleared.
+        ``requeue`` (task names) is recorded as ``requeue_pending`` until ``requeued``: the
+        tasks whose messages this retry still has to send (a retry cut short by a crash after
+        this write is asked again and sends them). False unless the job was failed."""
         try:
             self._ddb.update_item(
                 TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
-                UpdateExpression="SET job_status = :p, updated_at = :t REMOVE #e, completed_at",
+                UpdateExpression="SET job_status = :p, updated_at = :t, requeue_pending = :r REMOVE #e, completed_at",
                 ConditionExpression="job_status = :f", ExpressionAttributeNames={"#e": "error"},
-                ExpressionAttributeValues=self._vals({":p": jobs.PROCESSING, ":f": jobs.FAILED, ":t": now_iso()}))
+                ExpressionAttributeValues=self._vals({":p": jobs.PROCESSING, ":f": jobs.FAILED, ":t": now_iso(),
+                                                      ":r": list(requeue or [])}))
             return True
         except ClientError as e:
             if conditional_failed(e):
                 return False
             raise
+
+    def requeued(self, job_id: str) -> None:
+        """The retry's task messages are sent: ``requeue_pending`` goes."""
+        self._ddb.update_item(TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": JOB_SK}),
+                              UpdateExpression="REMOVE requeue_pending")
 
     def get_job_field(self, job_id: str, field: str) -> Any:
         """One top-level field of the job item (one GetItem, projected), or None."""

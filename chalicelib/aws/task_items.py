@@ -169,13 +169,14 @@ class TaskItems(DynamoTable):
             raise
 
     def reopen_task(self, job_id: str, name: str) -> bool:
-        """An operator's retry: a ``failed`` task goes back to ``queued`` (its segment
-        checkpoints are kept, so it resumes). False unless the task was failed."""
+        """An operator's retry: a ``failed`` (or already reopened, ``queued``) task goes back to
+        ``queued`` (its segment checkpoints are kept, so it resumes). Idempotent, so a retry cut
+        short by a crash can be asked again. False unless the task was failed or queued."""
         try:
             self._ddb.update_item(
                 TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": f"TASK#{name}"}),
                 UpdateExpression="SET #s = :q, lease_until = :z, updated_at = :t REMOVE #e",
-                ConditionExpression="#s = :f", ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ConditionExpression="#s IN (:f, :q)", ExpressionAttributeNames={"#s": "status", "#e": "error"},
                 ExpressionAttributeValues=self._vals({":q": jobs.QUEUED, ":f": jobs.FAILED, ":z": 0, ":t": now_iso()}))
             return True
         except ClientError as e:

@@ -136,19 +136,31 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
 
 
 def retry_job(ctx: Context, job_id: str) -> dict:
-    """Re-run only the failed tasks of a failed job. Raises ``NotFound``/``Conflict``."""
+    """Re-run the tasks of a failed job that did not complete. Raises ``NotFound``/``Conflict``.
+
+    Each step can be cut short by a crash and the retry asked again: tasks are reopened first
+    (idempotently: failed or already queued), then the job, which records the tasks still to
+    send as ``requeue_pending``; then the messages are sent and the mark removed. A job left
+    ``processing`` with ``requeue_pending`` is retried by sending them (a duplicate message is
+    harmless: a task runs under one lease)."""
     got = ctx.store.get(job_id)
     if got is None:
         raise NotFound(f"job {job_id} not found")
     job, tasks = got
-    if job["status"] != jobs.FAILED:
-        raise Conflict(f"job {job_id} is {job['status']}; only failed jobs can be retried")
-    if not job.get("tasks"):
-        raise Conflict(f"job {job_id} failed at ingest ({(job.get('error') or {}).get('code')}); upload a new file")
-    failed = [t for t in tasks if t.get("status") == jobs.FAILED]
-    reopened = [t for t in failed if ctx.store.reopen_task(job_id, t["name"])]
-    ctx.store.reopen_job(job_id)
+    pending = job.get("requeue_pending")
+    if job["status"] == jobs.PROCESSING and pending:
+        by_name = {t["name"]: t for t in tasks}
+        reopened = [by_name[name] for name in pending if name in by_name]
+    else:
+        if job["status"] != jobs.FAILED:
+            raise Conflict(f"job {job_id} is {job['status']}; only failed jobs can be retried")
+        if not job.get("tasks"):
+            raise Conflict(f"job {job_id} failed at ingest ({(job.get('error') or {}).get('code')}); upload a new file")
+        reopened = [t for t in tasks if t.get("status") != jobs.COMPLETE and ctx.store.reopen_task(job_id, t["name"])]
+        if not ctx.store.reopen_job(job_id, [t["name"] for t in reopened]):
+            raise Conflict(f"job {job_id} is {ctx.store.get_job_status(job_id)}; only failed jobs can be retried")
     ctx.queues.send_json(ctx.settings.tasks_queue_for(job.get("priority")), [task_message_for(job, t) for t in reopened])
+    ctx.store.requeued(job_id)
     return {"job_id": job_id, "requeued": [t["name"] for t in reopened]}
 
 

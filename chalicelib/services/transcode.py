@@ -154,6 +154,12 @@ class TranscodeTaskRunner:
         job = current[0]
         state, task = ctx.store.start_task(job_id, name, self.owner, s.task_visibility_timeout)
         if state == "done":
+            finished = ctx.store.get_task(job_id, name) or {}
+            if finished.get("status") == jobs.FAILED:
+                # the task's failure was recorded but not its job's (a worker killed between the
+                # two writes of ``fail``; the job is not terminal, see above): record it now
+                fail_job(ctx, job_id, {**(finished.get("error") or {}), "task": name}, metadata=msg.get("metadata"))
+                return TaskOutcome("skipped")
             # Already complete (duplicate delivery): still make sure the job gets finalized.
             return TaskOutcome("skipped", finalized=self._after_task(job_id))
         if state == "leased":
@@ -240,6 +246,7 @@ class TranscodeTaskRunner:
         Returns True when this call moved the job to ``failed``. Raises AWS errors."""
         job_id, name = msg["job_id"], msg["task"]
         self.ctx.store.fail_task(job_id, name, error.as_dict())
+        faults.check("task_failed", f"{job_id}/{name}")  # a kill here: the redelivery records the job's failure
         return fail_job(self.ctx, job_id, {**error.as_dict(), "task": name}, metadata=msg.get("metadata"))
 
     # ---------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ def test_a_new_directory_gets_the_format_and_another_format_is_refused_untouched
     DurableState(tmp_path / "data").check_format()  # the same format opens
 
     marker.write_text(json.dumps({"format": durable_state.FORMAT + 1, "moto": "9.9.9"}))
+    (tmp_path / "data" / "services").mkdir()
     (tmp_path / "data" / "services" / "s3.pickle").write_bytes(b"kept")
     with pytest.raises(StateFormatError) as refused:
         DurableState(tmp_path / "data").check_format()
@@ -84,6 +85,72 @@ def test_a_directory_of_something_else_is_not_taken(tmp_path):
     with pytest.raises(StateFormatError, match="not a vodpipe data directory"):
         DurableState(tmp_path / "photos").check_format()
     assert not (tmp_path / "photos" / "FORMAT").exists()
+
+
+def test_fresh_discards_only_a_vodpipe_directory_and_only_what_it_wrote(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(StateFormatError, match="nothing was removed"):
+        DurableState(tmp_path / "photos").discard()
+    assert (tmp_path / "photos" / "cat.jpg").exists()
+
+    data = tmp_path / "data"
+    DurableState(data).check_format()
+    (data / "services").mkdir()
+    (data / "services" / "sqs.pickle").write_bytes(b"state")
+    (data / "notes.txt").write_text("the user's own file")
+    DurableState(data).discard()
+    assert sorted(p.name for p in data.iterdir()) == ["LOCK", "notes.txt"]
+
+
+def test_one_data_directory_serves_one_cloud_at_a_time(tmp_path):
+    first = DurableState(tmp_path / "data")
+    first.lock_directory()
+    with pytest.raises(durable_state.StateInUseError, match="in use by another vodpipe up"):
+        DurableState(tmp_path / "data").lock_directory()
+    with pytest.raises(durable_state.StateInUseError):
+        DurableState(tmp_path / "data").discard()
+    first._unlock()
+    DurableState(tmp_path / "data").lock_directory()
+
+
+def test_objects_and_versions_come_back_from_their_files_stored_once(tmp_path):
+    import boto3
+    from moto import mock_aws
+    from moto.core.base_backend import BackendDict
+
+    with mock_aws():
+        state = DurableState(tmp_path / "data").open()
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="ingest")
+        s3.put_bucket_versioning(Bucket="ingest", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket="ingest", Key="a.mp4", Body=b"first take")
+        s3.put_object(Bucket="ingest", Key="a.mp4", Body=b"second take")
+        s3.put_object(Bucket="ingest", Key="copy.mp4", Body=b"second take")  # same content: one file
+        part = b"p" * (5 << 20)
+        upload = s3.create_multipart_upload(Bucket="ingest", Key="big.mp4")["UploadId"]
+        etags = [s3.upload_part(Bucket="ingest", Key="big.mp4", UploadId=upload, PartNumber=n, Body=part)["ETag"]
+                 for n in (1, 2)]
+        s3.complete_multipart_upload(Bucket="ingest", Key="big.mp4", UploadId=upload, MultipartUpload={
+            "Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags)]})
+        state.wait(state.changed({"s3"}))
+        state.close()
+        bodies = sorted(p.stat().st_size for p in (tmp_path / "data" / "objects").glob("*/*"))
+        # the parts went into the completed object: 10 MiB once, not again as parts
+        assert bodies == sorted([len(b"first take"), len(b"second take"), 10 << 20])
+
+        BackendDict.reset()  # as a new process would start
+        with pytest.raises(s3.exceptions.NoSuchBucket):
+            s3.list_objects_v2(Bucket="ingest")
+        state = DurableState(tmp_path / "data").open()
+        try:
+            listed = s3.list_object_versions(Bucket="ingest", Prefix="a.mp4")["Versions"]
+            assert [s3.get_object(Bucket="ingest", Key="a.mp4", VersionId=v["VersionId"])["Body"].read()
+                    for v in listed] == [b"second take", b"first take"]
+            assert s3.get_object(Bucket="ingest", Key="big.mp4")["Body"].read() == part * 2
+            assert s3.get_object(Bucket="ingest", Key="copy.mp4")["Body"].read() == b"second take"
+        finally:
+            state.close()
 
 
 def test_a_snapshot_keeps_every_version_of_a_key_and_makes_fresh_locks():

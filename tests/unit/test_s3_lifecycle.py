@@ -50,8 +50,10 @@ def test_a_replaced_upload_is_removed_seven_days_after_it_was_replaced(ingest):
 
 def test_a_processed_source_tagged_archive_moves_to_deep_archive_and_others_stay(ingest):
     s3, backend = ingest
-    s3.put_object(Bucket="ingest", Key="done.mp4", Body=b"x", Tagging="vodpipe-source=archive")
-    s3.put_object(Bucket="ingest", Key="kept.mp4", Body=b"y", Tagging="vodpipe-source=keep")
+    video = b"v" * (128 * 1024)
+    s3.put_object(Bucket="ingest", Key="done.mp4", Body=video, Tagging="vodpipe-source=archive")
+    s3.put_object(Bucket="ingest", Key="kept.mp4", Body=video, Tagging="vodpipe-source=keep")
+    s3.put_object(Bucket="ingest", Key="tiny.mp4", Body=b"x", Tagging="vodpipe-source=archive")  # < 128 KB: stays
     done = apply_rules(backend, datetime.utcnow())
     assert done == ["ingest: done.mp4 to DEEP_ARCHIVE (rule archive-processed-sources)"]
     assert s3.head_object(Bucket="ingest", Key="done.mp4")["StorageClass"] == "DEEP_ARCHIVE"
@@ -66,7 +68,7 @@ def test_an_incomplete_multipart_upload_is_aborted_two_days_after_it_was_first_s
     upload = s3.create_multipart_upload(Bucket="ingest", Key="big.mp4")["UploadId"]
     s3.upload_part(Bucket="ingest", Key="big.mp4", UploadId=upload, PartNumber=1, Body=b"part")
     now = datetime.utcnow()
-    assert apply_rules(backend, now) == []
+    assert apply_rules(backend, now) == [""], "its clock starts: a change to keep"
     assert apply_rules(backend, now + timedelta(days=1)) == []
     assert apply_rules(backend, now + timedelta(days=2)) == [
         "ingest: incomplete upload of big.mp4 aborted (rule expire-replaced-uploads)"]

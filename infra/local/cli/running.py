@@ -2,7 +2,6 @@
 ``vodpipe status`` says of its data directory."""
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
 import threading
@@ -14,7 +13,7 @@ from rich.markup import escape
 from chalicelib.config import ClientSettings, Settings
 from infra.local.cli.client import console, download_outputs, follow, print_job, submit
 from infra.local.cloud import LocalCloud
-from infra.local.emulator.durable_state import StateFormatError, dir_size
+from infra.local.emulator.durable_state import DurableState, StateFormatError, StateInUseError, dir_size
 from infra.local.network import DEFAULT_API_PORT, DEFAULT_PORT, LOCAL_CREDENTIALS, port_in_use
 
 
@@ -76,12 +75,12 @@ def cmd_up(args) -> int:
     lines. Returns the exit status (0). Raises RuntimeError when a port is taken."""
     ext = ClientSettings.from_env().endpoint_url if args.port is None else None
     data_dir = None if ext else Path(args.data_dir)
-    if data_dir is not None and args.fresh and data_dir.exists():
-        shutil.rmtree(data_dir)
-        console.print(f"discarded the local cloud's state in {data_dir}")
     try:
         params = template_params(args.param)
-    except ValueError as error:
+        if data_dir is not None and args.fresh and data_dir.exists():
+            DurableState(data_dir).discard()
+            console.print(f"discarded the local cloud's state in {data_dir}")
+    except (ValueError, StateFormatError, StateInUseError) as error:
         console.print(f"[red]{escape(str(error))}[/]")
         return 2
     cloud = LocalCloud(port=DEFAULT_PORT if args.port is None else args.port, api_port=args.api_port,
@@ -89,7 +88,7 @@ def cmd_up(args) -> int:
     try:
         with console.status("starting the local cloud"):
             cloud.start()
-    except StateFormatError as error:
+    except (StateFormatError, StateInUseError) as error:
         console.print(f"[red]{escape(str(error))}[/]")
         return 2
     try:

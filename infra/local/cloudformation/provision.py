@@ -135,7 +135,10 @@ class Provisioner:
             attrs["RedrivePolicy"] = json.dumps({k: str(v) if k == "maxReceiveCount" else v
                                                  for k, v in p["RedrivePolicy"].items()})
         name = p.get("QueueName") or logical
-        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:  # kept with other attributes: updated below, messages kept
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs) if attrs else None
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         stack.refs[logical] = url

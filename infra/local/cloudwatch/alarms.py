@@ -113,7 +113,8 @@ class AlarmEvaluator(threading.Thread):
             except self.logs.exceptions.ResourceAlreadyExistsException:
                 pass
         for alarm in self._alarms():
-            self._transition(alarm, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", notify=False)
+            if alarm["StateValue"] == "INSUFFICIENT_DATA":  # a state kept from an earlier run stands
+                self._transition(alarm, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", notify=False)
 
     def _alarms(self) -> list[dict]:
         return self.cw.describe_alarms(AlarmNames=self.alarm_names)["MetricAlarms"]

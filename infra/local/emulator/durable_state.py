@@ -14,7 +14,8 @@ persistence of moto's backends, with two changes for our guarantee and our sizes
 
 Layout of a data directory::
 
-    FORMAT                      {"format": 1, "moto": "5.2.5"}; checked at open
+    LOCK                        flock'ed by the one process that uses the directory
+    FORMAT                      {"format": 1, "moto": "5.2.5"}; checked at open, written first
     services/<service>.pickle   moto's backends of one service (all accounts and regions)
     objects/<ab>/<sha256>       S3 object bodies, shared by every key and version with that content
 
@@ -24,12 +25,15 @@ loaded half-way and nothing is overwritten.
 """
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
 import os
 import pickle
+import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -43,6 +47,10 @@ FORMAT = 1
 
 class StateFormatError(RuntimeError):
     """The data directory was written by another state format or moto version."""
+
+
+class StateInUseError(RuntimeError):
+    """Another process holds the data directory (two clouds must not share one)."""
 
 
 class StateWriteError(RuntimeError):
@@ -68,6 +76,8 @@ class _Pickler(pickle.Pickler):
         if type(obj).__name__ == "RSAKey" and type(obj).__module__.startswith("joserfc"):
             from infra.local.emulator import cognito_keys
             return cognito_keys.run_key, ()
+        if s3_bodies.is_key(obj):  # the body in its own file, not in the pickle
+            return s3_bodies.reduce_key(obj)
         if type(obj).__name__ == "_VersionedKeyStore":  # its items() holds only each key's latest version
             return _versioned_key_store, (type(obj), [(key, list(versions)) for key, versions in dict.items(obj)])
         return NotImplemented
@@ -129,8 +139,11 @@ class DurableState:
         self.data_dir = Path(data_dir)
         self.services_dir = self.data_dir / "services"
         self.lock = threading.RLock()
-        self.bytes_written = 0
+        self.bytes_written = 0  # snapshots and bodies
+        self.body_bytes_written = 0
         self.snapshots_written = 0
+        self._lock_file = None
+        self._failed_upto = 0  # tickets up to this one were in a round that could not be written
         self._cond = threading.Condition()
         self._dirty: set[str] = set()
         self._issued = 0  # tickets handed out
@@ -157,22 +170,59 @@ class DurableState:
                     f"Nothing was loaded or changed. Start with the vodpipe that wrote it, or discard it: "
                     f"vodpipe up --fresh (or remove {self.data_dir})")
             return
-        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+        if self.data_dir.exists() and any(p.name != "LOCK" for p in self.data_dir.iterdir()):
             raise StateFormatError(f"{self.data_dir} is not empty and holds no FORMAT file: not a vodpipe data "
                                    f"directory; choose another with --data-dir")
-        self.services_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(marker, json.dumps(want).encode())
 
-    def open(self) -> "DurableState":
-        """Check the format, load the snapshots, start writing. Returns self. Raises
-        ``StateFormatError``."""
-        self.check_format()
-        self.services_dir.mkdir(parents=True, exist_ok=True)
-        s3_bodies.activate(self.data_dir / "objects", self._count)
+    def lock_directory(self) -> None:
+        """Hold ``data_dir/LOCK`` (an exclusive ``flock``) until ``close``. Raises
+        ``StateInUseError`` when another process holds it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.data_dir / "LOCK", "a")
         try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise StateInUseError(f"{self.data_dir} is in use by another vodpipe up; stop it first, or give this "
+                                  f"one its own --data-dir") from None
+
+    def discard(self) -> None:
+        """Remove the state (``vodpipe up --fresh``): only from a vodpipe data directory, only
+        while holding its lock, only what this module writes. Raises ``StateFormatError`` for a
+        directory that is not one, ``StateInUseError`` when another process holds it."""
+        if not self.data_dir.exists():
+            return
+        if not (self.data_dir / "FORMAT").exists() and any(p.name != "LOCK" for p in self.data_dir.iterdir()):
+            raise StateFormatError(f"{self.data_dir} holds no FORMAT file: not a vodpipe data directory, "
+                                   f"so nothing was removed")
+        self.lock_directory()
+        try:
+            for part in ("services", "objects"):
+                shutil.rmtree(self.data_dir / part, ignore_errors=True)
+            (self.data_dir / "FORMAT").unlink(missing_ok=True)
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def open(self) -> "DurableState":
+        """Lock the directory, check the format, load the snapshots, start writing. Returns
+        self. Raises ``StateInUseError``, ``StateFormatError``."""
+        self.lock_directory()
+        try:
+            self.check_format()
+            self.services_dir.mkdir(parents=True, exist_ok=True)
+            s3_bodies.activate(self.data_dir / "objects", self._count)
             self._load()
         except BaseException:
             s3_bodies.deactivate()
+            self._unlock()
             raise
         self._thread = threading.Thread(target=self._writer, name="emulator-state-writer", daemon=True)
         self._thread.start()
@@ -180,7 +230,13 @@ class DurableState:
 
     def _load(self) -> None:
         from moto.backends import get_backend
+        from moto.core.base_backend import BackendDict
+        from moto.s3.models import s3_backends
 
+        # this process's moto state is what the directory holds, nothing of an earlier cloud
+        # in the same process (moto's backends are process-global: tests, make bench)
+        BackendDict.reset()
+        s3_backends.bucket_accounts.clear()
         loaded = []
         for path in sorted(self.services_dir.glob("*.pickle")):
             service = path.stem
@@ -201,6 +257,7 @@ class DurableState:
     # --- writing ----------------------------------------------------------------------
     def _count(self, written: int) -> None:
         self.bytes_written += written
+        self.body_bytes_written += written
 
     def changed(self, services: Iterable[str]) -> int:
         """Mark ``services`` (moto's backend names: ``s3``, ``sqs``...) dirty; call it while
@@ -214,7 +271,7 @@ class DurableState:
     def wait(self, ticket: int) -> None:
         """Block until the change of ``ticket`` is on disk. Raises ``StateWriteError``."""
         with self._cond:
-            while self._durable < ticket and self._failure is None:
+            while self._durable < ticket and ticket > self._failed_upto:
                 self._cond.wait()
             if self._durable < ticket:
                 raise StateWriteError(f"the emulator's state could not be written to {self.data_dir}: "
@@ -231,12 +288,16 @@ class DurableState:
                 self._dirty = set()
             try:
                 self._snapshot(services)
-            except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
+            except Exception as error:  # noqa: BLE001 - the round's callers hear of it; the next round retries
                 log.exception("state snapshot of %s failed", services)
                 with self._cond:
-                    self._failure = error
+                    self._failure, self._failed_upto = error, ticket
+                    self._dirty.update(services)
                     self._cond.notify_all()
-                return
+                if self._stopping:
+                    return
+                time.sleep(1.0)
+                continue
             with self._cond:
                 self._durable = ticket
                 self._cond.notify_all()
@@ -245,6 +306,9 @@ class DurableState:
         from moto.backends import get_backend
 
         blobs = {}
+        # S3 last: a crash between two renames may keep a notification without its object
+        # (ingest finds no object and ignores it), never an object without its notification
+        services = sorted(services, key=lambda name: name == "s3")
         with self.lock:  # no call is half-applied while moto's objects are read
             for service in services:
                 backends = get_backend(service)
@@ -266,6 +330,7 @@ class DurableState:
             self._thread.join(timeout=60)
             self._thread = None
         s3_bodies.deactivate()
+        self._unlock()
 
     def size(self) -> int:
         """Bytes the data directory holds."""

@@ -3,7 +3,8 @@
 ``DurableWrites`` (WSGI middleware in front of moto, inside the IAM check and AWS's limits, so a
 refused call never gets here) lets reads through untouched. A call that changes a service:
 
-1. has its request body read in full first (a slow upload holds no lock);
+1. has its request body read in full first, into a temporary file past 16 MiB (a slow upload
+   holds no lock);
 2. runs in moto under ``DurableState.lock``;
 3. marks its service dirty, with the services moto changes on its behalf (``FANS_OUT``: an S3
    write sends its event notification into SQS or SNS, an SNS publish delivers into SQS);
@@ -43,7 +44,8 @@ TARGETS = {"DynamoDB_": "dynamodb", "AmazonSQS": "sqs", "Logs_": "logs", "AWSCog
 #: SigV4 credential scope service -> moto's backend name, where they differ.
 SCOPES = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions"}
 
-#: A write to the key's service may change these too (moto delivers notifications in-process).
+#: A write to the key's service may change these too (moto delivers notifications in-process;
+#: for S3 only when the bucket has notifications: ``_notifies``).
 FANS_OUT = {"s3": {"s3", "sqs", "sns"}, "sns": {"sns", "sqs"}}
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -89,28 +91,39 @@ def changes_state(environ: dict, action: str | None) -> bool:
 
 
 def _read_body(environ: dict) -> bytes:
-    """The whole request body, left in ``environ`` as a fresh stream (in memory up to 16 MiB)."""
+    """Read the whole request body into a fresh stream left in ``environ`` (memory up to 16 MiB,
+    then a temporary file); returns it when it is at most 1 MiB (enough to find a query call's
+    ``Action``), else b""."""
     stream, length = environ.get("wsgi.input"), environ.get("CONTENT_LENGTH") or ""
-    if stream is None:
-        return b""
-    if length.isdigit():
-        remaining, parts = int(length), []
-        while remaining > 0:
-            part = stream.read(min(remaining, 1 << 20))
+    copy = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+    if stream is not None and (length.isdigit() or environ.get("wsgi.input_terminated")):
+        remaining = int(length) if length.isdigit() else None
+        while remaining is None or remaining > 0:
+            part = stream.read(1 << 20 if remaining is None else min(remaining, 1 << 20))
             if not part:
                 break
-            parts.append(part)
-            remaining -= len(part)
-        data = b"".join(parts)
-    elif environ.get("wsgi.input_terminated"):
-        data = stream.read()
-    else:
-        data = b""
-    copy = tempfile.SpooledTemporaryFile(max_size=16 << 20)
-    copy.write(data)
+            copy.write(part)
+            if remaining is not None:
+                remaining -= len(part)
+    size = copy.tell()
+    copy.seek(0)
+    head = copy.read() if size <= 1 << 20 else b""
     copy.seek(0)
     environ["wsgi.input"] = copy
-    return data
+    return head
+
+
+def _notifies(environ: dict) -> bool:
+    """Whether the S3 call's bucket (path-style, as the local cloud addresses it) has event
+    notifications, so a write may put a message into SQS or SNS."""
+    from moto.s3.models import s3_backends
+
+    name = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+    owner = s3_backends.bucket_accounts.get(name)
+    if owner is None:
+        return False
+    bucket = s3_backends[owner[1]][owner[0]].buckets.get(name)
+    return bool(bucket is not None and bucket.notification_configuration)
 
 
 class DurableWrites:
@@ -144,7 +157,8 @@ class DurableWrites:
             finally:
                 getattr(result, "close", lambda: None)()
             status = int(answered[0].split()[0]) if answered else 500
-            ticket = self.state.changed(FANS_OUT.get(service, {service})) if not 400 <= status < 500 else None
+            touched = FANS_OUT.get(service, {service}) if service != "s3" or _notifies(environ) else {service}
+            ticket = self.state.changed(touched) if not 400 <= status < 500 else None
         if ticket is not None:
             self.state.wait(ticket)
         return chunks

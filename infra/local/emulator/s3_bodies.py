@@ -1,12 +1,13 @@
 """S3 object bodies as files of the data directory, not bytes in a pickle or in memory.
 
 moto keeps a key's body in a ``SpooledTemporaryFile`` (memory up to ~5 MB) and pickles it with
-the key (``FakeKey.__getstate__`` reads ``value``). With ``activate(objects_dir)``, pickling a
-key writes its body once to ``objects_dir/<ab>/<sha256>`` (fsynced before the snapshot that
-names it), records the digest on the key and from then on reads the body from that file
-(``BodyFile``); unpickling a key gives it a ``BodyFile`` of its digest. Keys with the same
-content share one file. ``collect_garbage`` (at load) removes the files no key names any more
-(deleted objects and expired versions). Without ``activate`` moto's behaviour is unchanged.
+the key (``FakeKey.__getstate__`` reads ``value``). ``durable_state``'s pickler saves keys with
+``reduce_key`` instead: the body is written once to ``objects_dir/<ab>/<sha256>`` (fsynced
+before the snapshot that names it), the digest is recorded on the key, and from then on the key
+reads its body from that file (``BodyFile``); loading gives each key a ``BodyFile`` of its
+digest. Keys with the same content share one file. ``collect_garbage`` (at load) removes the
+files no key names any more (deleted objects and expired versions). moto's own pickling and
+copying of keys (``deepcopy`` in listings) is unchanged.
 """
 from __future__ import annotations
 
@@ -61,62 +62,84 @@ def _path(digest: str) -> Path:
 
 
 def _store(data: bytes) -> str:
-    """Write ``data`` under its digest (once, fsynced); returns the digest."""
+    """Write ``data`` under its digest (once, fsynced, its directory entry too); returns the
+    digest. Concurrent stores of the same content each write their own temporary file."""
     digest = hashlib.sha256(data).hexdigest()
     path = _path(digest)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{digest}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as out:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(path.parent.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(path.parent)
         _COUNT(len(data))
     _REFERENCED.add(digest)
     return digest
 
 
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_key(obj: Any) -> bool:
+    """Whether ``obj`` is a moto S3 key (an object version or a multipart part)."""
+    return type(obj).__name__ == "FakeKey" and type(obj).__module__ == "moto.s3.models"
+
+
+def reduce_key(key: Any) -> tuple:
+    """How ``durable_state``'s pickler saves a key: its attributes without the body, and the
+    digest of the body file (written now if it is not yet). From then on the live key reads
+    its body from that file, so it no longer takes memory. A completed multipart object is
+    saved without its parts (moto keeps them on the key: the body would be stored twice)."""
+    with key.lock:
+        digest = getattr(key, DIGEST, None)
+        if digest is None or not _path(digest).exists():
+            try:
+                key._value_buffer.seek(0)
+                data = key._value_buffer.read()
+            except ValueError:  # disposed (deleted) key: moto's own pickling saves "" too
+                data = b""
+            digest = _store(data)
+            setattr(key, DIGEST, digest)
+            if not isinstance(key._value_buffer, BodyFile) and not key._value_buffer.closed:
+                key._value_buffer.close()
+                key._value_buffer = BodyFile(_path(digest))
+        _REFERENCED.add(digest)
+        state = {k: v for k, v in key.__dict__.items() if k not in ("_value_buffer", "lock")}
+    if state.get("multipart") is not None:
+        state["multipart"] = None
+    return _restore_key, (type(key), state, digest)
+
+
+def _restore_key(kind: type, state: dict, digest: str) -> Any:
+    """A key of ``kind`` with ``state``, its body read from the file of ``digest``."""
+    import threading
+    key = kind.__new__(kind)
+    key.__dict__.update(state)
+    key._value_buffer = BodyFile(_path(digest))
+    key.lock = threading.Lock()
+    _REFERENCED.add(digest)
+    return key
+
+
 def _install() -> None:
-    """Wrap ``FakeKey``'s pickling and ``value`` setter (once per process)."""
+    """Wrap ``FakeKey``'s ``value`` setter (once per process): a key given a new body forgets
+    its body file."""
     global _INSTALLED
     if _INSTALLED:
         return
     from moto.s3.models import FakeKey
 
-    original_getstate, original_setstate = FakeKey.__getstate__, FakeKey.__setstate__
     value_property = FakeKey.value
-
-    def __getstate__(self: Any) -> dict:
-        if _OBJECTS is None:
-            return original_getstate(self)
-        with self.lock:
-            digest = getattr(self, DIGEST, None)
-            if digest is None or not _path(digest).exists():
-                self._value_buffer.seek(0)
-                digest = _store(self._value_buffer.read())
-                setattr(self, DIGEST, digest)
-                if not isinstance(self._value_buffer, BodyFile):  # the file holds it now: free the memory
-                    self._value_buffer.close()
-                    self._value_buffer = BodyFile(_path(digest))
-            _REFERENCED.add(digest)
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_value_buffer", "lock")}
-        return state
-
-    def __setstate__(self: Any, state: dict) -> None:
-        digest = state.get(DIGEST)
-        if digest is None or _OBJECTS is None:
-            return original_setstate(self, state)
-        import threading
-        self.__dict__.update(state)
-        self._value_buffer = BodyFile(_path(digest))
-        self.lock = threading.Lock()
-        _REFERENCED.add(digest)
 
     def set_value(self: Any, new_value: bytes) -> None:
         if isinstance(getattr(self, "_value_buffer", None), BodyFile):
@@ -124,8 +147,6 @@ def _install() -> None:
         self.__dict__.pop(DIGEST, None)
         value_property.fset(self, new_value)
 
-    FakeKey.__getstate__ = __getstate__
-    FakeKey.__setstate__ = __setstate__
     FakeKey.value = property(value_property.fget, set_value)
     _INSTALLED = True
 

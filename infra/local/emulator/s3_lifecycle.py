@@ -11,6 +11,7 @@ noncurrent version's from the moment a newer version replaced it):
 * ``NoncurrentVersionExpiration`` ``NoncurrentDays``: the noncurrent version is removed for good;
 * ``Transitions`` ``Days`` + ``StorageClass``: the current version moves to that class in place
   (same version id; a ``GLACIER``/``DEEP_ARCHIVE`` object then needs a restore to be read);
+  objects under 128 KB stay (S3's default minimum object size for transitions);
 * ``AbortIncompleteMultipartUpload`` ``DaysAfterInitiation``: the upload and its parts go.
 
 A rule applies to keys under its prefix that carry all of its tags (``Filter`` with
@@ -28,6 +29,8 @@ from typing import Any, Callable
 log = logging.getLogger("vodpipe.local.lifecycle")
 
 DAY = timedelta(days=1)
+#: S3's default since September 2024: objects under 128 KB are not transitioned.
+MIN_TRANSITION_BYTES = 128 * 1024
 
 
 def _selector(rule: Any) -> tuple[str, dict[str, str]]:
@@ -78,6 +81,7 @@ def apply_rules(backend: Any, now: datetime) -> list[str]:
                 age = now - current.last_modified
                 for transition in rule.transitions or []:
                     if transition.days is not None and age >= int(transition.days) * DAY \
+                            and current.size >= MIN_TRANSITION_BYTES \
                             and current.storage_class != transition.storage_class:
                         current._storage_class = transition.storage_class
                         done.append(f"{bucket.name}: {name} to {transition.storage_class} (rule {rule.id})")
@@ -89,6 +93,7 @@ def apply_rules(backend: Any, now: datetime) -> list[str]:
                     started = getattr(upload, "_vodpipe_seen_at", None)
                     if started is None:  # moto keeps no initiation time: the first run that sees it
                         started = upload._vodpipe_seen_at = now
+                        done.append("")  # nothing to report, but a change to keep
                     if upload.key_name.startswith(prefix) and now - started >= int(rule.aimu_days) * DAY:
                         backend.abort_multipart_upload(bucket.name, upload_id)
                         done.append(f"{bucket.name}: incomplete upload of {upload.key_name} aborted (rule {rule.id})")
@@ -120,6 +125,7 @@ class LifecycleScheduler(threading.Thread):
             ticket = self.state.changed({"s3"}) if self.state is not None and done else None
         if ticket is not None:
             self.state.wait(ticket)
+        done = [line for line in done if line]
         for line in done:
             log.info("lifecycle: %s", line)
         self.actions += done

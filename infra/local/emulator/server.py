@@ -85,9 +85,10 @@ class EmulatorServer:
         dynamodb_transactions.install()
         limits.install()
         cognito_keys.install()
-        moto_app: Callable = DomainDispatcherApplication(create_backend_app)
-        self.durable = DurableWrites(moto_app, state) if state is not None else None
-        app: Callable = limits.AwsLimits(AtomicItemWrites(self.durable or moto_app))
+        serialised: Callable = AtomicItemWrites(DomainDispatcherApplication(create_backend_app))
+        # a change waits for its snapshot outside the DynamoDB lock: reads are not held up by an fsync
+        self.durable = DurableWrites(serialised, state) if state is not None else None
+        app: Callable = limits.AwsLimits(self.durable or serialised)
         self.iam = IamEnforcingApp(app, [], region, "123456789012") if enforce_iam else None
         #: the value of ``ADMIN_TOKEN_HEADER`` that opens moto's ``/moto-api/`` (this run only)
         self.admin_token = secrets.token_urlsafe(32)
