@@ -91,6 +91,20 @@ def lead_for(duration: float, first_seconds: float, segment_seconds: float) -> f
     return lead if lead < segment_seconds and duration - lead >= segment_seconds else 0.0
 
 
+#: nice(1) value of a later chunk's ffmpeg: ``encode_niceness``.
+LATER_CHUNK_NICENESS = 10
+
+
+def encode_niceness(index: int) -> int:
+    """The CPU niceness (nice(1), 0..19) chunk ``index`` of a job encodes at: 0 for the first
+    chunk, ``LATER_CHUNK_NICENESS`` for the others. A viewer waits for the first chunk (the job
+    is playable when it is published) and not yet for the others, so on a host whose tasks share
+    CPUs the scheduler gives the first chunk's encoders the CPU first (on this 2-core machine:
+    a 2 s first chunk beside a 58 s second one). A task alone on its vCPUs runs at full speed
+    at any niceness, so the rule costs nothing where nothing competes."""
+    return 0 if index == 0 else LATER_CHUNK_NICENESS
+
+
 def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_seconds: float = MIN_CHUNK_SECONDS,
                 max_seconds: float = MAX_CHUNK_SECONDS, first_seconds: float = 0.0) -> list[Chunk]:
     """Chunks covering ``[0, duration)`` seconds: ``chunk_count`` of them, as equal as the

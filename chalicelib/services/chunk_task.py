@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any, Callable
 
 from chalicelib.aws.table import now_iso
-from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import chunks, ffmpeg_args
 from chalicelib.domain.frame_size import FRAME_SIZE_CHANGED, frame_size_change
 from chalicelib.domain.conversions import PicturePlan
 from chalicelib.domain import jobs
@@ -142,7 +142,7 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
         res = None
         try:
             res = runner.ffmpeg(args, length + warmup, progress, f"chunk {name}", url, check_result=False,
-                                measure_quality=True)
+                                measure_quality=True, niceness=chunks.encode_niceness(int(msg.get("index") or 0)))
         finally:
             uploader.finish(ended=res is not None and res.returncode == 0 and not runner.interrupted)
         runner.raise_if_interrupted(job_id, name)

@@ -41,10 +41,12 @@ class EncodeRuntime(Protocol):
         ...
 
     def ffmpeg(self, args: list[str], duration: float, on_progress: Callable[[float], None], what: str, url: str,
-               check_result: bool = True, measure_quality: bool = False, info_log: bool = False) -> RunResult:
+               check_result: bool = True, measure_quality: bool = False, info_log: bool = False,
+               niceness: int = 0) -> RunResult:
         """Run ffmpeg with ``args`` over ``duration`` seconds of media within the task's time
         bound, reporting ``on_progress(percent)``; stoppable by the runner. ``what`` names the
         run in errors, ``url`` is its input. With ``check_result``, raise what interrupted it
         or what its failure means (``chalicelib.tools.ffmpeg.check``: ``PermanentError``,
-        ``TransientError``). ``info_log``: the result's ``stderr`` holds the info-level log."""
+        ``TransientError``). ``info_log``: the result's ``stderr`` holds the info-level log.
+        ``niceness``: its CPU niceness (``chunks.encode_niceness``)."""
         ...

@@ -271,7 +271,8 @@ class TranscodeTaskRunner:
             raise RunTimeout(f"task {job_id}/{name} overran its time bound and was stopped")
 
     def ffmpeg(self, args: list[str], duration: float, on_progress, what: str, url: str,
-               check_result: bool = True, measure_quality: bool = False, info_log: bool = False) -> ffmpeg.RunResult:
+               check_result: bool = True, measure_quality: bool = False, info_log: bool = False,
+               niceness: int = 0) -> ffmpeg.RunResult:
         """Run ffmpeg over ``duration`` seconds of media within the task's time bound, as the
         process ``stop()``/``overdue()`` can stop. With ``check_result``, raise what
         interrupted it or what its failure means (``chalicelib.tools.ffmpeg.check``).
@@ -279,7 +280,7 @@ class TranscodeTaskRunner:
         self.current = proc = self.proc_factory()
         try:
             res = proc.run(args, duration, on_progress, timeout=self._time_limit, measure_quality=measure_quality,
-                           info_log=info_log)
+                           info_log=info_log, niceness=niceness)
         finally:
             self.current = None
         if check_result:

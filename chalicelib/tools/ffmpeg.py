@@ -195,17 +195,21 @@ class FfmpegProcess:
         return self._stopped.is_set()
 
     def run(self, args: list[str], duration: float, on_progress: Callable[[float], None] | None = None,
-            timeout: float | None = None, measure_quality: bool = False, info_log: bool = False) -> RunResult:
+            timeout: float | None = None, measure_quality: bool = False, info_log: bool = False,
+            niceness: int = 0) -> RunResult:
         """Run ffmpeg with ``args`` (see the class docstring). ``measure_quality``: log at
         info level and return each x264 encoder's PSNR/SSIM (``encoder_quality``; the args
         must ask x264 for them); ``stderr`` then holds the error lines only. ``info_log``: log
-        at info level and return all of it (filters' reports, e.g. ``loudnorm``'s JSON)."""
+        at info level and return all of it (filters' reports, e.g. ``loudnorm``'s JSON).
+        ``niceness``: run under ``nice -n`` (0..19; every thread ffmpeg starts inherits it)."""
         ffmpeg, _ = binaries()
         level = ["-v", "level+info"] if measure_quality or info_log else ["-v", "error"]
         parser = ProgressParser(duration)
         start = time.monotonic()
+        prefix = ["nice", "-n", str(niceness)] if niceness else []
         with tempfile.TemporaryFile("w+") as err:
-            self._proc = proc = subprocess.Popen([ffmpeg, *COMMON, *level, "-progress", "pipe:1", "-nostats", *args],
+            self._proc = proc = subprocess.Popen([*prefix, ffmpeg, *COMMON, *level, "-progress", "pipe:1", "-nostats",
+                                                  *args],
                                                  stdout=subprocess.PIPE, stderr=err, text=True)
             if self._stopped.is_set():
                 proc.terminate()

@@ -49,13 +49,16 @@ export async function render(view, ctx, jobId) {
     if (!master && ENDED.has(job.status)) {  // nothing was published: no player to show
       view.querySelector(".player").innerHTML = `<p class="muted">No output to play: the job ${esc(job.status)} before its first chunk was published.</p>`;
     }
-    // the track grows with every published chunk: read it again when a sprite sheet is added
-    const sheets = (job.outputs && job.outputs.sprites || []).length;
-    if (player && player.loadPreviews && job.outputs.thumbnails_vtt && sheets !== player.sheets) {
+    // the track grows with every published chunk: read it again when a sprite sheet is added,
+    // and once more when the job has ended (its last cues may be written after the last sheet
+    // is listed); a read that failed is tried again at the next refresh, even after the end
+    const sheets = `${(job.outputs && job.outputs.sprites || []).length}/${job.status}`;
+    const previews = player && player.loadPreviews && job.outputs && job.outputs.thumbnails_vtt;
+    if (previews && sheets !== player.sheets) {
       player.sheets = sheets;
-      player.loadPreviews(job.outputs.thumbnails_vtt.url);
+      await player.loadPreviews(job.outputs.thumbnails_vtt.url);
     }
-    return ENDED.has(job.status);
+    return ENDED.has(job.status) && (!previews || player.sheets === sheets);
   };
   if (!(await refresh())) ctx.every(1000, async () => { if (await refresh()) ctx.stopTimers(); });
 }

@@ -20,3 +20,21 @@ def test_a_run_over_its_bound_is_killed(tmp_path):
         ffmpeg.FfmpegProcess().run(args, 500.0, timeout=1.5)
     assert time.monotonic() - started < 10
     assert describe(err.value)["code"] == "TASK_TIMEOUT"
+
+
+def test_a_niced_run_has_every_ffmpeg_thread_at_that_niceness():
+    from pathlib import Path
+    seen: dict[int, int] = {}
+    process = ffmpeg.FfmpegProcess()
+
+    def sample(_percent):  # while it runs: the nice value (field 19 of stat) of each thread
+        for task in Path(f"/proc/{process._proc.pid}/task").glob("*"):
+            try:
+                seen[int(task.name)] = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            except (OSError, IndexError):
+                pass
+    args = [*ffmpeg_args.confined_input(str(media("flower.mp4"))), "-map", "0:v:0", "-c:v", "libx264",
+            "-preset", "ultrafast", "-threads", "2", "-f", "null", "-"]
+    result = process.run(args, 5.0, on_progress=sample, niceness=10)
+    assert result.returncode == 0
+    assert len(seen) > 1 and set(seen.values()) == {10}, seen

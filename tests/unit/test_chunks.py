@@ -2,6 +2,7 @@
 import m3u8
 import pytest
 
+from chalicelib.domain import chunks
 from chalicelib.domain.chunks import chunk_count, contiguous_prefix, lead_for, plan_chunks
 from chalicelib.domain.ffmpeg_args import segment_of
 from chalicelib.domain.presentation import build
@@ -117,3 +118,9 @@ def test_watchable_is_when_no_later_publication_catches_the_viewer():
     assert watchable_from(pubs, 300.0) == ("2026-12-02T10:01:24.000Z", 79.0)
     assert watchable_from(pubs[:2], 300.0) is None  # not whole yet: the answer can still move
     assert watchable_from(pubs[2:], 300.0) == ("2026-12-02T10:02:00.000Z", 0.0)  # published whole at once
+
+
+def test_a_later_chunk_yields_the_cpu_to_the_first_one():
+    assert chunks.encode_niceness(0) == 0
+    assert [chunks.encode_niceness(i) for i in (1, 2, 40)] == [chunks.LATER_CHUNK_NICENESS] * 3
+    assert 0 < chunks.LATER_CHUNK_NICENESS <= 19
