@@ -33,9 +33,10 @@ CAPTIONS_TIMEOUT = 10.0
 
 
 def caption_key(job_id: str, rendition: str) -> str:
-    """Key of a job's stored caption copy in the ingest bucket (a folder of its own: a URL
-    import's file lands in ``imports/<job id>/`` itself)."""
-    return f"{IMPORT_PREFIX}/{job_id}/captions/{rendition}.vtt"
+    """Key of a job's stored caption copy in the ingest bucket: ``imports/captions/<job id>/``,
+    a folder apart from URL imports of sources (``imports/<job id>/``), which the bucket's
+    ``expire-caption-copies`` lifecycle rule expires after 30 days (``infra/template.yaml``)."""
+    return f"{IMPORT_PREFIX}/captions/{job_id}/{rendition}.vtt"
 
 
 def file_label(source: str) -> str:

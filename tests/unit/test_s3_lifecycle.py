@@ -73,3 +73,15 @@ def test_an_incomplete_multipart_upload_is_aborted_two_days_after_it_was_first_s
     assert apply_rules(backend, now + timedelta(days=2)) == [
         "ingest: incomplete upload of big.mp4 aborted (rule expire-replaced-uploads)"]
     assert s3.list_multipart_uploads(Bucket="ingest").get("Uploads", []) == []
+
+
+def test_a_checked_caption_copy_expires_after_thirty_days_and_an_imported_source_does_not(ingest):
+    s3, backend = ingest
+    s3.put_object(Bucket="ingest", Key="imports/captions/job1/subtitles.vtt", Body=b"WEBVTT\n")
+    s3.put_object(Bucket="ingest", Key="imports/job1/film.mp4", Body=b"source")  # a URL import: the job's source
+    written = backend.buckets["ingest"].keys["imports/captions/job1/subtitles.vtt"].last_modified
+    assert apply_rules(backend, written + timedelta(days=29)) == []
+    assert apply_rules(backend, written + timedelta(days=30)) == [
+        "ingest: imports/captions/job1/subtitles.vtt expired (rule expire-caption-copies)"]
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="ingest", Prefix="imports/").get("Contents", [])]
+    assert listed == ["imports/job1/film.mp4"]
