@@ -36,6 +36,7 @@ def resource_names(app: str = "vodpipe", stage: str = "dev", account: str = DEFA
         "VODPIPE_INGEST_DLQ": f"{prefix}-ingest-dlq",
         "VODPIPE_TASKS_QUEUE": f"{prefix}-transcode-tasks",
         "VODPIPE_TASKS_DLQ": f"{prefix}-transcode-tasks-dlq",
+        "VODPIPE_TASKS_FIRST_QUEUE": f"{prefix}-transcode-tasks-first",
         "VODPIPE_TASKS_HIGH_QUEUE": f"{prefix}-transcode-tasks-high",
         "VODPIPE_TASKS_HIGH_DLQ": f"{prefix}-transcode-tasks-high-dlq",
         "VODPIPE_JOBS_TABLE": f"{prefix}-jobs",
@@ -63,6 +64,8 @@ class Settings:
     tasks_dlq: str = ""
     #: the high-priority task queue and its dead-letter queue (workers take it first)
     tasks_high_queue: str = ""
+    #: the queue of normal-priority tasks that make a job playable (``task_messages.makes_playable``)
+    tasks_first_queue: str = ""
     tasks_high_dlq: str = ""
     jobs_table: str = ""
     events_topic_arn: str = ""
@@ -126,14 +129,19 @@ class Settings:
     worker_burst: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
-    def tasks_queue_for(self, priority: str | None) -> str:
-        """The task queue of a job's ``priority`` (``high``, else ``normal``)."""
-        return self.tasks_high_queue if priority == "high" else self.tasks_queue
+    def tasks_queue_for(self, priority: str | None, first: bool = False) -> str:
+        """The task queue of a task of a job of ``priority`` (``high``, else ``normal``):
+        every task of a high job in the high queue; of a normal job, the tasks that make it
+        playable (``first``: ``task_messages.makes_playable``) in the first queue, the others
+        in the normal one. The fairness rule: docs/architecture.md, "Which task runs next"."""
+        if priority == "high":
+            return self.tasks_high_queue
+        return self.tasks_first_queue if first and self.tasks_first_queue else self.tasks_queue
 
     @property
     def task_queues(self) -> tuple[str, ...]:
-        """The task queues in the order workers take from them: high first."""
-        return (self.tasks_high_queue, self.tasks_queue)
+        """The task queues in the order workers take from them: high, first, normal."""
+        return tuple(q for q in (self.tasks_high_queue, self.tasks_first_queue, self.tasks_queue) if q)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -165,6 +173,7 @@ class Settings:
             tasks_queue=get("VODPIPE_TASKS_QUEUE"),
             tasks_dlq=get("VODPIPE_TASKS_DLQ"),
             tasks_high_queue=get("VODPIPE_TASKS_HIGH_QUEUE"),
+            tasks_first_queue=get("VODPIPE_TASKS_FIRST_QUEUE"),
             tasks_high_dlq=get("VODPIPE_TASKS_HIGH_DLQ"),
             jobs_table=get("VODPIPE_JOBS_TABLE"),
             events_topic_arn=topic_arn,

@@ -1,10 +1,11 @@
 """The transcode worker loop (the container's process): poll -> lease -> ffmpeg -> record.
 
-* takes one message at a time, from the high-priority task queue first: it checks that queue
-  (no wait) before every long poll of the normal queue, so a high job behind a full normal
-  backlog starts as soon as a worker finishes its current task; a message the long poll
-  returns on its first delivery is traded for a high one waiting (``Worker.receive``), so a
-  high job arriving while workers wait never queues behind the normal task they were handed;
+* takes one message at a time: from the high-priority task queue first, then from the first
+  queue (the tasks that make normal jobs playable: their first chunk and audio), then from the
+  normal queue, so a high job behind a full backlog starts as soon as a worker finishes its
+  current task and a new upload's first chunk waits for no other job's later chunks; a message
+  the long poll returns on its first delivery is traded for a high one waiting
+  (``Worker.receive``);
 * a heartbeat thread extends the message's visibility timeout while ffmpeg runs, so a long
   task is never redelivered to a second worker, and a crashed worker's message
   reappears within one visibility timeout;
@@ -137,24 +138,29 @@ class Worker:
         return self.handled
 
     def receive(self, burst: bool = False) -> list[tuple[str, dict]]:
-        """The next message as ``[(queue, message)]`` (or ``[]``): the high-priority queue
-        first without waiting, then a long poll (``poll_wait_seconds``; none with ``burst``)
-        of the normal queue.
+        """The next message as ``[(queue, message)]`` (or ``[]``), by the fairness rule
+        (docs/architecture.md, "Which task runs next"): the high-priority queue without
+        waiting, then the first queue (the tasks that make normal jobs playable) with a long
+        poll (``poll_wait_seconds``; none with ``burst``), then the normal queue without
+        waiting. An idle worker waits in the first queue's long poll: a new upload's first
+        tasks wake it at once; its later chunks are there at the next receive.
 
-        An idle worker waits in that long poll, so when high and normal work arrive together
-        it would take the normal task first. So a normal message received on its first
-        delivery is checked against the high queue once more: if that has a message, the normal one is released (visibility 0) and
-        the high one taken. Only on a first delivery: a release counts as a receive towards
-        the redrive policy's ``maxReceiveCount``, so a message gives up at most one."""
+        When high and first work arrive together the parked worker would take the first
+        task. So a message the long poll returns on its first delivery is checked against the
+        high queue once more: if that has a message, the other is released (visibility 0)
+        and the high one taken. Only on a first delivery: a release counts as a receive
+        towards the redrive policy's ``maxReceiveCount``, so a message gives up at most one."""
         s = self.ctx.settings
-        high, normal = s.task_queues
-        for queue, wait in ((high, 0), (normal, 0 if burst else s.poll_wait_seconds)):
+        queues = s.task_queues
+        high, parked = queues[0], queues[1]
+        for queue in queues:
+            wait = 0 if burst or queue != parked else s.poll_wait_seconds
             msgs = self.ctx.queues.receive(queue, 1, wait, s.task_visibility_timeout)
-            if msgs and queue == normal and wait and _first_delivery(msgs[0]):
-                first = self.ctx.queues.receive(high, 1, 0, s.task_visibility_timeout)
-                if first:
-                    self.ctx.queues.change_visibility(normal, msgs[0]["ReceiptHandle"], 0)
-                    return [(high, m) for m in first]
+            if msgs and queue == parked and wait and _first_delivery(msgs[0]):
+                urgent = self.ctx.queues.receive(high, 1, 0, s.task_visibility_timeout)
+                if urgent:
+                    self.ctx.queues.change_visibility(parked, msgs[0]["ReceiptHandle"], 0)
+                    return [(high, m) for m in urgent]
             if msgs:
                 return [(queue, m) for m in msgs]
         return []

@@ -17,6 +17,14 @@ SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last
                         "source_version")}
 
 
+def makes_playable(task: dict) -> bool:
+    """Whether a task (a task item or message: ``kind``, ``index``) is one a job needs before
+    it is playable: its first chunk and its audio renditions (the presentation is published
+    when every variant and the audio serve a first segment). A job's other tasks (later
+    chunks, subtitles) are not waited for by a viewer yet."""
+    return task.get("kind") == "audio" or (task.get("kind") == "chunk" and int(task.get("index") or 0) == 0)
+
+
 def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,
                  extra: dict | None = None, output: dict | None = None) -> dict:
     """The body of one transcode-tasks message: ``{"job_id", "task", "kind", "spec", "source",

@@ -17,7 +17,7 @@ from chalicelib import metrics
 from chalicelib.aws.table import now_iso
 from chalicelib.domain import jobs
 from chalicelib.domain.sources import objects_in_s3_event
-from chalicelib.domain.task_messages import task_message_for
+from chalicelib.domain.task_messages import makes_playable, task_message_for
 
 from .context import Context
 from .job_failure import fail_job
@@ -129,7 +129,7 @@ def redrive_dead_letter(ctx: Context, message_id: str) -> dict:
     ctx.store.reopen_task(item["job_id"], item["task"])
     ctx.store.reopen_job(item["job_id"])
     body = json.loads(item["body"])
-    ctx.queues.send_json(ctx.settings.tasks_queue_for(body.get("priority")), [body])
+    ctx.queues.send_json(ctx.settings.tasks_queue_for(body.get("priority"), makes_playable(body)), [body])
     ctx.records.delete_dead_letter(message_id)
     metrics.emit([("DeadLettersPending", _pending(ctx), metrics.Unit.Count)])
     return {"message_id": message_id, "job_id": item["job_id"], "task": item["task"], "requeued": True}
@@ -159,7 +159,9 @@ def retry_job(ctx: Context, job_id: str) -> dict:
         reopened = [t for t in tasks if t.get("status") != jobs.COMPLETE and ctx.store.reopen_task(job_id, t["name"])]
         if not ctx.store.reopen_job(job_id, [t["name"] for t in reopened]):
             raise Conflict(f"job {job_id} is {ctx.store.get_job_status(job_id)}; only failed jobs can be retried")
-    ctx.queues.send_json(ctx.settings.tasks_queue_for(job.get("priority")), [task_message_for(job, t) for t in reopened])
+    for first in (True, False):
+        ctx.queues.send_json(ctx.settings.tasks_queue_for(job.get("priority"), first),
+                             [task_message_for(job, t) for t in reopened if makes_playable(t) == first])
     ctx.store.requeued(job_id)
     return {"job_id": job_id, "requeued": [t["name"] for t in reopened]}
 

@@ -26,7 +26,7 @@ from chalicelib.domain.ladder import plan as plan_ladder
 from chalicelib.domain.presets import presets
 from chalicelib.domain.media import check_limits, parse_probe
 from chalicelib.domain.sources import ObjectRef, objects_in_s3_event
-from chalicelib.domain.task_messages import chunk_extra, job_fields, task_message
+from chalicelib.domain.task_messages import chunk_extra, job_fields, makes_playable, task_message
 from chalicelib.domain.work import check_work, estimate
 from chalicelib.tools import media_probe
 
@@ -213,10 +213,13 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
         if current and current[0].get("fanned_out"):
             return {"job_id": job_id, "status": current[0]["status"], "new_job": False, "tasks": 0}
     extra, output = chunk_extra(job), job_fields(job)
-    # in order: the audio and text renditions, then chunk 0, then the rest (a queue hands them
-    # out about in order: what makes the job playable first)
-    ctx.queues.send_json(s.tasks_queue_for(settings.priority), (task_message(job_id, ref, t, info.duration, info.frame_rate,
-                                                      extra if t["kind"] == "chunk" else None, output) for t in tasks))
+    # the tasks that make the job playable (its audio and first chunk) go to the first queue,
+    # which workers take from before any job's later tasks; in order within each queue
+    for first in (True, False):
+        ctx.queues.send_json(s.tasks_queue_for(settings.priority, first),
+                             (task_message(job_id, ref, t, info.duration, info.frame_rate,
+                                           extra if t["kind"] == "chunk" else None, output)
+                              for t in tasks if makes_playable(t) == first))
     ctx.store.update_job(job_id, fanned_out=True)
     if created:
         metrics.emit([*received, ("JobsStarted", 1, Unit.Count)])

@@ -36,6 +36,7 @@ CHARTS: dict[str, tuple[str, str, list[tuple[str, str, str, str, str | None]]]] 
     "queues": ("Queue depth (visible messages)", "messages", [
         ("tasks", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "tasks_queue"),
         ("high", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "tasks_high_queue"),
+        ("first", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "tasks_first_queue"),
         ("ingest", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "ingest_queue"),
         ("dead letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "tasks_dlq")]),
 }

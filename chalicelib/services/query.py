@@ -54,7 +54,7 @@ def list_jobs(ctx: Context, status: str | None, limit: int, next_token: str | No
 
 
 def stats(ctx: Context) -> dict:
-    """Queue depths (ingest, tasks, high-priority tasks and their DLQs), jobs by status, dead letters kept for
+    """Queue depths (ingest, tasks, first tasks, high-priority tasks and their DLQs), jobs by status, dead letters kept for
     ``GET /dlq``, and jobs completed per minute over the last ``THROUGHPUT_WINDOW_MINUTES``."""
     s = ctx.settings
     since = iso_utc(datetime.now(timezone.utc) - timedelta(minutes=THROUGHPUT_WINDOW_MINUTES))
@@ -62,6 +62,7 @@ def stats(ctx: Context) -> dict:
         "queues": {"ingest": ctx.queues.depth(s.ingest_queue), "ingest_dlq": ctx.queues.depth(s.ingest_dlq),
                    "tasks": ctx.queues.depth(s.tasks_queue), "tasks_dlq": ctx.queues.depth(s.tasks_dlq),
                    "tasks_high": ctx.queues.depth(s.tasks_high_queue),
+                   "tasks_first": ctx.queues.depth(s.tasks_first_queue),
                    "tasks_high_dlq": ctx.queues.depth(s.tasks_high_dlq)},
         "jobs": ctx.store.count_by_status(),
         "dead_letters": len(ctx.records.list_dead_letters(1000)),

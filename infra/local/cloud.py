@@ -234,7 +234,7 @@ class LocalCloud:
         cluster = stack.refs["TranscoderCluster"]
         self.transcoder = TranscoderService(
             stack.task_definition(), ScalingPolicy.from_stack(stack), log_dir,
-            lambda: sum(queues.visible(stack.attrs[q]["QueueName"]) for q in ("TasksQueue", "TasksHighQueue")),
+            lambda: sum(queues.visible(stack.attrs[q]["QueueName"]) for q in ("TasksQueue", "TasksHighQueue", "TasksFirstQueue")),
             lambda task_id: f"arn:aws:ecs:{self.region}:{stack.account}:task/{cluster}/{task_id}",
             lambda action, arn: self.identities.authorize("task:transcoder", action, arn),
             self.credentials("task:transcoder"), self.task_overrides(), self.region, self.shipper, self.scale_interval)

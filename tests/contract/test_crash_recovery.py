@@ -47,18 +47,21 @@ def test_a_retry_cut_short_by_a_crash_is_finished_by_asking_again(ctx, client):
     # the first retry reopened one task, then the process died
     assert ctx.store.reopen_task(job_id, "chunk-001")
     sqs = client("sqs")
-    queue = ctx.settings.tasks_queue_for("normal")
+    # a normal job's audio goes to the first queue, its later chunks to the normal one
+    queues = {"first": ctx.settings.tasks_queue_for("normal", first=True), "normal": ctx.settings.tasks_queue_for("normal")}
 
-    def sent_tasks() -> list[str]:  # this job's task messages on the queue (taken off it)
+    def sent_tasks() -> list[str]:  # this job's task messages on the queues (taken off them), "queue:task"
         found = []
-        while True:
-            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-            if not got:
-                return sorted(found)
-            for message in got:
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-                body = json.loads(message["Body"])
-                found += [body["task"]] if body.get("job_id") == job_id else []
+        for kind, queue in queues.items():
+            while True:
+                got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+                if not got:
+                    break
+                for message in got:
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+                    body = json.loads(message["Body"])
+                    found += [f"{kind}:{body['task']}"] if body.get("job_id") == job_id else []
+        return sorted(found)
     assert sent_tasks() == []
 
     # asked again: both unfinished tasks go back, the complete one does not
@@ -67,7 +70,7 @@ def test_a_retry_cut_short_by_a_crash_is_finished_by_asking_again(ctx, client):
     assert job["status"] == jobs.PROCESSING and "requeue_pending" not in job
     assert {t["name"]: t["status"] for t in tasks} == {"chunk-000": jobs.COMPLETE, "chunk-001": jobs.QUEUED,
                                                        "audio": jobs.QUEUED}
-    assert sent_tasks() == ["audio", "chunk-001"]
+    assert sent_tasks() == ["first:audio", "normal:chunk-001"]
 
     # a retry that reopened the job but died before sending: the job says what is pending
     ctx.store.set_job_status(job_id, jobs.FAILED, error={"code": "FFMPEG_FAILED", "message": "x"})
@@ -77,4 +80,4 @@ def test_a_retry_cut_short_by_a_crash_is_finished_by_asking_again(ctx, client):
     assert ctx.store.reopen_job(job_id, ["audio", "chunk-001"])
     assert sorted(retry_job(ctx, job_id)["requeued"]) == ["audio", "chunk-001"]
     assert "requeue_pending" not in ctx.store.get(job_id)[0]
-    assert sent_tasks() == ["audio", "chunk-001"]
+    assert sent_tasks() == ["first:audio", "normal:chunk-001"]

@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.domain.settings_metadata import metadata_for
 from infra.local.cloud import LocalCloud
-from tests.conftest import ffprobe_json, media, wait_for
+from tests.conftest import ffprobe_json, looped_clip, media, wait_for
 
 TIMEOUT = 180
 FLOWER = "flower.mp4"  # 960x540, 5.055 s, AAC stereo
@@ -275,6 +275,39 @@ def test_a_high_priority_job_overtakes_a_normal_backlog(tmp_path_factory):
     later = [t for j in backlog for t in j["tasks"] if at(t["started_at"]) > queued]
     assert later, "a normal backlog was still queued when the high job's tasks were"
     assert all(at(t["started_at"]) >= high_done for t in later), (high_done, [t["started_at"] for t in later])
+
+
+def test_a_new_uploads_first_chunk_runs_before_a_backlogs_later_chunks(tmp_path_factory):
+    """The fairness rule (docs/architecture.md, "Which task runs next"): GIVEN one worker busy
+    with a backlog of long normal jobs (each a 2 s first chunk, its audio and a long later
+    chunk) WHEN a short normal upload arrives THEN its first chunk and audio run before every
+    later chunk of the backlog that had not started, so it is playable before the backlog ends."""
+    env = {"VODPIPE_LADDER": "240", "VODPIPE_POLL_WAIT_SECONDS": "1"}
+    long_clip = looped_clip(tmp_path_factory.mktemp("long"), FLOWER, 5)  # 30.3 s
+    with LocalCloud(port=0, api_port=0, workers=1, env=env, state_dir=tmp_path_factory.mktemp("state"),
+                    params={"Stage": "fairness"}) as cloud:
+        s3, bucket = cloud.client("s3"), cloud.stack.refs["IngestBucket"]
+        backlog_keys = [f"backlog/{i}.mp4" for i in range(2)]
+        for key in backlog_keys:
+            s3.upload_file(str(long_clip), bucket, key)
+        wait_for(lambda: cloud.api_call("GET", "/jobs?status=processing", signed=False)[1]["jobs"], TIMEOUT,
+                 "the worker to start the backlog", interval=0.2)
+        s3.upload_file(str(media(FLOWER)), bucket, "new.mp4")
+        new = wait_for_key(cloud, "new.mp4")
+        backlog = [wait_for_key(cloud, key) for key in backlog_keys]
+
+    def at(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert new["status"] == "complete" and all(j["status"] == "complete" for j in backlog)
+    assert all(len([t for t in j["tasks"] if t["kind"] == "chunk"]) >= 2 for j in backlog), "later chunks exist"
+    queued = at(new["created_at"])  # its tasks were queued right after
+    firsts = [t for t in new["tasks"] if t["kind"] == "audio" or t["name"] == "chunk-000"]
+    later = [t for j in backlog for t in j["tasks"]
+             if t["kind"] == "chunk" and t["name"] != "chunk-000" and at(t["started_at"]) > queued]
+    assert later, "a later chunk of the backlog was still queued when the new upload's tasks were"
+    assert max(at(t["started_at"]) for t in firsts) <= min(at(t["started_at"]) for t in later), \
+        ([(t["name"], t["started_at"]) for t in firsts], [(t["name"], t["started_at"]) for t in later])
+    assert at(new["playable_at"]) < max(at(j["completed_at"]) for j in backlog)
 
 
 def form_post(url, fields, data, filename="clip.mp4"):

@@ -117,7 +117,7 @@ def test_stats_reports_queues_and_jobs(app_client, ctx):  # noqa: F811
     # WHEN the stats are read again THEN all three count as complete, and the throughput (jobs
     # completed per minute over the last 10 minutes) grew by the two recent ones only: 2 / 10
     stats = app_client.http.get("/stats").json_body
-    assert set(stats["queues"]) == {"ingest", "ingest_dlq", "tasks", "tasks_dlq", "tasks_high", "tasks_high_dlq"}
+    assert set(stats["queues"]) == {"ingest", "ingest_dlq", "tasks", "tasks_dlq", "tasks_high", "tasks_high_dlq", "tasks_first"}
     assert set(stats["queues"]["tasks"]) == {"visible", "in_flight", "delayed"}
     assert set(stats["jobs"]) == {"queued", "processing", "complete", "failed", "canceled"}
     assert stats["jobs"]["complete"] == before["jobs"]["complete"] + 3

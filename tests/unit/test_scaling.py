@@ -20,10 +20,10 @@ def test_policy_is_read_from_the_template_parameters():
     params = {k: v.get("Default") for k, v in template["Parameters"].items()}
     params.update(TranscoderMinTasks=1, TranscoderMaxTasks=6, TranscoderBacklogPerTask=3, TranscoderScaleInCooldown=120)
     stack = Stack(template, params, "us-east-1", "123456789012",
-                  refs={"TranscoderCluster": "vodpipe-dev", "TasksQueue": "url", "TasksHighQueue": "url-high",
+                  refs={"TranscoderCluster": "vodpipe-dev", "TasksQueue": "url", "TasksHighQueue": "url-high", "TasksFirstQueue": "url-first",
                         "TranscoderService": "svc",
                         "TranscoderScalableTarget": "target"},
-                  attrs={"TasksQueue": {"QueueName": "q"}, "TasksHighQueue": {"QueueName": "q-high"},
+                  attrs={"TasksQueue": {"QueueName": "q"}, "TasksHighQueue": {"QueueName": "q-high"}, "TasksFirstQueue": {"QueueName": "q-first"},
                          "TranscoderService": {"Name": "svc"}})
     assert ScalingPolicy.from_stack(stack) == ScalingPolicy(1, 6, 3.0, 120.0, 60.0, FIRST_STEPS, 1.0)
 

@@ -22,8 +22,9 @@ class Queues:
         self.released.append((queue, receipt, seconds))
 
 
-def worker(script):
-    settings = Settings(tasks_queue="normal", tasks_high_queue="high", poll_wait_seconds=5)
+def worker(script, first=True):
+    settings = Settings(tasks_queue="normal", tasks_high_queue="high", tasks_first_queue="first" if first else "",
+                        poll_wait_seconds=5)
     return Worker(SimpleNamespace(settings=settings, queues=Queues(script)), worker_id="w")
 
 
@@ -31,15 +32,30 @@ def message(receipt, receives=1):
     return {"ReceiptHandle": receipt, "Attributes": {"ApproximateReceiveCount": str(receives)}, "Body": "{}"}
 
 
+def test_high_then_the_tasks_that_make_jobs_playable_then_the_rest():
+    w = worker({"high": [[]], "first": [[]], "normal": [[message("later-chunk")]]})
+    assert [q for q, _ in w.receive()] == ["normal"]
+    assert w.ctx.queues.calls == [("high", 0), ("first", 5), ("normal", 0)]  # an idle worker waits in "first"
+    w = worker({"high": [[]], "first": [[message("new-upload-chunk-000", receives=3)]], "normal": [[message("later")]]})
+    assert [(q, m["ReceiptHandle"]) for q, m in w.receive()] == [("first", "new-upload-chunk-000")]
+    w = worker({"high": [[message("urgent")]], "first": [[message("x")]]})
+    assert [q for q, _ in w.receive()] == ["high"] and w.ctx.queues.calls == [("high", 0)]
+
+
 def test_a_high_task_arriving_during_the_long_poll_is_taken_first():
-    w = worker({"high": [[], [message("first-chunk")]], "normal": [[message("later-chunk")]]})
-    assert [(q, m["ReceiptHandle"]) for q, m in w.receive()] == [("high", "first-chunk")]
-    assert w.ctx.queues.released == [("normal", "later-chunk", 0)]  # back for the next worker
-    assert w.ctx.queues.calls == [("high", 0), ("normal", 5), ("high", 0)]
+    w = worker({"high": [[], [message("high-chunk")]], "first": [[message("first-chunk")]]})
+    assert [(q, m["ReceiptHandle"]) for q, m in w.receive()] == [("high", "high-chunk")]
+    assert w.ctx.queues.released == [("first", "first-chunk", 0)]  # back for the next worker
+    assert w.ctx.queues.calls == [("high", 0), ("first", 5), ("high", 0)]
 
 
-def test_a_normal_message_is_kept_when_nothing_waits_or_it_was_released_before():
-    w = worker({"high": [[], []], "normal": [[message("later-chunk")]]})
-    assert [q for q, _ in w.receive()] == ["normal"] and w.ctx.queues.released == []
-    w = worker({"high": [[], [message("first-chunk")]], "normal": [[message("later-chunk", receives=2)]]})
-    assert [q for q, _ in w.receive()] == ["normal"] and w.ctx.queues.released == []  # gives up one receive at most
+def test_a_parked_message_is_kept_when_nothing_waits_or_it_was_released_before():
+    w = worker({"high": [[], []], "first": [[message("first-chunk")]]})
+    assert [q for q, _ in w.receive()] == ["first"] and w.ctx.queues.released == []
+    w = worker({"high": [[], [message("high-chunk")]], "first": [[message("first-chunk", receives=2)]]})
+    assert [q for q, _ in w.receive()] == ["first"] and w.ctx.queues.released == []  # gives up one receive at most
+
+
+def test_without_a_first_queue_the_worker_waits_in_the_normal_one():
+    w = worker({"high": [[]], "normal": [[]]}, first=False)
+    assert w.receive() == [] and w.ctx.queues.calls == [("high", 0), ("normal", 5)]

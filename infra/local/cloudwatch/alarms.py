@@ -130,7 +130,7 @@ class AlarmEvaluator(threading.Thread):
             name = stack.attrs[logical]["QueueName"]
             data.append({"MetricName": "ApproximateNumberOfMessagesVisible", "Timestamp": now, "Unit": "Count",
                          "Value": float(self._queues.visible(name)), "Dimensions": [{"Name": "QueueName", "Value": name}]})
-        for logical in ("TasksQueue", "TasksHighQueue"):
+        for logical in ("TasksQueue", "TasksHighQueue", "TasksFirstQueue"):
             name = stack.attrs[logical]["QueueName"]
             age = self._queues.oldest_age(name, now.timestamp())
             if age is not None:
