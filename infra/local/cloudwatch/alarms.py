@@ -66,6 +66,10 @@ def evaluate(alarm: dict, values: Sequence[float | None], current: str) -> tuple
                   f"the threshold ({threshold:g}) (minimum {m} datapoints for ALARM transition).")
 
 
+#: The reason of a just-created alarm (moto's and AWS's wording).
+INITIAL_REASON = "Unchecked: Initial alarm creation"
+
+
 class AlarmEvaluator(threading.Thread):
     """Evaluates the stack's alarms every ``interval`` seconds (see the module docstring)."""
 
@@ -113,8 +117,10 @@ class AlarmEvaluator(threading.Thread):
             except self.logs.exceptions.ResourceAlreadyExistsException:
                 pass
         for alarm in self._alarms():
-            if alarm["StateValue"] == "INSUFFICIENT_DATA":  # a state kept from an earlier run stands
-                self._transition(alarm, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", notify=False)
+            # moto creates an alarm in OK (AWS: INSUFFICIENT_DATA) with this reason; a state kept
+            # from an earlier run (a data directory) has another reason and stands
+            if alarm.get("StateReason") == INITIAL_REASON:
+                self._transition(alarm, "INSUFFICIENT_DATA", INITIAL_REASON, notify=False)
 
     def _alarms(self) -> list[dict]:
         return self.cw.describe_alarms(AlarmNames=self.alarm_names)["MetricAlarms"]
