@@ -77,8 +77,12 @@ def test_the_worker_scales_on_backlog_and_sits_in_private_subnets(template):
     res = template["Resources"]
     tracking = res["TranscoderBacklogScaling"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     expression = [m for m in tracking["CustomizedMetricSpecification"]["Metrics"] if m.get("ReturnData")]
-    # both task queues' visible messages per running task
-    assert expression[0]["Expression"] == "(visible_normal + FILL(visible_high, 0)) / IF(running > 0, running, 1)"
+    # the three task queues' visible messages per running task
+    assert expression[0]["Expression"] == \
+        "(visible_normal + FILL(visible_high, 0) + FILL(visible_first, 0)) / IF(running > 0, running, 1)"
+    queues = {m["Id"]: m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+              for m in tracking["CustomizedMetricSpecification"]["Metrics"] if m["Id"].startswith("visible_")}
+    assert queues == {"visible_normal": "TasksQueue", "visible_high": "TasksHighQueue", "visible_first": "TasksFirstQueue"}
     assert res["TranscoderScalableTarget"]["Properties"]["MinCapacity"] == {"Ref": "TranscoderMinTasks"}
     assert template["Parameters"]["TranscoderMinTasks"]["MinValue"] == 0
     network = res["TranscoderService"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
