@@ -29,7 +29,6 @@ import fcntl
 import io
 import json
 import logging
-import os
 import pickle
 import shutil
 import threading
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from infra.local.emulator import s3_bodies
+from infra.local.emulator.durable_files import write_durably
 
 log = logging.getLogger("vodpipe.local.state")
 
@@ -93,27 +93,6 @@ def _versioned_key_store(kind: type, items: list) -> Any:
 
 _RLOCK_TYPE = type(threading.RLock())
 _LOCK_TYPES = (type(threading.Lock()), _RLOCK_TYPE)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` at ``path``: a temporary file in the same directory, fsynced, renamed over it,
-    the directory fsynced (POSIX: the rename is then durable)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory, so a rename or new file in it survives a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def dir_size(path: Path) -> int:
@@ -174,7 +153,7 @@ class DurableState:
             raise StateFormatError(f"{self.data_dir} is not empty and holds no FORMAT file: not a vodpipe data "
                                    f"directory; choose another with --data-dir")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(marker, json.dumps(want).encode())
+        write_durably(marker, json.dumps(want).encode())
 
     def lock_directory(self) -> None:
         """Hold ``data_dir/LOCK`` (an exclusive ``flock``) until ``close``. Raises
@@ -238,6 +217,8 @@ class DurableState:
         BackendDict.reset()
         s3_backends.bucket_accounts.clear()
         loaded = []
+        for leftover in self.services_dir.glob("*.tmp"):  # a snapshot cut short: its previous one stands
+            leftover.unlink(missing_ok=True)
         for path in sorted(self.services_dir.glob("*.pickle")):
             service = path.stem
             with open(path, "rb") as snapshot:
@@ -317,7 +298,7 @@ class DurableState:
                     {account: dict(regions) for account, regions in backends.items()})
                 blobs[service] = buffer.getvalue()
         for service, blob in blobs.items():
-            _write_atomically(self.services_dir / f"{service}.pickle", blob)
+            write_durably(self.services_dir / f"{service}.pickle", blob)
             self.bytes_written += len(blob)
         self.snapshots_written += len(blobs)
 

@@ -12,10 +12,11 @@ copying of keys (``deepcopy`` in listings) is unchanged.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+from infra.local.emulator.durable_files import fsync_dir, write_durably
 
 _OBJECTS: Path | None = None
 _COUNT: Callable[[int], None] = lambda written: None  # noqa: E731 - replaced by activate
@@ -69,25 +70,11 @@ def _store(data: bytes) -> str:
     if not path.exists():
         if not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(path.parent.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{digest}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+            fsync_dir(path.parent.parent)
+        write_durably(path, data)
         _COUNT(len(data))
     _REFERENCED.add(digest)
     return digest
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def is_key(obj: Any) -> bool:
