@@ -139,11 +139,11 @@ class Worker:
 
     def receive(self, burst: bool = False) -> list[tuple[str, dict]]:
         """The next message as ``[(queue, message)]`` (or ``[]``), by the fairness rule
-        (docs/architecture.md, "Which task runs next"): the high-priority queue without
-        waiting, then the first queue (the tasks that make normal jobs playable) with a long
-        poll (``poll_wait_seconds``; none with ``burst``), then the normal queue without
-        waiting. An idle worker waits in the first queue's long poll: a new upload's first
-        tasks wake it at once; its later chunks are there at the next receive.
+        (docs/architecture.md, "Which task runs next"): the high, first and normal queues in
+        that order without waiting; when all three are empty (and not ``burst``), one long
+        poll (``poll_wait_seconds``) of the first queue, where a new upload's first tasks
+        arrive and wake the worker at once. Work that arrives only in the high or the normal
+        queue during that poll waits for its end (at most ``poll_wait_seconds``).
 
         When high and first work arrive together the parked worker would take the first
         task. So a message the long poll returns on its first delivery is checked against the
@@ -151,19 +151,22 @@ class Worker:
         and the high one taken. Only on a first delivery: a release counts as a receive
         towards the redrive policy's ``maxReceiveCount``, so a message gives up at most one."""
         s = self.ctx.settings
-        queues = s.task_queues
-        high, parked = queues[0], queues[1]
-        for queue in queues:
-            wait = 0 if burst or queue != parked else s.poll_wait_seconds
-            msgs = self.ctx.queues.receive(queue, 1, wait, s.task_visibility_timeout)
-            if msgs and queue == parked and wait and _first_delivery(msgs[0]):
-                urgent = self.ctx.queues.receive(high, 1, 0, s.task_visibility_timeout)
-                if urgent:
-                    self.ctx.queues.change_visibility(parked, msgs[0]["ReceiptHandle"], 0)
-                    return [(high, m) for m in urgent]
+        for queue in s.task_queues:  # in order, without waiting
+            msgs = self.ctx.queues.receive(queue, 1, 0, s.task_visibility_timeout)
             if msgs:
                 return [(queue, m) for m in msgs]
-        return []
+        if burst:
+            return []
+        # all empty: wait where a new upload's first tasks arrive; whatever the wait returns
+        # (or nothing), the next receive starts again at the high queue
+        parked = s.tasks_first_queue or s.tasks_queue
+        msgs = self.ctx.queues.receive(parked, 1, s.poll_wait_seconds, s.task_visibility_timeout)
+        if msgs and s.tasks_high_queue and _first_delivery(msgs[0]):
+            urgent = self.ctx.queues.receive(s.tasks_high_queue, 1, 0, s.task_visibility_timeout)
+            if urgent:
+                self.ctx.queues.change_visibility(parked, msgs[0]["ReceiptHandle"], 0)
+                return [(s.tasks_high_queue, m) for m in urgent]
+        return [(parked, m) for m in msgs]
 
     def handle(self, m: dict, queue: str | None = None) -> None:
         """Handle one SQS message received from ``queue`` (default: the normal task queue;

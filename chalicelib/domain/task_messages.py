@@ -18,11 +18,17 @@ SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last
 
 
 def makes_playable(task: dict) -> bool:
-    """Whether a task (a task item or message: ``kind``, ``index``) is one a job needs before
-    it is playable: its first chunk and its audio renditions (the presentation is published
-    when every variant and the audio serve a first segment). A job's other tasks (later
-    chunks, subtitles) are not waited for by a viewer yet."""
-    return task.get("kind") == "audio" or (task.get("kind") == "chunk" and int(task.get("index") or 0) == 0)
+    """Whether a task is one a job needs before it is playable: its first chunk, its audio and
+    its subtitle renditions (``presentation`` publishes when every variant serves a first
+    segment and every audio and text rendition is complete; text tasks take well under a
+    second). ``task``: a task item (``kind``, ``index``) or a task message (``kind``,
+    ``spec.index``). A chunk without an index is not taken for the first. With
+    ``FirstChunkSeconds`` 0 the first chunk is a whole chunk (60-600 s) and still counts."""
+    kind = task.get("kind")
+    if kind in ("audio", "text"):
+        return True
+    index = task.get("index", (task.get("spec") or {}).get("index"))
+    return kind == "chunk" and index is not None and int(index) == 0
 
 
 def task_message(job_id: str, ref: ObjectRef, task: dict, duration: float, frame_rate: float,

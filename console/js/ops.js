@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { badge, esc } from "./format.js";
 
-const QUEUES = [["tasks_high", "High-priority tasks"], ["tasks", "Tasks"], ["ingest", "Ingest"],
+const QUEUES = [["tasks_high", "High-priority tasks"], ["tasks_first", "First chunks"], ["tasks", "Tasks"], ["ingest", "Ingest"],
   ["tasks_high_dlq", "High DLQ"], ["tasks_dlq", "Tasks DLQ"], ["ingest_dlq", "Ingest DLQ"]];
 
 export async function render(view, ctx) {

@@ -31,7 +31,7 @@ def app_client(emulator, monkeypatch):  # noqa: F811
 def queues(emulator, client):  # noqa: F811
     sqs = client("sqs")
     stack = emulator["stack"]
-    for q in ("IngestQueue", "TasksQueue", "TasksHighQueue"):  # drain (PurgeQueue is limited to once a minute)
+    for q in ("IngestQueue", "TasksQueue", "TasksHighQueue", "TasksFirstQueue"):  # drain (PurgeQueue: once a minute)
         while msgs := sqs.receive_message(QueueUrl=stack.refs[q], MaxNumberOfMessages=10,
                                           WaitTimeSeconds=0).get("Messages", []):
             for m in msgs:
@@ -78,8 +78,8 @@ def invoke_ingest(app_client, body, queue="vodpipe-dev-ingest"):
 
 
 def task_messages(queues, emulator):  # noqa: F811
-    """The task messages waiting on both task queues (high and normal priority)."""
-    msgs = [m for q in ("TasksHighQueue", "TasksQueue") for m in queues.receive_message(
+    """The task messages waiting on the task queues (high, first, normal)."""
+    msgs = [m for q in ("TasksHighQueue", "TasksFirstQueue", "TasksQueue") for m in queues.receive_message(
         QueueUrl=emulator["stack"].refs[q], MaxNumberOfMessages=10, WaitTimeSeconds=0,
         VisibilityTimeout=0).get("Messages", [])]
     return [json.loads(m["Body"]) for m in msgs]

@@ -26,7 +26,7 @@ def schedule(durations: list[tuple[str, float]], tasks: int) -> dict[str, float]
 def playable_projection(results: list[dict], grid: float = 6.0) -> None:
     """Time to playable and watchable for 1 min, 5 min and 1 h 1080p uploads on N warm 2-vCPU
     tasks (AWS): the measured path to the first task, plus a schedule of the job's tasks
-    (audio and chunk 0 first, the high queue; chunks from ``plan_chunks`` with the default
+    (audio and chunk 0 first, the first queue; chunks from ``plan_chunks`` with the default
     first chunk) at the measured speeds; watchable as ``presentation.watchable_from``."""
     runs = [r for res in results for r in res["runs"] if r["status"] == "complete" and r.get("first_chunk_wall")]
     if not runs:
