@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: Debian's chromium driven by Playwright (no browser download),
 and the folder the screenshots go to (``output/console-screenshots``, not committed)."""
+import json
 import os
 import shutil
 from pathlib import Path
@@ -32,6 +33,15 @@ def page(browser):
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
+    # chromium's own media log (the DevTools "Media" panel): what a failed playback check reports
+    media_log: list[str] = []
+    session = context.new_cdp_session(page)
+    for kind in ("playerMessagesLogged", "playerErrorsRaised", "playerEventsAdded"):
+        session.on(f"Media.{kind}", lambda event, kind=kind: media_log.extend(
+            f"{kind}: {json.dumps(item)[:300]}" for item in event.get("messages") or event.get("errors")
+            or event.get("events") or []))
+    session.send("Media.enable")
+    page.media_log = media_log
     yield page
     context.close()
 

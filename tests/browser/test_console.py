@@ -171,7 +171,8 @@ def test_drop_a_clip_then_watch_play_switch_level_poster_and_sprite_preview(clou
 
 def played_past(page, seconds: float) -> None:
     """Wait (60 s) until the page's video plays past ``seconds``; else fail with what the
-    element and the player said (position, buffered ranges, paused, network state)."""
+    element and the player said (position, buffered ranges, paused, network state) and the
+    end of chromium's media log."""
     try:
         page.wait_for_function(f"document.querySelector('#video').currentTime > {seconds}", timeout=60_000)
     except Exception:
@@ -181,7 +182,8 @@ def played_past(page, seconds: float) -> None:
                     networkState: v.networkState, error: v.error && v.error.message, buffered: b,
                     player: document.querySelector('#playing').textContent,
                     play: document.querySelector('#play').textContent}; }""")
-        raise AssertionError(f"the video did not play past {seconds} s in 60 s: {state}") from None
+        log = "\n".join(page.media_log[-60:])
+        raise AssertionError(f"the video did not play past {seconds} s in 60 s: {state}\nchromium's media log:\n{log}") from None
 
 
 def _ts(iso: str) -> float:

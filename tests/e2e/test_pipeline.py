@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import m3u8
 import pytest
 
+from chalicelib.domain import ffmpeg_args
 from chalicelib.domain.media import parse_probe
 from infra.local.cloud import LocalCloud
 from tests.conftest import ffprobe_json, media, wait_for
@@ -150,7 +151,7 @@ def test_clip_becomes_a_valid_hls_ladder(jobs, cloud, name, tmp_path):
     assert master.is_variant and len(master.playlists) == len([r for r in job["renditions"] if r["kind"] == "video"])
     has_audio = info.has_audio
     assert bool(master.media) == has_audio
-    keyframes = {}
+    keyframes, first_frames = {}, {}
     for variant in master.playlists:
         si = variant.stream_info
         w, h = si.resolution
@@ -183,6 +184,7 @@ def test_clip_becomes_a_valid_hls_ladder(jobs, cloud, name, tmp_path):
         (v,) = [s for s in stream_of(str(whole)) if s["codec_type"] == "video"]
         assert (v["width"], v["height"]) == (w, h), "RESOLUTION measured from the output"
         assert not any(sd.get("rotation") for sd in v.get("side_data_list", [])), "rotation applied, not tagged"
+        first_frames[(w, h)] = (min(packet_times(whole, "v:0")[0]), frame)
         kf = keyframe_times(str(whole))
         keyframes[(w, h)] = [round(t - kf[0], 1) for t in kf]
     for rendition in master.media:  # the audio rendition too
@@ -192,6 +194,18 @@ def test_clip_becomes_a_valid_hls_ladder(jobs, cloud, name, tmp_path):
             parts.append(tmp_path / f"audio-{i}.ts")
             parts[-1].write_bytes(http_get(seg.absolute_uri)[0])
         assert_extinf_matches_packets(pl, parts, "a:0", 1024 / 44100)
+        # lip sync: source time 0 is PTS OUTPUT_TS_BASE in the audio (after the AAC priming
+        # frame) as in every variant, whenever the source's audio and video started
+        (a,) = stream_of(str(parts[0]))
+        assert packet_times(parts[0], "a:0")[0][0] == pytest.approx(
+            ffmpeg_args.OUTPUT_TS_BASE - 1024 / int(a["sample_rate"]), abs=1e-4)
+    if has_audio:
+        starts = {s["codec_type"]: float(s["start_time"]) for s in stream_of(str(media(name)))
+                  if s["codec_type"] in ("video", "audio") and "start_time" in s}
+        for (w, h), (first_frame, frame) in first_frames.items():  # within a frame: FFmpeg's origin
+            # for an MPEG-TS source whose first video DTS precedes its audio is the first frame
+            assert first_frame == pytest.approx(ffmpeg_args.OUTPUT_TS_BASE + starts["video"] - min(starts.values()),
+                                                abs=frame * 1.01), (w, h)
     assert len({tuple(k) for k in keyframes.values()}) == 1, f"IDRs not aligned: {keyframes}"
     first = next(iter(keyframes.values()))
     assert all(abs(t - round(t / 2) * 2) < 0.1 for t in first), f"IDR not every 2 s: {first}"
