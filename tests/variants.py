@@ -156,6 +156,19 @@ def at_loudness(folder: Path, gain_db: float) -> Path:
     return out
 
 
+def long_sound(folder: Path, seconds: float = 60.0) -> Path:
+    """``seconds`` of Big Buck Bunny's 5.1 soundtrack (looped, stream copy) under flower's first
+    2 s scaled to 426x240 (looped): an upload whose audio costs far more than its picture."""
+    picture = folder / "picture-240p.mp4"
+    ffmpeg("-i", str(media("flower.mp4")), "-t", "2", "-an", "-vf", "scale=426:240", "-c:v", "libx264",
+           "-preset", "ultrafast", str(picture))
+    out = folder / f"long-sound-{seconds:g}s.mp4"
+    loops = str(int(seconds // 2) + 1)
+    ffmpeg("-stream_loop", loops, "-i", str(picture), "-stream_loop", loops, "-i", str(media("bigbuckbunny.mp4")),
+           "-map", "0:v", "-map", "1:a", "-c", "copy", "-t", f"{seconds:g}", str(out))
+    return out
+
+
 def measured_loudness(path: Path) -> dict[str, float]:
     """Integrated loudness (LUFS), loudness range (LU) and true peak (dBTP) of ``path``'s audio,
     from FFmpeg's ``ebur128`` (ITU-R BS.1770-4 / EBU R128)."""

@@ -97,6 +97,27 @@ class TaskItems(DynamoTable):
                               ExpressionAttributeNames=names,
                               ExpressionAttributeValues=self._vals({f":{k}": v for k, v in fields.items()}))
 
+    def record_partial_output(self, job_id: str, name: str, covered: float, **fields: Any) -> bool:
+        """Record what a running task has published so far: ``covered`` (source seconds its
+        uploaded segments reach) and ``fields`` (e.g. their ``extinf``), only when it reaches
+        further than what is recorded and the task is still processing, so a redelivered run
+        never shrinks what a player was shown (RFC 8216 §6.2.1: an EVENT playlist only grows).
+        Returns False when refused. Raises other DynamoDB errors."""
+        values = {f":{k}": v for k, v in fields.items()}
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name, Key=self._item({"pk": job_key(job_id), "sk": f"TASK#{name}"}),
+                UpdateExpression="SET covered = :covered, updated_at = :t" + "".join(f", #{k} = :{k}" for k in fields),
+                ConditionExpression="#s = :p AND (attribute_not_exists(covered) OR covered < :covered)",
+                ExpressionAttributeNames={"#s": "status", **{f"#{k}": k for k in fields}},
+                ExpressionAttributeValues=self._vals({":covered": round(covered, 6), ":t": now_iso(),
+                                                      ":p": jobs.PROCESSING, **values}))
+            return True
+        except ClientError as e:
+            if conditional_failed(e):
+                return False
+            raise
+
     def set_task_progress(self, job_id: str, name: str, progress: float) -> bool:
         """Raise a processing task's progress (percent); never lowers it. Returns False when
         the write was refused (lower value, or task no longer processing)."""

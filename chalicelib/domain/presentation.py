@@ -1,9 +1,10 @@
 """What a player sees of a job: one media playlist per rendition, the multivariant playlist
 and the thumbnails track, built from what the tasks recorded (pure: no I/O).
 
-A presentation covers the longest run of finished chunks from the start (the *prefix*), and
-needs every audio rendition when the source has audio (one ``EXT-X-MEDIA`` group, the default
-track first) and every text rendition (WebVTT subtitles, ``captions``; one group). While chunks are still missing it is
+A presentation covers the longest run of finished chunks from the start (the *prefix*) that
+every audio rendition has reached (one ``EXT-X-MEDIA`` group, the default track first; an audio
+task publishes its segments as it makes them, ``audio_prefix``), and needs every text
+rendition (WebVTT subtitles, ``captions``; one group). While chunks are still missing it is
 an EVENT presentation (RFC 8216 §4.3.3.5: players can start at once and the playlists only
 grow by appended segments); once every chunk and the audio are in, EXT-X-ENDLIST closes it
 (§4.3.3.4). A job whose presentation was never published before it was whole gets
@@ -152,7 +153,8 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     ``ladder``: the job's video renditions (``name``, ``width``, ``height``,
     ``video_bitrate``); ``tasks``: the job's task items (chunk tasks with ``index``, ``end``,
     ``status``, ``segs`` {rendition: checkpoints}, ``codecs``, ``quality``, ``tiles``; the
-    audio tasks with ``extinf``, their stats and ``label``/``language``/``default``; the text
+    audio tasks with ``extinf``, their stats and ``label``/``language``/``default``, and while
+    running the ``covered`` source seconds their recorded ``extinf`` reaches; the text
     tasks with ``extinf``, ``label``, ``language``, ``default``, ``forced``,
     ``hearing_impaired``); ``duration`` seconds of the source;
     ``was_event``: an EVENT presentation of this job was already published;
@@ -166,8 +168,10 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
     prefix = contiguous_prefix(done, len(chunks))
     audios = sorted((t for t in tasks if t.get("kind") == "audio"), key=lambda t: (not t.get("default", True), t["name"]))
     texts = sorted((t for t in tasks if t.get("kind") == "text"), key=lambda t: t["name"])
-    audio_ready = all(a.get("status") == "complete" for a in [*audios, *texts])
-    if prefix == 0 or not audio_ready:
+    if not all(t.get("status") == "complete" for t in texts):
+        return None
+    prefix = min(prefix, audio_prefix(audios, chunks, prefix))
+    if prefix == 0:
         return None
     complete = prefix == len(chunks)
     ready = chunks[:prefix]
@@ -198,6 +202,22 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
          for name, v in variants.items()], audio_entries, text_entries)
     return Presentation(chunks=prefix, chunks_total=len(chunks), seconds=round(seconds, 3), complete=complete,
                         playlist_type=playlist_type, files=files, variants=variants)
+
+
+def audio_prefix(audios: Sequence[Mapping], chunks: Sequence[Mapping], prefix: int) -> int:
+    """How many of the first ``prefix`` chunks (sorted by index) every audio rendition covers:
+    all of them once each audio task is complete; else the chunks that end (``end`` s) at or
+    before the source seconds each running audio task has published (``covered``, recorded
+    with its segments' ``extinf`` by ``services/audio_segments.py``), never the last chunk
+    (the audio's end is known only when its task is). So the first seconds of a long audio
+    track make the job playable as early as its first chunk does."""
+    if all(a.get("status") == "complete" for a in audios):
+        return prefix
+    covered = min(float(a.get("covered") or 0) if a.get("status") != "complete" else float("inf") for a in audios)
+    reach = 0
+    while reach < min(prefix, len(chunks) - 1) and float(chunks[reach]["end"]) <= covered + 1e-3:
+        reach += 1
+    return reach
 
 
 def chunk_end_seconds(segs: Sequence[Mapping]) -> float:

@@ -8,11 +8,12 @@ from typing import Any, Callable
 
 from chalicelib.domain import ffmpeg_args, loudness, sound
 from chalicelib.domain import jobs
+from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import AudioRendition
-from chalicelib.domain.mpegts import audio_span
 from chalicelib.domain.playlist import aac_codec_string, extinf_from_timing, measure_segments, media_playlist
 from chalicelib.tools import ffmpeg
 
+from .audio_segments import AudioSegments
 from .encode_runtime import EncodeRuntime
 
 #: Below this integrated loudness (LUFS) a track is digital silence or close to it: not
@@ -21,9 +22,12 @@ SILENCE_LUFS = -70.0
 
 
 def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: dict[str, Any],
-                 on_progress: Callable[[float], None]) -> tuple[dict, tuple[float, float]]:
-    """Encode the audio rendition, upload its segments and return (stats, (ffmpeg seconds,
-    CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
+                 on_progress: Callable[[float], None],
+                 publish: Callable[[], bool] | None = None) -> tuple[dict, tuple[float, float]]:
+    """Encode the audio rendition, upload its segments as ffmpeg finishes them
+    (``audio_segments.AudioSegments``: ``publish()`` is called after they are recorded, until
+    it returns True, so the job is playable once its first chunk and the audio's first seconds
+    are in) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
     the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, docs/hls-output.md), the
     measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``; with a loudness target,
     ``loudness_in``/``loudness_out`` {integrated_lufs, range_lu, true_peak_dbtp} and
@@ -51,22 +55,27 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
             audio_filter = loudness.loudnorm(target, ceiling, source_level)
         else:
             levels["normalization"] = "none: silent"
-    res = runner.ffmpeg(ffmpeg_args.audio_args(url, out_dir, a, duration, segment_seconds, audio_filter), duration,
-                        on_progress if not levels else (lambda pct: on_progress(33 + pct * 2 / 3)),
-                        "audio rendition", url, info_log=bool(audio_filter))
+    segments = AudioSegments(ctx, job_id, msg["task"], out_dir, jobs.output_prefix(msg), a.name, publish,
+                             runner.canceled)
+    segments.start()
+    res = None
+    try:
+        res = runner.ffmpeg(ffmpeg_args.audio_args(url, out_dir, a, duration, segment_seconds, audio_filter), duration,
+                            on_progress if not levels else (lambda pct: on_progress(33 + pct * 2 / 3)),
+                            "audio rendition", url, info_log=bool(audio_filter))
+    finally:
+        if res is None:  # failed or interrupted: nothing more is uploaded
+            segments.stop()
+        else:
+            segments.finish()
     if audio_filter:
         out_level, mode = loudness.normalized(res.stderr)
         levels.update(loudness_out=out_level.to_dict(), normalization=mode, loudness_target=a.loudness)
-    files = sorted(f for f in os.listdir(out_dir) if f.endswith(".ts"))
-    spans = []
-    for f in files:
-        with open(os.path.join(out_dir, f), "rb") as fh:
-            spans.append(audio_span(fh.read()))
+    files, spans = segments.files, segments.spans
+    if not files:
+        raise PermanentError("NO_DECODABLE_AUDIO", "no audio could be decoded")
     extinf = extinf_from_timing([start for start, _ in spans], spans[-1][1])
-    sizes = {f: os.path.getsize(os.path.join(out_dir, f)) for f in files}
-    stats = measure_segments(media_playlist(list(zip(files, extinf))), sizes).to_dict()
-    ctx.objects.upload_files([(os.path.join(out_dir, f), jobs.output_key(jobs.output_prefix(msg), a.name, f)) for f in files],
-                             ctx.settings.output_bucket)
+    stats = measure_segments(media_playlist(list(zip(files, extinf))), segments.sizes).to_dict()
     probe = next(x for x in ffmpeg.probe(os.path.join(out_dir, files[0]))["streams"] if x.get("codec_type") == "audio")
     seconds, cpu = res.seconds + spent[0], res.cpu_seconds + spent[1]
     stats.update(extinf=extinf, codecs=aac_codec_string(probe.get("profile")), channels=a.channels,

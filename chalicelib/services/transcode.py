@@ -217,7 +217,8 @@ class TranscodeTaskRunner:
             if kind == "chunk":
                 stats, res = encode_chunk(self, url, out_dir, job_id, msg, on_progress)
             elif kind == "audio":
-                stats, res = encode_audio(self, url, out_dir, job_id, msg, on_progress)
+                stats, res = encode_audio(self, url, out_dir, job_id, msg, on_progress,
+                                          lambda: publish(ctx, job_id) is not None)
             elif kind == "text":
                 stats, res = make_text(self, url, out_dir, job_id, msg, on_progress)
             else:

@@ -42,6 +42,21 @@ def test_progress_never_goes_back_and_needs_a_running_task(ctx):
     assert task["progress"] == 40 and task["status"] == jobs.PROCESSING
 
 
+def test_a_running_tasks_published_segments_only_grow(ctx):
+    job_id = new_job(ctx)
+    assert not ctx.store.record_partial_output(job_id, "audio", 6.0, extinf=[6.0])  # not started
+    ctx.store.start_task(job_id, "audio")
+    assert ctx.store.record_partial_output(job_id, "audio", 12.0, extinf=[6.0, 6.0], peak_bandwidth=130_000)
+    # a redelivered run that has made less so far never shrinks what players were shown
+    assert not ctx.store.record_partial_output(job_id, "audio", 6.0, extinf=[6.0])
+    assert not ctx.store.record_partial_output(job_id, "audio", 12.0, extinf=[6.0, 6.0])
+    assert ctx.store.record_partial_output(job_id, "audio", 18.0, extinf=[6.0, 6.0, 6.0])
+    task = next(t for t in ctx.store.get(job_id)[1] if t["name"] == "audio")
+    assert task["covered"] == 18.0 and task["extinf"] == [6.0, 6.0, 6.0] and task["peak_bandwidth"] == 130_000
+    ctx.store.complete_task(job_id, "audio", {"extinf": [6.0, 6.0, 6.0, 1.5]})
+    assert not ctx.store.record_partial_output(job_id, "audio", 24.0, extinf=[6.0] * 4)  # finished: final
+
+
 def test_completion_is_a_set_under_duplicates_and_races(ctx):
     job_id = new_job(ctx)
     for name in ("360p", "audio"):

@@ -14,6 +14,7 @@ import urllib.request
 import m3u8
 import pytest
 
+from tests import variants
 from tests.conftest import looped_clip
 from tests.e2e.conftest import quick_cloud, upload_and_wait
 
@@ -34,8 +35,10 @@ def clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def jobs(cloud, clip):
-    return upload_and_wait(cloud, "playable", {f"clip-{n}.mp4": (clip, {}) for n in range(JOBS)}, TIMEOUT)
+def jobs(cloud, clip, tmp_path_factory):
+    uploads = {f"clip-{n}.mp4": (clip, {}) for n in range(JOBS)}
+    uploads["long-sound.mp4"] = (variants.long_sound(tmp_path_factory.mktemp("sound")), {"normalize-audio": "true"})
+    return upload_and_wait(cloud, "playable", uploads, TIMEOUT)
 
 
 def fetch(url: str) -> bytes:
@@ -91,3 +94,24 @@ def test_the_job_says_where_its_time_to_playable_went(jobs):
                                                                     "first_task_to_playable")), abs=0.01)
     assert job["playable_at"] <= job["watchable_at"] <= job["completed_at"]
     assert stages["watchable"] >= stages["total"]
+
+
+def test_the_audios_first_seconds_make_a_job_playable_before_its_audio_task_ends(jobs, tmp_path):
+    """A minute of 5.1 sound, measured then normalized (two passes), under a 240p picture: the
+    audio task runs long after the first chunk; its segments are published as ffmpeg makes
+    them, so the job is playable before the task ends, and the audio ends whole."""
+    job = jobs["long-sound.mp4"]
+    assert job["status"] == "complete", job["error"]
+    audio = next(t for t in job["tasks"] if t["kind"] == "audio")
+    first = next(t for t in job["tasks"] if t["name"] == "chunk-000")
+    assert first["completed_at"] <= job["playable_at"] < audio["completed_at"], (job["playable_at"], audio)
+    # the published audio: every segment, from the media itself, contiguous to the minute's end
+    url = job["outputs"]["master_playlist"]["url"].rsplit("/", 1)[0] + "/audio/index.m3u8"
+    playlist = m3u8.load(url)
+    joined = tmp_path / "audio.ts"
+    joined.write_bytes(b"".join(fetch(s.absolute_uri) for s in playlist.segments))
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts",
+                          "-of", "json", str(joined)], capture_output=True, text=True, timeout=60, check=True).stdout
+    pts = sorted(int(p["pts"]) for p in json.loads(out)["packets"])
+    assert {b - a for a, b in zip(pts, pts[1:])} == {1920}  # 1024 samples at 48 kHz, in 90 kHz ticks
+    assert (pts[-1] + 1920) / 90000 - 1.0 == pytest.approx(60.0, abs=0.05)

@@ -81,6 +81,31 @@ def test_an_event_presentation_of_the_prefix_only_grows_then_ends():
     assert build(LADDER, [c0, c1, c2, AUDIO], 24.5, was_event=False).playlist_type == "VOD"
 
 
+def test_the_audios_first_segments_make_the_first_chunk_playable_before_the_audio_task_ends():
+    # GIVEN chunk 0 (0-12 s) done and an audio task still encoding, its segments recorded so far
+    c0 = _chunk(0, 0, 12, "complete", [(0, 0.0), (1, 6.0)])
+    c1 = _chunk(1, 12, 24, "processing", [(2, 12.0)])
+    c2 = _chunk(2, 24, 24.5, "complete", [(4, 24.0)])
+    c2["segs"] = {r["name"]: [_seg(4, 24.0, frames=15)] for r in LADDER}
+    running = {**AUDIO, "status": "processing", "extinf": [6.0, 6.0], "covered": 12.0}
+    # WHEN its segments reach the chunk's end THEN the chunk is published with them
+    early = build(LADDER, [c0, c1, c2, running], 24.5, was_event=False)
+    assert early.chunks == 1 and early.playlist_type == "EVENT" and not early.complete
+    assert [s.duration for s in m3u8.loads(early.files["audio/index.m3u8"]).segments] == [6.0, 6.0]
+    # short of it, nothing; and a second audio track that has recorded nothing holds it back too
+    assert build(LADDER, [c0, c1, c2, {**running, "extinf": [6.0], "covered": 6.0}], 24.5, False) is None
+    assert build(LADDER, [c0, c1, c2, running, {**AUDIO, "name": "audio_1", "status": "processing"}],
+                 24.5, False) is None
+    # WHEN every chunk is done but the audio is not THEN never the whole presentation: the last
+    # chunk waits for the audio's end (only the finished task knows it)
+    c1 = _chunk(1, 12, 24, "complete", [(2, 12.0), (3, 18.0)])
+    most = build(LADDER, [c0, c1, c2, {**running, "extinf": [6.0] * 4, "covered": 24.0}], 24.5, False)
+    assert most.chunks == 2 and not most.complete and most.seconds == 24
+    assert len(m3u8.loads(most.files["audio/index.m3u8"]).segments) == 4
+    assert m3u8.loads(most.files["360p/index.m3u8"]).segments[-1].uri == "seg_00003.ts"
+    assert build(LADDER, [c0, c1, c2, AUDIO], 24.5, was_event=True).complete
+
+
 def test_a_gap_in_checkpoints_is_refused():
     c0 = _chunk(0, 0, 12, "complete", [(0, 0.0), (1, 6.0)])
     c1 = _chunk(1, 12, 24, "complete", [(3, 18.0)])
