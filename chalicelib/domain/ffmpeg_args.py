@@ -33,12 +33,15 @@ PLAYLIST_NAME = "index.m3u8"
 OUTPUT_TS_BASE = 1.0
 #: The audio rendition's timeline: the source's audio timestamps are the truth, not its sample
 #: count. ``first_pts=0`` pads with silence when the audio starts after the source's start (and
-#: trims what comes before it); ``async=1`` with ``min_hard_comp`` pads a gap or drops an overlap
-#: larger than 10 ms wherever it occurs (a join of two recordings, an AAC frame whose container
-#: duration is 1 sample but which decodes to 1024), so every later sound stays on its picture.
-#: Real sources' timestamp jitter is far below 10 ms (MPEG-TS rounds to 11 µs); lip sync is
-#: detectable from +45/-125 ms (ITU-R BT.1359-1).
-AUDIO_TIMELINE = "aresample=async=1:min_hard_comp=0.01:first_pts=0"
+#: trims what comes before it); ``min_hard_comp`` pads a gap or drops an overlap larger than
+#: 10 ms wherever it occurs (a join of two recordings, an AAC frame whose container duration is
+#: 1 sample but which decodes to 1024), so every later sound stays on its picture; a slow drift
+#: between the samples and their timestamps (a capture whose audio clock runs off its stream's)
+#: is absorbed from 1 ms on by stretching, at most ``async`` = 50 samples a second (about
+#: 0.1 %, ~2 cents of pitch: inaudible) instead of a click every 10 ms of drift. Real sources'
+#: timestamp jitter is far below 1 ms (MPEG-TS rounds to 11 µs); lip sync is detectable from
+#: +45/-125 ms (ITU-R BT.1359-1).
+AUDIO_TIMELINE = "aresample=async=50:min_hard_comp=0.01:first_pts=0"
 #: How much longer than planned a run may read its input (seconds, and fraction of the
 #: planned duration): ``-t`` caps an input that claims one duration and holds far more.
 READ_MARGIN_SECONDS = 2.0

@@ -101,7 +101,9 @@ def job_outputs(job: Mapping[str, Any], tasks: Iterable[Mapping], bucket: str, b
     if job.get("master_written"):
         out["master_playlist"] = _url(base_url, bucket, output_key(prefix, "master.m3u8"))
         names = list((job.get("variants") or {}).keys())
-        names += [t["name"] for t in tasks if t.get("kind") in ("audio", "text") and t.get("status") == COMPLETE]
+        # an audio rendition is published while its task runs (services/audio_segments.py)
+        names += [t["name"] for t in tasks if t.get("kind") in ("audio", "text")
+                  and (t.get("status") == COMPLETE or (t.get("kind") == "audio" and t.get("covered")))]
         out["variants"] = {n: _url(base_url, bucket, output_key(prefix, n, "index.m3u8")) for n in names}
         sheets = [t["tiles"]["file_name"] for t in sorted(tasks, key=lambda t: int(t.get("index") or 0))
                   if t.get("kind") == "chunk" and t.get("status") == COMPLETE and t.get("tiles")]

@@ -204,6 +204,12 @@ def build(ladder: Sequence[Mapping], tasks: Sequence[Mapping], duration: float, 
                         playlist_type=playlist_type, files=files, variants=variants)
 
 
+#: How far short of a chunk's end an audio rendition may stop and still count as reaching it
+#: (s): audio segments end on AAC frame boundaries (1024 samples: 21-64 ms from 48 to 16 kHz),
+#: so one on the video's grid can stop a fraction of a frame before it.
+AUDIO_REACH_TOLERANCE = 0.05
+
+
 def audio_prefix(audios: Sequence[Mapping], chunks: Sequence[Mapping], prefix: int) -> int:
     """How many of the first ``prefix`` chunks (sorted by index) every audio rendition covers:
     all of them once each audio task is complete; else the chunks that end (``end`` s) at or
@@ -215,7 +221,7 @@ def audio_prefix(audios: Sequence[Mapping], chunks: Sequence[Mapping], prefix: i
         return prefix
     covered = min(float(a.get("covered") or 0) if a.get("status") != "complete" else float("inf") for a in audios)
     reach = 0
-    while reach < min(prefix, len(chunks) - 1) and float(chunks[reach]["end"]) <= covered + 1e-3:
+    while reach < min(prefix, len(chunks) - 1) and float(chunks[reach]["end"]) <= covered + AUDIO_REACH_TOLERANCE:
         reach += 1
     return reach
 

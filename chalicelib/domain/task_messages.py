@@ -20,8 +20,8 @@ SPEC_FIELDS = {"chunk": ("name", "index", "start", "end", "first_segment", "last
 def makes_playable(task: dict) -> bool:
     """Whether a task is one a job needs before it is playable: its first chunk, its audio and
     its subtitle renditions (``presentation`` publishes when every variant serves a first
-    segment and every audio and text rendition is complete; text tasks take well under a
-    second). ``task``: a task item (``kind``, ``index``) or a task message (``kind``,
+    segment, every audio rendition's published segments reach as far and every text
+    rendition is complete; text tasks take well under a second). ``task``: a task item (``kind``, ``index``) or a task message (``kind``,
     ``spec.index``). A chunk without an index is not taken for the first. With
     ``FirstChunkSeconds`` 0 the first chunk is a whole chunk (60-600 s) and still counts."""
     kind = task.get("kind")

@@ -7,8 +7,10 @@ whole (``-hls_flags temp_file``), so a listed ``seg_%05d.ts`` is final. Every po
 new ones in order, reads their span from their own packets (``mpegts.audio_span``: first PTS to
 the end of the last AAC frame) and records the segments' EXTINF and the source seconds they
 reach on the task item (``record_partial_output``), which ``presentation.audio_prefix`` reads.
-The timeline is contiguous (``ffmpeg_args.AUDIO_TIMELINE``), so an EXTINF recorded now is the
-one the finished task records.
+Only segments whose successor is uploaded are recorded (``recordable``): their EXTINF is the
+next segment's first PTS minus their own, the one the finished task records
+(``playlist.extinf_from_timing``); the end of a last frame can differ from the next PTS by the
+90 kHz rounding of a 44.1 kHz frame, and a published EXTINF must never change (RFC 8216 §6.2.1).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import time
 from typing import Callable
 
 from chalicelib.domain import ffmpeg_args, jobs
+from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.domain.mpegts import audio_span
 from chalicelib.domain.playlist import extinf_from_timing, measure_segments, media_playlist
 
@@ -28,6 +31,18 @@ from .context import Context
 log = logging.getLogger("vodpipe.transcode")
 
 SEGMENT_FILE = re.compile(r"^seg_(\d{5})\.ts$")
+#: The last sweep's retries sleep 0.5 s, then 1 s, 2 s ... (``domain.backoff``).
+FINISH_RETRY_BASE_SECONDS = 0.5
+
+
+def recordable(spans: list[tuple[float, float]]) -> tuple[list[float], float] | None:
+    """(EXTINF of every segment but the last, the source seconds they reach) for the spans
+    (first PTS, end of the last frame; seconds) of the segments uploaded so far, or None
+    before there are two. EXTINF(i) = start(i+1) - start(i), as the finished task computes it."""
+    if len(spans) < 2:
+        return None
+    starts = [start for start, _ in spans]
+    return extinf_from_timing(starts[:-1], starts[-1]), ffmpeg_args.source_time(starts[-1])
 
 
 class AudioSegments(threading.Thread):
@@ -35,13 +50,17 @@ class AudioSegments(threading.Thread):
     ``prefix``/``rendition``/ while ffmpeg runs, and records them on the task item.
 
     ``spans`` holds (first PTS, end) in seconds of every uploaded segment, in order;
-    ``sizes`` their bytes. After a poll that recorded new segments, ``on_recorded()`` is
-    called (the worker publishes what became playable) until it returns True (the job was
-    published); later chunks' completions publish the rest. Records are written at most every
-    ``RECORD_SECONDS`` once published (the finished task records everything)."""
+    ``sizes`` their bytes. After a record, ``on_recorded()`` publishes what became playable
+    (it returns True once the job is published). Until then every poll that finds segments
+    records them, so the first chunk's own completion sees the audio as far as it is, and
+    ``on_recorded`` runs at most every ``PUBLISH_SECONDS``; after it, records and publications
+    come every ``RECORD_SECONDS``, so chunks that finish before the audio reaches them are
+    published as it does (the finished task records everything)."""
 
     POLL_SECONDS = 0.25
+    PUBLISH_SECONDS = 1.0
     RECORD_SECONDS = 5.0
+    WARN_SECONDS = 30.0
 
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, prefix: str, rendition: str,
                  on_recorded: Callable[[], bool] | None = None, canceled: threading.Event | None = None):
@@ -53,7 +72,8 @@ class AudioSegments(threading.Thread):
         self.spans: list[tuple[float, float]] = []
         self.sizes: dict[str, int] = {}
         self.published = on_recorded is None
-        self._last_record = float("-inf")
+        self._last_record = self._last_publish = self._last_warning = float("-inf")
+        self._recorded = 0
         self._halt = threading.Event()
         self._lock = threading.Lock()
 
@@ -67,7 +87,9 @@ class AudioSegments(threading.Thread):
             try:
                 self.sweep()
             except Exception as e:  # noqa: BLE001 - tried again at the next poll and at finish
-                log.warning("audio segment upload failed, will retry: %s", e)
+                if time.monotonic() - self._last_warning >= self.WARN_SECONDS:
+                    self._last_warning = time.monotonic()
+                    log.warning("audio segment upload failed, will retry: %s", e)
 
     def sweep(self, ended: bool = False) -> int:
         """Upload the whole segments not uploaded yet (in order; a gap in the numbering waits),
@@ -87,29 +109,49 @@ class AudioSegments(threading.Thread):
                     local, self.ctx.settings.output_bucket, jobs.output_key(self.prefix, self.rendition, name))
                 self.spans.append(span)
                 new += 1
-            if new and not ended and (not self.published or time.monotonic() - self._last_record >= self.RECORD_SECONDS):
-                self._record()
+            if not ended:
+                self._record_and_publish()
             return new
 
-    def _record(self) -> None:
-        extinf = extinf_from_timing([start for start, _ in self.spans], self.spans[-1][1])
-        stats = measure_segments(media_playlist(list(zip(self.files, extinf))), self.sizes).to_dict()
-        covered = ffmpeg_args.source_time(self.spans[-1][1])
-        self.ctx.store.record_partial_output(self.job_id, self.task_name, covered, extinf=extinf,
-                                             peak_bandwidth=stats["peak_bandwidth"],
-                                             average_bandwidth=stats["average_bandwidth"])
-        self._last_record = time.monotonic()
-        if not self.published and self.on_recorded is not None:
-            self.published = bool(self.on_recorded())
+    def _record_and_publish(self) -> None:
+        now = time.monotonic()
+        if self.published and now - self._last_record < self.RECORD_SECONDS:
+            return
+        found = recordable(self.spans)
+        grew = bool(found) and len(found[0]) > self._recorded
+        if grew:
+            extinf, covered = found
+            stats = measure_segments(media_playlist(list(zip(self.files[:len(extinf)], extinf))), self.sizes).to_dict()
+            # refused when an earlier run of this task recorded further: players keep that
+            self.ctx.store.record_partial_output(self.job_id, self.task_name, covered, extinf=extinf,
+                                                 peak_bandwidth=stats["peak_bandwidth"],
+                                                 average_bandwidth=stats["average_bandwidth"])
+            self._recorded, self._last_record = len(extinf), now
+        if self.on_recorded is None or not self._recorded:
+            return
+        if (grew and self.published) or (not self.published and now - self._last_publish >= self.PUBLISH_SECONDS):
+            self._last_publish = now
+            self.published = bool(self.on_recorded()) or self.published
 
-    def finish(self) -> None:
-        """Stop polling and upload what is left (ffmpeg ended normally). Raises what the last
-        upload raised (an AWS error: the task is retried)."""
+    def finish(self, attempts: int = 4) -> None:
+        """Stop polling and upload what is left (ffmpeg ended normally): up to ``attempts``
+        sweeps, sleeping 0.5, 1, 2 s ... between them (``domain.backoff``). Raises what the
+        last one raised (an AWS error: the task is retried)."""
         self._halt.set()
-        self.join(timeout=60)
-        self.sweep(ended=True)
+        if self.ident is not None:  # started
+            self.join(timeout=60)
+        for attempt in range(attempts):
+            try:
+                self.sweep(ended=True)
+                return
+            except Exception as e:  # noqa: BLE001
+                if attempt == attempts - 1:
+                    raise
+                log.warning("audio segment upload failed (attempt %d), retrying: %s", attempt + 1, e)
+                time.sleep(exponential_backoff(attempt + 1, FINISH_RETRY_BASE_SECONDS))
 
     def stop(self) -> None:
         """Stop polling (ffmpeg failed or was interrupted): nothing more is uploaded."""
         self._halt.set()
-        self.join(timeout=60)
+        if self.ident is not None:  # started
+            self.join(timeout=60)

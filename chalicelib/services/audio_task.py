@@ -68,6 +68,7 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
             segments.stop()
         else:
             segments.finish()
+    runner.raise_if_interrupted(job_id, msg["task"])  # canceled after ffmpeg ended: uploads stopped
     if audio_filter:
         out_level, mode = loudness.normalized(res.stderr)
         levels.update(loudness_out=out_level.to_dict(), normalization=mode, loudness_target=a.loudness)

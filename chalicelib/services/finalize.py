@@ -1,9 +1,10 @@
 """Publishing a job's presentation as its chunks finish, and finalizing the job.
 
 ``publish`` writes the playlists the finished tasks allow (``chalicelib.domain.presentation``):
-an EVENT presentation of the finished prefix of chunks as soon as the first chunk and the
-audio are in (the job gets ``playable_at`` and one ``JobPlayable``), and the whole one, with
-EXT-X-ENDLIST, when every chunk is. Several workers may publish at once: each re-reads the job
+an EVENT presentation of the finished prefix of chunks that the audio has reached as soon as
+the first chunk and the audio's first segments are in (the job gets ``playable_at`` and one
+``JobPlayable``; the audio task calls it as its segments are recorded,
+``services/audio_segments.py``), and the whole one, with EXT-X-ENDLIST, when every task is. Several workers may publish at once: each re-reads the job
 after writing and writes again until what it wrote is current, so the last write always
 describes the latest state (a playlist may be stale for the milliseconds of a race, never
 for good). ``finalize`` moves the job to ``complete`` with a conditional write: exactly one

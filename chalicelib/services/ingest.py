@@ -46,20 +46,20 @@ log = logging.getLogger("vodpipe.ingest")
 
 def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS,
                texts: tuple[captions.TextRendition, ...] = ()) -> list[dict]:
-    """The job's task items, in the order they are queued: the audio and text renditions
-    (``texts``: playback needs them first), then one task per chunk of the timeline (``chunks.plan_chunks`` on the
+    """The job's task items, in the order they are queued: the first chunk (the longest of the
+    tasks that make the job playable: the audio's first segments are published within a second
+    of its start, ``services/audio_segments.py``), the audio and text renditions (``texts``),
+    then the other chunks: one task per chunk of the timeline (``chunks.plan_chunks`` on the
     ``segment_seconds`` grid with the deployment's parallelism and chunk bounds), each
     encoding every video rendition (and making the job's thumbnails of its span). A chunk's ``weight`` is its share
     of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
     chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
                          settings.max_chunk_seconds, settings.first_chunk_seconds)
-    tasks = [t.to_dict() for t in plan.audios] + [t.to_dict() for t in texts]
-    for c in chunks:
-        tasks.append({**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
-                      "seg_counts": {r.name: 0 for r in plan.videos},
-                      "weight": round(pixels * c.seconds / max(duration, 1e-3), 1)})
-    return tasks
+    planned = [{**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
+                "seg_counts": {r.name: 0 for r in plan.videos},
+                "weight": round(pixels * c.seconds / max(duration, 1e-3), 1)} for c in chunks]
+    return [planned[0], *(t.to_dict() for t in plan.audios), *(t.to_dict() for t in texts), *planned[1:]]
 
 
 #: A sidecar settings document sits next to its upload as ``<key>.json``, at most 64 KiB.

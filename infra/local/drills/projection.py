@@ -27,7 +27,8 @@ def playable_projection(results: list[dict], grid: float = 6.0) -> None:
     """Time to playable and watchable for 1 min, 5 min and 1 h 1080p uploads on N warm 2-vCPU
     tasks (AWS): the measured path to the first task, plus a schedule of the job's tasks
     (audio and chunk 0 first, the first queue; chunks from ``plan_chunks`` with the default
-    first chunk) at the measured speeds; watchable as ``presentation.watchable_from``."""
+    first chunk) at the measured speeds, the audio's segments published as they are made
+    (``presentation.audio_prefix``); watchable as ``presentation.watchable_from``."""
     runs = [r for res in results for r in res["runs"] if r["status"] == "complete" and r.get("first_chunk_wall")]
     if not runs:
         return
@@ -46,12 +47,18 @@ def playable_projection(results: list[dict], grid: float = 6.0) -> None:
             work = [("audio", duration / audio_speed),
                     *((f"c{c.index}", run["first_chunk_wall"] if c.index == 0 else c.seconds / speed) for c in chunks)]
             ends = schedule(work, tasks)
+            audio_start = ends["audio"] - duration / audio_speed
+
+            def audio_reaches(media: float) -> float:  # its segments are published as they are made
+                return audio_start + min(duration, math.ceil(media / grid - 1e-9) * grid) / audio_speed
+
             published, covered, watchable = 0.0, 0.0, 0.0
             for c in chunks:
-                published = max(published, ends["audio"], ends[f"c{c.index}"])
+                audio = ends["audio"] if c.index == len(chunks) - 1 else audio_reaches(c.end)
+                published = max(published, audio, ends[f"c{c.index}"])
                 watchable = max(watchable, published - covered)
                 covered = c.end
-            playable = path + max(ends["audio"], ends["c0"])
+            playable = path + max(audio_reaches(chunks[0].end) if len(chunks) > 1 else ends["audio"], ends["c0"])
             line.append(f"{tasks} tasks: {playable:.0f} s / {path + watchable:.0f} s")
         print(f"  {duration / 60:g} min: " + "; ".join(line))
 
