@@ -92,12 +92,17 @@ def lead_for(duration: float, first_seconds: float, segment_seconds: float) -> f
 
 
 #: nice(1) value of a later chunk's ffmpeg: ``encode_niceness``.
-LATER_CHUNK_NICENESS = 10
+LATER_CHUNK_NICENESS = 19
+#: What a task's ffmpeg yields to once nothing a viewer waits for depends on it (the audio
+#: after its first segments): the least CPU share when others compete (CFS weight 15 against
+#: 1024 at niceness 0), full speed when nothing does.
+BACKGROUND_NICENESS = 19
 
 
 def encode_niceness(index: int) -> int:
     """The CPU niceness (nice(1), 0..19) chunk ``index`` of a job encodes at: 0 for the first
-    chunk, ``LATER_CHUNK_NICENESS`` for the others. A viewer waits for the first chunk (the job
+    chunk, ``LATER_CHUNK_NICENESS`` (19: CFS gives it a weight of 15 against 1024, ~1.5 % of a
+    contended CPU, where 10 left it ~10 %) for the others. A viewer waits for the first chunk (the job
     is playable when it is published) and not yet for the others, so on a host whose tasks share
     CPUs the scheduler gives the first chunk's encoders the CPU first (on this 2-core machine:
     a 2 s first chunk beside a 58 s second one). A task alone on its vCPUs runs at full speed

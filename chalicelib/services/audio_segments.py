@@ -55,7 +55,9 @@ class AudioSegments(threading.Thread):
     records them, so the first chunk's own completion sees the audio as far as it is, and
     ``on_recorded`` runs at most every ``PUBLISH_SECONDS``; after it, records and publications
     come every ``RECORD_SECONDS``, so chunks that finish before the audio reaches them are
-    published as it does (the finished task records everything)."""
+    published as it does (the finished task records everything). ``after_first_record()`` runs
+    once, after the first record (the audio task then lowers its ffmpeg's CPU priority: what a
+    viewer waits for first is made)."""
 
     POLL_SECONDS = 0.25
     PUBLISH_SECONDS = 1.0
@@ -63,11 +65,13 @@ class AudioSegments(threading.Thread):
     WARN_SECONDS = 30.0
 
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, prefix: str, rendition: str,
-                 on_recorded: Callable[[], bool] | None = None, canceled: threading.Event | None = None):
+                 on_recorded: Callable[[], bool] | None = None, canceled: threading.Event | None = None,
+                 after_first_record: Callable[[], None] | None = None):
         super().__init__(daemon=True, name=f"audio-uploader-{task_name}")
         self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
         self.prefix, self.rendition = prefix, rendition
         self.on_recorded = on_recorded
+        self.after_first_record = after_first_record
         self.canceled = canceled or threading.Event()
         self.spans: list[tuple[float, float]] = []
         self.sizes: dict[str, int] = {}
@@ -126,6 +130,8 @@ class AudioSegments(threading.Thread):
             self.ctx.store.record_partial_output(self.job_id, self.task_name, covered, extinf=extinf,
                                                  peak_bandwidth=stats["peak_bandwidth"],
                                                  average_bandwidth=stats["average_bandwidth"])
+            if not self._recorded and self.after_first_record is not None:
+                self.after_first_record()
             self._recorded, self._last_record = len(extinf), now
         if self.on_recorded is None or not self._recorded:
             return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from chalicelib.domain import ffmpeg_args, loudness, sound
+from chalicelib.domain import chunks, ffmpeg_args, loudness, sound
 from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import AudioRendition
@@ -55,8 +55,9 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
             audio_filter = loudness.loudnorm(target, ceiling, source_level)
         else:
             levels["normalization"] = "none: silent"
+    # once its first seconds are recorded the rest yields the CPU to first chunks (chunks.BACKGROUND_NICENESS)
     segments = AudioSegments(ctx, job_id, msg["task"], out_dir, jobs.output_prefix(msg), a.name, publish,
-                             runner.canceled)
+                             runner.canceled, lambda: runner.renice(chunks.BACKGROUND_NICENESS))
     segments.start()
     res = None
     try:

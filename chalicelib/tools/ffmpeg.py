@@ -194,6 +194,23 @@ class FfmpegProcess:
     def stopped(self) -> bool:
         return self._stopped.is_set()
 
+    def renice(self, niceness: int) -> None:
+        """Set the CPU niceness (0..19) of every thread of the running ffmpeg (Linux keeps a
+        nice value per thread; threads it starts later inherit it). Raising it needs no
+        privilege. Nothing happens when no run is going on or a thread ended meanwhile."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
+        except OSError:
+            threads = [proc.pid]
+        for thread in threads:
+            try:
+                os.setpriority(os.PRIO_PROCESS, thread, niceness)
+            except OSError:
+                pass
+
     def run(self, args: list[str], duration: float, on_progress: Callable[[float], None] | None = None,
             timeout: float | None = None, measure_quality: bool = False, info_log: bool = False,
             niceness: int = 0) -> RunResult:

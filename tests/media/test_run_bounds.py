@@ -38,3 +38,28 @@ def test_a_niced_run_has_every_ffmpeg_thread_at_that_niceness():
     result = process.run(args, 5.0, on_progress=sample, niceness=10)
     assert result.returncode == 0
     assert len(seen) > 1 and set(seen.values()) == {10}, seen
+
+
+def test_a_running_ffmpeg_can_yield_the_cpu():
+    """``FfmpegProcess.renice`` lowers the priority of every thread of a run under way (the
+    audio task once its first seconds are published)."""
+    from pathlib import Path
+    process = ffmpeg.FfmpegProcess()
+    seen: dict[int, int] = {}
+    calls = []
+
+    def sample(_percent):
+        if not calls:
+            calls.append(process.renice(19))
+            return
+        for task in Path(f"/proc/{process._proc.pid}/task").glob("*"):
+            try:
+                seen[int(task.name)] = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            except (OSError, IndexError):
+                pass
+    args = [*ffmpeg_args.confined_input(str(media("flower.mp4"))), "-map", "0:v:0", "-c:v", "libx264",
+            "-preset", "ultrafast", "-threads", "2", "-f", "null", "-"]
+    assert process.run(args, 5.0, on_progress=sample).returncode == 0
+    assert calls and len(seen) > 1 and set(seen.values()) == {19}, seen
+    process.renice(19)  # no run going on: nothing happens
+
