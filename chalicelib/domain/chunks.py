@@ -92,17 +92,18 @@ def lead_for(duration: float, first_seconds: float, segment_seconds: float) -> f
 
 
 #: nice(1) value of a later chunk's ffmpeg: ``encode_niceness``.
-LATER_CHUNK_NICENESS = 19
-#: What a task's ffmpeg yields to once nothing a viewer waits for depends on it (the audio
-#: after its first segments): the least CPU share when others compete (CFS weight 15 against
-#: 1024 at niceness 0), full speed when nothing does.
-BACKGROUND_NICENESS = 19
+LATER_CHUNK_NICENESS = 10
+#: What a task's ffmpeg yields to once nothing a viewer waits for first depends on it (the
+#: audio once it reaches the first chunk's end): ~10 % of a contended CPU (CFS weight 110
+#: against 1024 at niceness 0), full speed when nothing competes. Not 19 (weight 15): a run
+#: below 0.05x real time under a long contention would overrun its time bound
+#: (``ffmpeg_args.run_time_limit``) and end in the dead-letter queue.
+BACKGROUND_NICENESS = 10
 
 
 def encode_niceness(index: int) -> int:
     """The CPU niceness (nice(1), 0..19) chunk ``index`` of a job encodes at: 0 for the first
-    chunk, ``LATER_CHUNK_NICENESS`` (19: CFS gives it a weight of 15 against 1024, ~1.5 % of a
-    contended CPU, where 10 left it ~10 %) for the others. A viewer waits for the first chunk (the job
+    chunk, ``LATER_CHUNK_NICENESS`` for the others. A viewer waits for the first chunk (the job
     is playable when it is published) and not yet for the others, so on a host whose tasks share
     CPUs the scheduler gives the first chunk's encoders the CPU first (on this 2-core machine:
     a 2 s first chunk beside a 58 s second one). A task alone on its vCPUs runs at full speed

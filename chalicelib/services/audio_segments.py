@@ -23,6 +23,7 @@ from typing import Callable
 
 from chalicelib.domain import ffmpeg_args, jobs
 from chalicelib.domain.backoff import exponential_backoff
+from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.mpegts import audio_span
 from chalicelib.domain.playlist import extinf_from_timing, measure_segments, media_playlist
 
@@ -55,9 +56,11 @@ class AudioSegments(threading.Thread):
     records them, so the first chunk's own completion sees the audio as far as it is, and
     ``on_recorded`` runs at most every ``PUBLISH_SECONDS``; after it, records and publications
     come every ``RECORD_SECONDS``, so chunks that finish before the audio reaches them are
-    published as it does (the finished task records everything). ``after_first_record()`` runs
-    once, after the first record (the audio task then lowers its ffmpeg's CPU priority: what a
-    viewer waits for first is made)."""
+    published as it does (the finished task records everything). ``on_reach`` = (seconds,
+    action): the action runs once, when a record first reaches that many source seconds (the
+    audio task lowers its ffmpeg's CPU priority at the first chunk's end: what a viewer waits
+    for first is made). Nothing is called once ``finish``/``stop`` began (a thread that
+    outlived its task never acts on the next one's run)."""
 
     POLL_SECONDS = 0.25
     PUBLISH_SECONDS = 1.0
@@ -66,12 +69,12 @@ class AudioSegments(threading.Thread):
 
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, prefix: str, rendition: str,
                  on_recorded: Callable[[], bool] | None = None, canceled: threading.Event | None = None,
-                 after_first_record: Callable[[], None] | None = None):
+                 on_reach: tuple[float, Callable[[], None]] | None = None):
         super().__init__(daemon=True, name=f"audio-uploader-{task_name}")
         self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
         self.prefix, self.rendition = prefix, rendition
         self.on_recorded = on_recorded
-        self.after_first_record = after_first_record
+        self.on_reach = on_reach
         self.canceled = canceled or threading.Event()
         self.spans: list[tuple[float, float]] = []
         self.sizes: dict[str, int] = {}
@@ -108,7 +111,12 @@ class AudioSegments(threading.Thread):
                 name = ffmpeg_args.SEGMENT_PATTERN % len(self.spans)
                 local = os.path.join(self.out_dir, name)
                 with open(local, "rb") as fh:
-                    span = audio_span(fh.read())
+                    data = fh.read()
+                try:
+                    span = audio_span(data)
+                except ValueError as e:  # ffmpeg wrote a segment without an AAC frame: nothing decoded
+                    raise PermanentError("NO_DECODABLE_AUDIO", f"the audio track made a segment with no audio "
+                                                               f"({name}, {len(data)} bytes): nothing could be decoded") from e
                 self.sizes[name] = self.ctx.objects.upload_file(
                     local, self.ctx.settings.output_bucket, jobs.output_key(self.prefix, self.rendition, name))
                 self.spans.append(span)
@@ -130,10 +138,14 @@ class AudioSegments(threading.Thread):
             self.ctx.store.record_partial_output(self.job_id, self.task_name, covered, extinf=extinf,
                                                  peak_bandwidth=stats["peak_bandwidth"],
                                                  average_bandwidth=stats["average_bandwidth"])
-            if not self._recorded and self.after_first_record is not None:
-                self.after_first_record()
             self._recorded, self._last_record = len(extinf), now
-        if self.on_recorded is None or not self._recorded:
+            if self.on_reach is not None and covered >= self.on_reach[0] and not self._halt.is_set():
+                action, self.on_reach = self.on_reach[1], None
+                try:
+                    action()
+                except Exception as e:  # noqa: BLE001 - a priority change is never worth the task
+                    log.warning("audio reached %.1f s; its action failed: %s", covered, e)
+        if self.on_recorded is None or not self._recorded or self._halt.is_set():
             return
         if (grew and self.published) or (not self.published and now - self._last_publish >= self.PUBLISH_SECONDS):
             self._last_publish = now
@@ -150,6 +162,8 @@ class AudioSegments(threading.Thread):
             try:
                 self.sweep(ended=True)
                 return
+            except PermanentError:
+                raise
             except Exception as e:  # noqa: BLE001
                 if attempt == attempts - 1:
                     raise

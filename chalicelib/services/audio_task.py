@@ -25,9 +25,9 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
                  on_progress: Callable[[float], None],
                  publish: Callable[[], bool] | None = None) -> tuple[dict, tuple[float, float]]:
     """Encode the audio rendition, upload its segments as ffmpeg finishes them
-    (``audio_segments.AudioSegments``: ``publish()`` is called after they are recorded, until
-    it returns True, so the job is playable once its first chunk and the audio's first seconds
-    are in) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
+    (``audio_segments.AudioSegments``: ``publish()`` is called as they are recorded, so the
+    job is playable once its first chunk and the audio's first seconds are in; at the spec's
+    ``yield_after`` seconds its ffmpeg yields the CPU, ``chunks.BACKGROUND_NICENESS``) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
     the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, docs/hls-output.md), the
     measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``; with a loudness target,
     ``loudness_in``/``loudness_out`` {integrated_lufs, range_lu, true_peak_dbtp} and
@@ -55,9 +55,11 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
             audio_filter = loudness.loudnorm(target, ceiling, source_level)
         else:
             levels["normalization"] = "none: silent"
-    # once its first seconds are recorded the rest yields the CPU to first chunks (chunks.BACKGROUND_NICENESS)
+    # once it reaches the first chunk's end the rest yields the CPU to first chunks (chunks.BACKGROUND_NICENESS)
+    reach = spec.get("yield_after")
     segments = AudioSegments(ctx, job_id, msg["task"], out_dir, jobs.output_prefix(msg), a.name, publish,
-                             runner.canceled, lambda: runner.renice(chunks.BACKGROUND_NICENESS))
+                             runner.canceled,
+                             (float(reach), lambda: runner.renice(chunks.BACKGROUND_NICENESS)) if reach else None)
     segments.start()
     res = None
     try:

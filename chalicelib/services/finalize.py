@@ -50,7 +50,8 @@ def _build(ctx: Context, job: dict, tasks: list[dict]) -> presentation.Presentat
 def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
     """Write the presentation the job's finished tasks allow, under the job's output prefix (media
     playlists and the thumbnails track first, ``master.m3u8`` last); return it, or None when
-    nothing is playable yet or the job failed or was canceled."""
+    nothing is playable yet or the job failed or was canceled. An unfinished presentation of no
+    more chunks than the job's ``published_chunks`` is returned without being written."""
     wrote = None
     for _ in range(MAX_PUBLISH_ROUNDS):
         got = ctx.store.get(job_id, checkpoints=True)
@@ -60,6 +61,11 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
         built = _build(ctx, job, tasks)
         if built is None:
             return None
+        if (wrote is None and not built.complete and job.get("master_written")
+                and built.chunks <= int(job.get("published_chunks") or 0)):
+            # nothing new (the audio task asks as its segments grow): never rewrite the same
+            # prefix, nor a shorter one a publisher with an older read would (RFC 8216 §6.2.1)
+            return built
         if wrote is not None and built.state == wrote.state:
             break
         if built.playlist_type == "EVENT" and not job.get("event_published"):

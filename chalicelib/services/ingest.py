@@ -47,9 +47,10 @@ log = logging.getLogger("vodpipe.ingest")
 def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS,
                texts: tuple[captions.TextRendition, ...] = ()) -> list[dict]:
     """The job's task items, in the order they are queued: the first chunk (the longest of the
-    tasks that make the job playable: the audio's first segments are published within a second
-    of its start, ``services/audio_segments.py``), the audio and text renditions (``texts``),
-    then the other chunks: one task per chunk of the timeline (``chunks.plan_chunks`` on the
+    tasks that make the job playable: the audio publishes its first segments as it makes them,
+    ``services/audio_segments.py``), the text renditions (``texts``: short), the audio
+    renditions (with ``yield_after``, the first chunk's end, when later chunks follow), then
+    the other chunks: one task per chunk of the timeline (``chunks.plan_chunks`` on the
     ``segment_seconds`` grid with the deployment's parallelism and chunk bounds), each
     encoding every video rendition (and making the job's thumbnails of its span). A chunk's ``weight`` is its share
     of the ladder's pixels x seconds (job progress)."""
@@ -59,7 +60,10 @@ def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEG
     planned = [{**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
                 "seg_counts": {r.name: 0 for r in plan.videos},
                 "weight": round(pixels * c.seconds / max(duration, 1e-3), 1)} for c in chunks]
-    return [planned[0], *(t.to_dict() for t in plan.audios), *(t.to_dict() for t in texts), *planned[1:]]
+    # the audio yields the CPU once it reaches the first chunk's end, when later chunks follow
+    yield_after = {"yield_after": planned[0]["end"]} if len(planned) > 1 else {}
+    return [planned[0], *(t.to_dict() for t in texts), *({**t.to_dict(), **yield_after} for t in plan.audios),
+            *planned[1:]]
 
 
 #: A sidecar settings document sits next to its upload as ``<key>.json``, at most 64 KiB.

@@ -199,12 +199,12 @@ class FfmpegProcess:
         nice value per thread; threads it starts later inherit it). Raising it needs no
         privilege. Nothing happens when no run is going on or a thread ended meanwhile."""
         proc = self._proc
-        if proc is None or proc.poll() is not None:
+        if proc is None or proc.returncode is not None:  # never poll(): run() reaps it itself (wait4)
             return
         try:
             threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
-        except OSError:
-            threads = [proc.pid]
+        except OSError:  # it has exited
+            return
         for thread in threads:
             try:
                 os.setpriority(os.PRIO_PROCESS, thread, niceness)

@@ -130,36 +130,3 @@ def test_every_sound_plays_with_its_picture(tmp_path, variant):
     expected = round((source_time - kept["audio"]) * RATE)
     at = found_at(decoded(mp4), needle, expected, RATE // 10)
     assert abs(at - expected) <= RATE // 1000, f"{variant}: the MP4's sound is {(at - expected) / RATE * 1000:+.1f} ms off"
-
-
-
-@pytest.mark.parametrize("rate", [44100, 48000])
-def test_an_audio_extinf_published_early_is_the_one_published_at_the_end(tmp_path, rate):
-    """What the audio task records while it runs (``audio_segments.recordable`` of the segments
-    made so far) is a prefix of what it records when done, to the microsecond the playlist
-    prints: at 44.1 kHz a frame's end and the next frame's PTS differ by 90 kHz rounding."""
-    from chalicelib.domain.playlist import extinf_from_timing
-    from chalicelib.domain.mpegts import audio_span
-    from chalicelib.services.audio_segments import recordable
-    src = tmp_path / "source.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "3", "-i", str(media(CLIP)), "-map", "0:v", "-map", "0:a",
-                    "-c:v", "copy", "-c:a", "aac", "-ar", str(rate), "-ac", "2", "-t", "20", str(src)], check=True)
-    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams",
-                                       str(src)], capture_output=True, text=True, check=True).stdout)
-    info = parse_probe(probe)
-    a = plan(info, (240,)).audio
-    assert a.sample_rate == rate
-    out = tmp_path / "audio"
-    out.mkdir()
-    check(FfmpegProcess().run(ffmpeg_args.audio_args(str(src), str(out), a, info.duration), info.duration), "audio")
-    spans = [audio_span((out / f).read_bytes()) for f in sorted(os.listdir(out)) if f.endswith(".ts")]
-    assert len(spans) >= 3
-    final = [f"{d:.6f}" for d in extinf_from_timing([s for s, _ in spans], spans[-1][1])]
-    for made in range(1, len(spans) + 1):
-        found = recordable(spans[:made])
-        if made < 2:
-            assert found is None
-            continue
-        early, covered = found
-        assert [f"{d:.6f}" for d in early] == final[:made - 1]
-        assert covered == pytest.approx(sum(early) + spans[0][0] - ffmpeg_args.OUTPUT_TS_BASE, abs=1e-6)

@@ -57,8 +57,8 @@ def test_a_running_ffmpeg_can_yield_the_cpu():
                 seen[int(task.name)] = int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
             except (OSError, IndexError):
                 pass
-    args = [*ffmpeg_args.confined_input(str(media("flower.mp4"))), "-map", "0:v:0", "-c:v", "libx264",
-            "-preset", "ultrafast", "-threads", "2", "-f", "null", "-"]
+    args = ["-re", *ffmpeg_args.confined_input(str(media("flower.mp4"))), "-map", "0:v:0", "-c:v", "libx264",
+            "-preset", "ultrafast", "-threads", "2", "-f", "null", "-"]  # real time: ~10 progress reports
     assert process.run(args, 5.0, on_progress=sample).returncode == 0
     assert calls and len(seen) > 1 and set(seen.values()) == {19}, seen
     process.renice(19)  # no run going on: nothing happens

@@ -54,7 +54,7 @@ def uploader(tmp_path, objects=None, publish=None, canceled=None):
 def test_segments_go_up_in_order_and_only_final_extinf_is_recorded(tmp_path, made):
     published, yielded = [], []
     up = uploader(tmp_path, publish=lambda: published.append(1) or len(published) >= 2)
-    up.after_first_record = lambda: yielded.append(len(up.ctx.store.records))
+    up.on_reach = (12.0, lambda: yielded.append(len(up.ctx.store.records)))
     made(0)
     made(2)  # not before segment 1 exists
     assert up.sweep() == 1 and up.ctx.store.records == [] and published == []  # one segment: no EXTINF yet
@@ -66,7 +66,7 @@ def test_segments_go_up_in_order_and_only_final_extinf_is_recorded(tmp_path, mad
     up._last_publish = float("-inf")  # a second later, the publisher is tried again: now it publishes
     up.sweep()
     assert published == [1, 1] and up.published
-    assert yielded == [1]  # once, right after the first record
+    assert yielded == [1]  # once, right after the record that reached 12 s
     # the task's end: the rest is uploaded, nothing more recorded (its completion records all)
     made(3)
     up.finish()
@@ -91,3 +91,16 @@ def test_the_last_sweep_retries_a_failed_upload(tmp_path, made, monkeypatch):
     assert up.ctx.objects.uploaded == ["job/audio/seg_00000.ts"]
     with pytest.raises(ConnectionError):
         uploader(tmp_path, objects=Objects(failures=9)).finish()
+
+
+def test_a_segment_without_audio_fails_the_task_at_once(tmp_path, monkeypatch):
+    """ffmpeg exits 0 and leaves an empty segment when nothing decodes: NO_DECODABLE_AUDIO,
+    not a transient error retried until the dead-letter queue."""
+    from chalicelib.domain.errors import PermanentError
+    slept = []
+    monkeypatch.setattr(audio_segments.time, "sleep", slept.append)
+    (tmp_path / "seg_00000.ts").write_bytes(b"")
+    with pytest.raises(PermanentError) as err:
+        uploader(tmp_path).finish()
+    assert err.value.code == "NO_DECODABLE_AUDIO" and slept == []
+

@@ -49,8 +49,8 @@ def playable_projection(results: list[dict], grid: float = 6.0) -> None:
             ends = schedule(work, tasks)
             audio_start = ends["audio"] - duration / audio_speed
 
-            def audio_reaches(media: float) -> float:  # its segments are published as they are made
-                return audio_start + min(duration, math.ceil(media / grid - 1e-9) * grid) / audio_speed
+            def audio_reaches(media: float) -> float:  # a segment is recorded once the next one is made
+                return audio_start + min(duration, (math.ceil(media / grid - 1e-9) + 1) * grid) / audio_speed
 
             published, covered, watchable = 0.0, 0.0, 0.0
             for c in chunks:
