@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from .confinement import input_options
 from .conversions import PicturePlan, jpeg_scale_options, prefix_filters, scale_options, signal_options
 from .frame_size import frame_size_guard
-from .ladder import AudioRendition, Plan, VideoRendition
+from .ladder import Plan, VideoRendition
 from .thumbnails import POSTER_WINDOW_SECONDS, PosterRun, TileRun, poster_window
 
 GOP_SECONDS = 2
@@ -31,16 +31,10 @@ PLAYLIST_NAME = "index.m3u8"
 #: plus this many seconds (``-output_ts_offset start+1`` with ``-muxdelay 0``): positive DTS
 #: even with B-frames, and the same timeline for every run of a rendition.
 OUTPUT_TS_BASE = 1.0
-#: The audio rendition's timeline: the source's audio timestamps are the truth, not its sample
-#: count. ``first_pts=0`` pads with silence when the audio starts after the source's start (and
-#: trims what comes before it); ``min_hard_comp`` pads a gap or drops an overlap larger than
-#: 10 ms wherever it occurs (a join of two recordings, an AAC frame whose container duration is
-#: 1 sample but which decodes to 1024), so every later sound stays on its picture; a slow drift
-#: between the samples and their timestamps (a capture whose audio clock runs off its stream's)
-#: is absorbed from 1 ms on by stretching, at most ``async`` = 50 samples a second (about
-#: 0.1 %, ~2 cents of pitch: inaudible) instead of a click every 10 ms of drift. Real sources'
-#: timestamp jitter is far below 1 ms (MPEG-TS rounds to 11 µs); lip sync is detectable from
-#: +45/-125 ms (ITU-R BT.1359-1).
+#: The audio's timeline follows the source's audio timestamps (docs/hls-output.md, lip sync):
+#: silence before a late start (``first_pts=0``), a gap filled or an overlap dropped past 10 ms
+#: (joined recordings), a slow drift stretched at most 50 samples/s (~0.1 %, inaudible).
+#: Lip sync is detectable from +45/-125 ms (ITU-R BT.1359-1).
 AUDIO_TIMELINE = "aresample=async=50:min_hard_comp=0.01:first_pts=0"
 #: How much longer than planned a run may read its input (seconds, and fraction of the
 #: planned duration): ``-t`` caps an input that claims one duration and holds far more.
@@ -104,7 +98,7 @@ def confined_input(url: str, seek: float = 0.0, limit: float | None = None, max_
     return [*args, "-i", url]
 
 
-def _hls_output(out_dir: str, segment_seconds: int = SEGMENT_SECONDS) -> list[str]:
+def hls_output(out_dir: str, segment_seconds: int = SEGMENT_SECONDS) -> list[str]:
     return [
         "-f", "hls",
         "-hls_time", str(segment_seconds),
@@ -329,39 +323,10 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     return args
 
 
-def audio_args(input_url: str, out_dir: str, a: AudioRendition, duration: float | None = None,
-               segment_seconds: int = SEGMENT_SECONDS, audio_filter: str | None = None) -> list[str]:
-    """Arguments that encode the source's audio stream ``a.track`` once, as the AAC-LC audio
-    rendition ``a`` (reading at most ``read_limit(duration)`` seconds when ``duration`` is
-    given), through ``audio_filter`` when given (loudness normalization,
-    ``loudness.loudnorm``: its 192 kHz output is resampled to the rendition's rate).
-
-    Timeline: the video's (``OUTPUT_TS_BASE``, ``-muxdelay 0``): source time t of the audio
-    plays at output PTS t + 1 s, as the frame shown at t, whatever gaps, overlaps or late start
-    the source's audio has (``AUDIO_TIMELINE``). The first packet is the AAC encoder's priming
-    frame, 1024 samples before t = 0. RFC 8216 §3 ties renditions together by timestamps only."""
-    chain = f"{AUDIO_TIMELINE},{audio_filter},aresample={a.sample_rate}" if audio_filter else AUDIO_TIMELINE
-    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", f"0:a:{a.track}",
-            "-vn", "-sn", "-dn", "-af", chain, "-c:a", "aac", "-b:a", str(a.bitrate), "-ac", str(a.channels),
-            "-ar", str(a.sample_rate), "-output_ts_offset", f"{OUTPUT_TS_BASE:.6f}", "-muxdelay", "0",
-            *_hls_output(out_dir, segment_seconds)]
 
 
-def subtitle_args(input_url: str, track: int, out_path: str, max_bytes: int) -> list[str]:
-    """Arguments that convert the source's text subtitle stream ``track`` (``0:s:<track>``:
-    mov_text, subrip, ass ...) to one SubRip file at ``out_path`` (FFmpeg's SRT writer turns
-    styling into ``<i> <b> <u> <font>``; ``webvtt.parse_srt`` escapes the rest), at most
-    ``max_bytes`` bytes (``-fs``)."""
-    return [*confined_input(input_url), "-map", f"0:s:{track}", "-c:s", "srt", "-fs", str(int(max_bytes)),
-            "-f", "srt", out_path]
 
 
-def loudness_args(input_url: str, a: AudioRendition, audio_filter: str, duration: float | None = None) -> list[str]:
-    """Arguments of a measuring pass: the source's audio stream ``a.track`` through
-    ``audio_filter`` (``loudness.loudnorm`` without measurements) to nothing; the report is in
-    the run's log."""
-    return [*confined_input(input_url, 0.0, read_limit(duration) if duration else None), "-map", f"0:a:{a.track}",
-            "-vn", "-sn", "-dn", "-af", f"{AUDIO_TIMELINE},{audio_filter}", "-f", "null", "-"]
 
 
 def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str = "veryfast",
@@ -386,34 +351,11 @@ def reference_ladder_args(input_url: str, out_dir: str, plan: Plan, preset: str 
     args = [*confined_input(input_url, autorotate=picture is None), "-filter_complex", graph]
     for i, r in enumerate(videos):  # per-output options apply to the next output only
         args += ["-map", f"[v{i}]", *x264_options(r, preset, 0, "v:0", rate_control), "-an",
-                 *(signal_options("v:0") if picture else []), *_hls_output(f"{out_dir}/{r.name}")]
+                 *(signal_options("v:0") if picture else []), *hls_output(f"{out_dir}/{r.name}")]
     args += ["-map", "[tiles]", "-frames:v:0", "1", "-q:v:0", "4", f"{out_dir}/sprite.jpg",
              "-map", "[poster]", "-frames:v:0", "1", "-q:v:0", "3", f"{out_dir}/poster.jpg"]
     if plan.audio:
         a = plan.audio
         args += ["-map", f"0:a:{a.track}", "-vn", "-af", AUDIO_TIMELINE, "-c:a", "aac", "-b:a", str(a.bitrate),
-                 "-ac", str(a.channels), "-ar", str(a.sample_rate), *_hls_output(f"{out_dir}/audio")]
+                 "-ac", str(a.channels), "-ar", str(a.sample_rate), *hls_output(f"{out_dir}/audio")]
     return args
-
-
-def progressive_args(video_ts: str | None, audio_ts: str | None, out_path: str) -> list[str]:
-    """Arguments that remux a rendition's joined HLS segments (MPEG-TS files: the video, the
-    audio, or both) into one progressive MP4/M4A with the ``moov`` box first (``faststart``:
-    playback starts before the download ends). No re-encode: ``-c copy``; AAC moves from ADTS
-    framing to MP4's (``aac_adtstoasc``). The segments' own timestamps are kept (``-copyts``)
-    less ``OUTPUT_TS_BASE``: the file's time is the source's, the audio stays where it was
-    against the picture (FFmpeg would otherwise start each input at 0 on its own), and the AAC
-    priming frame before 0 becomes an edit list (ISO/IEC 14496-12 §8.6.6). Raises ValueError
-    without any input."""
-    inputs = [p for p in (video_ts, audio_ts) if p]
-    if not inputs:
-        raise ValueError("a progressive file needs a video or an audio input")
-    args: list[str] = ["-y", "-copyts"]
-    for path in inputs:
-        args += confined_input(path)
-    for i in range(len(inputs)):
-        args += ["-map", f"{i}:{'v' if inputs[i] == video_ts else 'a'}:0"]
-    args += ["-c", "copy", "-dn", "-sn"]
-    if audio_ts:
-        args += ["-bsf:a", "aac_adtstoasc"]
-    return [*args, "-output_ts_offset", f"{-OUTPUT_TS_BASE:.6f}", "-movflags", "+faststart", out_path]

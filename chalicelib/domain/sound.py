@@ -2,7 +2,7 @@
 one ``EXT-X-MEDIA`` group), named and tagged for players, optionally loudness-normalized.
 
 Pure: reads the audio streams of ffprobe-shaped JSON (``chalicelib.tools.media_probe`` emits
-the same shape); the ffmpeg side is ``ffmpeg_args.audio_args`` and ``loudness_args``.
+the same shape); the ffmpeg side is ``track_args.audio_args`` and ``loudness_args``.
 
 Rules and sources:
 

@@ -7,6 +7,7 @@ import os
 from typing import Any, Callable
 
 from chalicelib.domain import chunks, ffmpeg_args, loudness, sound
+from chalicelib.domain import track_args
 from chalicelib.domain import jobs
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.ladder import AudioRendition
@@ -45,7 +46,7 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     spent = (0.0, 0.0)
     if a.loudness is not None:  # measure first (BS.1770-4), then normalize with the measurements
         target, ceiling = float(a.loudness), float(a.true_peak or sound.TRUE_PEAK_CEILING) - sound.CODEC_MARGIN
-        probe_run = runner.ffmpeg(ffmpeg_args.loudness_args(url, a, loudness.loudnorm(target, ceiling), duration),
+        probe_run = runner.ffmpeg(track_args.loudness_args(url, a, loudness.loudnorm(target, ceiling), duration),
                                   duration, lambda pct: on_progress(pct / 3), "loudness measurement", url,
                                   info_log=True)
         spent = (probe_run.seconds, probe_run.cpu_seconds)
@@ -63,7 +64,7 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     segments.start()
     res = None
     try:
-        res = runner.ffmpeg(ffmpeg_args.audio_args(url, out_dir, a, duration, segment_seconds, audio_filter), duration,
+        res = runner.ffmpeg(track_args.audio_args(url, out_dir, a, duration, segment_seconds, audio_filter), duration,
                             on_progress if not levels else (lambda pct: on_progress(33 + pct * 2 / 3)),
                             "audio rendition", url, info_log=bool(audio_filter))
     finally:

@@ -12,6 +12,7 @@ import tempfile
 from typing import Any
 
 from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import track_args
 from chalicelib.domain import jobs
 from chalicelib.domain.presentation import rendition_entries
 from chalicelib.tools import ffmpeg
@@ -80,7 +81,7 @@ def make_files(ctx: Context, job: dict[str, Any], tasks: list[dict], workdir: st
                     _join(ctx, bucket, _segment_keys(prefix, rendition, tasks), joined[rendition])
         for name, spec in wanted.items():
             out = os.path.join(folder, name)
-            args = ffmpeg_args.progressive_args(joined.get(spec["video"]) if spec["video"] else None,
+            args = track_args.progressive_args(joined.get(spec["video"]) if spec["video"] else None,
                                       joined.get(spec["audio"]) if spec["audio"] else None, out)
             res = ffmpeg.FfmpegProcess().run(args, float((job.get("probe") or {}).get("duration") or 1))
             ffmpeg.check(res, f"progressive file {name}")

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from chalicelib.domain import captions, ffmpeg_args, jobs, webvtt
+from chalicelib.domain import track_args
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.presentation import TEXT_SEGMENT_PATTERN as SEGMENT_PATTERN
 
@@ -48,7 +49,7 @@ def make_text(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg: d
     if spec.get("track") is not None:
         label = f"subtitle track {int(spec['track'])} of the source"
         path = os.path.join(out_dir, "source.srt")
-        res = runner.ffmpeg(ffmpeg_args.subtitle_args(url, int(spec["track"]), path, captions.MAX_CAPTION_BYTES),
+        res = runner.ffmpeg(track_args.subtitle_args(url, int(spec["track"]), path, captions.MAX_CAPTION_BYTES),
                             duration, on_progress, "subtitle track", url)
         spent = (res.seconds, res.cpu_seconds)
         with open(path, "rb") as fh:

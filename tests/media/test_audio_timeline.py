@@ -11,6 +11,7 @@ import numpy
 import pytest
 
 from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import track_args
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools.ffmpeg import FfmpegProcess, check
@@ -89,7 +90,7 @@ def test_every_sound_plays_with_its_picture(tmp_path, variant):
     a = plan(info, (240,)).audio
     out = tmp_path / "audio"
     out.mkdir()
-    res = FfmpegProcess().run(ffmpeg_args.audio_args(str(src), str(out), a, info.duration), info.duration)
+    res = FfmpegProcess().run(track_args.audio_args(str(src), str(out), a, info.duration), info.duration)
     check(res, "audio")
     joined = tmp_path / "audio.ts"
     joined.write_bytes(b"".join((out / f).read_bytes() for f in sorted(os.listdir(out)) if f.endswith(".ts")))
@@ -120,7 +121,7 @@ def test_every_sound_plays_with_its_picture(tmp_path, variant):
 
     # the progressive MP4 made from those segments keeps them together, on the source's clock
     mp4 = tmp_path / "rendition.mp4"
-    check(FfmpegProcess().run(ffmpeg_args.progressive_args(str(video), str(joined), str(mp4)), info.duration), "mp4")
+    check(FfmpegProcess().run(track_args.progressive_args(str(video), str(joined), str(mp4)), info.duration), "mp4")
     kept = {s["codec_type"]: float(s["start_time"]) for s in json.loads(subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", "-show_streams", str(mp4)], capture_output=True, text=True,
         check=True).stdout)["streams"]}

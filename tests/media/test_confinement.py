@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import track_args
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.thumbnails import poster_in, tiles_in
 from chalicelib.domain.ladder import AudioRendition, ThumbnailPlan, VideoRendition
@@ -54,7 +55,7 @@ def test_every_ffmpeg_run_refuses_too(traps, name, tmp_path):
     tiles = tiles_in(thumbs, 0, 0.0, 2.0, True)
     poster = poster_in(thumbs, 0.0, 0.0, 2.0, True, 25)
     runs = [ffmpeg_args.chunk_args(url, str(tmp_path), [rendition], 0.0, 2.0, True, tiles=tiles, poster=poster),
-            ffmpeg_args.audio_args(url, str(tmp_path), AudioRendition(name="audio", bitrate=128_000, channels=2,
+            track_args.audio_args(url, str(tmp_path), AudioRendition(name="audio", bitrate=128_000, channels=2,
                                                              sample_rate=48_000))]
     for args in runs:
         result = ffmpeg.FfmpegProcess().run(args, 2.0, timeout=60)

@@ -9,6 +9,7 @@ import m3u8
 import pytest
 
 from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import track_args
 from chalicelib.domain.ladder import plan
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.playlist import h264_codec_string, h264_codec_string_from_probe, measure_segments
@@ -90,7 +91,7 @@ def test_measured_bandwidth_is_plausible(encoded):
 def test_audio_rendition_is_aac_lc_stereo(tmp_path):
     info = parse_probe(ffprobe_json("bigbuckbunny.mp4"))  # 5.1 AAC
     a = plan(info).audio
-    res = FfmpegProcess().run(ffmpeg_args.audio_args(str(media("bigbuckbunny.mp4")), str(tmp_path), a), info.duration)
+    res = FfmpegProcess().run(track_args.audio_args(str(media("bigbuckbunny.mp4")), str(tmp_path), a), info.duration)
     check(res, "audio")
     seg = sorted(p for p in os.listdir(tmp_path) if p.endswith(".ts"))[0]
     s = json.loads(subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", str(tmp_path / seg)],

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from chalicelib.domain import ffmpeg_args
+from chalicelib.domain import track_args
 
 from chalicelib.domain.media import parse_probe
 from chalicelib.domain.ladder import AudioRendition, plan
@@ -92,7 +93,7 @@ def test_audio_span_agrees_with_ffprobe_and_survives_a_tiny_last_segment(tmp_pat
     out = tmp_path / "audio"
     out.mkdir()
     rendition = AudioRendition(name="audio", bitrate=128_000, channels=2, sample_rate=48_000)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *ffmpeg_args.audio_args(str(src), str(out), rendition, 60.4)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *track_args.audio_args(str(src), str(out), rendition, 60.4)], check=True)
     segments = sorted(out.glob("seg_*.ts"))
     spans = [audio_span(s.read_bytes()) for s in segments]
     for seg, (start, end) in zip(segments[:-1], spans):
