@@ -22,18 +22,16 @@ import time
 from typing import Callable
 
 from chalicelib.domain import ffmpeg_args, jobs
-from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.mpegts import audio_span
 from chalicelib.domain.playlist import extinf_from_timing, measure_segments, media_playlist
 
+from .checkpoints import sweep_with_retries
 from .context import Context
 
 log = logging.getLogger("vodpipe.transcode")
 
 SEGMENT_FILE = re.compile(r"^seg_(\d{5})\.ts$")
-#: The last sweep's retries sleep 0.5 s, then 1 s, 2 s ... (``domain.backoff``).
-FINISH_RETRY_BASE_SECONDS = 0.5
 
 
 def recordable(spans: list[tuple[float, float]]) -> tuple[list[float], float] | None:
@@ -152,23 +150,14 @@ class AudioSegments(threading.Thread):
             self.published = bool(self.on_recorded()) or self.published
 
     def finish(self, attempts: int = 4) -> None:
-        """Stop polling and upload what is left (ffmpeg ended normally): up to ``attempts``
-        sweeps, sleeping 0.5, 1, 2 s ... between them (``domain.backoff``). Raises what the
-        last one raised (an AWS error: the task is retried)."""
+        """Stop polling and upload what is left (ffmpeg ended normally), ``attempts`` times at
+        most (``checkpoints.sweep_with_retries``). Raises ``PermanentError``
+        ``NO_DECODABLE_AUDIO`` at once, else what the last attempt raised (an AWS error: the
+        task is retried)."""
         self._halt.set()
         if self.ident is not None:  # started
             self.join(timeout=60)
-        for attempt in range(attempts):
-            try:
-                self.sweep(ended=True)
-                return
-            except PermanentError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                if attempt == attempts - 1:
-                    raise
-                log.warning("audio segment upload failed (attempt %d), retrying: %s", attempt + 1, e)
-                time.sleep(exponential_backoff(attempt + 1, FINISH_RETRY_BASE_SECONDS))
+        sweep_with_retries(lambda: self.sweep(ended=True), "audio segment upload", attempts)
 
     def stop(self) -> None:
         """Stop polling (ffmpeg failed or was interrupted): nothing more is uploaded."""

@@ -18,6 +18,7 @@ from chalicelib import faults
 from chalicelib.domain import ffmpeg_args
 from chalicelib.domain import jobs
 from chalicelib.domain.backoff import exponential_backoff
+from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.mpegts import segment_timing, video_pts
 from chalicelib.domain.playlist import h264_codec_string
 
@@ -27,6 +28,24 @@ log = logging.getLogger("vodpipe.transcode")
 
 #: The last sweep's retries sleep 0.5 s, then 1 s, 2 s ... (``domain.backoff``).
 FINISH_RETRY_BASE_SECONDS = 0.5
+
+
+def sweep_with_retries(sweep: Callable[[], object], what: str, attempts: int = 4) -> None:
+    """Call ``sweep()`` up to ``attempts`` times, sleeping 0.5, 1, 2 s ... between failures
+    (``domain.backoff.exponential_backoff``): a last upload sweep that outlasts a passing AWS
+    error. ``PermanentError`` is raised at once (another try cannot help); any other error is
+    raised when the last attempt failed. ``what`` names the uploads in the log."""
+    for attempt in range(attempts):
+        try:
+            sweep()
+            return
+        except PermanentError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            if attempt == attempts - 1:
+                raise
+            log.warning("%s failed (attempt %d), retrying: %s", what, attempt + 1, e)
+            time.sleep(exponential_backoff(attempt + 1, FINISH_RETRY_BASE_SECONDS))
 
 
 class ChunkUploader(threading.Thread):
@@ -172,12 +191,4 @@ class ChunkUploader(threading.Thread):
         this worker)."""
         self._halt.set()
         self.join(timeout=60)
-        for attempt in range(attempts):
-            try:
-                self.sweep(ended)
-                return
-            except Exception as e:  # noqa: BLE001
-                if attempt == attempts - 1:
-                    raise
-                log.warning("segment upload failed (attempt %d), retrying: %s", attempt + 1, e)
-                time.sleep(exponential_backoff(attempt + 1, FINISH_RETRY_BASE_SECONDS))
+        sweep_with_retries(lambda: self.sweep(ended), "segment upload", attempts)

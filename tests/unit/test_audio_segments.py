@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib.services import audio_segments
+from chalicelib.services import audio_segments, checkpoints
 from chalicelib.services.audio_segments import AudioSegments
 
 
@@ -84,7 +84,7 @@ def test_nothing_moves_for_a_canceled_job(tmp_path, made):
 
 
 def test_the_last_sweep_retries_a_failed_upload(tmp_path, made, monkeypatch):
-    monkeypatch.setattr(audio_segments.time, "sleep", lambda s: None)
+    monkeypatch.setattr(checkpoints.time, "sleep", lambda s: None)
     up = uploader(tmp_path, objects=Objects(failures=2))
     made(0)
     up.finish()
@@ -98,7 +98,7 @@ def test_a_segment_without_audio_fails_the_task_at_once(tmp_path, monkeypatch):
     not a transient error retried until the dead-letter queue."""
     from chalicelib.domain.errors import PermanentError
     slept = []
-    monkeypatch.setattr(audio_segments.time, "sleep", slept.append)
+    monkeypatch.setattr(checkpoints.time, "sleep", slept.append)
     (tmp_path / "seg_00000.ts").write_bytes(b"")
     with pytest.raises(PermanentError) as err:
         uploader(tmp_path).finish()
