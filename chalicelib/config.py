@@ -81,9 +81,10 @@ class Settings:
     chunk_parallelism: int = 8
     min_chunk_seconds: float = MIN_CHUNK_SECONDS
     max_chunk_seconds: float = MAX_CHUNK_SECONDS
-    #: the first chunk's length (s, rounded up to whole segments; 0: no short first chunk):
-    #: the presentation is published once it and the audio are in (``chunks.plan_chunks``)
-    first_chunk_seconds: float = 2.0
+    #: the first chunk's length (s; under a segment: a short first segment of just that,
+    #: ``chunks.lead_for``; else rounded up to whole segments; 0: no short first chunk): the
+    #: presentation is published once it and the audio are in (``chunks.plan_chunks``)
+    first_chunk_seconds: float = 0.5
     #: URL imports (POST /jobs with an https source): longest transfer (s; within the ingest
     #: function's 60 s timeout), and whether private
     #: addresses and plain http are allowed (the local cloud's test servers; never on AWS)

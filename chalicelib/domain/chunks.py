@@ -15,9 +15,9 @@ over the whole minute). Rules:
   encoder warm-up) and more when longer than ``max_seconds`` (which bounds a chunk's
   checkpoint item and the work a crash can lose);
 * with ``first_seconds`` (the deployment's ``FirstChunkSeconds``), the first chunk is short:
-  when ``first_seconds`` rounded up to whole GOPs is under a segment, a first segment of just
-  that (``lead_for``: 2 s in a 6 s grid; EXTINF may be below the target duration, RFC 8216
-  §4.3.3.1), the later segments on the grid from there; else the first segment(s) up to
+  when ``first_seconds`` is under a segment, a first segment of just that (``lead_for``: 1 s
+  in a 6 s grid; EXTINF may be below the target duration, RFC 8216 §4.3.3.1), the later
+  segments and IDRs on the grid from there; else the first segment(s) up to
   ``first_seconds``. So the presentation can be
   published once they and the audio are encoded, seconds after the upload instead of after
   the whole first share of the timeline; the rest of the timeline is planned by the rules
@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .ffmpeg_args import GOP_SECONDS
 
 #: Default shortest chunk (s). Each chunk pays a fixed cost: its ffmpeg start-up, the preroll
 #: before its first IDR, the lookahead tail past its end and a task's orchestration, measured
@@ -80,25 +79,41 @@ def chunk_count(duration: float, parallelism: int, min_seconds: float = MIN_CHUN
     return max(n, math.ceil(duration / max(max_seconds, 1e-6)), 1)
 
 
+#: The shortest first segment a job gets (s): shorter ones would cost an IDR more per
+#: fraction of a second and make a player ask for a segment per few frames.
+MIN_LEAD_SECONDS = 0.5
+
+
 def lead_for(duration: float, first_seconds: float, segment_seconds: float) -> float:
-    """The short first segment's length (s) a job gets, or 0.0: ``first_seconds`` rounded up
-    to whole GOPs (``GOP_SECONDS``) when that is shorter than ``segment_seconds`` and at least
-    one whole segment follows it (a shorter source keeps the plain grid). The grid of every
-    later segment then starts at it (``ffmpeg_args.segment_of``)."""
+    """The short first segment's length (s) a job gets, or 0.0: ``first_seconds`` (to the
+    millisecond, at least ``MIN_LEAD_SECONDS``) when that is shorter than ``segment_seconds``
+    and at least one whole segment follows it (a shorter source keeps the plain grid). The grid
+    of every later segment then starts at it (``ffmpeg_args.segment_of``), and so does the IDR
+    grid (``ffmpeg_args.grid_phase``: a 1 s lead puts IDRs at 0, 1, 3, 5 ... s), so every
+    segment starts on an IDR. EXTINF may be below the target duration (RFC 8216 §4.3.3.1)."""
     if first_seconds <= 0:
         return 0.0
-    lead = float(math.ceil(first_seconds / GOP_SECONDS - 1e-9) * GOP_SECONDS)
+    lead = round(max(first_seconds, MIN_LEAD_SECONDS), 3)
     return lead if lead < segment_seconds and duration - lead >= segment_seconds else 0.0
 
 
-#: nice(1) value of a later chunk's ffmpeg: ``encode_niceness``.
+#: nice(1) value of a later chunk's ffmpeg (``encode_niceness``) and of an audio task's when
+#: later chunks follow (``audio_niceness``). It ranks programs of different tasks only because
+#: each ffmpeg runs in a scheduling group of its own with that niceness
+#: (``chalicelib.tools.scheduling``).
 LATER_CHUNK_NICENESS = 10
-#: What a task's ffmpeg yields to once nothing a viewer waits for first depends on it (the
-#: audio once it reaches the first chunk's end): ~10 % of a contended CPU (CFS weight 110
-#: against 1024 at niceness 0), full speed when nothing competes. Not 19 (weight 15): a run
-#: below 0.05x real time under a long contention would overrun its time bound
-#: (``ffmpeg_args.run_time_limit``) and end in the dead-letter queue.
-BACKGROUND_NICENESS = 10
+
+
+def audio_niceness(later_chunks: bool) -> int:
+    """The CPU niceness (nice(1), 0..19) of an audio task's ffmpeg: ``LATER_CHUNK_NICENESS``
+    when ``later_chunks`` follow the first chunk, else 0. On a host whose tasks share CPUs the
+    first chunk's encoders then get the CPU first (CFS weight 1024 against 110: ~90 % of a
+    contended CPU) and the audio takes what they leave: its first two segments, all a
+    publication needs of it, cost ~0.5 CPU-s, which it gets while a 0.5 s first chunk's
+    ffmpeg starts up and encodes (~3 s here: ``make bench``). Not 19 (weight 15): a run below
+    0.05x real time under a long contention would overrun its time bound
+    (``ffmpeg_args.run_time_limit``) and end in the dead-letter queue."""
+    return LATER_CHUNK_NICENESS if later_chunks else 0
 
 
 def encode_niceness(index: int) -> int:
@@ -106,7 +121,7 @@ def encode_niceness(index: int) -> int:
     chunk, ``LATER_CHUNK_NICENESS`` for the others. A viewer waits for the first chunk (the job
     is playable when it is published) and not yet for the others, so on a host whose tasks share
     CPUs the scheduler gives the first chunk's encoders the CPU first (on this 2-core machine:
-    a 2 s first chunk beside a 58 s second one). A task alone on its vCPUs runs at full speed
+    a 0.5 s first chunk beside a 59.5 s second one). A task alone on its vCPUs runs at full speed
     at any niceness, so the rule costs nothing where nothing competes."""
     return 0 if index == 0 else LATER_CHUNK_NICENESS
 
@@ -116,8 +131,8 @@ def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_s
     """Chunks covering ``[0, duration)`` seconds: ``chunk_count`` of them, as equal as the
     segment grid allows (boundary ``k`` at ``k * duration / n`` rounded to the nearest whole
     segment), none empty. A source shorter than ``min_seconds`` is one chunk. With
-    ``first_seconds`` > 0, a first chunk of ``first_seconds`` rounded up to whole segments comes
-    first and the rest is planned as above (module docstring). Raises ValueError for a
+    ``first_seconds`` > 0, a first chunk of ``first_seconds`` (``lead_for``; rounded up to whole
+    segments when not under one) comes first and the rest is planned as above (module docstring). Raises ValueError for a
     non-positive ``duration`` or ``segment_seconds``."""
     if duration <= 0 or segment_seconds <= 0:
         raise ValueError("duration and segment_seconds must be positive")

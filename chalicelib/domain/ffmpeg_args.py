@@ -47,14 +47,24 @@ def source_time(output_pts: float) -> float:
     return output_pts - OUTPUT_TS_BASE
 
 
-def resume_point(last_frame_output_pts: float) -> float:
+def grid_phase(lead: float) -> float:
+    """Where a job's IDR grid starts (s, 0 <= phase < ``GOP_SECONDS``): IDRs are forced at the
+    first frame and at every ``phase + k * GOP_SECONDS``. 0 without a short first segment, and
+    for one of whole GOPs; ``lead`` modulo ``GOP_SECONDS`` otherwise (a 1 s first segment:
+    IDRs at 0, 1, 3, 5 ... s), so every later segment, ``lead + k * segment_seconds``, starts
+    on an IDR (``chunks.lead_for``)."""
+    return round(math.fmod(max(lead, 0.0), GOP_SECONDS), 6)
+
+
+def resume_point(last_frame_output_pts: float, phase: float = 0.0) -> float:
     """Where a resumed run seeks (source seconds, docs/chunking-and-resume.md): the segment boundary after the
     last frame already in a checkpointed segment. Segments are cut on forced IDRs, and IDRs
-    are forced at the first frame at or after each multiple of ``GOP_SECONDS``, so the
-    boundary is the first grid point after that frame; FFmpeg's accurate seek keeps exactly
-    the frames at or after it. Measured timestamps, not the muxer's EXTINF (docs/hls-output.md)."""
+    are forced at the first frame at or after each point of the job's grid (``phase`` +
+    multiples of ``GOP_SECONDS``, ``grid_phase``), so the boundary is the first grid point
+    after that frame; FFmpeg's accurate seek keeps exactly the frames at or after it. Measured
+    timestamps, not the muxer's EXTINF (docs/hls-output.md)."""
     last = round(source_time(last_frame_output_pts), 4)
-    return float((math.floor(last / GOP_SECONDS) + 1) * GOP_SECONDS)
+    return round((math.floor((last - phase) / GOP_SECONDS) + 1) * GOP_SECONDS + phase, 6)
 
 
 def run_time_limit(media_seconds: float, min_speed: float, floor_seconds: float) -> float:
@@ -179,25 +189,26 @@ def x264_options(r: VideoRendition, preset: str = "veryfast", threads: int = 0, 
     return opts
 
 
-def keyframe_times(start: float, duration: float) -> list[float]:
+def keyframe_times(start: float, duration: float, phase: float = 0.0) -> list[float]:
     """IDR instants for a run that starts at ``start`` seconds of the source, relative to the
-    run's first frame: the run's first frame, then every absolute multiple of ``GOP_SECONDS``
-    after ``start`` and before ``duration`` (all seconds). Relative to the run, so a resumed
-    run puts its IDRs on the same absolute grid as an uninterrupted one (docs/chunking-and-resume.md)."""
+    run's first frame: the run's first frame, then every point of the job's grid
+    (``phase + k * GOP_SECONDS``, ``grid_phase``) after ``start`` and before ``duration`` (all
+    seconds). Relative to the run, so a resumed run puts its IDRs on the same absolute grid as
+    an uninterrupted one (docs/chunking-and-resume.md)."""
     times = [0.0]
-    k = int(start // GOP_SECONDS) + 1
-    while k * GOP_SECONDS < duration:
-        t = round(k * GOP_SECONDS - start, 6)
+    k = math.floor((start - phase) / GOP_SECONDS) + 1
+    while k * GOP_SECONDS + phase < duration:
+        t = round(k * GOP_SECONDS + phase - start, 6)
         if t > 0.001:
             times.append(t)
         k += 1
     return times
 
 
-def keyframe_list(start: float, end: float) -> str:
+def keyframe_list(start: float, end: float, phase: float = 0.0) -> str:
     """``-force_key_frames`` value for a run over ``[start, end)`` source seconds: the
     ``keyframe_times`` list, relative to the run's first frame (docs/chunking-and-resume.md)."""
-    return ",".join(f"{t:g}" for t in keyframe_times(start, end))
+    return ",".join(f"{t:g}" for t in keyframe_times(start, end, phase))
 
 
 #: x264's view past a frame: ``rc-lookahead`` (10 at veryfast) plus B-frames, in frames.
@@ -224,8 +235,9 @@ def preroll(start: float, frame_rate: float = 30.0) -> float:
     rate-controlled knowing the frames before them, as in a single run; none at the source's
     start. Measured on the chunked-encode test (capped CRF, ``flower.mp4``, +-1 s around each
     boundary against one run): no preroll -0.09 to -0.16 dB, this window within 0.005 dB, a
-    whole 2 s GOP within 0.011 dB for four times the extra work."""
-    return lookahead_tail(frame_rate) if start > 0 else 0.0
+    whole 2 s GOP within 0.011 dB for four times the extra work. Never before the source's
+    start (a run after a 0.5 s first segment starts at 0)."""
+    return min(lookahead_tail(frame_rate), round(start, 6)) if start > 0 else 0.0
 
 
 def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS, lead: float = 0.0) -> int:
@@ -246,7 +258,7 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
                rate_control: str = "crf", tiles: "TileRun | None" = None,
                quality_metrics: Sequence[str] = ("psnr",), frame_rate: float = 30.0, poster: PosterRun | None = None,
                frame_size: tuple[int, int] | None = None, max_pixels: int | None = None,
-               picture: PicturePlan | None = None) -> list[str]:
+               picture: PicturePlan | None = None, phase: float = 0.0) -> list[str]:
     """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
     and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
     per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
@@ -261,7 +273,7 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
     them, as a single run would (without it they lose up to 1.8 dB); the tail starts on an IDR
     at ``end`` and lands in the next chunk's first segment, which the worker drops; frames passed
     through unchanged (``-fps_mode passthrough -enc_time_base -1``: no duplicates), IDRs forced
-    at an explicit list on the absolute ``GOP_SECONDS`` grid, and output timestamps offset to
+    at an explicit list on the job's absolute grid (``phase``: ``grid_phase``), and output timestamps offset to
     source time + ``OUTPUT_TS_BASE`` so every run of every chunk shares one timeline. The HLS
     muxer writes an EVENT playlist listing whole segments only (``temp_file``); the worker
     uploads and checkpoints each one and writes the real media playlists itself.
@@ -298,7 +310,7 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
                   f"thumbnail={poster.frames},{jpeg_filter(poster.width, poster.height, picture)}[poster]")
     limit = read_limit(length + tail)
     args = [*confined_input(input_url, start, limit, max_pixels, autorotate=picture is None), "-filter_complex", graph]
-    keyframes = keyframe_list(start, end + tail)
+    keyframes = keyframe_list(start, end + tail, phase)
     for i, r in enumerate(renditions):
         opts = x264_options(r, preset, threads, "v:0", rate_control)
         opts[opts.index("-force_key_frames:v:0") + 1] = keyframes

@@ -167,15 +167,22 @@ def time_to_playable(job: Mapping[str, Any], tasks: Iterable[Mapping]) -> dict[s
     ``created_at``), ``to_first_task`` (fan-out to the first task's start: queueing, a worker
     scaled from zero), ``first_task_to_playable`` (encoding what a player needs first, and
     publishing), ``total`` (upload to ``playable_at``), ``watchable`` (upload to
-    ``watchable_at``). A stage not reached (or not recorded, on older jobs) is None."""
+    ``watchable_at``); and within ``first_task_to_playable``, ``first_chunk`` (the first
+    chunk task's start to its completion: ffmpeg, uploads, checkpoints, its record) and
+    ``publish`` (that completion to ``playable_at``: the audio's first segments if they are
+    not in yet, the playlists). A stage not reached (or not recorded, on older jobs) is None."""
+    tasks = list(tasks)
     uploaded = job.get("uploaded_at")
     first = min((t["started_at"] for t in tasks if t.get("started_at")), default=None)
+    chunk = next((t for t in tasks if t.get("kind") == "chunk" and int(t.get("index") or 0) == 0), {})
     return {"to_ingest": _between(uploaded, job.get("ingest_started_at")),
             "ingest": _between(job.get("ingest_started_at"), job.get("created_at")),
             "to_first_task": _between(job.get("created_at"), first),
             "first_task_to_playable": _between(first, job.get("playable_at")),
             "total": _between(uploaded, job.get("playable_at")),
-            "watchable": _between(uploaded, watchable_at(job))}
+            "watchable": _between(uploaded, watchable_at(job)),
+            "first_chunk": _between(chunk.get("started_at"), chunk.get("completed_at")),
+            "publish": _between(chunk.get("completed_at"), job.get("playable_at"))}
 
 
 def watchable_at(job: Mapping[str, Any]) -> str | None:

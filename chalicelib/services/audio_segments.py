@@ -54,11 +54,9 @@ class AudioSegments(threading.Thread):
     records them, so the first chunk's own completion sees the audio as far as it is, and
     ``on_recorded`` runs at most every ``PUBLISH_SECONDS``; after it, records and publications
     come every ``RECORD_SECONDS``, so chunks that finish before the audio reaches them are
-    published as it does (the finished task records everything). ``on_reach`` = (seconds,
-    action): the action runs once, when a record first reaches that many source seconds (the
-    audio task lowers its ffmpeg's CPU priority at the first chunk's end: what a viewer waits
-    for first is made). Nothing is called once ``finish``/``stop`` began (a thread that
-    outlived its task never acts on the next one's run)."""
+    published as it does (the finished task records everything). Nothing is called once
+    ``finish``/``stop`` began (a thread that outlived its task never acts on the next one's
+    run)."""
 
     POLL_SECONDS = 0.25
     PUBLISH_SECONDS = 1.0
@@ -66,13 +64,11 @@ class AudioSegments(threading.Thread):
     WARN_SECONDS = 30.0
 
     def __init__(self, ctx: Context, job_id: str, task_name: str, out_dir: str, prefix: str, rendition: str,
-                 on_recorded: Callable[[], bool] | None = None, canceled: threading.Event | None = None,
-                 on_reach: tuple[float, Callable[[], None]] | None = None):
+                 on_recorded: Callable[[], bool] | None = None, canceled: threading.Event | None = None):
         super().__init__(daemon=True, name=f"audio-uploader-{task_name}")
         self.ctx, self.job_id, self.task_name, self.out_dir = ctx, job_id, task_name, out_dir
         self.prefix, self.rendition = prefix, rendition
         self.on_recorded = on_recorded
-        self.on_reach = on_reach
         self.canceled = canceled or threading.Event()
         self.spans: list[tuple[float, float]] = []
         self.sizes: dict[str, int] = {}
@@ -137,12 +133,6 @@ class AudioSegments(threading.Thread):
                                                  peak_bandwidth=stats["peak_bandwidth"],
                                                  average_bandwidth=stats["average_bandwidth"])
             self._recorded, self._last_record = len(extinf), now
-            if self.on_reach is not None and covered >= self.on_reach[0] and not self._halt.is_set():
-                action, self.on_reach = self.on_reach[1], None
-                try:
-                    action()
-                except Exception as e:  # noqa: BLE001 - a priority change is never worth the task
-                    log.warning("audio reached %.1f s; its action failed: %s", covered, e)
         if self.on_recorded is None or not self._recorded or self._halt.is_set():
             return
         if (grew and self.published) or (not self.published and now - self._last_publish >= self.PUBLISH_SECONDS):

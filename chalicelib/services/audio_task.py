@@ -27,8 +27,9 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
                  publish: Callable[[], bool] | None = None) -> tuple[dict, tuple[float, float]]:
     """Encode the audio rendition, upload its segments as ffmpeg finishes them
     (``audio_segments.AudioSegments``: ``publish()`` is called as they are recorded, so the
-    job is playable once its first chunk and the audio's first seconds are in; at the spec's
-    ``yield_after`` seconds its ffmpeg yields the CPU, ``chunks.BACKGROUND_NICENESS``) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
+    job is playable once its first chunk and the audio's first seconds are in; with the spec's
+    ``yield_after`` (later chunks follow) its ffmpeg yields the CPU to the first chunk's,
+    ``chunks.audio_niceness``) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
     the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, docs/hls-output.md), the
     measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``; with a loudness target,
     ``loudness_in``/``loudness_out`` {integrated_lufs, range_lu, true_peak_dbtp} and
@@ -44,11 +45,13 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     levels: dict[str, Any] = {}
     audio_filter = None
     spent = (0.0, 0.0)
+    # when later chunks follow, the first chunk's encoders come first (chunks.audio_niceness)
+    niceness = chunks.audio_niceness(bool(spec.get("yield_after")))
     if a.loudness is not None:  # measure first (BS.1770-4), then normalize with the measurements
         target, ceiling = float(a.loudness), float(a.true_peak or sound.TRUE_PEAK_CEILING) - sound.CODEC_MARGIN
         probe_run = runner.ffmpeg(track_args.loudness_args(url, a, loudness.loudnorm(target, ceiling), duration),
                                   duration, lambda pct: on_progress(pct / 3), "loudness measurement", url,
-                                  info_log=True)
+                                  info_log=True, niceness=niceness)
         spent = (probe_run.seconds, probe_run.cpu_seconds)
         source_level = loudness.measured(probe_run.stderr)
         levels["loudness_in"] = source_level.to_dict()
@@ -56,17 +59,14 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
             audio_filter = loudness.loudnorm(target, ceiling, source_level)
         else:
             levels["normalization"] = "none: silent"
-    # once it reaches the first chunk's end the rest yields the CPU to first chunks (chunks.BACKGROUND_NICENESS)
-    reach = spec.get("yield_after")
     segments = AudioSegments(ctx, job_id, msg["task"], out_dir, jobs.output_prefix(msg), a.name, publish,
-                             runner.canceled,
-                             (float(reach), lambda: runner.renice(chunks.BACKGROUND_NICENESS)) if reach else None)
+                             runner.canceled)
     segments.start()
     res = None
     try:
         res = runner.ffmpeg(track_args.audio_args(url, out_dir, a, duration, segment_seconds, audio_filter), duration,
                             on_progress if not levels else (lambda pct: on_progress(33 + pct * 2 / 3)),
-                            "audio rendition", url, info_log=bool(audio_filter))
+                            "audio rendition", url, info_log=bool(audio_filter), niceness=niceness)
     finally:
         if res is None:  # failed or interrupted: nothing more is uploaded
             segments.stop()

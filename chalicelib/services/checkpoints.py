@@ -165,11 +165,10 @@ class ChunkUploader(threading.Thread):
                     timing = segment_timing([p for _, pts in gops for p in pts], self.nominal_frame_seconds)
                     if rendition not in self.codecs and (codec := h264_codec_string(data)):
                         self.codecs[rendition] = codec
-                    size = self.ctx.objects.upload_file(local, self.ctx.settings.output_bucket,
-                                                        jobs.output_key(self.prefix, rendition, ffmpeg_args.SEGMENT_PATTERN % index))
-                    new.setdefault(rendition, []).append({"index": index, "bytes": size, **asdict(timing)})
+                    new.setdefault(rendition, []).append({"index": index, "bytes": len(data), **asdict(timing)})
             if not new:
                 return 0
+            self._upload(new)
             counts = {r: len(self.recorded[r]) for r in new}
             if not self.ctx.checkpoints.record(self.job_id, self.task_name, new, counts):
                 raise RuntimeError(f"checkpoints of {self.task_name} changed under this worker")
@@ -182,6 +181,14 @@ class ChunkUploader(threading.Thread):
                         os.remove(f)
                     os.remove(os.path.join(self.out_dir, rendition, ffmpeg_args.SEGMENT_PATTERN % e["index"]))
             return sum(len(e) for e in new.values())
+
+    def _upload(self, new: dict[str, list[dict]]) -> None:
+        """Upload the joined segments of ``new`` (their files in ``out_dir/<rendition>/``), all
+        renditions' at once (``objects.upload_files``): the first chunk's last sweep is on the
+        path to playable. Raises an upload's error (the sweep is retried; nothing was recorded)."""
+        names = [(r, ffmpeg_args.SEGMENT_PATTERN % e["index"]) for r, entries in new.items() for e in entries]
+        self.ctx.objects.upload_files([(os.path.join(self.out_dir, r, name), jobs.output_key(self.prefix, r, name))
+                                       for r, name in names], self.ctx.settings.output_bucket)
 
     def finish(self, ended: bool, attempts: int = 4) -> None:
         """Stop polling, then upload what is left (the last segment too when ``ended``):

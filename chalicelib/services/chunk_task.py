@@ -103,7 +103,9 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     recorded = {r.name: list(stored.get(r.name) or []) for r in renditions}
     behind = min(renditions, key=lambda r: len(recorded[r.name]))
     done = len(recorded[behind.name])
-    start = ffmpeg_args.resume_point(float(recorded[behind.name][-1]["last_frame"])) if done else chunk_start
+    lead = float(msg.get("lead_segment") or 0)  # a short first segment (jobs before it: none)
+    phase = ffmpeg_args.grid_phase(lead)
+    start = ffmpeg_args.resume_point(float(recorded[behind.name][-1]["last_frame"]), phase) if done else chunk_start
     finished = bool(done) and chunk_end_seconds(recorded[behind.name]) >= end - 0.05
     if done:
         log.info("resuming %s/%s at segment %d (%.3f s)", job_id, name, first_segment + done, start)
@@ -117,7 +119,6 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     picture = PicturePlan.from_dict(spec["picture"]) if spec.get("picture") else None
     guarded = spec.get("coded_frame_size") if picture else spec.get("frame_size")  # older ingests: none
     frame_size = tuple(guarded) if guarded else None
-    lead = float(msg.get("lead_segment") or 0)  # a short first segment (jobs before it: none)
     end_segment = None if last else ffmpeg_args.segment_of(end, segment_seconds, lead)
     uploader = ChunkUploader(ctx, job_id, name, out_dir, recorded, runner.canceled, 1.0 / fps, first_segment, end_segment,
                              jobs.output_prefix(msg), segment_seconds, lead)
@@ -135,7 +136,8 @@ def encode_chunk(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
 
         args = ffmpeg_args.chunk_args(url, out_dir, renditions, start, end, last, s.x264_preset, s.ffmpeg_threads, s.rate_control,
                             tiles, spec.get("quality_metrics", ("psnr",)), frame_rate=fps, poster=poster,
-                            frame_size=frame_size, max_pixels=decoder_max_pixels(s.max_pixels), picture=picture)
+                            frame_size=frame_size, max_pixels=decoder_max_pixels(s.max_pixels), picture=picture,
+                            phase=phase)
         if poster:
             uploader.watch(os.path.join(out_dir, poster.file_name), lambda path: publish_poster(ctx, job_id, msg, path))
         uploader.start()

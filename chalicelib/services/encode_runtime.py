@@ -50,8 +50,3 @@ class EncodeRuntime(Protocol):
         ``TransientError``). ``info_log``: the result's ``stderr`` holds the info-level log.
         ``niceness``: its CPU niceness (``chunks.encode_niceness``)."""
         ...
-
-    def renice(self, niceness: int) -> None:
-        """Set the CPU niceness of the ffmpeg run now going on (``FfmpegProcess.renice``):
-        the audio task yields the CPU once what a viewer waits for is made."""
-        ...

@@ -13,6 +13,7 @@ for good). ``finalize`` moves the job to ``complete`` with a conditional write: 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso, seconds_since
@@ -28,6 +29,8 @@ Unit = metrics.Unit
 
 #: How many times one publisher re-reads and rewrites before leaving the rest to the others.
 MAX_PUBLISH_ROUNDS = 5
+#: Playlists one publication writes at once (a job has up to ~8 video, 8 audio and 16 text renditions).
+PUBLISH_WRITERS = 8
 
 
 def _absolute_base(ctx: Context, job: dict) -> str | None:
@@ -45,6 +48,24 @@ def _build(ctx: Context, job: dict, tasks: list[dict]) -> presentation.Presentat
                               bool(job.get("event_published")),
                               ThumbnailPlan(**{k: thumbs[k] for k in ThumbnailPlan.__dataclass_fields__}) if thumbs else None,
                               int(job.get("segment_duration") or presentation.SEGMENT_SECONDS), _absolute_base(ctx, job))
+
+
+def _write_files(ctx: Context, job: dict, files: dict[str, str]) -> None:
+    """Write a presentation's ``files`` under the job's output prefix: the media playlists and
+    the thumbnails track at once (a publication waits for one round trip, not one per
+    rendition), then ``master.m3u8``, so a player that finds the master finds every playlist
+    it names. Raises the first write's error."""
+    bucket, prefix = ctx.settings.output_bucket, jobs.output_prefix(job)
+
+    def put(key: str) -> None:
+        ctx.objects.put_bytes(bucket, jobs.output_key(prefix, *key.split("/")), files[key].encode(),
+                              job.get("playlist_content_type") if key.endswith(".m3u8") else None)
+    first = [key for key in files if key != presentation.MASTER_NAME]
+    with ThreadPoolExecutor(max_workers=PUBLISH_WRITERS, thread_name_prefix="publish") as pool:
+        for done in [pool.submit(put, key) for key in first]:
+            done.result()
+    if presentation.MASTER_NAME in files:
+        put(presentation.MASTER_NAME)
 
 
 def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
@@ -71,10 +92,7 @@ def publish(ctx: Context, job_id: str) -> presentation.Presentation | None:
         if built.playlist_type == "EVENT" and not job.get("event_published"):
             # recorded before any EVENT playlist is visible, so the final one stays EVENT
             ctx.store.update_job(job_id, event_published=True)
-        bucket = ctx.settings.output_bucket
-        for key, text in built.files.items():
-            ctx.objects.put_bytes(bucket, jobs.output_key(jobs.output_prefix(job), *key.split("/")), text.encode(),
-                                  job.get("playlist_content_type") if key.endswith(".m3u8") else None)
+        _write_files(ctx, job, built.files)
         ctx.store.record_publication(job_id, built.seconds, variants=built.variants, published_chunks=built.chunks,
                                      master_written=True)
         faults.check("presentation_published", job_id)

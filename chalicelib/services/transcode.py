@@ -289,12 +289,6 @@ class TranscodeTaskRunner:
             ffmpeg.check(res, what, url)
         return res
 
-    def renice(self, niceness: int) -> None:
-        """Set the CPU niceness of the ffmpeg run now going on (see ``EncodeRuntime``)."""
-        proc = self.current
-        if proc is not None:
-            proc.renice(niceness)
-
     # ---------------------------------------------------------------------------------
     def _after_task(self, job_id: str) -> bool:
         """Publish what became playable; finalize the job when every task is done. Returns

@@ -24,6 +24,7 @@ from chalicelib.domain import confinement
 from chalicelib.domain.errors import (PermanentError, RunTimeout, SourceUnreachable, ToolMissingError,
                                       TransientError)
 from chalicelib.domain.progress import ProgressParser
+from chalicelib.tools.scheduling import set_group_niceness, tied_to_parent
 
 COMMON = ["-hide_banner", "-nostdin", "-y"]
 #: Log levels whose lines are errors (with ``-v level+info`` every line carries its level).
@@ -194,23 +195,6 @@ class FfmpegProcess:
     def stopped(self) -> bool:
         return self._stopped.is_set()
 
-    def renice(self, niceness: int) -> None:
-        """Set the CPU niceness (0..19) of every thread of the running ffmpeg (Linux keeps a
-        nice value per thread; threads it starts later inherit it). Raising it needs no
-        privilege. Nothing happens when no run is going on or a thread ended meanwhile."""
-        proc = self._proc
-        if proc is None or proc.returncode is not None:  # never poll(): run() reaps it itself (wait4)
-            return
-        try:
-            threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
-        except OSError:  # it has exited
-            return
-        for thread in threads:
-            try:
-                os.setpriority(os.PRIO_PROCESS, thread, niceness)
-            except OSError:
-                pass
-
     def run(self, args: list[str], duration: float, on_progress: Callable[[float], None] | None = None,
             timeout: float | None = None, measure_quality: bool = False, info_log: bool = False,
             niceness: int = 0) -> RunResult:
@@ -218,7 +202,10 @@ class FfmpegProcess:
         info level and return each x264 encoder's PSNR/SSIM (``encoder_quality``; the args
         must ask x264 for them); ``stderr`` then holds the error lines only. ``info_log``: log
         at info level and return all of it (filters' reports, e.g. ``loudnorm``'s JSON).
-        ``niceness``: run under ``nice -n`` (0..19; every thread ffmpeg starts inherits it)."""
+        ``niceness`` (0..19): ffmpeg runs in a session of its own whose scheduling group gets
+        that niceness, and under ``nice -n`` (every thread it starts inherits it), so it yields
+        the CPU to other tasks' programs, not only to its own worker's (``scheduling``); it
+        is killed when the thread that started it ends (the worker died)."""
         ffmpeg, _ = binaries()
         level = ["-v", "level+info"] if measure_quality or info_log else ["-v", "error"]
         parser = ProgressParser(duration)
@@ -227,7 +214,10 @@ class FfmpegProcess:
         with tempfile.TemporaryFile("w+") as err:
             self._proc = proc = subprocess.Popen([*prefix, ffmpeg, *COMMON, *level, "-progress", "pipe:1", "-nostats",
                                                   *args],
-                                                 stdout=subprocess.PIPE, stderr=err, text=True)
+                                                 stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+                                                 preexec_fn=tied_to_parent(os.getpid()))
+            if niceness:
+                set_group_niceness(proc.pid, niceness)
             if self._stopped.is_set():
                 proc.terminate()
             # a wall-clock bound that holds even when ffmpeg hangs without printing

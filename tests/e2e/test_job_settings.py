@@ -279,7 +279,7 @@ def test_a_high_priority_job_overtakes_a_normal_backlog(tmp_path_factory):
 
 def test_a_new_uploads_first_chunk_runs_before_a_backlogs_later_chunks(tmp_path_factory):
     """The fairness rule (docs/architecture.md, "Which task runs next"): GIVEN one worker busy
-    with a backlog of long normal jobs (each a 2 s first chunk, its audio and a long later
+    with a backlog of long normal jobs (each a 0.5 s first chunk, its audio and a long later
     chunk) WHEN a short normal upload arrives THEN its first chunk and audio run before every
     later chunk of the backlog that had not started, so it is playable before the backlog ends."""
     # several later chunks per backlog job, so some are still queued when the new upload arrives

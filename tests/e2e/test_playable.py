@@ -1,7 +1,8 @@
 """Playable in seconds, end to end on the local cloud: an upload long enough for it starts with
-a short first segment (one 2 s GOP) in a chunk of its own, published before the rest; the chunk
-boundary stays invisible (every source frame once, timestamps continuous, each segment opening
-on an IDR, read from the published segments with ffprobe); the job reports where its time to
+a short first segment (0.5 s, the template's ``FirstChunkSeconds``) in a chunk of its own,
+published before the rest; the chunk boundary stays invisible (every source frame once,
+timestamps continuous, each segment opening on an IDR, IDRs at 0 s and every 2 s from 0.5 s,
+read from the published segments with ffprobe); the job reports where its time to
 playable went and when it became watchable. With a backlog of other jobs' later chunks, every
 job's first chunk is taken before any later chunk (the fairness rule).
 """
@@ -63,10 +64,10 @@ def test_a_short_first_segment_in_a_chunk_of_its_own_and_an_invisible_boundary(j
     job = jobs["clip-0.mp4"]
     assert job["status"] == "complete", job["error"]
     chunks = sorted((t for t in job["tasks"] if t["kind"] == "chunk"), key=lambda t: t["name"])
-    assert [(t["start"], t["end"]) for t in chunks][0] == (0.0, 2.0) and len(chunks) == 2
+    assert [(t["start"], t["end"]) for t in chunks][0] == (0.0, 0.5) and len(chunks) == 2
     variant = m3u8.load(job["outputs"]["variants"]["240p"]["url"])
     durations = [s.duration for s in variant.segments]
-    assert durations[0] == pytest.approx(2.0, abs=0.04) and durations[1] == pytest.approx(6.0, abs=0.04)
+    assert durations[0] == pytest.approx(0.5, abs=0.04) and durations[1] == pytest.approx(6.0, abs=0.04)
     assert variant.target_duration == 6
     joined = tmp_path / "240p.ts"
     opened_on_idr = []
@@ -83,6 +84,10 @@ def test_a_short_first_segment_in_a_chunk_of_its_own_and_an_invisible_boundary(j
     source = sorted(float(p["pts_time"]) for p in packets(clip, "pts_time"))
     assert len(published) == len(source) == frame_count(clip)
     assert max(abs(a - b) for a, b in zip(published, source)) < 0.002
+    # the IDR grid starts at the short first segment's end: 0, 0.5, 2.5, 4.5 ... s (within a frame)
+    idrs = sorted(int(p["pts"]) / 90000 - 1.0 for p in packets(joined) if "K" in p["flags"])
+    expected = [0.0, *(0.5 + 2 * k for k in range(int((source[-1] - 0.5) // 2) + 1))]
+    assert len(idrs) == len(expected) and max(abs(a - b) for a, b in zip(idrs, expected)) < 1 / 29.97, idrs
 
 
 def test_the_job_says_where_its_time_to_playable_went(jobs):
@@ -92,6 +97,11 @@ def test_the_job_says_where_its_time_to_playable_went(jobs):
                                                                     "first_task_to_playable", "total"))
     assert stages["total"] == pytest.approx(sum(stages[k] for k in ("to_ingest", "ingest", "to_first_task",
                                                                     "first_task_to_playable")), abs=0.01)
+    # within the last stage: the first chunk's own time, then what publishing waited for
+    first = next(t for t in job["tasks"] if t["name"] == "chunk-000")
+    assert stages["first_chunk"] > 0 and stages["publish"] >= 0
+    assert stages["first_chunk"] + stages["publish"] <= stages["first_task_to_playable"] + 0.01
+    assert first["completed_at"] <= job["playable_at"]
     assert job["playable_at"] <= job["watchable_at"] <= job["completed_at"]
     assert stages["watchable"] >= stages["total"]
 

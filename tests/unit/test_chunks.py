@@ -129,6 +129,16 @@ def test_a_short_first_chunk_then_the_usual_plan():
     assert plan_chunks(60.7, 2, 6, 60, 600, first_seconds=0) == plan_chunks(60.7, 2, 6, 60, 600)
 
 
+def test_the_default_first_chunk_is_half_a_second():
+    """``FirstChunkSeconds`` 0.5 (the template's default): a 0.5 s first segment, not rounded up
+    to a GOP; the IDR grid follows it (``ffmpeg_args.grid_phase``). Never under 0.5 s."""
+    chunks = plan_chunks(60.0, 2, 6, 60, 600, first_seconds=0.5)
+    assert [(c.start, c.end, c.first_segment) for c in chunks] == [(0.0, 0.5, 0), (0.5, 60.0, 1)]
+    assert lead_for(60.0, 0.5, 6) == 0.5 and lead_for(60.0, 0.1, 6) == 0.5 and lead_for(60.0, 1.25, 6) == 1.25
+    assert lead_for(6.4, 0.5, 6) == 0.0  # no whole segment after it
+    assert [segment_of(t, 6, 0.5) for t in (0.0, 0.467, 0.5, 6.49, 6.5, 12.5)] == [0, 0, 1, 1, 2, 3]
+
+
 def test_segments_follow_the_short_first_segment():
     assert [segment_of(t, 6, 2.0) for t in (0.0, 1.98, 2.0, 4.0, 6.0, 7.99, 8.0, 14.0)] == [0, 0, 1, 1, 1, 1, 2, 3]
     assert [segment_of(t, 6) for t in (0.0, 5.99, 6.0)] == [0, 0, 1]

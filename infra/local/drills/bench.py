@@ -272,7 +272,8 @@ def breakdown_line(stages: dict) -> str:
     def shown(key: str) -> str:
         return "-" if stages.get(key) is None else f"{stages[key]:.1f}"
     return (f"time to playable: event->ingest {shown('to_ingest')} + ingest {shown('ingest')} + "
-            f"->1st task {shown('to_first_task')} + 1st task->playable {shown('first_task_to_playable')} = "
+            f"->1st task {shown('to_first_task')} + 1st task->playable {shown('first_task_to_playable')} "
+            f"(first chunk {shown('first_chunk')}, then publish {shown('publish')}) = "
             f"{shown('total')} s; watchable without a stall after {shown('watchable')} s")
 
 

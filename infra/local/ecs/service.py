@@ -31,6 +31,7 @@ from typing import Any, Callable
 from chalicelib.domain.backoff import exponential_backoff
 from chalicelib.domain.errors import ToolMissingError
 from chalicelib.tools.ffmpeg import binaries
+from chalicelib.tools.scheduling import tied_to_parent
 from infra.local.ecs.agent import EcsAgent
 from infra.local.ecs.autoscaling import Scaler, ScalingPolicy
 
@@ -68,23 +69,6 @@ def tasks_that_fit(task_definition: dict, cores: int, workers: int) -> int:
     on 2 cores 1.13x the reference's wall and +30.7 ffmpeg CPU-s, 1 chunk 1.04x)."""
     task_vcpus = max(1, int(task_definition.get("Cpu", 1024)) // 1024)
     return max(1, min(workers, cores // task_vcpus))
-
-
-def die_with_parent(parent: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has Linux SIGKILL the child when the thread that started it ends
-    (``prctl(PR_SET_PDEATHSIG)``): a worker task does not outlive a local cloud that was killed,
-    as a task does not outlive its host. None elsewhere (no such call)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
-
-    def arm() -> None:
-        libc.prctl(set_parent_death_signal, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the call: nobody would send it
-            os._exit(1)
-    return arm
 
 
 @dataclass
@@ -157,7 +141,7 @@ class TranscoderService(threading.Thread):
         fh = open(log_path, "ab")
         proc = subprocess.Popen([sys.executable, "-m", "containers.transcoder.entrypoint"], cwd=str(ROOT),
                                 env=self.task_environment(task_id), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=die_with_parent(os.getpid()))
+                                preexec_fn=tied_to_parent(os.getpid()))
         fh.close()
         task = WorkerTask(task_id, proc, log_path, time.monotonic())
         if self.shipper and self.log_group:  # the awslogs driver's stream naming
@@ -185,7 +169,7 @@ class TranscoderService(threading.Thread):
         """Keep the desired count running until ``stop``: evaluate scaling every ``interval``
         seconds, replace tasks that died (with a growing delay for tasks dying at start). The
         thread that runs it started the tasks, so it lives until ``stop`` has ended them
-        (``die_with_parent``: the kernel ends a task when its starting thread ends)."""
+        (``scheduling.tied_to_parent``: the kernel ends a task when its starting thread ends)."""
         try:
             self._run()
         finally:
