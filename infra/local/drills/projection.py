@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from chalicelib.config import Settings
 from chalicelib.domain.chunks import chunk_count, plan_chunks
 
 
@@ -27,7 +28,7 @@ def playable_projection(results: list[dict], grid: float = 6.0) -> None:
     """Time to playable and watchable for 1 min, 5 min and 1 h 1080p uploads on N warm 2-vCPU
     tasks (AWS): the measured path to the first task, plus a schedule of the job's tasks
     (audio and chunk 0 first, the first queue; chunks from ``plan_chunks`` with the default
-    first chunk) at the measured speeds, the audio's segments published as they are made
+    first chunk, ``Settings.first_chunk_seconds``) at the measured speeds, the audio's segments published as they are made
     (``presentation.audio_prefix``); watchable as ``presentation.watchable_from``."""
     runs = [r for res in results for r in res["runs"] if r["status"] == "complete" and r.get("first_chunk_wall")]
     if not runs:
@@ -43,7 +44,7 @@ def playable_projection(results: list[dict], grid: float = 6.0) -> None:
     for duration in (60.0, 300.0, 3600.0):
         line = []
         for tasks in (2, 10, 100):
-            chunks = plan_chunks(duration, tasks, grid, first_seconds=2.0)
+            chunks = plan_chunks(duration, tasks, grid, first_seconds=Settings.first_chunk_seconds)
             work = [("audio", duration / audio_speed),
                     *((f"c{c.index}", run["first_chunk_wall"] if c.index == 0 else c.seconds / speed) for c in chunks)]
             ends = schedule(work, tasks)
