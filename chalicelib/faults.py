@@ -8,7 +8,7 @@ Points: ``s3_upload`` (detail: the object key, in ``Objects.upload_file``), ``ta
 uploaded key, before ingest reads the object).
 
 ``kill <point> <count> [substring]`` kills the calling process and its process group with
-SIGKILL instead (a crash at that instant: the task's container dies), the first ``count``
+SIGKILL instead (a crash at that instant: the task's container dies; its ffmpeg runs die with it), the first ``count``
 times counted across processes (from the ``.fired`` file: a replaced worker does not die
 again). The write boundaries of the task path are kill points: ``task_started`` (lease taken,
 job ``processing``), ``checkpoint_written`` (a batch of segment checkpoints recorded) and
@@ -62,7 +62,8 @@ def check(point: str, detail: str = "") -> None:
                 done = [f for f in _fired(path) if f.startswith(f"kill {point} ") and (len(parts) < 3 or parts[2] in f)]
                 if len(done) < int(parts[1]):
                     _record(path, f"kill {point} {detail}")
-                    # a task's or function's process leads its own group (its ffmpeg runs go too)
+                    # a task's or function's process leads its own group; its ffmpeg runs, each in a
+                    # session of its own, die with it (tools.scheduling.tied_to_parent)
                     if os.getpgid(0) == os.getpid():
                         os.killpg(os.getpgid(0), signal.SIGKILL)
                     os.kill(os.getpid(), signal.SIGKILL)

@@ -169,6 +169,15 @@ def long_sound(folder: Path, seconds: float = 60.0) -> Path:
     return out
 
 
+def late_picture(folder: Path, source: Path, delay: float) -> Path:
+    """``source`` with its picture ``delay`` seconds after its sound (stream copy, MPEG-TS so
+    the delay is in the packets' timestamps): a camera or capture whose video starts late."""
+    out = folder / f"{source.stem}-picture-{delay:g}s-late.ts"
+    ffmpeg("-itsoffset", f"{delay:g}", "-i", str(source), "-i", str(source), "-map", "0:v", "-map", "1:a",
+           "-c", "copy", str(out))
+    return out
+
+
 def measured_loudness(path: Path) -> dict[str, float]:
     """Integrated loudness (LUFS), loudness range (LU) and true peak (dBTP) of ``path``'s audio,
     from FFmpeg's ``ebur128`` (ITU-R BS.1770-4 / EBU R128)."""

@@ -15,7 +15,7 @@ over the whole minute). Rules:
   encoder warm-up) and more when longer than ``max_seconds`` (which bounds a chunk's
   checkpoint item and the work a crash can lose);
 * with ``first_seconds`` (the deployment's ``FirstChunkSeconds``), the first chunk is short:
-  when ``first_seconds`` is under a segment, a first segment of just that (``lead_for``: 1 s
+  when ``first_seconds`` is under a segment, a first segment of just that (``lead_for``: 0.5 s
   in a 6 s grid; EXTINF may be below the target duration, RFC 8216 §4.3.3.1), the later
   segments and IDRs on the grid from there; else the first segment(s) up to
   ``first_seconds``. So the presentation can be
@@ -95,6 +95,17 @@ def lead_for(duration: float, first_seconds: float, segment_seconds: float) -> f
         return 0.0
     lead = round(max(first_seconds, MIN_LEAD_SECONDS), 3)
     return lead if lead < segment_seconds and duration - lead >= segment_seconds else 0.0
+
+
+def first_seconds_for(first_seconds: float, video_start: float) -> float:
+    """The first chunk's length (s) for a source whose first decodable video frame is
+    ``video_start`` seconds after its start: ``first_seconds`` (the deployment's
+    ``FirstChunkSeconds``), but at least ``MIN_LEAD_SECONDS`` past that frame, so the first
+    chunk always holds a frame (a chunk 0 of none would fail the job ``NO_DECODABLE_FRAMES``);
+    0.0 stays 0.0 (no short first chunk)."""
+    if first_seconds <= 0:
+        return 0.0
+    return round(max(first_seconds, video_start + MIN_LEAD_SECONDS), 3)
 
 
 #: nice(1) value of a later chunk's ffmpeg (``encode_niceness``) and of an audio task's when

@@ -36,6 +36,14 @@ OUTPUT_TS_BASE = 1.0
 #: (joined recordings), a slow drift stretched at most 50 samples/s (~0.1 %, inaudible).
 #: Lip sync is detectable from +45/-125 ms (ITU-R BT.1359-1).
 AUDIO_TIMELINE = "aresample=async=50:min_hard_comp=0.01:first_pts=0"
+#: ``-itsoffset`` of a run that does not seek. Without a seek FFmpeg 5.1 moves the origin of an
+#: input whose format has timestamp discontinuities (MPEG-TS) to the first timestamp of the
+#: streams the run reads ("Correcting start time", ffmpeg.c), so a run that reads only a
+#: picture starting 1 s after the sound put that picture at 0: a second early against the
+#: audio, and a first chunk's frames again in the next chunk (measured on a 1 s late MPEG-TS
+#: picture: first frame at PTS 1.000 instead of 2.001). Any input offset turns that correction
+#: off; one microsecond rounds away in every stream time base of 90 kHz or coarser.
+SOURCE_ORIGIN_NUDGE = "0.000001"
 #: How much longer than planned a run may read its input (seconds, and fraction of the
 #: planned duration): ``-t`` caps an input that claims one duration and holds far more.
 READ_MARGIN_SECONDS = 2.0
@@ -95,7 +103,9 @@ def confined_input(url: str, seek: float = 0.0, limit: float | None = None, max_
     ``chalicelib.domain.confinement``), an optional seek (s) and read cap (s), and an optional
     cap on the pixels of a decoded picture (the decoders' ``max_pixels``: a larger frame is
     refused before it is allocated, "Picture size WxH exceeds specified max pixel count").
-    ``autorotate=False``: frames as coded (the graph orients them, ``conversions``)."""
+    ``autorotate=False``: frames as coded (the graph orients them, ``conversions``). Every
+    run's timeline starts at the file's start, whichever of its streams it reads
+    (``SOURCE_ORIGIN_NUDGE``)."""
     args = input_options(url)
     if not autorotate:
         args += ["-autorotate", "0"]
@@ -103,6 +113,8 @@ def confined_input(url: str, seek: float = 0.0, limit: float | None = None, max_
         args += ["-max_pixels", str(int(max_pixels))]
     if seek > 0:
         args += ["-ss", f"{seek:.6f}"]
+    else:
+        args += ["-itsoffset", SOURCE_ORIGIN_NUDGE]
     if limit:
         args += ["-t", f"{limit:.3f}"]
     return [*args, "-i", url]
@@ -243,7 +255,7 @@ def preroll(start: float, frame_rate: float = 30.0) -> float:
 def segment_of(source_seconds: float, segment_seconds: int = SEGMENT_SECONDS, lead: float = 0.0) -> int:
     """Index of the ``segment_seconds`` segment a GOP starting at ``source_seconds`` belongs to
     (IDRs are at the first frame at or after each grid point, so a GOP starts within a frame
-    after it). ``lead`` > 0 (whole GOPs, under ``segment_seconds``): the first segment is only
+    after it). ``lead`` > 0 (under ``segment_seconds``; the IDR grid follows it, ``grid_phase``): the first segment is only
     ``[0, lead)`` and the grid continues from ``lead`` (a short first segment, allowed by RFC
     8216 §4.3.3.1: EXTINF at most the target duration; ``chunks.plan_chunks``)."""
     if lead > 0:
@@ -261,8 +273,8 @@ def chunk_args(input_url: str, out_dir: str, renditions: Sequence[VideoRendition
                picture: PicturePlan | None = None, phase: float = 0.0) -> list[str]:
     """Arguments that decode ``[start, end)`` seconds of the source's first video stream once
     and encode it to every rendition (``split`` -> scale -> x264), each as one MPEG-TS file
-    per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, ``n`` the GOP's index on the absolute
-    grid, listed in ``index.m3u8`` once whole); the worker joins GOPs into segments by their
+    per GOP in ``out_dir/<name>/`` (``gop_<n>.ts``, numbered from the run's first GOP,
+    listed in ``index.m3u8`` once whole); the worker joins GOPs into segments by their
     timestamps (``segment_of``) and drops the GOPs outside the chunk.
 
     The recipe that makes runs join invisibly (docs/chunking-and-resume.md): an accurate input seek to

@@ -65,6 +65,9 @@ class MediaInfo:
     picture: Picture = Picture()
     audio_tracks: tuple[AudioTrack, ...] = ()
     subtitle_tracks: tuple[SubtitleTrack, ...] = ()
+    #: seconds from the source's start to its first decodable video frame (a late video start,
+    #: or a transport stream joined mid-GOP); 0.0 when not known
+    video_start: float = 0.0
 
     @property
     def has_audio(self) -> bool:
@@ -193,6 +196,7 @@ def parse_probe(probe: dict[str, Any]) -> MediaInfo:
         picture=picture,
         audio_tracks=tracks,
         subtitle_tracks=parse_subtitle_tracks(streams),
+        video_start=max(0.0, _float(video.get("first_frame_time"))),
     )
 
 

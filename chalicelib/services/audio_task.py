@@ -28,8 +28,8 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     """Encode the audio rendition, upload its segments as ffmpeg finishes them
     (``audio_segments.AudioSegments``: ``publish()`` is called as they are recorded, so the
     job is playable once its first chunk and the audio's first seconds are in; with the spec's
-    ``yield_after`` (later chunks follow) its ffmpeg yields the CPU to the first chunk's,
-    ``chunks.audio_niceness``) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
+    ``yield_after`` (later chunks follow) its encoding run yields the CPU to the first chunk's,
+    ``chunks.audio_niceness``; a loudness measurement before it does not) and return (stats, (ffmpeg seconds, CPU seconds)). Stats: ``extinf`` (seconds per segment, from the segments' own packets:
     the muxer's estimate is off, e.g. by 4 AAC frames on an MP2 source, docs/hls-output.md), the
     measured bandwidths (bits/s), ``codecs`` (RFC 6381), ``channels``; with a loudness target,
     ``loudness_in``/``loudness_out`` {integrated_lufs, range_lu, true_peak_dbtp} and
@@ -45,13 +45,14 @@ def encode_audio(runner: EncodeRuntime, url: str, out_dir: str, job_id: str, msg
     levels: dict[str, Any] = {}
     audio_filter = None
     spent = (0.0, 0.0)
-    # when later chunks follow, the first chunk's encoders come first (chunks.audio_niceness)
+    # when later chunks follow, the first chunk's encoders come first (chunks.audio_niceness);
+    # a loudness measurement, which must read the whole track before the first segment, does not
     niceness = chunks.audio_niceness(bool(spec.get("yield_after")))
     if a.loudness is not None:  # measure first (BS.1770-4), then normalize with the measurements
         target, ceiling = float(a.loudness), float(a.true_peak or sound.TRUE_PEAK_CEILING) - sound.CODEC_MARGIN
         probe_run = runner.ffmpeg(track_args.loudness_args(url, a, loudness.loudnorm(target, ceiling), duration),
                                   duration, lambda pct: on_progress(pct / 3), "loudness measurement", url,
-                                  info_log=True, niceness=niceness)
+                                  info_log=True)  # no segment before it ends: at full priority
         spent = (probe_run.seconds, probe_run.cpu_seconds)
         source_level = loudness.measured(probe_run.stderr)
         levels["loudness_in"] = source_level.to_dict()

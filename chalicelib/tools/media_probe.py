@@ -178,6 +178,9 @@ def probe(url: str, timeout: float = 60.0, max_pixels: int | None = None) -> dic
                 if stream is videos[0] and decoded:
                     # the first frame's side data and idet's verdict on the first frames
                     picture_probe.first_frame_fields(stream, frame, decoder, entry, rotation)
+                    if frame.time is not None:  # where the first decodable frame is on the source's timeline
+                        origin = container.start_time / 1e6 if container.start_time is not None else 0.0
+                        entry["first_frame_time"] = round(max(0.0, frame.time - origin), 6)
                 if stream is videos[0] and rotation and not any(
                         side.get("side_data_type") == "Display Matrix" for side in entry.get("side_data_list", [])):
                     # the decoded frame's display-matrix rotation, as ffprobe reports it

@@ -56,9 +56,10 @@ def tied_to_parent(parent: int) -> Callable[[], None] | None:
 
 def set_group_niceness(pid: int, niceness: int) -> bool:
     """Set the niceness (0..19) of the scheduling group of session leader ``pid``
-    (``/proc/<pid>/autogroup``, sched(7)). Raising it needs no privilege. Returns False when
-    the kernel has no autogroups, the process has ended, or the change was refused; never
-    raises (a priority is never worth a task)."""
+    (``/proc/<pid>/autogroup``, sched(7)). Raising it needs no privilege. Returns True when it
+    was set or there is nothing to set (a kernel without autogroups, a process that ended),
+    False when the kernel refused it (after ``_AUTOGROUP_TRIES`` tries of its rate limit);
+    never raises (a priority is never worth a task)."""
     path = f"/proc/{pid}/autogroup"
     for attempt in range(_AUTOGROUP_TRIES):
         try:
@@ -66,9 +67,10 @@ def set_group_niceness(pid: int, niceness: int) -> bool:
                 fh.write(str(niceness))
             return True
         except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ESRCH):
+                return True
             if e.errno != errno.EAGAIN or attempt == _AUTOGROUP_TRIES - 1:
-                if e.errno not in (errno.ENOENT, errno.ESRCH):
-                    log.debug("could not set the group niceness of %d: %s", pid, e)
+                log.debug("could not set the group niceness of %d: %s", pid, e)
                 return False
             time.sleep(_AUTOGROUP_RETRY_SECONDS)  # the host-wide rate limit, not a synchronisation
     return False

@@ -21,6 +21,8 @@ from tests.e2e.conftest import quick_cloud, upload_and_wait
 
 TIMEOUT = 300
 JOBS = 2
+#: seconds the late-picture upload's video starts after its sound: past the 0.5 s first segment
+LATE = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,7 @@ def clip(tmp_path_factory):
 def jobs(cloud, clip, tmp_path_factory):
     uploads = {f"clip-{n}.mp4": (clip, {}) for n in range(JOBS)}
     uploads["long-sound.mp4"] = (variants.long_sound(tmp_path_factory.mktemp("sound")), {"normalize-audio": "true"})
+    uploads["late-picture.ts"] = (variants.late_picture(tmp_path_factory.mktemp("late"), clip, LATE), {})
     return upload_and_wait(cloud, "playable", uploads, TIMEOUT)
 
 
@@ -88,6 +91,24 @@ def test_a_short_first_segment_in_a_chunk_of_its_own_and_an_invisible_boundary(j
     idrs = sorted(int(p["pts"]) / 90000 - 1.0 for p in packets(joined) if "K" in p["flags"])
     expected = [0.0, *(0.5 + 2 * k for k in range(int((source[-1] - 0.5) // 2) + 1))]
     assert len(idrs) == len(expected) and max(abs(a - b) for a, b in zip(idrs, expected)) < 1 / 29.97, idrs
+
+
+def test_a_picture_that_starts_late_still_gets_a_first_chunk_with_frames(jobs, clip, tmp_path):
+    """The first decodable frame 1 s after the file's start, past a 0.5 s first segment: the
+    first chunk reaches 0.5 s past that frame (a chunk of no frame would fail the job
+    NO_DECODABLE_FRAMES), and every source frame is published once, at its own time."""
+    job = jobs["late-picture.ts"]
+    assert job["status"] == "complete", job["error"]
+    first = next(t for t in job["tasks"] if t["name"] == "chunk-000")
+    assert (first["start"], first["end"]) == (0.0, pytest.approx(LATE + 0.5, abs=0.01))
+    variant = m3u8.load(job["outputs"]["variants"]["240p"]["url"])
+    assert variant.segments[0].duration == pytest.approx(0.5, abs=0.04)  # its frames: from 1.0 to 1.5 s
+    joined = tmp_path / "late.ts"
+    joined.write_bytes(b"".join(fetch(s.absolute_uri) for s in variant.segments))
+    published = sorted(int(p["pts"]) / 90000 - 1.0 for p in packets(joined))
+    source = sorted(float(p["pts_time"]) for p in packets(clip, "pts_time"))
+    assert len(published) == len(source)
+    assert max(abs(a - (b + LATE)) for a, b in zip(published, source)) < 0.002
 
 
 def test_the_job_says_where_its_time_to_playable_went(jobs):

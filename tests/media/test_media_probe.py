@@ -4,12 +4,16 @@ GIVEN each real clip WHEN probed by both THEN ``parse_probe`` reads the same vid
 displayed size and rotation, frame rate, duration, audio; the corrupt bitstream fails the
 first-frame check in both; unreadable and hostile files fail with the same codes, and the
 hostile ones reach nothing."""
+import json
+import subprocess
+
 import pytest
 
 from chalicelib.domain.errors import PermanentError
 from chalicelib.domain.media import parse_probe
 from chalicelib.tools import ffmpeg, media_probe
 from tests.conftest import ffprobe_json, manifest, media
+from tests import variants
 from tests.hostile import FifoTrap, Listener, crafted_files
 
 READABLE = [n for n, row in manifest().items() if row["container"] != "UNREADABLE"]
@@ -32,6 +36,24 @@ def test_same_media_description_as_ffprobe(name):
     assert got.duration == pytest.approx(expected.duration, abs=0.05), name
     path = str(media(name))
     assert media_probe.first_video_frame_decodes(path) == ffmpeg.first_video_frame_decodes(path), name
+
+
+@pytest.mark.parametrize("delay", [0.0, 1.0])
+def test_where_the_first_decodable_frame_is(tmp_path, delay):
+    """``video_start``: seconds from the file's start to its first decodable video frame, as
+    ffprobe reads the first video packet's time against the file's start (the first chunk
+    must reach past it: ``chunks.first_seconds_for``)."""
+    source = variants.late_picture(tmp_path, media("flower.mp4"), delay)
+    info = parse_probe(media_probe.probe(str(source)))
+    streams = {s["codec_type"]: float(s["start_time"]) for s in ffprobe_json_of(source)["streams"]}
+    assert info.video_start == pytest.approx(streams["video"] - min(streams.values()), abs=0.002)
+    assert info.video_start == pytest.approx(delay, abs=0.1)
+
+
+def ffprobe_json_of(path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_format", "-show_streams", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
 
 
 def test_unreadable_file_is_unreadable_media():

@@ -95,6 +95,23 @@ def test_an_ffmpeg_does_not_outlive_the_worker_that_started_it(tmp_path):
         worker.kill()
 
 
+def test_an_ffmpeg_is_ended_when_its_progress_report_fails():
+    """A progress callback that raises (a lost connection to the job table) ends the run: the
+    error reaches the caller and ffmpeg, in a session of its own, is killed and reaped, not
+    left encoding beside the next task."""
+    process = ffmpeg.FfmpegProcess()
+    pids = []
+
+    def report(_percent):
+        pids.append(process._proc.pid)
+        raise RuntimeError("progress write failed")
+    args = ["-re", "-stream_loop", "100", *ffmpeg_args.confined_input(str(media("flower.mp4"))), "-map", "0:v:0",
+            "-c:v", "libx264", "-preset", "ultrafast", "-f", "null", "-"]
+    with pytest.raises(RuntimeError, match="progress write failed"):
+        process.run(args, 500.0, on_progress=report, niceness=10)
+    assert pids and not Path(f"/proc/{pids[0]}").exists(), "ffmpeg outlived its run"
+
+
 def _state(pid: int) -> str:
     """The one-letter state of process ``pid`` (``Z``: a zombie, dead but not reaped)."""
     try:

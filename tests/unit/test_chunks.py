@@ -3,7 +3,8 @@ import m3u8
 import pytest
 
 from chalicelib.domain import chunks
-from chalicelib.domain.chunks import chunk_count, contiguous_prefix, lead_for, plan_chunks
+from chalicelib.domain.chunks import (audio_niceness, chunk_count, contiguous_prefix, encode_niceness,
+                                      first_seconds_for, lead_for, plan_chunks)
 from chalicelib.domain.ffmpeg_args import segment_of
 from chalicelib.domain.presentation import build
 
@@ -137,6 +138,18 @@ def test_the_default_first_chunk_is_half_a_second():
     assert lead_for(60.0, 0.5, 6) == 0.5 and lead_for(60.0, 0.1, 6) == 0.5 and lead_for(60.0, 1.25, 6) == 1.25
     assert lead_for(6.4, 0.5, 6) == 0.0  # no whole segment after it
     assert [segment_of(t, 6, 0.5) for t in (0.0, 0.467, 0.5, 6.49, 6.5, 12.5)] == [0, 0, 1, 1, 2, 3]
+
+
+def test_a_first_chunk_always_holds_a_frame():
+    """A picture that starts after the 0.5 s first segment (a late camera, a capture joined
+    mid-GOP): the first chunk reaches 0.5 s past its first decodable frame."""
+    assert first_seconds_for(0.5, 0.0) == 0.5 and first_seconds_for(0.5, 0.03) == 0.53
+    assert first_seconds_for(0.5, 1.0) == 1.5 and first_seconds_for(0.0, 1.0) == 0.0
+    assert plan_chunks(60.0, 2, 6, 60, 600, first_seconds=first_seconds_for(0.5, 1.0))[0].end == 1.5
+
+
+def test_the_audio_yields_only_when_later_chunks_follow():
+    assert audio_niceness(True) == encode_niceness(1) == 10 and audio_niceness(False) == encode_niceness(0) == 0
 
 
 def test_segments_follow_the_short_first_segment():
