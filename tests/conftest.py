@@ -94,16 +94,18 @@ def one_rendition(src, base: Path, rendition, duration: float, start: float = 0.
     return ffmpeg_args.chunk_args(str(src), str(base), [rendition], start, duration, True, quality_metrics=()), out
 
 
-def segments_of_run(folder: Path, first_segment: int = 0, end_segment: int | None = None) -> dict[int, bytes]:
+def segments_of_run(folder: Path, first_segment: int = 0, end_segment: int | None = None,
+                    lead: float = 0.0) -> dict[int, bytes]:
     """The segments a chunk run made in ``folder`` (one rendition), as the worker joins them:
-    GOP files grouped by the segment their first frame falls in, those outside
-    ``[first_segment, end_segment)`` dropped. Reads the packets, not the run's playlist."""
+    GOP files grouped by the segment their first frame falls in (after a ``lead`` s first
+    segment, when the job has one), those outside ``[first_segment, end_segment)`` dropped.
+    Reads the packets, not the run's playlist."""
     from chalicelib.domain import ffmpeg_args
     from chalicelib.domain.mpegts import video_pts
     groups: dict[int, list[bytes]] = {}
     for gop in sorted(Path(folder).glob("gop_*.ts")):
         data = gop.read_bytes()
-        index = ffmpeg_args.segment_of(ffmpeg_args.source_time(min(video_pts(data))))
+        index = ffmpeg_args.segment_of(ffmpeg_args.source_time(min(video_pts(data))), ffmpeg_args.SEGMENT_SECONDS, lead)
         if index >= first_segment and (end_segment is None or index < end_segment):
             groups.setdefault(index, []).append(data)
     return {i: b"".join(parts) for i, parts in sorted(groups.items())}

@@ -22,7 +22,9 @@ over the whole minute). Rules:
   published once they and the audio are encoded, seconds after the upload instead of after
   the whole first share of the timeline; the rest of the timeline is planned by the rules
   above. Only when the rest holds at least one more segment (a 5 s clip stays one chunk). One
-  extra chunk costs its fixed cost once (~3 % of a 60 s 1080p job's CPU).
+  extra chunk costs its fixed cost once (~3 % of a 60 s 1080p job's CPU);
+* on tasks the plan would leave idle, the chunks after the first grow (``growth_spans``), so
+  each is encoded before a viewer who started seconds after the first publication reaches it.
 """
 from __future__ import annotations
 
@@ -137,6 +139,46 @@ def encode_niceness(index: int) -> int:
     return 0 if index == 0 else LATER_CHUNK_NICENESS
 
 
+#: Media seconds a task is assumed to encode per second when growing chunks (``growth_spans``):
+#: a floor, this machine's 2-vCPU task made 0.64-0.69x real time for the 1080p five-rung ladder
+#: (``make bench``).
+GROWTH_SPEED = 0.6
+#: Growing chunks may add at most this share of the job's work (``growth_spans``)...
+GROWTH_BUDGET = 0.05
+#: ...each costing about as much as encoding this many media seconds: its ffmpeg start-up,
+#: preroll and tail and its task's orchestration (2.7 + ~1 CPU-s against ~2 CPU-s per media
+#: second, ``MIN_CHUNK_SECONDS``).
+CHUNK_COST_SECONDS = 1.85
+
+
+def growth_spans(duration: float, first_end: float, parallelism: int, segment_seconds: float,
+                 min_seconds: float = MIN_CHUNK_SECONDS, max_seconds: float = MAX_CHUNK_SECONDS) -> list[tuple[float, float]]:
+    """Growing chunks after the first, on tasks the plan would leave idle: [(start, end)]
+    seconds from ``first_end``, each whole segments, sized so it is encoded before a viewer who
+    started one segment's encoding time after the first publication reaches it (a chunk
+    starting at ``a`` s gets at most ``segment_seconds + GROWTH_SPEED * a``: 6, 6, 12, 18, 30,
+    54 ... s in a 6 s grid), while they stay shorter than the chunks the rest is cut into and
+    only as many as ``parallelism`` has tasks to spare beyond the first chunk and that plan
+    (``chunk_count``), and as their fixed cost allows: at most ``GROWTH_BUDGET`` of the job's
+    work (a 1 min upload gets one, 5 min up to eight, an hour all it needs). None on one or two tasks
+    (this machine), where every task is busy anyway: the price of a presentation that stays
+    ahead of its viewer from the first seconds is paid only on many tasks."""
+    spans: list[tuple[float, float]] = []
+    start = first_end
+    budget = math.floor(GROWTH_BUDGET * duration / CHUNK_COST_SECONDS)
+    while len(spans) < budget:
+        remaining = duration - start
+        used = 1 + len(spans) + chunk_count(remaining, max(1, parallelism - 1 - len(spans)), min_seconds, max_seconds)
+        size = max(segment_seconds, math.floor((segment_seconds + GROWTH_SPEED * start) / segment_seconds + 1e-9)
+                   * segment_seconds)
+        usual = remaining / chunk_count(remaining, max(1, parallelism - 1 - len(spans)), min_seconds, max_seconds)
+        if used >= parallelism or size >= usual or remaining - size < segment_seconds:
+            return spans
+        spans.append((start, start + size))
+        start += size
+    return spans
+
+
 def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_seconds: float = MIN_CHUNK_SECONDS,
                 max_seconds: float = MAX_CHUNK_SECONDS, first_seconds: float = 0.0) -> list[Chunk]:
     """Chunks covering ``[0, duration)`` seconds: ``chunk_count`` of them, as equal as the
@@ -151,11 +193,16 @@ def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_s
     first_end = lead or (float(math.ceil(first_seconds / segment_seconds - 1e-9) * segment_seconds)
                          if first_seconds > 0 else 0.0)
     if first_end and duration - first_end >= segment_seconds:
-        rest = plan_chunks(duration - first_end, parallelism, segment_seconds, min_seconds, max_seconds)
-        offset = 1 if lead else int(round(first_end / segment_seconds))
-        return [Chunk(index=0, start=0.0, end=round(first_end, 6), first_segment=0),
-                *(Chunk(index=c.index + 1, start=round(c.start + first_end, 6), end=round(c.end + first_end, 6),
-                        first_segment=c.first_segment + offset) for c in rest)]
+        spans = [(0.0, first_end), *growth_spans(duration, first_end, parallelism, segment_seconds, min_seconds,
+                                                 max_seconds)]
+        grown = spans[-1][1]
+        rest = plan_chunks(duration - grown, max(1, parallelism - len(spans) + 1), segment_seconds, min_seconds,
+                           max_seconds) if duration - grown > 1e-6 else []
+        spans += [(c.start + grown, c.end + grown) for c in rest]
+        offset = 1 if lead else 0  # the short first segment shifts the grid of the rest
+        return [Chunk(index=i, start=round(a, 6), end=round(b, 6),
+                      first_segment=0 if i == 0 else int(round((a - lead) / segment_seconds)) + offset)
+                for i, (a, b) in enumerate(spans)]
     n = chunk_count(duration, parallelism, min_seconds, max_seconds)
     grid = sorted({round(k * duration / n / segment_seconds) * segment_seconds for k in range(1, n)})
     starts = [0.0, *(float(b) for b in grid if 0 < b < duration)]

@@ -16,11 +16,16 @@ from chalicelib.domain.thumbnails import poster_in, poster_window, tiles_in
 from chalicelib.tools.ffmpeg import FfmpegProcess, check
 from tests.conftest import looped_clip, segments_of_run
 
+#: The short first segment of the "led" runs (s): the template's FirstChunkSeconds.
+LEAD = 0.5
+
 
 @pytest.fixture(scope="module")
 def encodes(tmp_path_factory):
     """flower.mp4 (CC0, 29.97 fps) looped to 60.4 s, encoded to 360p + 240p once as one run and
-    once as three chunks run side by side, as chunk tasks do."""
+    once as three chunks run side by side, as chunk tasks do; and both again for a job with a
+    0.5 s first segment (its IDR grid at 0, 0.5, 2.5 ... s): one run, and a 0.5 s first chunk
+    followed by three."""
     base = tmp_path_factory.mktemp("chunked")
     src = looped_clip(base, "flower.mp4", 11)
     info = parse_probe(json.loads(subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format",
@@ -28,8 +33,10 @@ def encodes(tmp_path_factory):
                                                  check=True).stdout))
     p = plan(info, (360, 240))
     runs = {"single": plan_chunks(info.duration, 1, ffmpeg_args.SEGMENT_SECONDS),
-            "chunked": plan_chunks(info.duration, 3, ffmpeg_args.SEGMENT_SECONDS, min_seconds=6)}
-    assert len(runs["chunked"]) == 3
+            "chunked": plan_chunks(info.duration, 3, ffmpeg_args.SEGMENT_SECONDS, min_seconds=6),
+            "led-single": plan_chunks(info.duration, 1, ffmpeg_args.SEGMENT_SECONDS),
+            "led": plan_chunks(info.duration, 3, ffmpeg_args.SEGMENT_SECONDS, min_seconds=6, first_seconds=LEAD)}
+    assert len(runs["chunked"]) == 3 and [c.end for c in runs["led"]][0] == LEAD and len(runs["led"]) == 4
 
     def encode(kind_chunk):
         kind, c = kind_chunk
@@ -39,9 +46,10 @@ def encodes(tmp_path_factory):
         last = c.index == len(runs[kind]) - 1
         tiles = tiles_in(p.thumbnails, c.index, c.start, c.end, last)
         poster = poster_in(p.thumbnails, c.start, c.start, c.end, last, info.frame_rate)
+        phase = ffmpeg_args.grid_phase(LEAD) if kind.startswith("led") else 0.0
         res = FfmpegProcess().run(ffmpeg_args.chunk_args(str(src), str(out), p.videos, c.start, c.end, last,
                                                tiles=tiles, quality_metrics=("psnr", "ssim"), frame_rate=info.frame_rate,
-                                               poster=poster), c.seconds,
+                                               poster=poster, phase=phase), c.seconds,
                                   measure_quality=True)
         check(res, c.name)
         return res
@@ -56,9 +64,10 @@ def joined(base, kind, chunks, rendition):
     """The rendition's segments from every chunk in order, as the worker joins and keeps them
     (the preroll and the lookahead tail left out)."""
     segments = {}
+    lead = LEAD if kind.startswith("led") else 0.0
     for c in chunks:
-        end = None if c is chunks[-1] else ffmpeg_args.segment_of(c.end)
-        segments.update(segments_of_run(base / kind / c.name / rendition, c.first_segment, end))
+        end = None if c is chunks[-1] else ffmpeg_args.segment_of(c.end, ffmpeg_args.SEGMENT_SECONDS, lead)
+        segments.update(segments_of_run(base / kind / c.name / rendition, c.first_segment, end, lead))
     target = base / f"{kind}-{rendition}.ts"
     target.write_bytes(b"".join(segments[i] for i in sorted(segments)))
     return sorted(segments), target
@@ -119,6 +128,34 @@ def test_quality_around_each_boundary_matches_the_single_run(encodes):
             assert before == [0.0] * 30, (r.name, c.start, "frames before a boundary match the single run")
             measured.append((r.name, c.start, round(b - a, 3)))
     print(f"\nPSNR chunked - single, +-1 s around each boundary (dB): {measured}")
+    assert all(abs(d) <= BOUNDARY_PSNR_TOLERANCE for _, _, d in measured), measured
+
+
+def test_a_half_second_first_chunk_is_as_invisible(encodes):
+    """With a 0.5 s first segment the IDR grid starts at its end; a 0.5 s first chunk (its next
+    chunk's preroll cut to the 0.5 s before it) and three more give the frames, timestamps and
+    IDRs of one run on that grid, and the same quality around every boundary."""
+    base, src, p, runs, _, _ = encodes
+    measured = []
+    for r in p.videos:
+        names_single, single = joined(base, "led-single", runs["led-single"], r.name)
+        names_chunked, chunked = joined(base, "led", runs["led"], r.name)
+        assert names_chunked == names_single == list(range(11)), "a 0.5 s segment, then 6 s ones"
+        a, b = packets(single), packets(chunked)
+        assert len(b) == len(a) and sorted(int(x["pts"]) for x in b) == sorted(int(x["pts"]) for x in a)
+        idr = sorted(int(x["pts"]) for x in b if "K" in x["flags"])
+        assert idr == sorted(int(x["pts"]) for x in a if "K" in x["flags"]), "same IDR list"
+        seconds = [(k - idr[0]) / 90000 for k in idr]
+        assert seconds[0] == 0 and all(abs(t - LEAD - round((t - LEAD) / 2) * 2) < 0.05 for t in seconds[1:]), seconds
+        psnr_single, psnr_chunked = frame_psnr(single, src, r), frame_psnr(chunked, src, r)
+        times = sorted(int(x["pts"]) / 90000 - ffmpeg_args.OUTPUT_TS_BASE for x in a)
+        for c in runs["led"][1:]:
+            first = sum(t < c.start for t in times)
+            around = range(max(0, first - 30), first + 30)
+            measured.append((r.name, c.start, round(sum(psnr_chunked[i] - psnr_single[i] for i in around) / len(around), 3)))
+            assert [round(psnr_chunked[i] - psnr_single[i], 3) for i in range(max(0, first - 15), first)] == \
+                [0.0] * (first - max(0, first - 15)), (r.name, c.start, "frames before a boundary match the single run")
+    print(f"\nPSNR chunked - single with a 0.5 s lead, +-1 s around each boundary (dB): {measured}")
     assert all(abs(d) <= BOUNDARY_PSNR_TOLERANCE for _, _, d in measured), measured
 
 

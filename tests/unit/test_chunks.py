@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib.domain import chunks
 from chalicelib.domain.chunks import (audio_niceness, chunk_count, contiguous_prefix, encode_niceness,
-                                      first_seconds_for, lead_for, plan_chunks)
+                                      first_seconds_for, growth_spans, lead_for, plan_chunks, GROWTH_SPEED)
 from chalicelib.domain.ffmpeg_args import segment_of
 from chalicelib.domain.presentation import build
 
@@ -150,6 +150,25 @@ def test_a_first_chunk_always_holds_a_frame():
 
 def test_the_audio_yields_only_when_later_chunks_follow():
     assert audio_niceness(True) == encode_niceness(1) == 10 and audio_niceness(False) == encode_niceness(0) == 0
+
+
+def test_chunks_grow_on_tasks_that_would_be_idle():
+    """Many tasks: after the 0.5 s first chunk come chunks of 6, 6, 12, 18, 30 ... s, each
+    encoded (at GROWTH_SPEED) before a viewer who started a segment's encoding time after the
+    first publication reaches it; never on one or two tasks; never over their cost budget."""
+    five = plan_chunks(300.0, 10, 6, 60, 600, first_seconds=0.5)
+    assert [(c.start, c.end) for c in five][:6] == [(0.0, 0.5), (0.5, 6.5), (6.5, 12.5), (12.5, 24.5), (24.5, 42.5),
+                                                    (42.5, 72.5)]
+    assert len(five) <= 10 and five[-1].end == 300.0
+    assert all(b.start == a.end for a, b in zip(five, five[1:]))
+    assert all(segment_of(c.start, 6, 0.5) == c.first_segment for c in five)
+    viewer = 6 / GROWTH_SPEED  # starts a segment's encoding time after the first chunk
+    assert all(c.seconds / GROWTH_SPEED <= viewer + c.start for c in five[1:-1]), "each ready before it is watched"
+    assert [(c.start, c.end) for c in plan_chunks(300.0, 2, 6, 60, 600, first_seconds=0.5)] == \
+        [(0.0, 0.5), (0.5, 150.5), (150.5, 300.0)]  # no idle task: no growth
+    assert len(plan_chunks(60.0, 10, 6, 60, 600, first_seconds=0.5)) == 3  # a minute: one, its cost budget
+    assert growth_spans(3600.0, 0.5, 10, 6) == []  # ten tasks are all busy with an hour
+    assert [b - a for a, b in growth_spans(3600.0, 0.5, 100, 6)] == [6, 6, 12, 18, 30, 48]  # then 60 s chunks
 
 
 def test_segments_follow_the_short_first_segment():
