@@ -31,6 +31,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from .errors import PermanentError
+
 
 #: Default shortest chunk (s). Each chunk pays a fixed cost: its ffmpeg start-up, the preroll
 #: before its first IDR, the lookahead tail past its end and a task's orchestration, measured
@@ -110,6 +112,19 @@ def first_seconds_for(first_seconds: float, video_start: float) -> float:
     return round(max(first_seconds, video_start + MIN_LEAD_SECONDS), 3)
 
 
+def check_video_start(video_start: float, segment_seconds: float) -> None:
+    """Refuse a source whose first decodable video frame is ``video_start`` seconds or more
+    after its start when that is a whole segment or more (``segment_seconds``): its first
+    segment would hold no frame, and every segment of a variant must hold one (a player
+    starts on it). Raises ``PermanentError`` ``LATE_VIDEO_START``; shorter delays are kept
+    (``first_seconds_for``)."""
+    if video_start >= segment_seconds:
+        raise PermanentError("LATE_VIDEO_START",
+                             f"the picture starts {video_start:.2f} s after the file's start (its sound or another "
+                             f"stream comes first); vodpipe encodes files whose picture starts within the first "
+                             f"{segment_seconds:g} s segment (trim the start, or re-export it with the picture from 0)")
+
+
 #: nice(1) value of a later chunk's ffmpeg (``encode_niceness``) and of an audio task's when
 #: later chunks follow (``audio_niceness``). It ranks programs of different tasks only because
 #: each ffmpeg runs in a scheduling group of its own with that niceness
@@ -151,31 +166,27 @@ GROWTH_BUDGET = 0.05
 CHUNK_COST_SECONDS = 1.85
 
 
-def growth_spans(duration: float, first_end: float, parallelism: int, segment_seconds: float,
-                 min_seconds: float = MIN_CHUNK_SECONDS, max_seconds: float = MAX_CHUNK_SECONDS) -> list[tuple[float, float]]:
-    """Growing chunks after the first, on tasks the plan would leave idle: [(start, end)]
-    seconds from ``first_end``, each whole segments, sized so it is encoded before a viewer who
-    started one segment's encoding time after the first publication reaches it (a chunk
-    starting at ``a`` s gets at most ``segment_seconds + GROWTH_SPEED * a``: 6, 6, 12, 18, 30,
-    54 ... s in a 6 s grid), while they stay shorter than the chunks the rest is cut into and
-    only as many as ``parallelism`` has tasks to spare beyond the first chunk and that plan
-    (``chunk_count``), and as their fixed cost allows: at most ``GROWTH_BUDGET`` of the job's
-    work (a 1 min upload gets one, 5 min up to eight, an hour all it needs). None on one or two tasks
-    (this machine), where every task is busy anyway: the price of a presentation that stays
-    ahead of its viewer from the first seconds is paid only on many tasks."""
+def growth_spans(start: float, end: float, spare: int, duration: float,
+                 segment_seconds: float) -> list[tuple[float, float]]:
+    """Growing chunks cut out of the head ``[start, end)`` (s) of the chunk that follows the
+    first, on ``spare`` tasks the plan would leave idle: [(start, end)] seconds, each whole
+    segments and sized so it is encoded before a viewer who started one segment's encoding time
+    after the first publication reaches it (a chunk starting at ``a`` s gets at most
+    ``segment_seconds + GROWTH_SPEED * a``: 6, 6, 12, 18, 30, 48 ... s in a 6 s grid). At most
+    as many as their fixed cost allows (``GROWTH_BUDGET`` of the job's ``duration`` of work: a
+    1 min upload gets one, 5 min up to eight) and always leaving at least a segment of the head
+    to the chunk it was cut from; the other chunks of the plan are unchanged, so growth never
+    lengthens a chunk. None without a spare task (one or two tasks, as on this machine)."""
     spans: list[tuple[float, float]] = []
-    start = first_end
-    budget = math.floor(GROWTH_BUDGET * duration / CHUNK_COST_SECONDS)
+    budget = min(spare, math.floor(GROWTH_BUDGET * duration / CHUNK_COST_SECONDS))
+    at = start
     while len(spans) < budget:
-        remaining = duration - start
-        used = 1 + len(spans) + chunk_count(remaining, max(1, parallelism - 1 - len(spans)), min_seconds, max_seconds)
-        size = max(segment_seconds, math.floor((segment_seconds + GROWTH_SPEED * start) / segment_seconds + 1e-9)
+        size = max(segment_seconds, math.floor((segment_seconds + GROWTH_SPEED * at) / segment_seconds + 1e-9)
                    * segment_seconds)
-        usual = remaining / chunk_count(remaining, max(1, parallelism - 1 - len(spans)), min_seconds, max_seconds)
-        if used >= parallelism or size >= usual or remaining - size < segment_seconds:
-            return spans
-        spans.append((start, start + size))
-        start += size
+        if end - (at + size) < segment_seconds - 1e-6:
+            break
+        spans.append((at, at + size))
+        at += size
     return spans
 
 
@@ -193,12 +204,12 @@ def plan_chunks(duration: float, parallelism: int, segment_seconds: float, min_s
     first_end = lead or (float(math.ceil(first_seconds / segment_seconds - 1e-9) * segment_seconds)
                          if first_seconds > 0 else 0.0)
     if first_end and duration - first_end >= segment_seconds:
-        spans = [(0.0, first_end), *growth_spans(duration, first_end, parallelism, segment_seconds, min_seconds,
-                                                 max_seconds)]
-        grown = spans[-1][1]
-        rest = plan_chunks(duration - grown, max(1, parallelism - len(spans) + 1), segment_seconds, min_seconds,
-                           max_seconds) if duration - grown > 1e-6 else []
-        spans += [(c.start + grown, c.end + grown) for c in rest]
+        rest = [(c.start + first_end, c.end + first_end)
+                for c in plan_chunks(duration - first_end, parallelism, segment_seconds, min_seconds, max_seconds)]
+        # tasks left idle beside the first chunk, the audio and the rest: growing chunks (growth_spans)
+        grown = growth_spans(rest[0][0], rest[0][1], parallelism - 2 - len(rest), duration, segment_seconds)
+        head = [*grown, (grown[-1][1], rest[0][1])] if grown else rest[:1]
+        spans = [(0.0, first_end), *head, *rest[1:]]
         offset = 1 if lead else 0  # the short first segment shifts the grid of the rest
         return [Chunk(index=i, start=round(a, 6), end=round(b, 6),
                       first_segment=0 if i == 0 else int(round((a - lead) / segment_seconds)) + offset)

@@ -16,7 +16,7 @@ from chalicelib import faults, metrics
 from chalicelib.aws.table import now_iso
 from chalicelib.domain import captions, jobs, ownership, sound, webvtt
 from chalicelib.domain.errors import PermanentError, SourceUnreachable, describe
-from chalicelib.domain.chunks import first_seconds_for, lead_for, plan_chunks
+from chalicelib.domain.chunks import check_video_start, first_seconds_for, lead_for, plan_chunks
 from chalicelib.domain.conversions import plan_picture
 from chalicelib.domain.ffmpeg_args import SEGMENT_SECONDS
 from chalicelib.domain import job_settings
@@ -175,6 +175,7 @@ def ingest_object(ctx: Context, ref: ObjectRef) -> dict:
                            settings.audio_tracks, sound.loudness_target(settings.normalize_audio))
         texts, skipped_text = captions.plan_text(info.subtitle_tracks, settings.captions)
         check_caption_sources(settings.captions, s.ingest_bucket)
+        check_video_start(info.video_start, settings.segment_duration)  # LATE_VIDEO_START
         top = plan.videos[0]  # UNSUPPORTED_DYNAMIC_RANGE before any task
         picture = plan_picture(info, (top.width, top.height), s.max_frame_rate)
         work = estimate(info, plan.videos, len(plan.audios), s.max_frame_rate,

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -181,18 +182,36 @@ class FfmpegProcess:
         self._proc: subprocess.Popen | None = None
         self._stopped = threading.Event()
         self._timed_out = threading.Event()
+        # a signal is sent only while the process is not reaped (its pid cannot be another's):
+        # run() waits for the exit without reaping (WNOWAIT), sets _reaped under the lock, then
+        # reaps it with wait4 (Popen.kill/terminate would poll(), reaping it under run())
+        self._lock = threading.Lock()
+        self._reaped = False
+
+    def _signal(self, sig: int) -> None:
+        with self._lock:
+            proc = self._proc
+            if proc is not None and not self._reaped:
+                try:
+                    os.kill(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def _reap(self, pid: int):
+        """Wait for ``pid`` to exit, mark it reaped, and reap it: (status, rusage)."""
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        with self._lock:
+            self._reaped = True
+        _, status, usage = os.wait4(pid, 0)
+        return status, usage
 
     def _time_out(self) -> None:
         self._timed_out.set()
-        proc = self._proc
-        if proc and proc.returncode is None:  # never poll(): run() reaps it itself (wait4)
-            proc.kill()
+        self._signal(signal.SIGKILL)
 
     def stop(self) -> None:
         self._stopped.set()
-        proc = self._proc
-        if proc and proc.returncode is None:
-            proc.terminate()
+        self._signal(signal.SIGTERM)
 
     @property
     def stopped(self) -> bool:
@@ -215,12 +234,14 @@ class FfmpegProcess:
         start = time.monotonic()
         prefix = ["nice", "-n", str(niceness)] if niceness else []
         with tempfile.TemporaryFile("w+") as err:
+            with self._lock:
+                self._reaped = False
             self._proc = proc = subprocess.Popen([*prefix, ffmpeg, *COMMON, *level, "-progress", "pipe:1", "-nostats",
                                                   *args],
                                                  stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
                                                  preexec_fn=tied_to_parent(os.getpid()))
             if self._stopped.is_set():
-                proc.terminate()
+                self._signal(signal.SIGTERM)
             # a wall-clock bound that holds even when ffmpeg hangs without printing
             watchdog = threading.Timer(timeout, self._time_out) if timeout else None
             if watchdog:
@@ -234,15 +255,15 @@ class FfmpegProcess:
                     pct = parser.feed(line)
                     if pct is not None and on_progress:
                         on_progress(pct)
-                _, status, usage = os.wait4(proc.pid, 0)
+                status, usage = self._reap(proc.pid)
             except BaseException:
                 # the caller's progress callback raised, or the thread was interrupted: in a
                 # session of its own ffmpeg would outlive this run, so end and reap it here
-                try:
-                    proc.kill()
-                    os.wait4(proc.pid, 0)
-                except (ChildProcessError, ProcessLookupError):  # already reaped
-                    pass
+                self._signal(signal.SIGKILL)
+                with self._lock:
+                    reaped = self._reaped
+                if not reaped:
+                    self._reap(proc.pid)
                 proc.returncode = -9
                 raise
             finally:

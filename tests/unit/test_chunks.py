@@ -3,7 +3,8 @@ import m3u8
 import pytest
 
 from chalicelib.domain import chunks
-from chalicelib.domain.chunks import (audio_niceness, chunk_count, contiguous_prefix, encode_niceness,
+from chalicelib.domain.errors import PermanentError
+from chalicelib.domain.chunks import (audio_niceness, check_video_start, chunk_count, contiguous_prefix, encode_niceness,
                                       first_seconds_for, growth_spans, lead_for, plan_chunks, GROWTH_SPEED)
 from chalicelib.domain.ffmpeg_args import segment_of
 from chalicelib.domain.presentation import build
@@ -148,27 +149,40 @@ def test_a_first_chunk_always_holds_a_frame():
     assert plan_chunks(60.0, 2, 6, 60, 600, first_seconds=first_seconds_for(0.5, 1.0))[0].end == 1.5
 
 
+def test_a_picture_a_whole_segment_late_is_refused_with_its_reason():
+    check_video_start(5.9, 6)  # within the first segment: kept
+    with pytest.raises(PermanentError) as err:
+        check_video_start(7.0, 6)
+    assert err.value.code == "LATE_VIDEO_START" and "7.00 s" in str(err.value)
+
+
 def test_the_audio_yields_only_when_later_chunks_follow():
     assert audio_niceness(True) == encode_niceness(1) == 10 and audio_niceness(False) == encode_niceness(0) == 0
 
 
 def test_chunks_grow_on_tasks_that_would_be_idle():
-    """Many tasks: after the 0.5 s first chunk come chunks of 6, 6, 12, 18, 30 ... s, each
-    encoded (at GROWTH_SPEED) before a viewer who started a segment's encoding time after the
-    first publication reaches it; never on one or two tasks; never over their cost budget."""
+    """Many tasks: the head of the chunk after the first is cut into chunks of 6, 6, 12, 18 ...
+    s, each encoded (at GROWTH_SPEED) before a viewer who started a segment's encoding time
+    after the first publication reaches it; the plan's other chunks are unchanged (growth never
+    lengthens a chunk); never without a spare task; never over the cost budget."""
+    plain = plan_chunks(300.0, 1, 6, 60, 600, first_seconds=0.5)
+    for duration, tasks in ((300.0, 10), (192.0, 8), (121.0, 4), (3600.0, 100), (60.0, 10), (7200.0, 100)):
+        grown = plan_chunks(duration, tasks, 6, 60, 600, first_seconds=0.5)
+        usual = plan_chunks(duration - 0.5, tasks, 6, 60, 600)  # the rest as it was cut before growth
+        assert grown[0].end == 0.5 and grown[-1].end == duration and all(b.start == a.end for a, b in zip(grown, grown[1:]))
+        assert all(segment_of(c.start, 6, 0.5) == c.first_segment for c in grown)
+        assert len(grown) <= tasks + 1
+        assert max(c.seconds for c in grown) <= max(c.seconds for c in usual) + 1e-6, (duration, tasks)
     five = plan_chunks(300.0, 10, 6, 60, 600, first_seconds=0.5)
-    assert [(c.start, c.end) for c in five][:6] == [(0.0, 0.5), (0.5, 6.5), (6.5, 12.5), (12.5, 24.5), (24.5, 42.5),
-                                                    (42.5, 72.5)]
-    assert len(five) <= 10 and five[-1].end == 300.0
-    assert all(b.start == a.end for a, b in zip(five, five[1:]))
-    assert all(segment_of(c.start, 6, 0.5) == c.first_segment for c in five)
+    assert [c.seconds for c in five] == [0.5, 6, 6, 12, 18, 30, 78, 72, 77.5]  # the 72 s chunk's head, cut
     viewer = 6 / GROWTH_SPEED  # starts a segment's encoding time after the first chunk
-    assert all(c.seconds / GROWTH_SPEED <= viewer + c.start for c in five[1:-1]), "each ready before it is watched"
+    assert all(c.seconds / GROWTH_SPEED <= viewer + c.start for c in five[1:5]), "each ready before it is watched"
     assert [(c.start, c.end) for c in plan_chunks(300.0, 2, 6, 60, 600, first_seconds=0.5)] == \
         [(0.0, 0.5), (0.5, 150.5), (150.5, 300.0)]  # no idle task: no growth
-    assert len(plan_chunks(60.0, 10, 6, 60, 600, first_seconds=0.5)) == 3  # a minute: one, its cost budget
-    assert growth_spans(3600.0, 0.5, 10, 6) == []  # ten tasks are all busy with an hour
-    assert [b - a for a, b in growth_spans(3600.0, 0.5, 100, 6)] == [6, 6, 12, 18, 30, 48]  # then 60 s chunks
+    assert len(plain) == 2  # one task: the first chunk and the rest
+    assert [c.seconds for c in plan_chunks(60.0, 10, 6, 60, 600, first_seconds=0.5)] == [0.5, 6, 53.5]  # its budget
+    assert growth_spans(0.5, 360.5, 0, 3600.0, 6) == []  # ten tasks are all busy with an hour
+    assert [b - a for a, b in growth_spans(0.5, 60.5, 40, 3600.0, 6)] == [6, 6, 12, 18]  # a segment left
 
 
 def test_segments_follow_the_short_first_segment():
