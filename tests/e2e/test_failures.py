@@ -258,6 +258,7 @@ def test_retry_reruns_only_the_failed_renditions(cloud, faults_file):
 
 
 def test_cancel_stops_ffmpeg_within_seconds_and_writes_nothing_more(cloud, long_clip):
+    began = time.time()  # the job id is the same in every run: a killed earlier run's folders are older
     job_id = upload(cloud, long_clip, "cancel/flower60.mp4")
     wait_for(lambda: rendition(job(cloud, job_id), "360p").get("segments_done", 0) >= 1, 60, "encoding")
     status, body = call(cloud, f"/jobs/{job_id}", "DELETE")
@@ -270,7 +271,16 @@ def test_cancel_stops_ffmpeg_within_seconds_and_writes_nothing_more(cloud, long_
     prefix = {"Bucket": cloud.stack.refs["OutputBucket"], "Prefix": f"{job_id}/"}
     before = sorted(o["Key"] for o in s3.list_objects_v2(**prefix).get("Contents", []))
     # the stopped runs end for good (ffmpeg gone, uploads done): their work folders are removed
-    wait_for(lambda: not list(WORKDIR.glob(f"vodpipe-{job_id}-*")), 15, "the canceled runs to end")
+    def running():
+        found = []
+        for folder in WORKDIR.glob(f"vodpipe-{job_id}-*"):
+            try:
+                if folder.stat().st_ctime >= began - 1:
+                    found.append(folder)
+            except FileNotFoundError:  # removed meanwhile: that run ended
+                pass
+        return found
+    wait_for(lambda: not running(), 15, lambda: f"the canceled runs to end: {running()}")
     after = sorted(o["Key"] for o in s3.list_objects_v2(**prefix).get("Contents", []))
     assert before == after and f"{job_id}/master.m3u8" not in after
     assert job(cloud, job_id)["status"] == "canceled"

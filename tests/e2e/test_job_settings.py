@@ -143,12 +143,13 @@ def test_post_jobs_with_an_s3_source_honours_every_setting(cloud, tmp_path):
     assert 30 < small["psnr_y"] < 60 and 0.9 < small["ssim_y"] <= 1
     outputs = done["outputs"]
     assert outputs["master_playlist"]["uri"].endswith("/shows/flower/master.m3u8")
-    # 4 s segments: TARGETDURATION 4 and each segment starts on the 4 s grid (from the packets)
+    # 4 s segments: TARGETDURATION 4 and, after the 0.5 s first segment (FirstChunkSeconds), each
+    # segment starts on the 4 s grid continued from it (from the packets: 0, 0.5, 4.5 s)
     url = outputs["variants"]["small"]["url"]
     text = fetch(url)[0].decode()
     assert "#EXT-X-TARGETDURATION:4" in text
     starts = segment_starts(url, text)
-    assert len(starts) == 2 and starts[1] - starts[0] == pytest.approx(4.0, abs=0.04)
+    assert [round(t - starts[0], 1) for t in starts] == [0.0, 0.5, 4.5], starts
 
     # the MP4: moov before mdat (faststart), the source's duration, video + audio, no re-encode
     source_duration = float(ffprobe_json(FLOWER)["format"]["duration"])
