@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from functools import lru_cache
 from typing import Callable
 
 log = logging.getLogger("vodpipe.tools")
@@ -37,6 +38,13 @@ _AUTOGROUP_TRIES = 4
 _AUTOGROUP_RETRY_SECONDS = 0.11
 
 
+@lru_cache(maxsize=1)
+def _libc():
+    """The C library, loaded once per process (every ffmpeg run arms its child with it)."""
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def tied_to_parent(parent: int) -> Callable[[], None] | None:
     """A ``preexec_fn`` that has Linux SIGKILL the child when the thread that started it ends
     (``prctl(PR_SET_PDEATHSIG)``) and ends the child at once when ``parent`` (a pid) has
@@ -44,8 +52,7 @@ def tied_to_parent(parent: int) -> Callable[[], None] | None:
     cloud, never outlives what started it. None off Linux (no such call)."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
 
     def arm() -> None:
         libc.prctl(_SET_PARENT_DEATH_SIGNAL, signal.SIGKILL, 0, 0, 0)
